@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine (run as root):
+# Debian packages the engine and its tests need, npm dependencies, and a build.
+# Safe to run again: it only installs what is missing and rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "berth setup: run as root (the engine manages mounts, namespaces and cgroups)" >&2
+    exit 1
+  fi
+}
+need_root
+
+# Engine runtime: overlayfs tools, xattrs for whiteouts, zstd, runc/conmon for containers.
+ENGINE_PKGS=(attr zstd runc conmon iproute2 iptables ca-certificates)
+# Tests: a real registry, skopeo to push OCI layouts, htpasswd, openssl for the token server.
+TEST_PKGS=(docker-registry skopeo apache2-utils openssl jq)
+
+PKGS=("${ENGINE_PKGS[@]}")
+if [ "${1:-}" = "--with-tests" ]; then PKGS+=("${TEST_PKGS[@]}"); fi
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "berth setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v node >/dev/null || { echo "berth setup: Node.js 20+ is required" >&2; exit 1; }
+node -e 'const [M,m]=process.versions.node.split(".").map(Number); if (M<20||(M===20&&m<18)) { console.error("berth setup: Node.js >= 20.18 required, found "+process.versions.node); process.exit(1); }'
+
+# npm dependencies from the lockfile, only when the lockfile changed since the last install.
+stamp=node_modules/.berth-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "berth setup: npm ci"
+  ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+echo "berth setup: building"
+npx tsc -b

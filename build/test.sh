@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: set up (packages, npm, build), lint, type-check, then all
+# tests against real components (registry, skopeo, docker CLI, kernel).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash build/setup.sh --with-tests
+echo "berth test: lint"
+npx eslint --max-warnings 0 .
+echo "berth test: type-check"
+npx tsc -b --pretty
+echo "berth test: tests"
+node build/run-tests.mjs "$@"

@@ -1,0 +1,241 @@
+import os from 'node:os';
+import path from 'node:path';
+import { promises as fsp, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../common/log.js';
+import { readJsonIfExists, atomicWriteJson } from '../common/fsutil.js';
+import { EventBus } from '../events/bus.js';
+import { LocalContentStore } from '../store/content.js';
+import { OverlayLayerStore } from '../store/layers.js';
+import { ImageDb } from '../images/imagedb.js';
+import { ImageService } from '../images/service.js';
+import { Puller } from '../images/pull.js';
+import { ImageViews } from '../images/views.js';
+import type { ImageArchiver } from '../images/archive.js';
+import type { Registry } from '../registry/types.js';
+import { Router, API_VERSION, MIN_API_VERSION } from '../api/router.js';
+import { systemRoutes } from '../api/system.js';
+import { imageRoutes } from '../api/images.js';
+import { containerRoutes } from '../api/containers.js';
+import type { DaemonConfig } from './flags.js';
+
+export const ENGINE_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/**
+ * The composition root: the only place that knows every subsystem. It builds
+ * the stores, services and routes for one daemon instance.
+ *
+ * On-disk layout under --data-root:
+ *   content/   blobs by digest (+ ingest/ for writes in flight)
+ *   layers/    unpacked layers by chain ID (+ tmp/ for unpacks in flight)
+ *   images/    imagedb.json: images and tags
+ *   engine-id.json
+ */
+export interface Engine {
+  router: Router;
+  events: EventBus;
+  close(): Promise<void>;
+}
+
+export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engine> {
+  const events = new EventBus();
+  const content = new LocalContentStore(path.join(cfg.dataRoot, 'content'));
+  const layers = new OverlayLayerStore(path.join(cfg.dataRoot, 'layers'));
+  await content.init();
+  await layers.init();
+  // Anything half-written when the previous daemon died goes first.
+  await content.cleanup();
+  await layers.cleanup();
+  const db = new ImageDb(path.join(cfg.dataRoot, 'images'));
+  await db.load();
+  const images = new ImageService(db, content, layers, events, log.child({ subsystem: 'images' }));
+  // Layers a killed pull had committed but never recorded belong to no image.
+  const gc = await images.collectGarbage();
+  if (gc.layers.length + gc.blobs.length > 0) {
+    log.info('removed content left by an interrupted operation', { layers: gc.layers.length, blobs: gc.blobs.length });
+  }
+
+  // The registry client and archive code load on first use: an idle daemon stays small.
+  let registry: Promise<Registry> | undefined;
+  const getRegistry = (): Promise<Registry> =>
+    (registry ??= import('../registry/client.js').then(
+      ({ RegistryClient }) =>
+        new RegistryClient({
+          insecureRegistries: cfg.insecureRegistries,
+          log: log.child({ subsystem: 'registry' }),
+          userAgent: `berth/${ENGINE_VERSION} (linux)`,
+        }),
+    ));
+  let archiver: Promise<ImageArchiver> | undefined;
+  const getArchiver = (): Promise<ImageArchiver> =>
+    (archiver ??= import('../images/archive.js').then(
+      ({ ImageArchiver }) => new ImageArchiver(images, layers, log.child({ subsystem: 'archive' })),
+    ));
+
+  const puller = new Puller(images, layers, getRegistry, log.child({ subsystem: 'pull' }), {
+    concurrency: cfg.maxConcurrentDownloads,
+    maxAttempts: cfg.maxDownloadAttempts,
+  });
+  const views = new ImageViews(images, layers, puller, getArchiver, getRegistry);
+  const engineId = await loadEngineId(cfg.dataRoot);
+
+  const router = new Router();
+  systemRoutes(router, {
+    events,
+    version: () => versionInfo(),
+    info: async () => systemInfo(cfg, engineId, images.list().length),
+    diskUsage: async () => {
+      const { layersSize, images: imgs } = await views.diskUsageImages();
+      return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: [], BuildCache: [] };
+    },
+    login: async (auth) => (await getRegistry()).login(auth),
+  });
+  imageRoutes(router, views);
+  containerRoutes(router);
+
+  return {
+    router,
+    events,
+    close: async () => {
+      if (registry) {
+        const r = (await registry) as Registry & { close?: () => Promise<void> };
+        await r.close?.();
+      }
+    },
+  };
+}
+
+async function loadEngineId(dataRoot: string): Promise<string> {
+  const file = path.join(dataRoot, 'engine-id.json');
+  const existing = await readJsonIfExists<{ id: string }>(file);
+  if (existing?.id) return existing.id;
+  const id = randomUUID();
+  await atomicWriteJson(file, { id });
+  return id;
+}
+
+function goArch(): string {
+  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
+  return map[process.arch] ?? process.arch;
+}
+
+function versionInfo(): Record<string, unknown> {
+  const details = {
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: process.env['BERTH_GIT_COMMIT'] ?? 'unknown',
+    GoVersion: `node${process.versions.node}`,
+    Os: 'linux',
+    Arch: goArch(),
+    KernelVersion: os.release(),
+  };
+  return {
+    Platform: { Name: 'Berth Engine' },
+    Components: [{ Name: 'Engine', Version: ENGINE_VERSION, Details: details }],
+    Version: ENGINE_VERSION,
+    ...details,
+    BuildTime: '',
+  };
+}
+
+let osName: string | undefined;
+function operatingSystem(): string {
+  if (osName === undefined) {
+    try {
+      const rel = readFileSync('/etc/os-release', 'utf8');
+      osName = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(rel)?.[1] ?? 'Linux';
+    } catch {
+      osName = 'Linux';
+    }
+  }
+  return osName;
+}
+
+async function cgroupVersion(): Promise<string> {
+  try {
+    await fsp.access('/sys/fs/cgroup/cgroup.controllers');
+    return '2';
+  } catch {
+    return '1';
+  }
+}
+
+async function systemInfo(cfg: DaemonConfig, id: string, imageCount: number): Promise<Record<string, unknown>> {
+  return {
+    ID: id,
+    Containers: 0,
+    ContainersRunning: 0,
+    ContainersPaused: 0,
+    ContainersStopped: 0,
+    Images: imageCount,
+    Driver: 'overlay2',
+    DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
+    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file'] },
+    MemoryLimit: true,
+    SwapLimit: true,
+    CpuCfsPeriod: true,
+    CpuCfsQuota: true,
+    CPUShares: true,
+    CPUSet: true,
+    PidsLimit: true,
+    IPv4Forwarding: true,
+    Debug: cfg.logLevel === 'debug',
+    NFd: 0,
+    NGoroutines: 0,
+    SystemTime: new Date().toISOString(),
+    LoggingDriver: 'json-file',
+    CgroupDriver: 'cgroupfs',
+    CgroupVersion: await cgroupVersion(),
+    NEventsListener: 0,
+    KernelVersion: os.release(),
+    OperatingSystem: operatingSystem(),
+    OSVersion: '',
+    OSType: 'linux',
+    Architecture: os.machine(),
+    IndexServerAddress: 'https://index.docker.io/v1/',
+    RegistryConfig: {
+      AllowNondistributableArtifactsCIDRs: [],
+      AllowNondistributableArtifactsHostnames: [],
+      InsecureRegistryCIDRs: ['127.0.0.0/8', '::1/128'],
+      IndexConfigs: Object.fromEntries(
+        [['docker.io', false], ...cfg.insecureRegistries.map((r) => [r, true] as const)].map(([name, insecure]) => [
+          name,
+          { Name: name, Mirrors: [], Secure: !insecure, Official: name === 'docker.io' },
+        ]),
+      ),
+      Mirrors: [],
+    },
+    NCPU: os.cpus().length,
+    MemTotal: os.totalmem(),
+    DockerRootDir: cfg.dataRoot,
+    HttpProxy: process.env['HTTP_PROXY'] ?? '',
+    HttpsProxy: process.env['HTTPS_PROXY'] ?? '',
+    NoProxy: process.env['NO_PROXY'] ?? '',
+    Name: os.hostname(),
+    Labels: [],
+    ExperimentalBuild: false,
+    ServerVersion: ENGINE_VERSION,
+    Runtimes: {},
+    DefaultRuntime: '',
+    Swarm: {
+      NodeID: '',
+      NodeAddr: '',
+      LocalNodeState: 'inactive',
+      ControlAvailable: false,
+      Error: '',
+      RemoteManagers: null,
+    },
+    LiveRestoreEnabled: true,
+    Isolation: '',
+    InitBinary: '',
+    SecurityOptions: [],
+    Warnings: [],
+  };
+}

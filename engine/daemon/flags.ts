@@ -1,0 +1,128 @@
+import { isLogLevel, type LogLevel } from '../common/log.js';
+
+export interface DaemonConfig {
+  hosts: string[];
+  dataRoot: string;
+  execRoot: string;
+  pidfile?: string;
+  insecureRegistries: string[];
+  logLevel: LogLevel;
+  group: string;
+  maxConcurrentDownloads: number;
+  maxDownloadAttempts: number;
+}
+
+export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
+
+export const USAGE = `Usage: berthd [OPTIONS]
+
+A Docker-compatible container engine. Serves the Docker Engine API.
+
+Options:
+  -H, --host list                    Daemon socket(s) to listen on (default ${DEFAULT_HOST})
+      --data-root string             Root directory of persistent state (default /var/lib/berth)
+      --exec-root string             Root directory for execution state (default /run/berth)
+  -p, --pidfile string               Path to write the daemon PID to
+      --insecure-registry list       Registries reachable over plain HTTP (host[:port]); loopback always is
+  -l, --log-level string             debug, info, warn, error or fatal (default info)
+  -D, --debug                        Same as --log-level debug
+  -G, --group string                 Group owning the unix socket (default docker, if it exists)
+      --max-concurrent-downloads int Layers downloaded at once per pull (default 4)
+      --max-download-attempts int    Attempts per layer download (default 5)
+  -v, --version                      Print version and exit
+  -h, --help                         Print this help and exit
+`;
+
+export class FlagError extends Error {}
+
+/** Parse dockerd-compatible flags: `--flag value`, `--flag=value`, repeatable lists. */
+export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
+  const cfg: DaemonConfig = {
+    hosts: [],
+    dataRoot: '/var/lib/berth',
+    execRoot: '/run/berth',
+    insecureRegistries: [],
+    logLevel: 'info',
+    group: 'docker',
+    maxConcurrentDownloads: 4,
+    maxDownloadAttempts: 5,
+  };
+  const positiveInt = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new FlagError(`invalid value "${v}" for flag ${name}: must be a positive integer`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    let name = arg;
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      name = arg.slice(0, eq);
+      value = arg.slice(eq + 1);
+    }
+    const take = (): string => {
+      if (value !== undefined) return value;
+      const next = argv[++i];
+      if (next === undefined) throw new FlagError(`flag needs an argument: ${name}`);
+      return next;
+    };
+    switch (name) {
+      case '-H':
+      case '--host':
+        cfg.hosts.push(take());
+        break;
+      case '--data-root':
+      case '-g':
+      case '--graph':
+        cfg.dataRoot = take();
+        break;
+      case '--exec-root':
+        cfg.execRoot = take();
+        break;
+      case '-p':
+      case '--pidfile':
+        cfg.pidfile = take();
+        break;
+      case '--insecure-registry':
+        cfg.insecureRegistries.push(take());
+        break;
+      case '-l':
+      case '--log-level': {
+        const lvl = take();
+        if (!isLogLevel(lvl)) throw new FlagError(`unknown log level: ${lvl}`);
+        cfg.logLevel = lvl;
+        break;
+      }
+      case '-D':
+      case '--debug':
+        cfg.logLevel = 'debug';
+        break;
+      case '-G':
+      case '--group':
+        cfg.group = take();
+        break;
+      case '--max-concurrent-downloads':
+        cfg.maxConcurrentDownloads = positiveInt(name, take());
+        break;
+      case '--max-download-attempts':
+        cfg.maxDownloadAttempts = positiveInt(name, take());
+        break;
+      case '-h':
+      case '--help':
+        return 'help';
+      case '-v':
+      case '--version':
+        return 'version';
+      default:
+        throw new FlagError(`unknown flag: ${arg}`);
+    }
+  }
+  if (cfg.hosts.length === 0) cfg.hosts.push(DEFAULT_HOST);
+  for (const h of cfg.hosts) {
+    if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+|fd:\/\/.*)$/.test(h)) {
+      throw new FlagError(`invalid host "${h}": use unix:///path/to.sock or tcp://host:port`);
+    }
+  }
+  return cfg;
+}

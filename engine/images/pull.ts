@@ -1,0 +1,357 @@
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chainIds, hasherDigest, isDigest, newHasher, sha256, shortId, type Digest } from '../common/digest.js';
+import { BerthError, isBerthError, upstream } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { AuthConfig, Platform, Registry, RepositorySession } from '../registry/types.js';
+import { familiarName, familiarString, parseReference, refString } from '../registry/reference.js';
+import { hostPlatform, parseManifest, selectPlatform } from '../registry/manifest.js';
+import { autoDecompressor, compressionForMediaType, decompressor } from '../store/compression.js';
+import { unpackLayer } from '../store/unpack.js';
+import type { ContentWriter, LayerStore } from '../store/types.js';
+import { parseImageConfig } from './config.js';
+import { fullRepo, type ImageService } from './service.js';
+import { ThrottledProgress, type ProgressSink } from './progress.js';
+
+export interface PullOptions {
+  auth?: AuthConfig;
+  platform?: Platform;
+  signal?: AbortSignal;
+  progress: ProgressSink;
+}
+
+export interface PullResult {
+  id: Digest;
+  /** Digest the image was pulled by (index or manifest). */
+  digest: Digest;
+  reference: string;
+  status: 'downloaded' | 'up-to-date';
+}
+
+interface LayerJob {
+  blob: { digest: Digest; size: number; mediaType: string };
+  diffId: Digest;
+  chainId: Digest;
+  parent?: Digest;
+}
+
+const MAX_CONFIG_BYTES = 8 << 20;
+
+/**
+ * Pulls images from registries into the content and layer stores.
+ *
+ * Each layer goes through one streaming pass: registry -> sha256 of the blob and a
+ * copy into the content store's ingest area -> decompress -> sha256 (DiffID) ->
+ * unpack into a private temporary directory. Only when both digests verify is the
+ * blob renamed into place and the directory committed under its chain ID. Layers
+ * unpack into separate directories, so all of them can download at once.
+ */
+export class Puller {
+  /** Layers being fetched right now, by chain ID; a second pull waits on the first. */
+  private readonly inflight = new Map<Digest, Promise<void>>();
+
+  constructor(
+    private readonly images: ImageService,
+    private readonly layers: LayerStore,
+    private readonly registry: () => Promise<Registry>,
+    private readonly log: Logger,
+    private readonly opts: { concurrency?: number; maxAttempts?: number } = {},
+  ) {}
+
+  async pull(name: string, opts: PullOptions): Promise<PullResult> {
+    const ref = parseReference(name);
+    const registry = await this.registry();
+    const session = registry.session(ref, opts.auth, ['pull']);
+    const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
+    const top = await session.getManifest(tagOrDigest, opts.signal);
+    let manifestDigest = top.digest;
+    let parsed = parseManifest(top.mediaType, top.body);
+    let manifestBody = top.body;
+    const platform = opts.platform ?? hostPlatform();
+    if ('manifests' in parsed) {
+      const desc = selectPlatform(parsed, platform);
+      const m = await session.getManifest(desc.digest, opts.signal);
+      if (m.digest !== desc.digest) {
+        throw upstream(`manifest digest mismatch: expected ${desc.digest}, got ${m.digest}`, 'DIGEST_MISMATCH');
+      }
+      manifestDigest = m.digest;
+      manifestBody = m.body;
+      parsed = parseManifest(m.mediaType, m.body);
+      if ('manifests' in parsed) throw upstream('manifest list points at another manifest list');
+      await this.images.content.putBuffer(top.body, top.digest);
+    }
+    const manifest = parsed;
+
+    opts.progress({ status: `Pulling from ${familiarName(ref)}`, id: ref.digest ?? tagOrDigest });
+
+    const config = await this.fetchConfig(session, manifest.config.digest as Digest, opts.signal);
+    const cfg = parseImageConfig(config);
+    const diffIds = cfg.rootfs.diff_ids.map((d) => {
+      if (!isDigest(d)) throw upstream(`image config has an invalid diff ID: ${d}`);
+      return d;
+    });
+    const layerDescs = manifest.layers;
+    if (layerDescs.length !== diffIds.length) {
+      throw upstream(
+        `manifest has ${layerDescs.length} layers but the image config lists ${diffIds.length} diff IDs`,
+        'BAD_MANIFEST',
+      );
+    }
+    const chains = chainIds(diffIds);
+    const jobs: LayerJob[] = layerDescs.map((d, i) => {
+      const digest = d.digest;
+      if (!isDigest(digest)) throw upstream(`manifest has an invalid layer digest: ${digest}`);
+      return {
+        blob: { digest, size: d.size, mediaType: d.mediaType },
+        diffId: diffIds[i] as Digest,
+        chainId: chains[i] as Digest,
+        ...(i > 0 ? { parent: chains[i - 1] as Digest } : {}),
+      };
+    });
+
+    // Keep everything this pull writes safe from a concurrent rmi/prune until recorded.
+    const imageId = sha256(config);
+    const release = this.images.lease([
+      imageId,
+      top.digest,
+      manifestDigest,
+      ...jobs.flatMap((j) => [j.blob.digest, j.chainId]),
+    ]);
+    try {
+      await this.images.content.putBuffer(config, imageId);
+      await this.images.content.putBuffer(manifestBody, manifestDigest);
+      await this.fetchLayers(session, jobs, opts);
+
+      const repo = fullRepo(ref);
+      const tag = ref.digest ? undefined : refString({ domain: ref.domain, path: ref.path, tag: tagOrDigest });
+      const existing = tag ? this.images.db.tag(tag) : undefined;
+      const hadImage = this.images.db.image(imageId) !== undefined;
+      await this.images.commitImage(
+        {
+          id: imageId,
+          diffIds,
+          layerBlobs: jobs.map((j) => j.blob),
+          repoDigest: `${repo}@${top.digest}`,
+          manifest: { repo, digest: manifestDigest },
+        },
+        tag,
+      );
+      const upToDate = hadImage && (tag === undefined || existing === imageId);
+      const shown = familiarString(ref);
+      opts.progress({ status: `Digest: ${top.digest}` });
+      opts.progress({
+        status: upToDate ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`,
+      });
+      this.images.events.publish('image', 'pull', shown, { name: familiarName(ref) });
+      return { id: imageId, digest: top.digest, reference: shown, status: upToDate ? 'up-to-date' : 'downloaded' };
+    } finally {
+      release();
+    }
+  }
+
+  private async fetchConfig(session: RepositorySession, digest: Digest, signal?: AbortSignal): Promise<Buffer> {
+    const local = await this.images.content.info(digest);
+    if (local) return this.images.content.readBuffer(digest);
+    const { stream } = await session.fetchBlob(digest, signal ? { signal } : {});
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_CONFIG_BYTES) {
+        stream.destroy();
+        throw upstream(`image config ${digest} is larger than ${MAX_CONFIG_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    const buf = Buffer.concat(chunks);
+    if (sha256(buf) !== digest) throw upstream(`image config digest mismatch: expected ${digest}`, 'DIGEST_MISMATCH');
+    return buf;
+  }
+
+  private async fetchLayers(session: RepositorySession, jobs: LayerJob[], opts: PullOptions): Promise<void> {
+    const pending: LayerJob[] = [];
+    for (const job of jobs) {
+      const id = shortId(job.blob.digest);
+      if (await this.layers.has(job.chainId)) {
+        opts.progress({ status: 'Already exists', progressDetail: {}, id });
+      } else {
+        opts.progress({ status: 'Pulling fs layer', progressDetail: {}, id });
+        pending.push(job);
+      }
+    }
+    const concurrency = this.opts.concurrency ?? 4;
+    let next = 0;
+    let failed: unknown;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const worker = async (): Promise<void> => {
+      while (next < pending.length && failed === undefined) {
+        const job = pending[next++] as LayerJob;
+        try {
+          await this.layer(session, job, { ...opts, signal: controller.signal });
+        } catch (err) {
+          failed ??= err;
+          controller.abort();
+        }
+      }
+    };
+    for (const job of pending.slice(concurrency)) {
+      opts.progress({ status: 'Waiting', progressDetail: {}, id: shortId(job.blob.digest) });
+    }
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+    if (failed !== undefined) throw failed;
+  }
+
+  /** Fetch one layer, or wait for the pull that is already fetching it. */
+  private async layer(session: RepositorySession, job: LayerJob, opts: PullOptions): Promise<void> {
+    const id = shortId(job.blob.digest);
+    const running = this.inflight.get(job.chainId);
+    if (running) {
+      await running;
+      opts.progress({ status: 'Download complete', progressDetail: {}, id });
+      opts.progress({ status: 'Pull complete', progressDetail: {}, id });
+      return;
+    }
+    const work = this.layerWithRetries(session, job, opts);
+    this.inflight.set(job.chainId, work);
+    try {
+      await work;
+    } finally {
+      this.inflight.delete(job.chainId);
+    }
+  }
+
+  private async layerWithRetries(session: RepositorySession, job: LayerJob, opts: PullOptions): Promise<void> {
+    const id = shortId(job.blob.digest);
+    const maxAttempts = this.opts.maxAttempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.layerOnce(session, job, opts);
+        return;
+      } catch (err) {
+        if (opts.signal?.aborted || !isTransient(err) || attempt >= maxAttempts) throw describeLayerError(err, job);
+        const delay = Math.min(5, attempt) * 1000;
+        this.log.warn('layer download failed, retrying', { layer: job.blob.digest, attempt, err });
+        opts.progress({ status: `Retrying in ${delay / 1000} second${delay === 1000 ? '' : 's'}`, id });
+        await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {});
+      }
+    }
+  }
+
+  private async layerOnce(session: RepositorySession, job: LayerJob, opts: PullOptions): Promise<void> {
+    const id = shortId(job.blob.digest);
+    const { content } = this.images;
+    const haveBlob = await content.has(job.blob.digest);
+    let source: Readable;
+    let writer: ContentWriter | undefined;
+    if (haveBlob) {
+      source = content.createReadStream(job.blob.digest);
+    } else {
+      source = (await session.fetchBlob(job.blob.digest, opts.signal ? { signal: opts.signal } : {})).stream;
+      writer = await content.ingest({ digest: job.blob.digest, size: job.blob.size });
+    }
+    const prepared = await this.layers.prepare();
+    try {
+      const download = new ThrottledProgress(opts.progress, id, 'Downloading', job.blob.size);
+      const compressedHash = newHasher();
+      let received = 0;
+      const sink = writer?.stream;
+      const meter = new Transform({
+        highWaterMark: 1 << 20,
+        transform(chunk: Buffer, _enc, cb) {
+          compressedHash.update(chunk);
+          received += chunk.length;
+          if (!haveBlob) download.update(received);
+          if (!sink || sink.write(chunk)) cb(null, chunk);
+          else sink.once('drain', () => cb(null, chunk));
+        },
+        flush(cb) {
+          if (sink) sink.end(() => cb());
+          else cb();
+        },
+      });
+      const diffHash = newHasher();
+      let uncompressed = 0;
+      const diffTap = new Transform({
+        highWaterMark: 1 << 20,
+        transform(chunk: Buffer, _enc, cb) {
+          diffHash.update(chunk);
+          uncompressed += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      const kind = compressionForMediaType(job.blob.mediaType);
+      const decompress = kind ? decompressor(kind) : autoDecompressor();
+      const piped = new Promise<void>((resolve, reject) => {
+        pipeline(source, meter, decompress, diffTap, (err) => (err ? reject(err) : resolve()));
+      });
+      piped.catch(() => undefined);
+      const onAbort = (): void => {
+        source.destroy(new BerthError('system', 'pull cancelled', { code: 'CANCELLED' }));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await unpackLayer(diffTap, prepared.dir, { log: this.log, ...(opts.signal ? { signal: opts.signal } : {}) });
+        // The tar end marker can precede trailing padding: drain so both digests cover every byte.
+        diffTap.resume();
+        await piped;
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+      }
+      if (!haveBlob) download.update(received, true);
+      opts.progress({ status: 'Verifying Checksum', progressDetail: {}, id });
+      const blobDigest = hasherDigest(compressedHash);
+      if (blobDigest !== job.blob.digest) {
+        throw new BerthError('upstream', `filesystem layer verification failed for digest ${job.blob.digest}`, {
+          code: 'DIGEST_MISMATCH',
+        });
+      }
+      if (writer) await writer.commit();
+      writer = undefined;
+      opts.progress({ status: 'Download complete', progressDetail: {}, id });
+      const diffId = hasherDigest(diffHash);
+      if (diffId !== job.diffId) {
+        throw new BerthError(
+          'upstream',
+          `layer ${job.blob.digest} unpacked to diff ID ${diffId}, but the image config says ${job.diffId}`,
+          { code: 'DIFFID_MISMATCH' },
+        );
+      }
+      new ThrottledProgress(opts.progress, id, 'Extracting', uncompressed).update(uncompressed, true);
+      await prepared.commit({
+        chainId: job.chainId,
+        diffId,
+        ...(job.parent ? { parent: job.parent } : {}),
+        size: uncompressed,
+        blob: job.blob,
+      });
+      opts.progress({ status: 'Pull complete', progressDetail: {}, id });
+    } catch (err) {
+      source.destroy();
+      await prepared.abort();
+      if (writer) await writer.abort();
+      throw err;
+    }
+  }
+}
+
+/** Broken connections and server hiccups are worth another try; bad content is not. */
+function isTransient(err: unknown): boolean {
+  if (isBerthError(err)) return err.kind === 'unavailable';
+  const code = (err as { code?: string } | null)?.code ?? '';
+  return (
+    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|ERR_STREAM_PREMATURE_CLOSE|UND_ERR_)/.test(code) ||
+    (err instanceof Error && /premature close|socket hang up|terminated|aborted/i.test(err.message))
+  );
+}
+
+function describeLayerError(err: unknown, job: LayerJob): unknown {
+  if (isBerthError(err)) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new BerthError('upstream', `failed to fetch layer ${job.blob.digest}: ${msg}`, { code: 'LAYER_FETCH', cause: err });
+}

@@ -1,0 +1,37 @@
+// Lint is part of `npm test`. Import boundaries keep the layers one-way:
+// types <- client <- cli/electron; engine subsystems -> engine/common only;
+// only engine/daemon (the composition root) sees everything.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const restrict = (patterns, message) => ({
+  'no-restricted-imports': ['error', { patterns: patterns.map((group) => ({ group: [group], message })) }],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  { files: ['types/**/*.ts'], rules: restrict(['**/engine/**', '**/client/**', '**/cli/**', 'node:*'], 'types/ holds types only') },
+  { files: ['client/**/*.ts'], rules: restrict(['**/engine/**', '**/cli/**'], 'the client speaks the API; it never imports the engine') },
+  { files: ['cli/**/*.ts'], rules: restrict(['**/engine/**'], 'the CLI is an API client; use client/') },
+  {
+    files: ['engine/common/**/*.ts'],
+    rules: restrict(['../store/**', '../images/**', '../registry/**', '../api/**', '../daemon/**', '../events/**'], 'common depends on nothing else in the engine'),
+  },
+  {
+    files: ['engine/store/**/*.ts', 'engine/registry/**/*.ts', 'engine/events/**/*.ts'],
+    rules: restrict(['../api/**', '../daemon/**', '../images/**'], 'low-level subsystems depend only on engine/common'),
+  },
+  { files: ['engine/images/**/*.ts'], rules: restrict(['../api/**', '../daemon/**'], 'images never imports the API layer or the daemon') },
+  { files: ['engine/api/**/*.ts'], rules: restrict(['../daemon/**'], 'routes see backends through interfaces; the daemon wires them') },
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+);
