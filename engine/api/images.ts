@@ -1,7 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { invalid } from '../common/errors.js';
 import type { AuthConfig, Platform } from '../registry/types.js';
-import { boolParam, JsonStream, parseFilters, readBody, sendJson, type Router } from './router.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { boolParam, JsonStream, parseFilters, readBody, sendJson, type Ctx, type Router } from './router.js';
 
 /** Docker's JSONMessage; the API layer only serialises it. */
 export interface ProgressMsg {
@@ -62,7 +63,7 @@ export function parsePlatform(v: string | null): Platform | undefined {
   return variant ? { os, architecture, variant } : { os, architecture };
 }
 
-function abortOnClose(ctx: { req: import('node:http').IncomingMessage; res: import('node:http').ServerResponse }): AbortSignal {
+function abortOnClose(ctx: { req: IncomingMessage; res: ServerResponse }): AbortSignal {
   const ac = new AbortController();
   ctx.res.once('close', () => {
     if (!ctx.res.writableFinished) ac.abort();
@@ -166,7 +167,7 @@ export function imageRoutes(router: Router, backend: ImagesBackend): void {
 }
 
 async function sendArchive(
-  ctx: import('./router.js').Ctx,
+  ctx: Ctx,
   backend: ImagesBackend,
   names: string[],
 ): Promise<void> {

@@ -1,6 +1,7 @@
 import type { EngineEvent, EventBus } from '../events/bus.js';
 import { invalid } from '../common/errors.js';
-import { API_VERSION, MIN_API_VERSION, parseFilters, readJson, sendJson, type Router } from './router.js';
+import type { ServerResponse } from 'node:http';
+import { API_VERSION, parseFilters, readJson, sendJson, type Ctx, type Router } from './router.js';
 import type { AuthConfig } from '../registry/types.js';
 
 /** What the system routes need from the engine. */
@@ -15,7 +16,7 @@ export interface SystemBackend {
 const EVENT_FILTERS = ['type', 'event', 'image', 'container', 'label', 'network', 'volume', 'daemon', 'scope', 'plugin', 'node', 'service', 'secret', 'config'] as const;
 
 export function systemRoutes(router: Router, backend: SystemBackend): void {
-  const ping = (res: import('node:http').ServerResponse, head: boolean): void => {
+  const ping = (res: ServerResponse, head: boolean): void => {
     res.writeHead(200, {
       'Api-Version': API_VERSION,
       'Builder-Version': '1',
@@ -82,7 +83,7 @@ function wireEvent(e: EngineEvent): Record<string, unknown> {
   return { ...legacy, ...e };
 }
 
-function streamEvents(ctx: import('./router.js').Ctx, bus: EventBus): void {
+function streamEvents(ctx: Ctx, bus: EventBus): void {
   const { res, query, req } = ctx;
   const filters = parseFilters(query, EVENT_FILTERS);
   const now = Date.now() / 1000;

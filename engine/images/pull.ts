@@ -1,4 +1,4 @@
-import { Transform, pipeline, type Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, pipeline, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chainIds, hasherDigest, isDigest, newHasher, sha256, shortId, type Digest } from '../common/digest.js';
 import { BerthError, isBerthError, upstream } from '../common/errors.js';
@@ -82,7 +82,8 @@ export class Puller {
     }
     const manifest = parsed;
 
-    opts.progress({ status: `Pulling from ${familiarName(ref)}`, id: ref.digest ?? tagOrDigest });
+    // dockerd names the repository by its path within the registry here.
+    opts.progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? tagOrDigest });
 
     const config = await this.fetchConfig(session, manifest.config.digest as Digest, opts.signal);
     const cfg = parseImageConfig(config);
@@ -243,6 +244,13 @@ export class Puller {
     }
   }
 
+  /**
+   * One attempt at one layer. The download side (registry -> hash -> ingest) and
+   * the unpack side (decompress -> DiffID hash -> unpack) are decoupled: if the
+   * unpack side fails, the download keeps hashing to the end, so a corrupted blob
+   * is reported as the verification failure it is rather than as the gzip or tar
+   * error it happens to cause first.
+   */
   private async layerOnce(session: RepositorySession, job: LayerJob, opts: PullOptions): Promise<void> {
     const id = shortId(job.blob.digest);
     const { content } = this.images;
@@ -256,25 +264,42 @@ export class Puller {
       writer = await content.ingest({ digest: job.blob.digest, size: job.blob.size });
     }
     const prepared = await this.layers.prepare();
+    const onAbort = (): void => {
+      source.destroy(new BerthError('system', 'pull cancelled', { code: 'CANCELLED' }));
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const download = new ThrottledProgress(opts.progress, id, 'Downloading', job.blob.size);
       const compressedHash = newHasher();
       let received = 0;
       const sink = writer?.stream;
-      const meter = new Transform({
+      const toUnpack = new PassThrough({ highWaterMark: 1 << 20 });
+      let unpackFailed = false;
+      const meter = new Writable({
         highWaterMark: 1 << 20,
-        transform(chunk: Buffer, _enc, cb) {
+        write(chunk: Buffer, _enc, cb) {
           compressedHash.update(chunk);
           received += chunk.length;
           if (!haveBlob) download.update(received);
-          if (!sink || sink.write(chunk)) cb(null, chunk);
-          else sink.once('drain', () => cb(null, chunk));
+          const feedUnpack = (): void => {
+            if (unpackFailed || toUnpack.write(chunk)) cb();
+            else waitDrain(toUnpack, cb);
+          };
+          if (!sink || sink.write(chunk)) feedUnpack();
+          else waitDrain(sink, feedUnpack);
         },
-        flush(cb) {
+        final(cb) {
+          toUnpack.end();
           if (sink) sink.end(() => cb());
           else cb();
         },
       });
+      const downloaded = new Promise<void>((resolve, reject) => {
+        pipeline(source, meter, (err) => (err ? reject(err) : resolve()));
+      });
+      // A failed download must not leave the unpack side waiting for bytes forever.
+      downloaded.catch((err: unknown) => toUnpack.destroy(err instanceof Error ? err : new Error(String(err))));
+
       const diffHash = newHasher();
       let uncompressed = 0;
       const diffTap = new Transform({
@@ -286,31 +311,35 @@ export class Puller {
         },
       });
       const kind = compressionForMediaType(job.blob.mediaType);
-      const decompress = kind ? decompressor(kind) : autoDecompressor();
-      const piped = new Promise<void>((resolve, reject) => {
-        pipeline(source, meter, decompress, diffTap, (err) => (err ? reject(err) : resolve()));
-      });
-      piped.catch(() => undefined);
-      const onAbort = (): void => {
-        source.destroy(new BerthError('system', 'pull cancelled', { code: 'CANCELLED' }));
-      };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      try {
+      const unpacked = (async (): Promise<void> => {
+        const piped = new Promise<void>((resolve, reject) => {
+          pipeline(toUnpack, kind ? decompressor(kind) : autoDecompressor(), diffTap, (err) =>
+            err ? reject(err) : resolve(),
+          );
+        });
+        piped.catch(() => undefined);
         await unpackLayer(diffTap, prepared.dir, { log: this.log, ...(opts.signal ? { signal: opts.signal } : {}) });
-        // The tar end marker can precede trailing padding: drain so both digests cover every byte.
+        // The tar end marker can precede trailing padding: drain so the DiffID covers every byte.
         diffTap.resume();
         await piped;
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-      }
+      })();
+      const unpackError = await unpacked.then(
+        () => undefined,
+        (err: unknown) => {
+          unpackFailed = true;
+          toUnpack.resume(); // discard whatever is still buffered
+          return err;
+        },
+      );
+      await downloaded;
       if (!haveBlob) download.update(received, true);
       opts.progress({ status: 'Verifying Checksum', progressDetail: {}, id });
-      const blobDigest = hasherDigest(compressedHash);
-      if (blobDigest !== job.blob.digest) {
+      if (hasherDigest(compressedHash) !== job.blob.digest) {
         throw new BerthError('upstream', `filesystem layer verification failed for digest ${job.blob.digest}`, {
           code: 'DIGEST_MISMATCH',
         });
       }
+      if (unpackError !== undefined) throw unpackError;
       if (writer) await writer.commit();
       writer = undefined;
       opts.progress({ status: 'Download complete', progressDetail: {}, id });
@@ -336,8 +365,21 @@ export class Puller {
       await prepared.abort();
       if (writer) await writer.abort();
       throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Call cb once the stream drains or is gone (a destroyed stream never drains). */
+function waitDrain(stream: Writable, cb: () => void): void {
+  const done = (): void => {
+    stream.off('drain', done);
+    stream.off('close', done);
+    cb();
+  };
+  stream.on('drain', done);
+  stream.on('close', done);
 }
 
 /** Broken connections and server hiccups are worth another try; bad content is not. */
@@ -351,6 +393,9 @@ function isTransient(err: unknown): boolean {
 }
 
 function describeLayerError(err: unknown, job: LayerJob): unknown {
+  if (isBerthError(err) && err.code === 'HOSTILE_LAYER') {
+    return new BerthError(err.kind, `refusing hostile layer ${job.blob.digest}: ${err.message}`, { code: err.code, cause: err });
+  }
   if (isBerthError(err)) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return new BerthError('upstream', `failed to fetch layer ${job.blob.digest}: ${msg}`, { code: 'LAYER_FETCH', cause: err });

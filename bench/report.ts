@@ -1,0 +1,194 @@
+// The bench's results: their JSON shape, the targets, and the printed tables.
+import type { Summary } from './stats.js';
+import { ratio } from './stats.js';
+
+export const PEERS = ['berthd', 'skopeo', 'dockerd', 'podman'] as const;
+export type PeerName = (typeof PEERS)[number];
+
+export interface PullEntry {
+  method: string;
+  /** Seconds, one per successful iteration, in run order. */
+  samples: number[];
+  summary?: Summary;
+  error?: string;
+}
+
+export interface RssEntry {
+  /** Bytes; undefined when not measured. */
+  afterStart?: number;
+  afterPullIdle?: number;
+  /** Sum of VmHWM over the processes, read after the idle period: the peak during the pull. */
+  peak?: number;
+  processes?: string;
+  error?: string;
+}
+
+export interface PingEntry {
+  summary?: Summary;
+  connections?: number;
+  error?: string;
+}
+
+export interface Target {
+  name: string;
+  goal: string;
+  actual: string;
+  pass: boolean | null;
+}
+
+export interface Results {
+  startedAt: string;
+  durationSeconds: number;
+  host: Record<string, string | number>;
+  versions: Record<string, string | undefined>;
+  config: Record<string, string | number>;
+  image: Record<string, string | number>;
+  pull: Partial<Record<PeerName, PullEntry>>;
+  rss: Partial<Record<PeerName, RssEntry>>;
+  ping: Partial<Record<PeerName, PingEntry>>;
+  targets: Target[];
+  notes: string[];
+}
+
+export const MB = 1e6;
+const mb = (b: number | undefined): string => (b === undefined ? '-' : (b / MB).toFixed(1));
+const sec = (s: number | undefined): string => (s === undefined || !Number.isFinite(s) ? '-' : s.toFixed(2));
+const us = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(0));
+const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-');
+
+// ---------------------------------------------------------------- targets
+
+export function evaluateTargets(r: Results): Target[] {
+  const targets: Target[] = [];
+
+  const berthPull = r.pull.berthd?.summary?.median;
+  const peerPulls: Array<{ p: PeerName; m: number }> = [];
+  for (const p of PEERS) {
+    const m = r.pull[p]?.summary?.median;
+    if (p !== 'berthd' && m !== undefined && Number.isFinite(m)) peerPulls.push({ p, m });
+  }
+  peerPulls.sort((a, b) => a.m - b.m);
+  const fastest = peerPulls[0];
+  const pullRatio = ratio(berthPull, fastest?.m);
+  targets.push({
+    name: 'cold pull',
+    goal: 'berthd median <= 0.8x the fastest peer',
+    actual: fastest ? `berthd ${sec(berthPull)} s vs ${fastest.p} ${sec(fastest.m)} s = ${times(pullRatio)}` : 'no peer measured',
+    pass: Number.isFinite(pullRatio) ? pullRatio <= 0.8 : null,
+  });
+
+  const rss = r.rss.berthd;
+  const worst = Math.max(rss?.afterStart ?? Number.NaN, rss?.afterPullIdle ?? Number.NaN);
+  targets.push({
+    name: 'idle RSS',
+    goal: 'berthd <= 60 MB (after start and after pull + idle)',
+    actual: `after start ${mb(rss?.afterStart)} MB, after pull + idle ${mb(rss?.afterPullIdle)} MB`,
+    pass: rss?.afterStart !== undefined && rss.afterPullIdle !== undefined ? worst <= 60 * MB : null,
+  });
+
+  const bp = r.ping.berthd?.summary;
+  const dp = r.ping.dockerd?.summary;
+  targets.push({
+    name: '/_ping latency',
+    goal: "berthd median and p99 <= dockerd's",
+    actual: `berthd ${us(bp?.median)}/${us(bp?.p99)} us vs dockerd ${us(dp?.median)}/${us(dp?.p99)} us (median/p99)`,
+    pass: bp && dp ? bp.median <= dp.median && bp.p99 <= dp.p99 : null,
+  });
+  return targets;
+}
+
+// ---------------------------------------------------------------- tables
+
+/**
+ * A plain-text table: the first `leftCols` columns left-aligned, the rest right-aligned. Cells
+ * beyond the header's columns (error notes) are appended as they are.
+ */
+function table(header: string[], rows: string[][], leftCols = 1): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => {
+        const w = widths[i];
+        if (w === undefined) return c;
+        return i < leftCols ? c.padEnd(w) : c.padStart(w);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const failedRow = (name: string, columns: number, error: string | undefined): string[] => [
+  name,
+  ...Array.from({ length: columns - 1 }, () => '-'),
+  `FAILED: ${error ?? 'no samples'}`,
+];
+
+export function renderTables(r: Results): string {
+  const out: string[] = [];
+  const berthPull = r.pull.berthd?.summary?.median;
+  out.push(
+    `Cold pull: ${r.image['ref']} (${r.image['layers']} layers, ${r.image['compressedMiB']} MiB ${r.image['compression']}, ${r.image['format']} media types), ${r.config['pullIterations']} iterations`,
+  );
+  out.push(
+    table(
+      ['engine', 'median s', 'min s', 'max s', 'n', 'berthd/engine'],
+      PEERS.filter((p) => r.pull[p]).map((p) => {
+        const e = r.pull[p] as PullEntry;
+        const s = e.summary;
+        if (!s) return failedRow(p, 6, e.error);
+        const row = [p, sec(s.median), sec(s.min), sec(s.max), String(s.n), p === 'berthd' ? '' : times(ratio(berthPull, s.median))];
+        if (e.error) row.push(`(${e.error})`);
+        return row;
+      }),
+    ),
+  );
+
+  out.push('', `Daemon RSS (VmRSS summed over the daemon's processes and their children; MB = 10^6 bytes; idle ${r.config['idleSeconds']} s after the pull)`);
+  const berthIdle = r.rss.berthd?.afterPullIdle;
+  out.push(
+    table(
+      ['engine', 'after start', 'after pull+idle', 'peak (HWM)', 'berthd/engine', 'processes'],
+      PEERS.filter((p) => r.rss[p]).map((p) => {
+        const e = r.rss[p] as RssEntry;
+        const row = [p, mb(e.afterStart), mb(e.afterPullIdle), mb(e.peak), p === 'berthd' ? '' : times(ratio(berthIdle, e.afterPullIdle)), e.processes ?? ''];
+        if (e.error) row.push(`(${e.error})`);
+        return row;
+      }),
+    ),
+  );
+
+  const pingCfg = `${r.config['pingRequests']} sequential requests after ${r.config['pingWarmup']} warm-up, one keep-alive connection`;
+  out.push('', `GET /_ping latency (${pingCfg}), microseconds`);
+  const bp = r.ping.berthd?.summary;
+  out.push(
+    table(
+      ['engine', 'median', 'p99', 'min', 'max', 'conns', 'berthd/engine median', 'p99'],
+      PEERS.filter((p) => r.ping[p]).map((p) => {
+        const e = r.ping[p] as PingEntry;
+        const s = e.summary;
+        if (!s) return failedRow(p, 8, e.error);
+        return [
+          p,
+          us(s.median),
+          us(s.p99),
+          us(s.min),
+          us(s.max),
+          String(e.connections ?? '-'),
+          p === 'berthd' ? '' : times(ratio(bp?.median, s.median)),
+          p === 'berthd' ? '' : times(ratio(bp?.p99, s.p99)),
+        ];
+      }),
+    ),
+  );
+
+  out.push('', 'Targets');
+  out.push(
+    table(
+      ['target', 'goal', 'result', 'actual'],
+      r.targets.map((t) => [t.name, t.goal, t.pass === null ? 'n/a' : t.pass ? 'PASS' : 'MISS', t.actual]),
+      4,
+    ),
+  );
+  if (r.notes.length > 0) out.push('', 'Notes', ...r.notes.map((n) => `- ${n}`));
+  return out.join('\n');
+}

@@ -1,0 +1,256 @@
+// `npm run bench`: berthd side by side with skopeo, dockerd (docker.io) and podman on this machine,
+// against one loopback registry. Prints tables and writes bench/results/latest.json.
+//
+// Environment:
+//   BENCH_PULL_ITERATIONS  cold pulls per engine (default 5)
+//   BENCH_PING_REQUESTS    measured GET /_ping requests (default 2000), BENCH_PING_WARMUP (default 200)
+//   BENCH_IDLE_SECONDS     idle time after the pull before reading RSS (default 10)
+//   BENCH_LAYERS, BENCH_LAYER_MIB   image shape (default 4 x 25 MiB)
+//   BENCH_IMAGE_FORMAT     docker (default) or oci media types
+//   BENCH_PEERS            comma list out of skopeo,dockerd,podman (default all)
+//   BENCH_NO_INSTALL=1     never apt-get install missing peers
+//   BENCH_RESULTS          output file (default <repo>/bench/results/latest.json)
+import { cpus, totalmem, release } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { berthdPath, unixRequest } from '../test/harness/daemon.js';
+import { inspectRaw } from '../test/harness/images.js';
+import { startRegistry } from '../test/harness/registry.js';
+import { repoRoot, sleep } from '../test/harness/util.js';
+import { pushBenchImage, type BenchImage } from './image.js';
+import { dockerCli, ensurePeers, mustSucceed, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
+import { pingLatency } from './ping.js';
+import { deferCleanup, installSignalHandlers, runCleanups } from './proc.js';
+import { berthdRunner, dockerdRunner, podmanRunner, skopeoRunner, type PullRunner } from './pull.js';
+import { evaluateTargets, renderTables, type PeerName, type Results } from './report.js';
+import { round, summarize, type Summary } from './stats.js';
+
+const MiB = 1024 * 1024;
+
+function envInt(name: string, def: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+const config = {
+  pullIterations: envInt('BENCH_PULL_ITERATIONS', 5),
+  pingRequests: envInt('BENCH_PING_REQUESTS', 2000),
+  pingWarmup: envInt('BENCH_PING_WARMUP', 200),
+  idleSeconds: envInt('BENCH_IDLE_SECONDS', 10),
+  layers: envInt('BENCH_LAYERS', 4),
+  layerMiB: envInt('BENCH_LAYER_MIB', 25),
+  format: process.env.BENCH_IMAGE_FORMAT === 'oci' ? ('oci' as const) : ('docker' as const),
+  peers: (process.env.BENCH_PEERS ?? 'skopeo,dockerd,podman').split(',').map((s) => s.trim()),
+  install: process.env.BENCH_NO_INSTALL !== '1',
+  resultsFile: process.env.BENCH_RESULTS ?? join(repoRoot(), 'bench', 'results', 'latest.json'),
+};
+
+const t0 = Date.now();
+const log = (s: string): void => {
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${s}\n`);
+};
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+
+// ---------------------------------------------------------------- phases
+
+async function pullPhase(runners: PullRunner[], img: BenchImage, results: Results): Promise<void> {
+  const samples = new Map<string, number[]>(runners.map((r) => [r.name, []]));
+  const failed = new Map<string, string>();
+  for (let i = 0; i < config.pullIterations; i++) {
+    // Rotate the order each iteration so no engine always runs right after the same other one.
+    const order = runners.map((_, k) => runners[(k + i) % runners.length] as PullRunner);
+    for (const r of order) {
+      if (failed.has(r.name)) continue;
+      try {
+        const s = await r.once(img);
+        samples.get(r.name)?.push(s);
+        log(`pull ${i + 1}/${config.pullIterations} ${r.name}: ${s.toFixed(2)} s`);
+      } catch (e) {
+        failed.set(r.name, firstLine(e));
+        log(`pull ${i + 1}/${config.pullIterations} ${r.name}: FAILED (${firstLine(e)}); no more pulls for ${r.name}`);
+      }
+    }
+  }
+  for (const r of runners) {
+    const s = samples.get(r.name) ?? [];
+    const entry: NonNullable<Results['pull'][PeerName]> = { method: r.method, samples: s.map((x) => round(x, 4) ?? 0) };
+    if (s.length > 0) entry.summary = roundSummary(summarize(s), 4);
+    const err = failed.get(r.name);
+    if (err !== undefined) entry.error = err;
+    results.pull[r.name as PeerName] = entry;
+  }
+}
+
+/** Pulls the bench image into a running engine (docker CLI, or podman's libpod API with tlsVerify=false). */
+async function pullInto(engine: Engine, img: BenchImage): Promise<void> {
+  if (engine.name !== 'podman') {
+    mustSucceed(`${engine.name}: docker pull`, await dockerCli(engine, ['pull', img.ref]));
+    return;
+  }
+  const q = new URLSearchParams({ reference: img.ref, tlsVerify: 'false', quiet: 'true' });
+  const res = await unixRequest(engine.socket, 'POST', `/v4.0.0/libpod/images/pull?${q.toString()}`, undefined, {}, 180_000);
+  const text = res.body.toString();
+  const err = /"error"\s*:\s*"([^"]+)"/.exec(text);
+  if (res.status !== 200 || err) throw new Error(`podman service pull: ${res.status} ${err?.[1] ?? text.slice(0, 200)}`);
+}
+
+async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, img: BenchImage, results: Results): Promise<void> {
+  const engines: Array<{ name: PeerName; engine: Engine; pulledAt?: number }> = [];
+  try {
+    for (const [name, start] of starters) {
+      try {
+        const engine = await start();
+        engines.push({ name, engine });
+        await sleep(1000);
+        const r = engine.rss();
+        results.rss[name] = { afterStart: r.rss, processes: `${r.pids.length} (${r.pids.join(' ')})` };
+        log(`${name} started: RSS ${(r.rss / 1e6).toFixed(1)} MB`);
+      } catch (e) {
+        results.rss[name] = { error: `start failed: ${firstLine(e)}` };
+        results.ping[name] = { error: `start failed: ${firstLine(e)}` };
+        log(`${name}: start failed: ${firstLine(e)}`);
+      }
+    }
+    for (const e of engines) {
+      try {
+        await pullInto(e.engine, img);
+        e.pulledAt = Date.now();
+        log(`${e.name}: pulled for the RSS reading`);
+      } catch (err) {
+        (results.rss[e.name] ??= {}).error = `pull failed: ${firstLine(err)}`;
+        log(`${e.name}: pull failed: ${firstLine(err)}`);
+      }
+    }
+    log(`idling ${config.idleSeconds} s after each pull...`);
+    for (const e of [...engines].sort((a, b) => (a.pulledAt ?? 0) - (b.pulledAt ?? 0))) {
+      if (e.pulledAt === undefined) continue;
+      await sleep(Math.max(0, e.pulledAt + config.idleSeconds * 1000 - Date.now()));
+      const r = e.engine.rss();
+      const entry = (results.rss[e.name] ??= {});
+      entry.afterPullIdle = r.rss;
+      entry.peak = r.peak;
+      entry.processes = `${r.pids.length} (${r.pids.join(' ')})`;
+    }
+    for (const e of engines) {
+      try {
+        const p = await pingLatency(e.engine.socket, config.pingRequests, config.pingWarmup);
+        results.ping[e.name] = { summary: roundSummary(p.micros, 1), connections: p.connections };
+        log(`${e.name}: /_ping median ${p.micros.median.toFixed(0)} us, p99 ${p.micros.p99.toFixed(0)} us, ${p.connections} connection(s)`);
+      } catch (err) {
+        results.ping[e.name] = { error: firstLine(err) };
+      }
+    }
+  } finally {
+    for (const e of engines) await e.engine.stop().catch((err: unknown) => log(`${e.name}: stop failed: ${firstLine(err)}`));
+  }
+}
+
+function roundSummary(s: Summary, digits: number): Summary {
+  const r = (x: number): number => round(x, digits) ?? Number.NaN;
+  return { n: s.n, median: r(s.median), min: r(s.min), max: r(s.max), mean: r(s.mean), p99: r(s.p99) };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  installSignalHandlers();
+  const results: Results = {
+    startedAt: new Date(t0).toISOString(),
+    durationSeconds: 0,
+    host: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      kernel: release(),
+    },
+    versions: {},
+    config: {
+      pullIterations: config.pullIterations,
+      pingRequests: config.pingRequests,
+      pingWarmup: config.pingWarmup,
+      idleSeconds: config.idleSeconds,
+    },
+    image: {},
+    pull: {},
+    rss: {},
+    ping: {},
+    targets: [],
+    notes: [],
+  };
+
+  try {
+    const setup = config.install
+      ? await ensurePeers(log)
+      : {
+          registry: { ok: !!which('docker-registry') },
+          skopeo: { ok: !!which('skopeo') },
+          dockerd: { ok: !!(which('dockerd') && which('containerd')) },
+          podman: { ok: !!which('podman') },
+        };
+    for (const [k, v] of Object.entries(setup)) {
+      if (v.note) results.notes.push(`${k}: ${v.note}`);
+      else if (!v.ok) results.notes.push(`${k}: not installed${config.install ? '' : ' (BENCH_NO_INSTALL=1)'}; left out`);
+    }
+    if (!setup.registry.ok || !setup.skopeo.ok) throw new Error('docker-registry and skopeo are needed to serve the bench image');
+    const want = (p: 'skopeo' | 'dockerd' | 'podman'): boolean => config.peers.includes(p) && setup[p].ok;
+    results.versions = await versions(berthdPath());
+
+    log('starting the loopback registry and pushing the bench image...');
+    const registry = await startRegistry();
+    deferCleanup('stop registry', () => registry.stop());
+    const img = await pushBenchImage(registry, 'bench/big:1', config.layers, config.layerMiB * MiB, config.format);
+    const manifest = JSON.parse((await inspectRaw(img.ref)).toString()) as { layers: Array<{ size: number }> };
+    const compressed = manifest.layers.reduce((n, l) => n + l.size, 0);
+    results.image = {
+      ref: img.ref,
+      manifestDigest: img.manifestDigest,
+      layers: img.layers,
+      payloadMiB: round(img.payloadBytes / MiB, 1) ?? 0,
+      compressedMiB: round(compressed / MiB, 1) ?? 0,
+      compression: 'gzip',
+      format: img.format,
+    };
+    log(`pushed ${img.ref}: ${img.layers} layers, ${(compressed / MiB).toFixed(1)} MiB compressed`);
+
+    const podman = podmanRunner();
+    const runners: PullRunner[] = [berthdRunner()];
+    if (want('skopeo')) runners.push(skopeoRunner());
+    if (want('dockerd')) runners.push(dockerdRunner());
+    if (want('podman')) runners.push(podman);
+    await pullPhase(runners, img, results);
+    results.notes.push(...podman.notes);
+
+    const starters: Array<[PeerName, () => Promise<Engine>]> = [['berthd', startBerthd]];
+    if (want('dockerd')) starters.push(['dockerd', startDockerd]);
+    if (want('podman')) starters.push(['podman', () => startPodmanService(podman.driver())]);
+    await daemonPhase(starters, img, results);
+  } catch (e) {
+    results.notes.push(`bench aborted: ${firstLine(e)}`);
+    log(`aborted: ${e instanceof Error ? e.stack : String(e)}`);
+  } finally {
+    const errors = await runCleanups();
+    for (const err of errors) results.notes.push(`cleanup: ${err}`);
+  }
+
+  results.durationSeconds = Math.round((Date.now() - t0) / 1000);
+  results.targets = evaluateTargets(results);
+  results.notes.unshift(
+    'skopeo only downloads the gzip blobs into an OCI layout (no decompression, no unpacking); berthd, dockerd and podman also unpack every layer.',
+    'Every engine pulls from the same loopback registry, whose blobs are in the page cache; `sync` runs (untimed) before each timed pull.',
+  );
+  await mkdir(dirname(config.resultsFile), { recursive: true });
+  await writeFile(config.resultsFile, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`\n${renderTables(results)}\n\nwrote ${config.resultsFile} (${results.durationSeconds} s)\n`);
+  return results.notes.some((n) => n.startsWith('bench aborted')) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,41 @@
+/** Public surface of the Engine API client. */
+export { EngineClient, followProgress, parseGoDuration, toApiTimestamp } from './client.js';
+export type {
+  EngineClientOptions,
+  EventsOptions,
+  ListImagesOptions,
+  PullOptions,
+  RemoveImageOptions,
+  TimeSpec,
+} from './client.js';
+export { EngineError, codeForStatus, isAbortError, isEngineError } from './errors.js';
+export type { EngineErrorCode } from './errors.js';
+export {
+  DEFAULT_API_VERSION,
+  DEFAULT_HOST,
+  HttpTransport,
+  JsonStreamParser,
+  connectionError,
+  defaultHost,
+  encodePathName,
+  encodeQuery,
+  encodeRegistryAuth,
+  errorFromResponse,
+  iterateJson,
+  parseHost,
+  parseJsonStream,
+  readBody,
+} from './http.js';
+export type { Endpoint, QueryValue, RequestSpec, TransportOptions } from './http.js';
+export {
+  DEFAULT_DOMAIN,
+  DEFAULT_TAG,
+  familiarName,
+  familiarString,
+  fullName,
+  normalizedString,
+  parseReference,
+  tryParseReference,
+  withDefaultTag,
+} from './reference.js';
+export type { ImageReference } from './reference.js';

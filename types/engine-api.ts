@@ -1,0 +1,437 @@
+/**
+ * Wire shapes of the Docker Engine API v1.47, as Berth serves them and as
+ * client/ consumes them. Types only: no runtime code and no imports, so every
+ * layer (engine, client, CLI, Electron) can depend on this file.
+ *
+ * Field names follow the API exactly (PascalCase for most objects, camelCase
+ * where Docker uses it: JSONMessage, events, distribution descriptors).
+ * Optional (`?`) marks fields the daemon may omit (Go `omitempty`).
+ */
+
+/** The API version Berth implements and the client asks for by default. */
+export type ApiVersion = '1.47';
+
+/** Any error response body: `{"message": "..."}`. */
+export interface ErrorResponse {
+  message: string;
+}
+
+/** Filters as the API takes them (JSON in the `filters` query parameter). */
+export type Filters = Record<string, string[]>;
+
+// ---------------------------------------------------------------------------
+// System
+
+/** GET /_ping: the response headers that carry information. */
+export interface PingInfo {
+  /** Body, "OK". */
+  status: string;
+  /** `Api-Version` header. */
+  apiVersion?: string;
+  /** `Ostype` header ("linux"). */
+  osType?: string;
+  /** `Docker-Experimental` header. */
+  experimental?: boolean;
+  /** `Builder-Version` header. */
+  builderVersion?: string;
+}
+
+export interface ComponentVersion {
+  Name: string;
+  Version: string;
+  Details?: Record<string, string>;
+}
+
+/** GET /version */
+export interface SystemVersion {
+  Platform?: { Name: string };
+  Components?: ComponentVersion[];
+  Version: string;
+  ApiVersion: string;
+  MinAPIVersion?: string;
+  GitCommit?: string;
+  GoVersion?: string;
+  Os: string;
+  Arch: string;
+  KernelVersion?: string;
+  Experimental?: boolean;
+  /** RFC 3339 */
+  BuildTime?: string;
+}
+
+export interface RegistryServiceConfig {
+  AllowNondistributableArtifactsCIDRs?: string[];
+  AllowNondistributableArtifactsHostnames?: string[];
+  InsecureRegistryCIDRs?: string[];
+  IndexConfigs?: Record<string, { Name: string; Mirrors: string[]; Secure: boolean; Official: boolean }>;
+  Mirrors?: string[];
+}
+
+export interface RuntimeInfo {
+  path?: string;
+  runtimeArgs?: string[];
+  status?: Record<string, string>;
+}
+
+/** GET /info (the subset that matters to Berth; the daemon may send more). */
+export interface SystemInfo {
+  ID: string;
+  Containers: number;
+  ContainersRunning: number;
+  ContainersPaused: number;
+  ContainersStopped: number;
+  Images: number;
+  Driver: string;
+  DriverStatus?: [string, string][] | null;
+  DockerRootDir: string;
+  Plugins?: { Volume?: string[]; Network?: string[]; Authorization?: string[] | null; Log?: string[] };
+  MemoryLimit?: boolean;
+  SwapLimit?: boolean;
+  CpuCfsPeriod?: boolean;
+  CpuCfsQuota?: boolean;
+  CPUShares?: boolean;
+  CPUSet?: boolean;
+  PidsLimit?: boolean;
+  OomKillDisable?: boolean;
+  IPv4Forwarding?: boolean;
+  Debug: boolean;
+  NFd?: number;
+  NGoroutines?: number;
+  /** RFC 3339 with nanoseconds */
+  SystemTime: string;
+  LoggingDriver?: string;
+  CgroupDriver?: string;
+  CgroupVersion?: string;
+  NEventsListener?: number;
+  KernelVersion: string;
+  OperatingSystem: string;
+  OSVersion?: string;
+  OSType: string;
+  Architecture: string;
+  NCPU: number;
+  MemTotal: number;
+  IndexServerAddress?: string;
+  RegistryConfig?: RegistryServiceConfig;
+  HttpProxy?: string;
+  HttpsProxy?: string;
+  NoProxy?: string;
+  Name: string;
+  Labels?: string[];
+  ExperimentalBuild?: boolean;
+  ServerVersion: string;
+  Runtimes?: Record<string, RuntimeInfo>;
+  DefaultRuntime?: string;
+  LiveRestoreEnabled?: boolean;
+  Isolation?: string;
+  InitBinary?: string;
+  SecurityOptions?: string[];
+  Warnings?: string[] | null;
+}
+
+// ---------------------------------------------------------------------------
+// Images
+
+/** GET /images/json: one element. */
+export interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  /** Unix seconds. */
+  Created: number;
+  Size: number;
+  /** -1 when not computed. */
+  SharedSize: number;
+  /** Deprecated; omitted since v1.44. */
+  VirtualSize?: number;
+  Labels: Record<string, string> | null;
+  /** -1 when not computed. */
+  Containers: number;
+}
+
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+}
+
+/** The image's runtime configuration as GET /images/{name}/json reports it. */
+export interface ImageConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, Record<string, never>> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Healthcheck?: HealthConfig;
+  ArgsEscaped?: boolean;
+  Image?: string;
+  Volumes?: Record<string, Record<string, never>> | null;
+  WorkingDir?: string;
+  Entrypoint?: string[] | null;
+  OnBuild?: string[] | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number;
+  Shell?: string[] | null;
+}
+
+/** GET /images/{name}/json */
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Parent: string;
+  Comment: string;
+  /** RFC 3339 with nanoseconds; may be empty for images without a creation time. */
+  Created: string;
+  DockerVersion: string;
+  Author: string;
+  Config: ImageConfig | null;
+  Architecture: string;
+  Variant?: string;
+  Os: string;
+  OsVersion?: string;
+  Size: number;
+  /** Deprecated; omitted since v1.44. */
+  VirtualSize?: number;
+  GraphDriver: { Name: string; Data: Record<string, string> | null };
+  RootFS: { Type: string; Layers?: string[] };
+  Metadata: { LastTagTime?: string };
+}
+
+/** GET /images/{name}/history: one element (newest first). */
+export interface HistoryItem {
+  /** Image ID, or "<missing>" for layers without a local image. */
+  Id: string;
+  /** Unix seconds. */
+  Created: number;
+  CreatedBy: string;
+  Tags: string[] | null;
+  Size: number;
+  Comment: string;
+}
+
+/** DELETE /images/{name} and POST /images/prune: one element. */
+export type ImageDeleteItem = { Untagged: string; Deleted?: undefined } | { Deleted: string; Untagged?: undefined };
+
+/** POST /images/prune */
+export interface PruneImagesResponse {
+  ImagesDeleted: ImageDeleteItem[] | null;
+  SpaceReclaimed: number;
+}
+
+/** `progressDetail` of a JSONMessage. */
+export interface ProgressDetail {
+  current?: number;
+  total?: number;
+  /** Units other than bytes, e.g. "Fetching" in some messages. */
+  units?: string;
+  start?: number;
+  hidecounts?: boolean;
+}
+
+/**
+ * One line of a streamed progress response (POST /images/create, /images/load,
+ * /images/{name}/push, /build): Docker's JSONMessage.
+ */
+export interface ProgressMessage {
+  status?: string;
+  /** Layer ID (12 hex chars) or tag the status is about. */
+  id?: string;
+  /** Pre-rendered progress bar (legacy; clients render progressDetail themselves). */
+  progress?: string;
+  progressDetail?: ProgressDetail;
+  /** Raw output (build steps, "Loaded image: ..."). */
+  stream?: string;
+  /** Side-channel data, e.g. `{ "ID": "sha256:..." }` after a build or load. */
+  aux?: unknown;
+  /** Set (with errorDetail) when the operation failed mid-stream. */
+  error?: string;
+  errorDetail?: { code?: number; message: string };
+  /** Legacy time fields. */
+  time?: number;
+  timeNano?: number;
+}
+
+/** POST /images/{name}/tag query. */
+export interface TagOptions {
+  repo: string;
+  tag?: string;
+}
+
+// ---------------------------------------------------------------------------
+// Distribution and auth
+
+/** Docker's AuthConfig: the JSON inside X-Registry-Auth and the body of POST /auth. */
+export interface AuthConfig {
+  username?: string;
+  password?: string;
+  /** base64("user:pass") */
+  auth?: string;
+  email?: string;
+  serveraddress?: string;
+  identitytoken?: string;
+  registrytoken?: string;
+}
+
+/** POST /auth */
+export interface AuthResponse {
+  /** "Login Succeeded" */
+  Status: string;
+  IdentityToken?: string;
+}
+
+export interface OCIPlatform {
+  architecture: string;
+  os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  variant?: string;
+  features?: string[];
+}
+
+export interface OCIDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  data?: string;
+  platform?: OCIPlatform;
+  artifactType?: string;
+}
+
+/** GET /distribution/{name}/json */
+export interface DistributionInspect {
+  Descriptor: OCIDescriptor;
+  Platforms: OCIPlatform[];
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+export type EventType =
+  | 'builder'
+  | 'config'
+  | 'container'
+  | 'daemon'
+  | 'image'
+  | 'network'
+  | 'node'
+  | 'plugin'
+  | 'secret'
+  | 'service'
+  | 'volume';
+
+/** GET /events: one streamed object. */
+export interface EventMessage {
+  Type: EventType;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope?: 'local' | 'swarm';
+  /** Unix seconds. */
+  time: number;
+  /** Unix nanoseconds (exceeds 2^53: precision beyond ~microseconds is lost in JS). */
+  timeNano: number;
+  /** Legacy: same as Action for container/image events. */
+  status?: string;
+  /** Legacy: same as Actor.ID. */
+  id?: string;
+  /** Legacy: the image of a container event. */
+  from?: string;
+}
+
+// ---------------------------------------------------------------------------
+// Containers (basics, for the endpoints that come later)
+
+export interface Port {
+  IP?: string;
+  PrivatePort: number;
+  PublicPort?: number;
+  Type: 'tcp' | 'udp' | 'sctp';
+}
+
+export interface MountPoint {
+  Type: 'bind' | 'volume' | 'tmpfs' | 'npipe' | 'cluster' | 'image';
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** GET /containers/json: one element. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  /** Unix seconds. */
+  Created: number;
+  Ports: Port[];
+  SizeRw?: number;
+  SizeRootFs?: number;
+  Labels: Record<string, string> | null;
+  State: ContainerState;
+  /** Human text, e.g. "Up 2 hours". */
+  Status: string;
+  HostConfig?: { NetworkMode?: string; Annotations?: Record<string, string> };
+  NetworkSettings?: { Networks?: Record<string, unknown> };
+  Mounts: MountPoint[];
+}
+
+// ---------------------------------------------------------------------------
+// Volumes and build cache (for /system/df)
+
+export interface Volume {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  CreatedAt?: string;
+  Status?: Record<string, unknown>;
+  Labels: Record<string, string> | null;
+  Scope: 'local' | 'global';
+  Options: Record<string, string> | null;
+  UsageData?: { Size: number; RefCount: number } | null;
+}
+
+export interface BuildCacheRecord {
+  ID: string;
+  Parent?: string;
+  Parents?: string[];
+  Type: string;
+  Description: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+  CreatedAt: string;
+  LastUsedAt: string | null;
+  UsageCount: number;
+}
+
+/** GET /system/df */
+export interface SystemDf {
+  LayersSize: number;
+  Images: ImageSummary[] | null;
+  Containers: ContainerSummary[] | null;
+  Volumes: Volume[] | null;
+  BuildCache: BuildCacheRecord[] | null;
+}
+
+/** `type` query values accepted by GET /system/df. */
+export type SystemDfType = 'container' | 'image' | 'volume' | 'build-cache';
