@@ -1,5 +1,5 @@
 // Lint is part of `npm test`. Import boundaries keep the layers one-way:
-// types <- client <- cli/electron; engine subsystems -> engine/common only;
+// types, common (pure shared code) <- client <- cli/electron; engine subsystems -> engine/common only;
 // only engine/daemon (the composition root) sees everything.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -19,6 +19,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-constant-condition': ['error', { checkLoops: false }],
     },
+  },
+  {
+    files: ['common/**/*.ts'],
+    rules: restrict(['**/engine/**', '**/client/**', '**/cli/**', '**/types/**', 'node:*'], 'common/ is pure code shared by engine and clients'),
   },
   { files: ['types/**/*.ts'], rules: restrict(['**/engine/**', '**/client/**', '**/cli/**', 'node:*'], 'types/ holds types only') },
   { files: ['client/**/*.ts'], rules: restrict(['**/engine/**', '**/cli/**'], 'the client speaks the API; it never imports the engine') },

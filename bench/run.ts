@@ -10,17 +10,15 @@
 //   BENCH_PEERS            comma list out of skopeo,dockerd,podman (default all)
 //   BENCH_NO_INSTALL=1     never apt-get install missing peers
 //   BENCH_RESULTS          output file (default <repo>/bench/results/latest.json)
-import { cpus, totalmem, release } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { berthdPath, unixRequest } from '../test/harness/daemon.js';
-import { inspectRaw } from '../test/harness/images.js';
-import { startRegistry } from '../test/harness/registry.js';
 import { repoRoot, sleep } from '../test/harness/util.js';
-import { pushBenchImage, type BenchImage } from './image.js';
+import { BenchSource, type BenchImage } from './image.js';
 import { dockerCli, ensurePeers, mustSucceed, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
 import { pingLatency } from './ping.js';
-import { deferCleanup, installSignalHandlers, runCleanups } from './proc.js';
+import { installSignalHandlers, runCleanups } from './proc.js';
 import { berthdRunner, dockerdRunner, podmanRunner, skopeoRunner, type PullRunner } from './pull.js';
 import { evaluateTargets, renderTables, type PeerName, type Results } from './report.js';
 import { round, summarize, type Summary } from './stats.js';
@@ -56,7 +54,7 @@ const firstLine = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 // ---------------------------------------------------------------- phases
 
-async function pullPhase(runners: PullRunner[], img: BenchImage, results: Results): Promise<void> {
+async function pullPhase(runners: PullRunner[], source: BenchSource, results: Results): Promise<void> {
   const samples = new Map<string, number[]>(runners.map((r) => [r.name, []]));
   const failed = new Map<string, string>();
   for (let i = 0; i < config.pullIterations; i++) {
@@ -65,7 +63,14 @@ async function pullPhase(runners: PullRunner[], img: BenchImage, results: Result
     for (const r of order) {
       if (failed.has(r.name)) continue;
       try {
-        const s = await r.once(img);
+        let s: number;
+        try {
+          s = await r.once(source.image);
+        } catch (e) {
+          if (!(await source.ensureServing())) throw e;
+          log(`the registry had died (${firstLine(e)}); restarted it and pushed the image again; retrying`);
+          s = await r.once(source.image);
+        }
         samples.get(r.name)?.push(s);
         log(`pull ${i + 1}/${config.pullIterations} ${r.name}: ${s.toFixed(2)} s`);
       } catch (e) {
@@ -165,6 +170,7 @@ async function main(): Promise<number> {
       cpuModel: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       kernel: release(),
+      loadAvgAtStart: loadavg()[0]?.toFixed(2) ?? '?',
     },
     versions: {},
     config: {
@@ -199,34 +205,33 @@ async function main(): Promise<number> {
     results.versions = await versions(berthdPath());
 
     log('starting the loopback registry and pushing the bench image...');
-    const registry = await startRegistry();
-    deferCleanup('stop registry', () => registry.stop());
-    const img = await pushBenchImage(registry, 'bench/big:1', config.layers, config.layerMiB * MiB, config.format);
-    const manifest = JSON.parse((await inspectRaw(img.ref)).toString()) as { layers: Array<{ size: number }> };
-    const compressed = manifest.layers.reduce((n, l) => n + l.size, 0);
+    const source = new BenchSource({ repoTag: 'bench/big:1', layers: config.layers, bytesPerLayer: config.layerMiB * MiB, format: config.format });
+    const img = await source.start();
     results.image = {
       ref: img.ref,
       manifestDigest: img.manifestDigest,
       layers: img.layers,
       payloadMiB: round(img.payloadBytes / MiB, 1) ?? 0,
-      compressedMiB: round(compressed / MiB, 1) ?? 0,
+      compressedMiB: round(img.compressedBytes / MiB, 1) ?? 0,
       compression: 'gzip',
       format: img.format,
     };
-    log(`pushed ${img.ref}: ${img.layers} layers, ${(compressed / MiB).toFixed(1)} MiB compressed`);
+    log(`pushed ${img.ref}: ${img.layers} layers, ${(img.compressedBytes / MiB).toFixed(1)} MiB compressed`);
 
     const podman = podmanRunner();
     const runners: PullRunner[] = [berthdRunner()];
     if (want('skopeo')) runners.push(skopeoRunner());
     if (want('dockerd')) runners.push(dockerdRunner());
     if (want('podman')) runners.push(podman);
-    await pullPhase(runners, img, results);
+    await pullPhase(runners, source, results);
     results.notes.push(...podman.notes);
+    if (await source.ensureServing()) log('the registry had died; restarted it and pushed the image again');
 
     const starters: Array<[PeerName, () => Promise<Engine>]> = [['berthd', startBerthd]];
     if (want('dockerd')) starters.push(['dockerd', startDockerd]);
     if (want('podman')) starters.push(['podman', () => startPodmanService(podman.driver())]);
-    await daemonPhase(starters, img, results);
+    await daemonPhase(starters, source.image, results);
+    if (source.restarts > 0) results.notes.push(`the loopback registry died and was restarted ${source.restarts} time(s) during the run (shared machine?)`);
   } catch (e) {
     results.notes.push(`bench aborted: ${firstLine(e)}`);
     log(`aborted: ${e instanceof Error ? e.stack : String(e)}`);
@@ -236,6 +241,11 @@ async function main(): Promise<number> {
   }
 
   results.durationSeconds = Math.round((Date.now() - t0) / 1000);
+  results.host['loadAvgAtEnd'] = loadavg()[0]?.toFixed(2) ?? '?';
+  const before = Number(results.host['loadAvgAtStart']);
+  if (before > cpus().length / 2) {
+    results.notes.push(`the machine was busy before the bench started (1-min load average ${before.toFixed(2)} on ${cpus().length} CPUs): expect noisy numbers`);
+  }
   results.targets = evaluateTargets(results);
   results.notes.unshift(
     'skopeo only downloads the gzip blobs into an OCI layout (no decompression, no unpacking); berthd, dockerd and podman also unpack every layer.',

@@ -1120,17 +1120,18 @@ function layerPlan(
 
 /**
  * The image config Docker derives from a v1 image JSON: the top image's JSON
- * without the v1 bookkeeping fields, plus rootfs and one history entry per layer.
+ * without the v1 bookkeeping fields, plus rootfs and one history entry per
+ * layer. Serialised as dockerd does (Go map: top-level keys sorted, compact,
+ * HTML-safe escapes), so for v1 JSON written by Docker >= 1.8.3 the image ID
+ * is the one dockerd computes for the same archive.
  */
 function legacyConfig(chain: Array<Record<string, unknown>>, diffIds: Digest[]): Buffer {
   const top = chain[chain.length - 1] ?? {};
   const cfg: Record<string, unknown> = { ...top };
   for (const k of ['id', 'parent', 'Size', 'parent_id', 'layer_id', 'throwaway']) delete cfg[k];
-  if (typeof cfg.os !== 'string' || cfg.os === '') cfg.os = 'linux';
   cfg.rootfs = { type: 'layers', diff_ids: diffIds };
   cfg.history = chain.map((j) => {
-    const h: Record<string, unknown> = {};
-    if (typeof j.created === 'string') h.created = j.created;
+    const h: Record<string, unknown> = { created: goTime(j.created) };
     if (typeof j.author === 'string' && j.author !== '') h.author = j.author;
     const cc = j.container_config;
     const cmd = isObject(cc) && isStringArray(cc.Cmd) ? cc.Cmd.join(' ') : '';
@@ -1138,7 +1139,25 @@ function legacyConfig(chain: Array<Record<string, unknown>>, diffIds: Digest[]):
     if (typeof j.comment === 'string' && j.comment !== '') h.comment = j.comment;
     return h;
   });
-  return Buffer.from(JSON.stringify(cfg));
+  const sorted = Object.fromEntries(
+    Object.keys(cfg)
+      .sort()
+      .map((k) => [k, cfg[k]]),
+  );
+  return Buffer.from(goJson(sorted));
+}
+
+/** JSON.stringify with the escapes Go's encoding/json adds (<, >, &, U+2028, U+2029). */
+function goJson(v: unknown): string {
+  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A v1 "created" as Go re-formats it (RFC 3339, fraction without trailing zeros; zero time when absent). */
+function goTime(v: unknown): string {
+  if (typeof v !== 'string' || v === '') return '0001-01-01T00:00:00Z';
+  return v.replace(/^(.*T\d\d:\d\d:\d\d)\.(\d*?)0*(Z|[+-]\d\d:\d\d)$/, (_m, head: string, frac: string, zone: string) =>
+    frac === '' ? `${head}${zone}` : `${head}.${frac}${zone}`,
+  );
 }
 
 function repoOfTag(fullTag: string): string | undefined {

@@ -1,179 +1,43 @@
 /**
- * Image references, normalised the way Docker does it.
- *
- * Grammar (Docker's distribution reference grammar):
- *
- *   reference        := name [ ":" tag ] [ "@" digest ]
- *   name             := [ domain "/" ] path
- *   domain           := host [ ":" port ]
- *   host             := domain-name | IPv4 | "[" IPv6 "]"
- *   domain-name      := domain-component ( "." domain-component )*
- *   domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
- *   path             := path-component ( "/" path-component )*
- *   path-component   := [a-z0-9]+ ( separator [a-z0-9]+ )*
- *   separator        := [_.] | "__" | "-"+
- *   tag              := [\w][\w.-]{0,127}
- *
- * Normalisation: the first "/"-separated component is a registry domain only if
- * it contains "." or ":", is "localhost", or contains an uppercase letter;
- * otherwise the reference lives on Docker Hub ("docker.io"), where one-component
- * paths get the "library/" prefix. "index.docker.io" is an alias of "docker.io".
+ * The engine's view of image references: the shared grammar (common/reference.ts)
+ * with its refusals turned into the engine's 'invalid' errors (HTTP 400), plus
+ * host classification the registry client needs.
  */
 import { isIP } from 'node:net';
-import { type BerthError, invalid } from '../common/errors.js';
-import { isDigest, type Digest } from '../common/digest.js';
-import type { Reference } from './types.js';
+import * as grammar from '../../common/reference.js';
+import { invalid } from '../common/errors.js';
 
-export const DEFAULT_DOMAIN = 'docker.io';
-export const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
-export const OFFICIAL_REPO_PREFIX = 'library/';
-export const DEFAULT_TAG = 'latest';
-export const NAME_TOTAL_LENGTH_MAX = 255;
+export {
+  DEFAULT_DOMAIN,
+  DEFAULT_TAG,
+  LEGACY_DEFAULT_DOMAIN,
+  NAME_TOTAL_LENGTH_MAX,
+  OFFICIAL_REPO_PREFIX,
+  familiarName,
+  familiarString,
+  fullName,
+  isValidTag,
+  normalizeServerAddress,
+  refString,
+  trimReference,
+  type ParseOptions,
+} from '../../common/reference.js';
 
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN_NAME = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*`;
-const IPV6 = '\\[[a-fA-F0-9:]+\\]';
-const DOMAIN_RE = new RegExp(`^(?:${DOMAIN_NAME}|${IPV6})(?::[0-9]+)?$`);
-const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG_RE = /^\w[\w.-]{0,127}$/;
-/** Any digest Docker's grammar accepts syntactically (algorithm:hex, 32+ hex chars). */
-const ANY_DIGEST_RE = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
-/** A bare 64-hex identifier is an image ID, never a repository name. */
-const IDENTIFIER_RE = /^[a-f0-9]{64}$/;
-
-const FORMAT = 'invalid reference format';
-
-function formatError(detail?: string): BerthError {
-  return invalid(detail ? `${FORMAT}: ${detail}` : FORMAT, 'INVALID_REFERENCE');
+function engineErrors<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  return (...args: A): R => {
+    try {
+      return fn(...args);
+    } catch (err) {
+      if (err instanceof grammar.InvalidReferenceError) throw invalid(err.message, err.code);
+      throw err;
+    }
+  };
 }
 
-/** Split "host[:port]/rest" the way Docker does; adds docker.io and library/ where implied. */
-function splitDomain(name: string): { domain: string; remainder: string } {
-  const i = name.indexOf('/');
-  let domain: string;
-  let remainder: string;
-  const first = i === -1 ? '' : name.slice(0, i);
-  if (i === -1 || (!/[.:]/.test(first) && first !== 'localhost' && first.toLowerCase() === first)) {
-    domain = DEFAULT_DOMAIN;
-    remainder = name;
-  } else {
-    domain = first;
-    remainder = name.slice(i + 1);
-  }
-  if (domain === LEGACY_DEFAULT_DOMAIN) domain = DEFAULT_DOMAIN;
-  if (domain === DEFAULT_DOMAIN && !remainder.includes('/')) remainder = OFFICIAL_REPO_PREFIX + remainder;
-  return { domain, remainder };
-}
-
-function checkDigest(s: string): Digest {
-  if (!ANY_DIGEST_RE.test(s)) throw formatError();
-  if (isDigest(s)) return s;
-  const algo = s.slice(0, s.indexOf(':'));
-  if (algo === 'sha256') throw invalid(`${FORMAT}: invalid checksum digest length`, 'INVALID_REFERENCE');
-  throw invalid(`${FORMAT}: unsupported digest algorithm: ${algo}`, 'INVALID_REFERENCE');
-}
-
-export interface ParseOptions {
-  /** Add the "latest" tag when neither a tag nor a digest is given. Default true. */
-  defaultTag?: boolean;
-}
-
-/**
- * Parse and normalise an image reference ("busybox", "user/img:tag",
- * "localhost:5000/x@sha256:...") into a fully-qualified Reference.
- * Throws BerthError('invalid', code INVALID_REFERENCE) with Docker's wording.
- */
-export function parseReference(s: string, opts: ParseOptions = {}): Reference {
-  if (s === '') throw formatError('repository name must have at least one component');
-  if (IDENTIFIER_RE.test(s)) {
-    throw invalid(`invalid repository name (${s}), cannot specify 64-byte hexadecimal strings`, 'INVALID_REFERENCE');
-  }
-  const { domain, remainder } = splitDomain(s);
-
-  let rest = remainder;
-  let digest: Digest | undefined;
-  const at = rest.indexOf('@');
-  if (at !== -1) {
-    digest = checkDigest(rest.slice(at + 1));
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon !== -1) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  const path = rest;
-
-  if (path.toLowerCase() !== path) throw formatError(`repository name (${path}) must be lowercase`);
-  if (!DOMAIN_RE.test(domain)) throw formatError();
-  if (path === '' || !path.split('/').every((c) => PATH_COMPONENT_RE.test(c))) throw formatError();
-  if (tag !== undefined && !TAG_RE.test(tag)) throw formatError();
-  if (domain.length + 1 + path.length > NAME_TOTAL_LENGTH_MAX) {
-    throw formatError(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
-  }
-
-  const ref: Reference = { domain, path };
-  if (tag !== undefined) ref.tag = tag;
-  else if (digest === undefined && opts.defaultTag !== false) ref.tag = DEFAULT_TAG;
-  if (digest !== undefined) ref.digest = digest;
-  return ref;
-}
-
-/** True if `s` is a valid tag per Docker's grammar. */
-export function isValidTag(s: string): boolean {
-  return TAG_RE.test(s);
-}
-
-/** "docker.io/library/busybox" */
-export function fullName(ref: Reference): string {
-  return `${ref.domain}/${ref.path}`;
-}
-
-/** "busybox", "user/img", "localhost:5000/x" — what `docker images` shows in REPOSITORY. */
-export function familiarName(ref: Reference): string {
-  if (ref.domain !== DEFAULT_DOMAIN) return fullName(ref);
-  if (ref.path.startsWith(OFFICIAL_REPO_PREFIX)) {
-    const short = ref.path.slice(OFFICIAL_REPO_PREFIX.length);
-    if (!short.includes('/')) return short;
-  }
-  return ref.path;
-}
-
-function suffix(ref: Reference): string {
-  return (ref.tag !== undefined ? `:${ref.tag}` : '') + (ref.digest !== undefined ? `@${ref.digest}` : '');
-}
-
-/** "busybox:latest", "x@sha256:..." */
-export function familiarString(ref: Reference): string {
-  return familiarName(ref) + suffix(ref);
-}
-
-/** "docker.io/library/busybox:latest", "localhost:5000/x@sha256:..." */
-export function refString(ref: Reference): string {
-  return fullName(ref) + suffix(ref);
-}
-
-/** Same repository with `tag` (validated); a digest, if any, is kept, as Docker's WithTag does. */
-export function withTag(ref: Reference, tag: string): Reference {
-  if (!TAG_RE.test(tag)) throw invalid('invalid tag format', 'INVALID_REFERENCE');
-  const out: Reference = { domain: ref.domain, path: ref.path, tag };
-  if (ref.digest !== undefined) out.digest = ref.digest;
-  return out;
-}
-
-/** Same repository and tag (if any) with `digest`. */
-export function withDigest(ref: Reference, digest: Digest): Reference {
-  const out: Reference = { domain: ref.domain, path: ref.path };
-  if (ref.tag !== undefined) out.tag = ref.tag;
-  out.digest = checkDigest(digest);
-  return out;
-}
-
-/** Just the repository: no tag, no digest. */
-export function trimReference(ref: Reference): Reference {
-  return { domain: ref.domain, path: ref.path };
-}
+export const parseReference = engineErrors(grammar.parseReference);
+export const parseRepoAndTag = engineErrors(grammar.parseRepoAndTag);
+export const withTag = engineErrors(grammar.withTag);
+export const withDigest = engineErrors(grammar.withDigest);
 
 /** Split "host:port", "[v6]:port", "host" into host (brackets removed) and port. */
 export function splitHostPort(domain: string): { host: string; port?: string } {
@@ -207,34 +71,3 @@ export function isLoopbackHost(domain: string): boolean {
   return false;
 }
 
-/**
- * Combine the `fromImage` and `tag` parameters of POST /images/create the way
- * dockerd does: `tag` may be a tag (replaces any tag in fromImage, keeps a
- * digest) or a digest (replaces tag and digest). Without either, "latest" is
- * implied unless `defaultTag: false` (dockerd would then pull all tags).
- */
-export function parseRepoAndTag(fromImage: string, tag?: string, opts: ParseOptions = {}): Reference {
-  const hasTagParam = tag !== undefined && tag !== '';
-  const ref = parseReference(fromImage, { defaultTag: hasTagParam ? false : opts.defaultTag });
-  if (!hasTagParam) return ref;
-  if (isDigest(tag)) return { domain: ref.domain, path: ref.path, digest: tag };
-  if (ANY_DIGEST_RE.test(tag)) return withDigest(trimReference(ref), tag as Digest);
-  return withTag(ref, tag);
-}
-
-/**
- * The registry domain an AuthConfig.serveraddress (or `docker login` argument)
- * designates: "https://index.docker.io/v1/", "registry-1.docker.io" and ""
- * all mean Docker Hub ("docker.io"); schemes and paths are dropped.
- */
-export function normalizeServerAddress(address: string | undefined): string {
-  let s = (address ?? '').trim();
-  s = s.replace(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//, '');
-  const slash = s.indexOf('/');
-  if (slash !== -1) s = s.slice(0, slash);
-  s = s.toLowerCase();
-  if (s === '' || s === LEGACY_DEFAULT_DOMAIN || s === 'registry-1.docker.io' || s === 'registry.hub.docker.com') {
-    return DEFAULT_DOMAIN;
-  }
-  return s;
-}

@@ -5,15 +5,9 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../common/digest.js';
 
-/** A fully normalised image reference: docker.io/library/busybox:latest[@sha256:...] */
-export interface Reference {
-  /** Registry host[:port], normalised: "docker.io" for Docker Hub. */
-  domain: string;
-  /** Repository path within the registry, e.g. "library/busybox". */
-  path: string;
-  tag?: string;
-  digest?: Digest;
-}
+import type { Reference } from '../../common/reference.js';
+
+export type { Reference };
 
 /** Docker's AuthConfig (the JSON inside X-Registry-Auth and the body of POST /auth). */
 export interface AuthConfig {
