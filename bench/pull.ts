@@ -35,10 +35,10 @@ async function verifyDockerImage(engine: Engine, img: BenchImage): Promise<void>
 }
 
 /** A Docker-API daemon started on fresh roots for each pull, pulled through the real docker CLI. */
-function daemonRunner(name: string, start: () => Promise<Engine>): PullRunner {
+function daemonRunner(name: string, start: () => Promise<Engine>, fresh: string): PullRunner {
   return {
     name,
-    method: 'fresh daemon and data root per iteration; `docker pull` via /usr/local/bin/docker timed',
+    method: `${fresh} per iteration; \`docker pull\` via /usr/local/bin/docker timed`,
     async once(img) {
       const engine = await start();
       try {
@@ -52,8 +52,9 @@ function daemonRunner(name: string, start: () => Promise<Engine>): PullRunner {
   };
 }
 
-export const berthdRunner = (): PullRunner => daemonRunner('berthd', startBerthd);
-export const dockerdRunner = (): PullRunner => daemonRunner('dockerd', startDockerd);
+export const berthdRunner = (): PullRunner => daemonRunner('berthd', startBerthd, 'fresh berthd, data root and exec root');
+export const dockerdRunner = (): PullRunner =>
+  daemonRunner('dockerd', startDockerd, 'fresh containerd + dockerd with new data/exec/containerd roots (nothing to rmi or prune)');
 
 export function skopeoRunner(): PullRunner {
   return {
@@ -79,48 +80,51 @@ export function skopeoRunner(): PullRunner {
 }
 
 export interface PodmanRunner extends PullRunner {
-  /** The storage driver that worked (after the first iteration). */
+  /** The storage driver in use (decided before the first timed pull). */
   driver(): PodmanDriver;
   notes: string[];
 }
 
-/** `podman pull` with a fresh --root/--runroot per iteration; overlay, falling back to vfs if overlay fails here. */
+/**
+ * Picks podman's storage driver: overlay when a fresh store initializes with it here (podman
+ * checks kernel overlay support when it opens the store), else vfs.
+ */
+async function pickPodmanDriver(notes: string[]): Promise<PodmanDriver> {
+  const dir = await tempDir('berth-bench-podman-probe-');
+  try {
+    const r = await command('podman', [...podmanArgs(dir.path, 'overlay'), 'images', '--quiet'], { timeoutMs: 60_000, cwd: dir.path });
+    if (r.code === 0) return 'overlay';
+    const why = r.stderr.toString().trim().split('\n').slice(-1)[0] ?? `exit ${r.code}`;
+    notes.push(`podman overlay storage does not work here (${why}); podman uses vfs`);
+    return 'vfs';
+  } finally {
+    await dir.remove();
+  }
+}
+
+/** `podman pull` with a fresh --root/--runroot per iteration; overlay storage, or vfs if overlay does not work here. */
 export function podmanRunner(): PodmanRunner {
-  let driver: PodmanDriver = 'overlay';
-  let decided = false;
+  let driver: PodmanDriver | undefined;
   const notes: string[] = [];
-  const attempt = async (img: BenchImage, drv: PodmanDriver): Promise<number> => {
-    const dir = await tempDir('berth-bench-podman-pull-');
-    try {
-      const g = podmanArgs(dir.path, drv);
-      const s = await timed(() => command('podman', [...g, 'pull', '--tls-verify=false', img.ref], { timeoutMs: 180_000, cwd: dir.path }), `podman pull (${drv})`);
-      const r = mustSucceed('podman image inspect', await command('podman', [...g, 'image', 'inspect', '--format', '{{.Id}}', img.ref], { cwd: dir.path }));
-      const id = r.stdout.toString().trim();
-      if (`sha256:${id}` !== img.configDigest) throw new Error(`podman: pulled image id ${id}, expected ${img.configDigest}`);
-      return s;
-    } finally {
-      await dir.remove();
-    }
-  };
   return {
     name: 'podman',
     get method() {
-      return `fresh --root/--runroot per iteration (storage driver ${driver}); \`podman pull\` command timed`;
+      return `fresh --root/--runroot per iteration (storage driver ${driver ?? 'overlay'}); \`podman pull\` command timed`;
     },
     notes,
-    driver: () => driver,
+    driver: () => driver ?? 'overlay',
     async once(img) {
-      if (decided) return attempt(img, driver);
+      driver ??= await pickPodmanDriver(notes);
+      const dir = await tempDir('berth-bench-podman-pull-');
       try {
-        const s = await attempt(img, 'overlay');
-        decided = true;
+        const g = podmanArgs(dir.path, driver);
+        const s = await timed(() => command('podman', [...g, 'pull', '--tls-verify=false', img.ref], { timeoutMs: 180_000, cwd: dir.path }), 'podman pull');
+        const r = mustSucceed('podman image inspect', await command('podman', [...g, 'image', 'inspect', '--format', '{{.Id}}', img.ref], { cwd: dir.path }));
+        const id = r.stdout.toString().trim();
+        if (`sha256:${id}` !== img.configDigest) throw new Error(`podman: pulled image id ${id}, expected ${img.configDigest}`);
         return s;
-      } catch (e) {
-        notes.push(`podman overlay storage failed here (${(e as Error).message.split('\n')[0]}); using vfs`);
-        driver = 'vfs';
-        const s = await attempt(img, 'vfs');
-        decided = true;
-        return s;
+      } finally {
+        await dir.remove();
       }
     },
   };

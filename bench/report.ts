@@ -143,6 +143,11 @@ export function renderTables(r: Results): string {
     ),
   );
 
+  for (const p of PEERS) {
+    const m = r.pull[p]?.method;
+    if (m) out.push(`  ${p}: ${m}`);
+  }
+
   out.push('', `Daemon RSS (VmRSS summed over the daemon's processes and their children; MB = 10^6 bytes; idle ${r.config['idleSeconds']} s after the pull)`);
   const berthIdle = r.rss.berthd?.afterPullIdle;
   out.push(

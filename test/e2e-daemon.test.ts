@@ -23,7 +23,7 @@ after(async () => {
 
 function run(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [berthd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(berthd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
     p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -31,7 +31,7 @@ export interface ImagesBackend {
   ): Promise<void>;
   save(names: string[], out: Writable, signal: AbortSignal): Promise<void>;
   /** Resolve names before any byte of a save is written, so a bad name is a clean 404. */
-  checkNames(names: string[]): void;
+  checkNames(names: string[]): Promise<void>;
   load(input: Readable, progress: (m: ProgressMsg) => void, opts: { quiet: boolean; signal: AbortSignal }): Promise<void>;
   distribution(name: string, auth?: AuthConfig): Promise<unknown>;
 }
@@ -171,7 +171,7 @@ async function sendArchive(
   backend: ImagesBackend,
   names: string[],
 ): Promise<void> {
-  backend.checkNames(names);
+  await backend.checkNames(names);
   const signal = abortOnClose(ctx);
   ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
   try {

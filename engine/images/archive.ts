@@ -199,6 +199,7 @@ export class ImageArchiver {
    * byte the archive is left truncated, never silently wrong.
    */
   async save(names: string[], out: Writable, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (names.length === 0) throw invalid('no image names given');
     const selected = this.select(names);
     const { content } = this.images;
     const leaseKeys: string[] = [];
@@ -572,7 +573,7 @@ export class ImageArchiver {
         checkBlobName(p, source);
         return layerPlan(source, diffIds[j] as Digest, chains, j, source.compression, LAYER_MEDIA_TYPE[source.compression]);
       });
-      const plan: ImagePlan = { id: cfgFile.digest, config, diffIds, layers, tags: repoTags.map(parseArchiveTag) };
+      const plan: ImagePlan = { id: cfgFile.digest, config, diffIds, layers, tags: [...new Set(repoTags.map(parseArchiveTag))] };
       if (typeof item.Parent === 'string' && isDigest(item.Parent)) plan.parent = item.Parent;
       plans.push(plan);
     }
@@ -678,8 +679,9 @@ export class ImageArchiver {
     }
     if (tagsById.size === 0) throw bad('repositories lists no images');
 
-    const v1 = new Map<string, { json: Record<string, unknown>; parent?: string; layer: SpoolFile; diffId?: Digest }>();
-    const load = async (id: string): Promise<{ json: Record<string, unknown>; parent?: string; layer: SpoolFile; diffId?: Digest }> => {
+    type V1Layer = { json: Record<string, unknown>; parent?: string; layer: SpoolFile; diffId?: Digest };
+    const v1 = new Map<string, V1Layer>();
+    const readV1 = async (id: string): Promise<V1Layer> => {
       const known = v1.get(id);
       if (known) return known;
       const json = await spool.json(`${id}/json`, `${id}/json`);
@@ -698,12 +700,12 @@ export class ImageArchiver {
     const plans: ImagePlan[] = [];
     for (const [topId, tags] of tagsById) {
       const ids: string[] = [];
-      for (let cur: string | undefined = topId; cur !== undefined; cur = (await load(cur)).parent) {
+      for (let cur: string | undefined = topId; cur !== undefined; cur = (await readV1(cur)).parent) {
         if (ids.includes(cur)) throw bad(`layer ${cur} is its own ancestor`);
         if (ids.length >= MAX_V1_CHAIN) throw bad(`layer chain of ${topId} is too long`);
         ids.unshift(cur);
       }
-      const chain = await Promise.all(ids.map(load));
+      const chain = await Promise.all(ids.map(readV1));
       const diffIds: Digest[] = [];
       for (const rec of chain) {
         rec.diffId ??= await diffIdOf(rec.layer, signal);
@@ -735,9 +737,18 @@ export class ImageArchiver {
     const { content, db, events } = this.images;
     const jobs = new Map<Digest, LayerPlan>();
     for (const p of plans) for (const l of p.layers) if (!jobs.has(l.chainId)) jobs.set(l.chainId, l);
-    const release = this.images.lease([
-      ...new Set<string>([...plans.map((p) => p.id), ...[...jobs.values()].flatMap((j) => [j.chainId, j.source.digest])]),
-    ]);
+    const leases = [
+      this.images.lease([
+        ...new Set<string>([...plans.map((p) => p.id), ...[...jobs.values()].flatMap((j) => [j.chainId, j.source.digest])]),
+      ]),
+    ];
+    const release = (): void => {
+      for (const r of leases) r();
+    };
+    // Blobs of layers that already exist are recorded as they are: keep those too.
+    const hold = (digest: Digest): void => {
+      leases.push(this.images.lease([digest]));
+    };
     const staged: StagedLayer[] = [];
     const ingesting = new Set<Digest>();
     let committing = false;
@@ -747,7 +758,7 @@ export class ImageArchiver {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await runPool([...jobs.values()], LOAD_CONCURRENCY, ac, async (job) => {
-        staged.push(await this.stageLayer(job, opts.quiet ? undefined : progress, ingesting, ac.signal));
+        staged.push(await this.stageLayer(job, opts.quiet ? undefined : progress, ingesting, hold, ac.signal));
       });
       if (opts.signal?.aborted) throw cancelled('load cancelled');
 
@@ -827,13 +838,15 @@ export class ImageArchiver {
     job: LayerPlan,
     progress: ProgressSink | undefined,
     ingesting: Set<Digest>,
+    hold: (digest: Digest) => void,
     signal: AbortSignal,
   ): Promise<StagedLayer> {
     signal.throwIfAborted();
     const { content } = this.images;
     const existing = await this.layers.get(job.chainId);
-    if (existing?.blob && (await content.has(existing.blob.digest))) {
-      return { chainId: job.chainId, blob: existing.blob };
+    if (existing?.blob) {
+      hold(existing.blob.digest);
+      if (await content.has(existing.blob.digest)) return { chainId: job.chainId, blob: existing.blob };
     }
     const blob: BlobRef = { digest: job.source.digest, size: job.source.size, mediaType: job.mediaType };
     let writer: ContentWriter | undefined;

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { chainIds, type Digest } from '../common/digest.js';
 import { invalid } from '../common/errors.js';
+import { heavyWork } from '../common/memory.js';
 import type { AuthConfig, Platform, Registry } from '../registry/types.js';
 import { familiarName, familiarString, parseReference, parseRepoAndTag, refString } from '../registry/reference.js';
 import { parseManifest } from '../registry/manifest.js';
@@ -181,19 +182,22 @@ export class ImageViews {
     tag: string | undefined,
     opts: { auth?: AuthConfig; platform?: Platform; signal: AbortSignal; progress: ProgressSink },
   ): Promise<void> {
-    await this.puller.pull(pullReference(fromImage, tag), opts);
+    await heavyWork(() => this.puller.pull(pullReference(fromImage, tag), opts));
   }
 
-  checkNames(names: string[]): void {
-    for (const n of names) this.images.resolveRecord(n);
+  /** Same name rules as save itself: a bare repository means all of its tags. */
+  async checkNames(names: string[]): Promise<void> {
+    (await this.archiver()).checkNames(names);
   }
 
   async save(names: string[], out: Writable, signal: AbortSignal): Promise<void> {
-    await (await this.archiver()).save(names, out, { signal });
+    const archiver = await this.archiver();
+    await heavyWork(() => archiver.save(names, out, { signal }));
   }
 
   async load(input: Readable, progress: ProgressSink, opts: { quiet: boolean; signal: AbortSignal }): Promise<void> {
-    await (await this.archiver()).load(input, progress, opts);
+    const archiver = await this.archiver();
+    await heavyWork(() => archiver.load(input, progress, opts));
   }
 
   async distribution(name: string, auth?: AuthConfig): Promise<unknown> {

@@ -59,7 +59,7 @@ export class LocalContentStore implements ContentStore {
   }
 
   createReadStream(digest: Digest): Readable {
-    return createReadStream(this.blobPath(digest));
+    return createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 });
   }
 
   async ingest(expected: Partial<BlobInfo> = {}): Promise<ContentWriter> {
