@@ -29,14 +29,17 @@ export default tseslint.config(
   { files: ['cli/**/*.ts'], rules: restrict(['**/engine/**'], 'the CLI is an API client; use client/') },
   {
     files: ['engine/common/**/*.ts'],
-    rules: restrict(['../store/**', '../images/**', '../registry/**', '../api/**', '../daemon/**', '../events/**'], 'common depends on nothing else in the engine'),
+    rules: restrict(
+      ['**/store/**', '**/images/**', '**/registry/**', '**/api/**', '**/daemon/**', '**/events/**', '**/runtime/**'],
+      'engine/common depends on nothing else in the engine',
+    ),
   },
   {
-    files: ['engine/store/**/*.ts', 'engine/registry/**/*.ts', 'engine/events/**/*.ts'],
-    rules: restrict(['../api/**', '../daemon/**', '../images/**'], 'low-level subsystems depend only on engine/common'),
+    files: ['engine/store/**/*.ts', 'engine/registry/**/*.ts', 'engine/events/**/*.ts', 'engine/runtime/**/*.ts'],
+    rules: restrict(['**/api/**', '**/daemon/**', '**/images/**'], 'low-level subsystems depend only on engine/common'),
   },
-  { files: ['engine/images/**/*.ts'], rules: restrict(['../api/**', '../daemon/**'], 'images never imports the API layer or the daemon') },
-  { files: ['engine/api/**/*.ts'], rules: restrict(['../daemon/**'], 'routes see backends through interfaces; the daemon wires them') },
+  { files: ['engine/images/**/*.ts'], rules: restrict(['**/api/**', '**/daemon/**', '**/runtime/**'], 'images never imports the API layer, the runtime or the daemon') },
+  { files: ['engine/api/**/*.ts'], rules: restrict(['**/daemon/**'], 'routes see backends through interfaces; the daemon wires them') },
   // Tests read loosely-typed JSON bodies from the API; `any` there keeps assertions readable.
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } } },
