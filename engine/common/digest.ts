@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
 import { invalid } from './errors.js';
 
 /** A content digest, always in "algorithm:hex" form. Only sha256 is produced here. */
@@ -53,4 +54,26 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
     out.push(prev === undefined ? d : sha256(`${prev} ${d}`));
   }
   return out;
+}
+
+/** A pass-through stream that hashes and counts the bytes flowing through it (DiffIDs, blob digests). */
+export class DigestTap extends Transform {
+  private readonly hash = newHasher();
+  /** Bytes seen so far. */
+  bytes = 0;
+
+  constructor() {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  /** The digest of everything seen; call once, after the stream ended. */
+  digest(): Digest {
+    return hasherDigest(this.hash);
+  }
 }

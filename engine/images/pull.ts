@@ -1,6 +1,6 @@
-import { PassThrough, Transform, Writable, pipeline, type Readable } from 'node:stream';
+import { PassThrough, Writable, pipeline, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chainIds, hasherDigest, isDigest, newHasher, sha256, shortId, type Digest } from '../common/digest.js';
+import { chainIds, DigestTap, hasherDigest, isDigest, newHasher, sha256, shortId, type Digest } from '../common/digest.js';
 import { BerthError, isBerthError, upstream } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { AuthConfig, Platform, Registry, RepositorySession } from '../registry/types.js';
@@ -320,16 +320,7 @@ export class Puller {
       // A failed download must not leave the unpack side waiting for bytes forever.
       downloaded.catch((err: unknown) => toUnpack.destroy(err instanceof Error ? err : new Error(String(err))));
 
-      const diffHash = newHasher();
-      let uncompressed = 0;
-      const diffTap = new Transform({
-        highWaterMark: 1 << 20,
-        transform(chunk: Buffer, _enc, cb) {
-          diffHash.update(chunk);
-          uncompressed += chunk.length;
-          cb(null, chunk);
-        },
-      });
+      const diffTap = new DigestTap();
       const kind = compressionForMediaType(job.blob.mediaType);
       const unpacked = (async (): Promise<void> => {
         const piped = new Promise<void>((resolve, reject) => {
@@ -363,7 +354,8 @@ export class Puller {
       if (writer) await writer.commit();
       writer = undefined;
       opts.progress({ status: 'Download complete', progressDetail: {}, id });
-      const diffId = hasherDigest(diffHash);
+      const diffId = diffTap.digest();
+      const uncompressed = diffTap.bytes;
       if (diffId !== job.diffId) {
         throw new BerthError(
           'upstream',

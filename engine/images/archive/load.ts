@@ -11,7 +11,7 @@
 import { createReadStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { hasherDigest, newHasher, shortId, type Digest } from '../../common/digest.js';
+import { DigestTap, shortId, type Digest } from '../../common/digest.js';
 import { invalid } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { familiarString, parseReference } from '../../registry/reference.js';
@@ -225,16 +225,7 @@ export class ImageLoader {
         },
       });
       sink?.once('error', (err) => meter.destroy(err));
-      const diffHash = newHasher();
-      let size = 0;
-      const diffTap = new Transform({
-        highWaterMark: 1 << 20,
-        transform(chunk: Buffer, _enc, cb) {
-          diffHash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
+      const diffTap = new DigestTap();
       const piped = pipeline(source, meter, decompressor(job.compression), diffTap);
       piped.catch(() => undefined);
       if (prepared) await unpackLayer(diffTap, prepared.dir, { log: this.log, signal });
@@ -242,7 +233,7 @@ export class ImageLoader {
       diffTap.resume();
       await piped;
       bar?.update(read, true);
-      const diffId = hasherDigest(diffHash);
+      const diffId = diffTap.digest();
       if (diffId !== job.diffId) {
         throw invalid(
           `invalid image archive: layer ${job.source.name} has diff ID ${diffId}, but the image config says ${job.diffId}`,
@@ -257,7 +248,7 @@ export class ImageLoader {
           chainId: job.chainId,
           diffId,
           ...(job.parent ? { parent: job.parent } : {}),
-          size,
+          size: diffTap.bytes,
           blob,
         };
       }
