@@ -157,6 +157,16 @@ test('prune removes dangling images only, or all unused with dangling=false', as
   assert.equal(r1.status, 200);
   let pr = (await daemon.request('POST', '/images/prune')).json<{ ImagesDeleted: unknown[]; SpaceReclaimed: number }>();
   assert.deepEqual(pr.ImagesDeleted, []);
+  // Removing the last tag drops the repo digests too and deletes the image, as dockerd does.
+  const last = (await daemon.request('DELETE', '/images/keepme:1')).json<Array<Record<string, string>>>();
+  assert.ok(last.some((i) => i['Deleted'] === app.configDigest), JSON.stringify(last));
+  // Pulled by digest only: no tag, but named by its repo digest, so not dangling.
+  const byDigest = await pull(daemon, `${registry.host}/lib/app@${app.manifestDigest}`, undefined);
+  assert.equal(byDigest.error, undefined, byDigest.error);
+  const danglingList = await daemon.request('GET', `/images/json?filters=${encodeURIComponent('{"dangling":["true"]}')}`);
+  assert.deepEqual(danglingList.json(), []);
+  pr = (await daemon.request('POST', '/images/prune')).json();
+  assert.deepEqual(pr.ImagesDeleted, []);
   pr = (await daemon.request('POST', `/images/prune?filters=${encodeURIComponent('{"dangling":["false"]}')}`)).json();
   assert.ok(pr.ImagesDeleted.some((i) => (i as Record<string, string>)['Deleted'] === app.configDigest));
   assert.ok(pr.SpaceReclaimed > 0);

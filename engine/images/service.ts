@@ -125,6 +125,11 @@ export class ImageService {
     return record.repoDigests.map((rd) => familiarString(parseReference(rd))).sort();
   }
 
+  /** No tag and no repo digest: nothing names this image any more. */
+  isDangling(img: ImageRecord): boolean {
+    return this.db.tagsFor(img.id).length === 0 && img.repoDigests.length === 0;
+  }
+
   /** Children: images whose parent is this one (only images made by build/commit have parents). */
   children(id: Digest): ImageRecord[] {
     return this.db.images().filter((img) => img.parent === id);
@@ -298,7 +303,8 @@ export class ImageService {
     let reclaimed = 0;
     for (const img of this.db.images()) {
       const tags = this.db.tagsFor(img.id);
-      if (danglingOnly && tags.length > 0) continue;
+      // Like dockerd, an image pulled by digest only is named (repo@digest), not dangling.
+      if (danglingOnly && !this.isDangling(img)) continue;
       if (this.users.containersUsing(img.id).length > 0) continue;
       if (this.children(img.id).length > 0) continue;
       const cfg = await this.config(img.id).catch(() => undefined);

@@ -71,7 +71,7 @@ export class ImageViews {
       const tags = this.images.repoTags(rec.id);
       const created = createdSeconds(cfg);
       if (!opts.all && tags.length === 0 && this.images.children(rec.id).length > 0) continue;
-      if (dangling !== undefined && (dangling === 'true' || dangling === '1') !== (tags.length === 0)) continue;
+      if (dangling !== undefined && (dangling === 'true' || dangling === '1') !== this.images.isDangling(rec)) continue;
       if (before !== undefined && created >= before) continue;
       if (since !== undefined && created <= since) continue;
       if (until && !until.every((u) => created < u)) continue;
