@@ -79,14 +79,15 @@ export class Puller {
       manifestBody = m.body;
       parsed = parseManifest(m.mediaType, m.body);
       if ('manifests' in parsed) throw upstream('manifest list points at another manifest list');
-      await this.images.content.putBuffer(top.body, top.digest);
     }
     const manifest = parsed;
+    const configDigest = manifest.config.digest;
+    if (!isDigest(configDigest)) throw upstream(`manifest has an invalid config digest: ${configDigest}`);
 
     // dockerd names the repository by its path within the registry here.
     opts.progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? tagOrDigest });
 
-    const config = await this.fetchConfig(session, manifest.config.digest as Digest, opts.signal);
+    const config = await this.fetchConfig(session, configDigest, opts.signal);
     const cfg = parseImageConfig(config);
     const diffIds = cfg.rootfs.diff_ids.map((d) => {
       if (!isDigest(d)) throw upstream(`image config has an invalid diff ID: ${d}`);
@@ -122,6 +123,7 @@ export class Puller {
     try {
       await this.images.content.putBuffer(config, imageId);
       await this.images.content.putBuffer(manifestBody, manifestDigest);
+      if (top.digest !== manifestDigest) await this.images.content.putBuffer(top.body, top.digest);
       await this.fetchLayers(session, jobs, opts);
 
       const repo = fullRepo(ref);
