@@ -1,14 +1,260 @@
-import { notFound } from '../common/errors.js';
-import { sendJson, type Router } from './router.js';
+import type { Writable } from 'node:stream';
+import { errorMessage, invalid } from '../common/errors.js';
+import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
 
-/**
- * Container routes. Until the runtime lands the engine has no containers, but
- * clients still ask: `docker inspect NAME` tries a container before an image,
- * and `docker system df`/`ps` list them.
- */
-export function containerRoutes(router: Router): void {
-  router.add('GET', '/containers/json', ({ res }) => sendJson(res, 200, []));
-  router.add('GET', '/containers/{id}/json', ({ params }) => {
-    throw notFound(`No such container: ${params['id'] ?? ''}`);
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface AttachRequest {
+  stream: boolean;
+  logs: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+export interface OutputSink {
+  write(data: Buffer): void;
+  end(): void;
+}
+
+export interface LogsRequest {
+  stdout: boolean;
+  stderr: boolean;
+  follow: boolean;
+  tail?: number;
+  timestamps: boolean;
+  since?: number;
+  until?: number;
+  signal?: AbortSignal;
+}
+
+/** What the container routes need; the daemon wires the container service in. */
+export interface ContainersBackend {
+  create(name: string | undefined, body: unknown): Promise<{ Id: string; Warnings: string[] }>;
+  list(opts: { all: boolean; limit?: number; filters: Record<string, string[]> }): unknown[];
+  inspect(ref: string): unknown;
+  start(ref: string): Promise<void>;
+  stop(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
+  kill(ref: string, signal?: string): Promise<void>;
+  remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>;
+  wait(ref: string, condition: WaitCondition, signal?: AbortSignal): { result: Promise<number> };
+  attach(
+    ref: string,
+    opts: AttachRequest,
+    open: (tty: boolean) => OutputSink,
+  ): Promise<{ detach(): void; stdin?: Writable; stdinOnce: boolean }>;
+  isTty(ref: string): boolean;
+  restart(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
+  resize(ref: string, height: number, width: number): Promise<void>;
+  prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
+  logs(ref: string, opts: LogsRequest): AsyncIterable<Buffer>;
+}
+
+const LIST_FILTERS = [
+  'ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name',
+  'network', 'publish', 'since', 'status', 'volume',
+] as const;
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw invalid(`invalid value for ${name}: ${v}`);
+  return Math.trunc(n);
+}
+
+function timeParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '' || v === '0') return undefined;
+  const n = Number(v);
+  if (Number.isFinite(n)) return n;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalid(`invalid value for ${name}: ${v}`);
+  return t / 1000;
+}
+
+export function containerRoutes(router: Router, backend: ContainersBackend): void {
+  router.add('GET', '/containers/json', ({ res, query }) => {
+    const limit = intParam(query, 'limit');
+    sendJson(
+      res,
+      200,
+      backend.list({
+        all: boolParam(query, 'all') || (limit !== undefined && limit > 0),
+        ...(limit !== undefined ? { limit } : {}),
+        filters: parseFilters(query, LIST_FILTERS),
+      }),
+    );
+  });
+
+  router.add('POST', '/containers/create', async ({ req, res, query }) => {
+    const body = await readJson<unknown>(req);
+    sendJson(res, 201, await backend.create(query.get('name') || undefined, body));
+  });
+
+  router.add('POST', '/containers/prune', async ({ req, res }) => {
+    await readBody(req);
+    sendJson(res, 200, await backend.prune());
+  });
+
+  router.add('GET', '/containers/{id}/json', ({ res, params }) => {
+    sendJson(res, 200, backend.inspect(params['id'] ?? ''));
+  });
+
+  router.add('POST', '/containers/{id}/start', async ({ req, res, params }) => {
+    await readBody(req);
+    await backend.start(params['id'] ?? '');
+    sendNoContent(res);
+  });
+
+  router.add('POST', '/containers/{id}/stop', async ({ req, res, params, query }) => {
+    await readBody(req);
+    await backend.stop(params['id'] ?? '', intParam(query, 't'), query.get('signal') || undefined);
+    sendNoContent(res);
+  });
+
+  router.add('POST', '/containers/{id}/restart', async ({ req, res, params, query }) => {
+    await readBody(req);
+    await backend.restart(params['id'] ?? '', intParam(query, 't'), query.get('signal') || undefined);
+    sendNoContent(res);
+  });
+
+  router.add('POST', '/containers/{id}/resize', async ({ req, res, params, query }) => {
+    await readBody(req);
+    const h = intParam(query, 'h') ?? 0;
+    const w = intParam(query, 'w') ?? 0;
+    await backend.resize(params['id'] ?? '', h, w);
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end();
+  });
+
+  router.add('POST', '/containers/{id}/kill', async ({ req, res, params, query }) => {
+    await readBody(req);
+    await backend.kill(params['id'] ?? '', query.get('signal') || undefined);
+    sendNoContent(res);
+  });
+
+  router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
+    if (boolParam(query, 'link')) throw invalid('links are not supported');
+    await backend.remove(params['id'] ?? '', { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    sendNoContent(res);
+  });
+
+  router.add('POST', '/containers/{id}/wait', async ({ req, res, params, query }) => {
+    await readBody(req);
+    const condition = (query.get('condition') || 'not-running') as WaitCondition;
+    if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
+    const ac = new AbortController();
+    const { result } = backend.wait(params['id'] ?? '', condition, ac.signal);
+    // The CLI needs the status line before the container exits (docker run waits, then starts).
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    const onClose = (): void => ac.abort();
+    res.on('close', onClose);
+    try {
+      const code = await result;
+      res.end(JSON.stringify({ StatusCode: code, Error: null }) + '\n');
+    } catch (err) {
+      if (!ac.signal.aborted) res.end(JSON.stringify({ StatusCode: -1, Error: { Message: errorMessage(err) } }) + '\n');
+    } finally {
+      res.off('close', onClose);
+    }
+  });
+
+  router.add('GET', '/containers/{id}/logs', async ({ res, params, query, log }) => {
+    const stdout = boolParam(query, 'stdout');
+    const stderr = boolParam(query, 'stderr');
+    if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
+    const id = params['id'] ?? '';
+    const tailRaw = query.get('tail');
+    let tail: number | undefined;
+    if (tailRaw !== null && tailRaw !== '' && tailRaw !== 'all') {
+      tail = Number(tailRaw);
+      if (!Number.isInteger(tail)) throw invalid(`invalid value for tail: ${tailRaw}`);
+      if (tail < 0) tail = undefined;
+    }
+    const tty = backend.isTty(id);
+    const ac = new AbortController();
+    const since = timeParam(query, 'since');
+    const until = timeParam(query, 'until');
+    const iter = backend.logs(id, {
+      stdout,
+      stderr,
+      follow: boolParam(query, 'follow'),
+      timestamps: boolParam(query, 'timestamps'),
+      ...(tail !== undefined ? { tail } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+      signal: ac.signal,
+    });
+    res.writeHead(200, {
+      'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    });
+    res.flushHeaders();
+    const onClose = (): void => ac.abort();
+    res.on('close', onClose);
+    try {
+      for await (const chunk of iter) {
+        if (ac.signal.aborted) break;
+        if (!res.write(chunk)) await new Promise<void>((r) => res.once('drain', () => r()).once('close', () => r()));
+      }
+    } catch (err) {
+      log.warn('log stream failed', { err: errorMessage(err) });
+    } finally {
+      res.off('close', onClose);
+      res.end();
+    }
+  });
+
+  router.add('POST', '/containers/{id}/attach', async ({ req, res, params, query, hijack, log }) => {
+    const opts: AttachRequest = {
+      stream: boolParam(query, 'stream'),
+      logs: boolParam(query, 'logs'),
+      stdin: boolParam(query, 'stdin'),
+      stdout: boolParam(query, 'stdout'),
+      stderr: boolParam(query, 'stderr'),
+    };
+    let conn: { write(b: Buffer): void; end(): void; onInput(fn: (b: Buffer) => void, end: () => void): void; onClose(fn: () => void): void };
+    const open = (tty: boolean): OutputSink => {
+      const type = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
+      if (hijack) {
+        const sock = hijack({ 'Content-Type': type });
+        conn = {
+          write: (b) => void (sock.writable && sock.write(b)),
+          end: () => sock.end(),
+          onInput: (fn, end) => sock.on('data', fn).on('end', end),
+          onClose: (fn) => sock.on('close', fn),
+        };
+      } else {
+        res.writeHead(200, { 'Content-Type': type });
+        res.flushHeaders();
+        conn = {
+          write: (b) => void (!res.writableEnded && res.write(b)),
+          end: () => res.end(),
+          onInput: (fn, end) => req.on('data', fn).on('end', end),
+          onClose: (fn) => res.on('close', fn),
+        };
+      }
+      return { write: (b) => conn.write(b), end: () => conn.end() };
+    };
+    const handle = await backend.attach(params['id'] ?? '', opts, open);
+    try {
+      const c = conn!;
+      c.onClose(() => handle.detach());
+      const stdin = handle.stdin;
+      if (stdin) {
+        c.onInput(
+          (b) => stdin.write(b),
+          () => {
+            if (handle.stdinOnce) stdin.end();
+          },
+        );
+      } else {
+        c.onInput(() => undefined, () => undefined);
+      }
+    } catch (err) {
+      log.warn('attach failed', { err: errorMessage(err) });
+      handle.detach();
+    }
   });
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { errorMessage, invalid, statusForError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 
@@ -13,6 +14,11 @@ export interface Ctx {
   /** API version the client asked for (or the current one for unversioned paths). */
   version: string;
   log: Logger;
+  /**
+   * Present when the client asked for `Upgrade: tcp` (docker attach/exec): answers
+   * `101 UPGRADED` with these headers and hands over the raw connection.
+   */
+  hijack?: (headers: Record<string, string>) => Duplex;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;

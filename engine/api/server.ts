@@ -1,4 +1,6 @@
 import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { API_VERSION, parseVersionedPath, sendError, type Router } from './router.js';
@@ -28,7 +30,43 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
   );
 
   const serverHeader = `Berth/${info.version} (linux)`;
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  // `Upgrade: tcp` requests (attach) arrive here with the raw socket. The handler may take the
+  // socket over (ctx.hijack); until it does, a ServerResponse bound to the socket answers errors.
+  // Upgraded sockets are outside the HTTP server's connection tracking: cut them with the rest
+  // when the daemon stops, or server.close() would wait for every attached client.
+  const upgraded = new Set<Duplex>();
+  const closeAll = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    closeAll();
+    for (const s of upgraded) s.destroy();
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.on('close', () => upgraded.delete(socket));
+    const res = new http.ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.on('finish', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    let taken = false;
+    const hijack = (headers: Record<string, string>): Duplex => {
+      if (taken) throw new Error('connection already hijacked');
+      taken = true;
+      res.detachSocket(socket as Socket);
+      const lines = ['HTTP/1.1 101 UPGRADED', `Server: ${serverHeader}`, 'Api-Version: ' + API_VERSION, 'Connection: Upgrade', 'Upgrade: tcp'];
+      for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+      socket.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length > 0) socket.unshift(head);
+      return socket;
+    };
+    void handle(req, res, hijack);
+  });
+
+  const handle = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    hijack?: (headers: Record<string, string>) => Duplex,
+  ): Promise<void> => {
     const started = process.hrtime.bigint();
     res.setHeader('Server', serverHeader);
     // Health checks poll /_ping constantly: skip URL parsing and logging for it.
@@ -51,7 +89,7 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
         res.end(JSON.stringify({ message: `method ${method} not allowed on ${path}` }));
         return;
       }
-      await m.handler({ req, res, params: m.params, query: url ? url.searchParams : new URLSearchParams(), version, log });
+      await m.handler({ req, res, params: m.params, query: url ? url.searchParams : new URLSearchParams(), version, log, ...(hijack ? { hijack } : {}) });
     } catch (err) {
       sendError(res, err, log);
     } finally {

@@ -17,6 +17,7 @@ import { Router, API_VERSION, MIN_API_VERSION } from '../api/router.js';
 import { systemRoutes } from '../api/system.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
+import { ContainerService } from '../containers/service.js';
 import type { DaemonConfig } from './flags.js';
 
 export const ENGINE_VERSION: string = (() => {
@@ -86,11 +87,22 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   const views = new ImageViews(images, layers, puller, getArchiver, getRegistry);
   const engineId = await loadEngineId(cfg.dataRoot);
 
+  const containers = new ContainerService({
+    dataRoot: cfg.dataRoot,
+    execRoot: cfg.execRoot,
+    images,
+    events,
+    log: log.child({ subsystem: 'containers' }),
+  });
+  images.users = { containersUsing: (id) => containers.containersUsing(id) };
+  // Containers outlive the daemon: pick up running ones, record the exits of the others.
+  await containers.init();
+
   const router = new Router();
   systemRoutes(router, {
     events,
     version: () => versionInfo(),
-    info: async () => systemInfo(cfg, engineId, images.list().length),
+    info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts()),
     diskUsage: async () => {
       const { layersSize, images: imgs } = await views.diskUsageImages();
       return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: [], BuildCache: [] };
@@ -98,12 +110,13 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     login: async (auth) => (await getRegistry()).login(auth),
   });
   imageRoutes(router, views);
-  containerRoutes(router);
+  containerRoutes(router, containers);
 
   return {
     router,
     events,
     close: async () => {
+      await containers.close();
       if (registry) {
         const r = (await registry) as Registry & { close?: () => Promise<void> };
         await r.close?.();
@@ -167,13 +180,18 @@ async function cgroupVersion(): Promise<string> {
   }
 }
 
-async function systemInfo(cfg: DaemonConfig, id: string, imageCount: number): Promise<Record<string, unknown>> {
+async function systemInfo(
+  cfg: DaemonConfig,
+  id: string,
+  imageCount: number,
+  counts: { total: number; running: number; stopped: number },
+): Promise<Record<string, unknown>> {
   return {
     ID: id,
-    Containers: 0,
-    ContainersRunning: 0,
+    Containers: counts.total,
+    ContainersRunning: counts.running,
     ContainersPaused: 0,
-    ContainersStopped: 0,
+    ContainersStopped: counts.stopped,
     Images: imageCount,
     Driver: 'overlay2',
     DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
