@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startDaemon } from '../test/harness/daemon.js';
 import { dockerCliPath } from '../test/harness/docker.js';
 import { run, type RunResult } from '../test/harness/util.js';
-import { command, deferCleanup, readRss, snapshotStrayDirs, spawnDaemon, tempDir, waitForPing, type DaemonProc, type RssReading } from './proc.js';
+import { command, deferCleanup, killStrays, readRss, snapshotStrayDirs, spawnDaemon, tempDir, waitForPing, type DaemonProc, type RssReading } from './proc.js';
 
 // ---------------------------------------------------------------- installing
 
@@ -110,6 +110,8 @@ export interface Engine {
   dockerHost: string;
   /** RSS of the engine's processes (and their children), summed. */
   rss(): RssReading;
+  /** Dirs private to this engine; stop() also kills leftover processes (container monitors) that mention them. */
+  roots: string[];
   stop(): Promise<void>;
 }
 
@@ -121,7 +123,13 @@ export async function startBerthd(): Promise<Engine> {
     socket: d.socket,
     dockerHost: d.dockerHost,
     rss: () => readRss([d.pid]),
-    stop: () => d.cleanup(),
+    roots: [d.dataRoot, d.execRoot],
+    // Also on the cleanup stack (SIGINT/SIGTERM, aborted runs). conmon daemonizes into its own
+    // session: it outlives berthd by design, so kill the monitors left under berthd's roots.
+    stop: deferCleanup('stop berthd', async () => {
+      killStrays([d.dataRoot, d.execRoot]);
+      await d.cleanup();
+    }),
   };
 }
 
@@ -147,6 +155,9 @@ export async function startDockerd(): Promise<Engine> {
   noteStrayDirs();
   const base = await tempDir('berth-bench-dockerd-');
   const dir = base.path;
+  // Runs after the daemons stopped (LIFO), before the dir goes: containerd-shim-runc-v2 (and its
+  // container) outlive containerd.
+  const killShims = deferCleanup('kill leftover shims', () => Promise.resolve(void killStrays([dir])));
   const ctd = join(dir, 'containerd');
   await mkdir(ctd, { recursive: true });
   const q = JSON.stringify;
@@ -176,6 +187,7 @@ export async function startDockerd(): Promise<Engine> {
   const stop = async (): Promise<void> => {
     await dockerd?.stop();
     await containerd?.stop();
+    await killShims();
     await base.remove();
   };
   try {
@@ -213,7 +225,7 @@ export async function startDockerd(): Promise<Engine> {
     await waitForPing(dockerd, socket);
     const d = dockerd;
     const c = containerd;
-    return { name: 'dockerd', socket, dockerHost: `unix://${socket}`, rss: () => readRss([d.pid, c.pid]), stop };
+    return { name: 'dockerd', socket, dockerHost: `unix://${socket}`, rss: () => readRss([d.pid, c.pid]), roots: [dir], stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;
@@ -242,28 +254,63 @@ export function podmanArgs(dir: string, driver: PodmanDriver): string[] {
   ];
 }
 
+/** Set when startPodmanService wrapped runc (see podmanRuntime). */
+export const PODMAN_RUNTIME_NOTE =
+  "podman: runc is wrapped by a sh+jq script that deletes process.rlimits from the bundle's config.json before `runc create`: podman 4.3 always asks for RLIMIT_NOFILE 1048576 and RLIMIT_NPROC 32768, and runc init's setrlimit is refused here ('error setting rlimit type 7/6: operation not permitted'); dockerd and berthd set no rlimits. Costs podman one sh + jq exec per container.";
+
+/**
+ * A runc wrapper that drops process.rlimits (see PODMAN_RUNTIME_NOTE), written into `dir`; undefined
+ * (podman uses plain runc) when jq or runc is missing.
+ */
+async function podmanRuntime(dir: string): Promise<string | undefined> {
+  const runc = which('runc');
+  const jq = which('jq');
+  if (!runc || !jq) return undefined;
+  const file = join(dir, 'runc-norlimits');
+  const script = [
+    '#!/bin/sh',
+    '# written by berth bench/peers.ts: runc without the OCI process.rlimits',
+    'b=""; prev=""',
+    'for a in "$@"; do',
+    '  if [ "$prev" = "--bundle" ] || [ "$prev" = "-b" ]; then b="$a"; fi',
+    '  prev="$a"',
+    'done',
+    'if [ -n "$b" ] && [ -f "$b/config.json" ]; then',
+    `  ${jq} -c 'del(.process.rlimits)' "$b/config.json" > "$b/config.json.norlimits" && mv "$b/config.json.norlimits" "$b/config.json"`,
+    'fi',
+    `exec ${runc} "$@"`,
+    '',
+  ].join('\n');
+  await writeFile(file, script, { mode: 0o755 });
+  return file;
+}
+
 /** `podman system service --time=0` on a temp socket and a private store. */
 export async function startPodmanService(driver: PodmanDriver): Promise<Engine> {
   noteStrayDirs();
   const base = await tempDir('berth-bench-podman-');
   const socket = join(base.path, 'podman.sock');
+  // Runs after the service stopped (LIFO), before the dir goes: conmon daemonizes out of its process group.
+  const killMonitors = deferCleanup('kill leftover conmons', () => Promise.resolve(void killStrays([base.path])));
   let p: DaemonProc | undefined;
   const stop = async (): Promise<void> => {
     await p?.stop();
+    await killMonitors();
     await base.remove();
   };
   try {
+    const runtime = await podmanRuntime(base.path);
     p = spawnDaemon(
       'podman service',
       'podman',
-      [...podmanArgs(base.path, driver), 'system', 'service', '--time=0', `unix://${socket}`],
+      [...podmanArgs(base.path, driver), ...(runtime ? ['--runtime', runtime] : []), 'system', 'service', '--time=0', `unix://${socket}`],
       join(base.path, 'podman.log'),
       process.env,
       base.path,
     );
     await waitForPing(p, socket);
     const proc = p;
-    return { name: 'podman', socket, dockerHost: `unix://${socket}`, rss: () => readRss([proc.pid]), stop };
+    return { name: 'podman', socket, dockerHost: `unix://${socket}`, rss: () => readRss([proc.pid]), roots: [base.path], stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;

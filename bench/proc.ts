@@ -269,3 +269,36 @@ export function readRss(roots: number[]): RssReading {
   }
   return { rss, peak, pids };
 }
+
+/** Command line of `pid` (NUL separators as spaces), or '' when gone. */
+export function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * SIGKILLs every process (with its descendants) whose command line mentions one of `roots`:
+ * the per-container monitors (conmon, containerd-shim) daemonize out of their engine's process
+ * group, so stopping the engine does not take them along. Returns how many processes it killed.
+ */
+export function killStrays(roots: string[]): number {
+  if (roots.length === 0) return 0;
+  const victims = new Set<number>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    const cl = cmdline(pid);
+    if (roots.some((r) => cl.includes(r))) for (const p of processTree(pid)) victims.add(p);
+  }
+  for (const p of victims) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return victims.size;
+}

@@ -82,6 +82,8 @@ export function skopeoRunner(): PullRunner {
 export interface PodmanRunner extends PullRunner {
   /** The storage driver in use (decided before the first timed pull). */
   driver(): PodmanDriver;
+  /** Decides the storage driver now (if no pull did yet) and returns it. */
+  ensureDriver(): Promise<PodmanDriver>;
   notes: string[];
 }
 
@@ -113,6 +115,10 @@ export function podmanRunner(): PodmanRunner {
     },
     notes,
     driver: () => driver ?? 'overlay',
+    async ensureDriver() {
+      driver ??= await pickPodmanDriver(notes);
+      return driver;
+    },
     async once(img) {
       driver ??= await pickPodmanDriver(notes);
       const dir = await tempDir('berth-bench-podman-pull-');

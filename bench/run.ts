@@ -9,18 +9,24 @@
 //   BENCH_IMAGE_FORMAT     docker (default) or oci media types
 //   BENCH_PEERS            comma list out of skopeo,dockerd,podman (default all)
 //   BENCH_NO_INSTALL=1     never apt-get install missing peers
-//   BENCH_RESULTS          output file (default <repo>/bench/results/latest.json)
+//   BENCH_RESULTS          output file (default <repo>/bench/results/latest.json; latest-<sections>.json when
+//                          BENCH_SECTIONS picks only some sections)
+//   BENCH_SECTIONS         comma list out of pull,rss,ping,run,ps,monitor (default all); rss and ping
+//                          share one daemon phase, run/ps/monitor share one container phase
+//   BENCH_RUN_ITERATIONS   measured `docker run --rm <busybox> true` per engine and network mode (default 15, after 2 warm-ups)
+//   BENCH_PS_CONTAINERS    exited containers for `docker ps -a` (default 100), BENCH_PS_ITERATIONS (default 20, after 2 warm-ups)
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { berthdPath, unixRequest } from '../test/harness/daemon.js';
 import { repoRoot, sleep } from '../test/harness/util.js';
+import { makeExited, monitorRss, pushBusybox, removeAll, runArgs, timedCli } from './containers.js';
 import { BenchSource, type BenchImage } from './image.js';
-import { dockerCli, ensurePeers, mustSucceed, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
+import { PODMAN_RUNTIME_NOTE, dockerCli, ensurePeers, mustSucceed, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
 import { pingLatency } from './ping.js';
 import { installSignalHandlers, runCleanups } from './proc.js';
 import { berthdRunner, dockerdRunner, podmanRunner, skopeoRunner, type PullRunner } from './pull.js';
-import { evaluateTargets, renderTables, type PeerName, type Results } from './report.js';
+import { evaluateTargets, renderTables, type CliEntry, type PeerName, type Results } from './report.js';
 import { round, summarize, type Summary } from './stats.js';
 
 const MiB = 1024 * 1024;
@@ -33,6 +39,17 @@ function envInt(name: string, def: number): number {
   return n;
 }
 
+const SECTIONS = ['pull', 'rss', 'ping', 'run', 'ps', 'monitor'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** latest.json for a full run; latest-<sections>.json for a partial one, so it does not replace the full results. */
+function defaultResultsName(): string {
+  const picked = process.env.BENCH_SECTIONS;
+  if (picked === undefined || picked.trim() === '') return 'latest.json';
+  const list = SECTIONS.filter((x) => picked.split(',').map((y) => y.trim()).includes(x));
+  return list.length === SECTIONS.length ? 'latest.json' : `latest-${list.join('-')}.json`;
+}
+
 const config = {
   pullIterations: envInt('BENCH_PULL_ITERATIONS', 5),
   pingRequests: envInt('BENCH_PING_REQUESTS', 2000),
@@ -43,7 +60,12 @@ const config = {
   format: process.env.BENCH_IMAGE_FORMAT === 'oci' ? ('oci' as const) : ('docker' as const),
   peers: (process.env.BENCH_PEERS ?? 'skopeo,dockerd,podman').split(',').map((s) => s.trim()),
   install: process.env.BENCH_NO_INSTALL !== '1',
-  resultsFile: process.env.BENCH_RESULTS ?? join(repoRoot(), 'bench', 'results', 'latest.json'),
+  sections: (process.env.BENCH_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean),
+  runIterations: envInt('BENCH_RUN_ITERATIONS', 15),
+  runWarmup: 2,
+  psContainers: envInt('BENCH_PS_CONTAINERS', 100),
+  psIterations: envInt('BENCH_PS_ITERATIONS', 20),
+  resultsFile: process.env.BENCH_RESULTS ?? join(repoRoot(), 'bench', 'results', defaultResultsName()),
 };
 
 const t0 = Date.now();
@@ -90,7 +112,7 @@ async function pullPhase(runners: PullRunner[], source: BenchSource, results: Re
 }
 
 /** Pulls the bench image into a running engine (docker CLI, or podman's libpod API with tlsVerify=false). */
-async function pullInto(engine: Engine, img: BenchImage): Promise<void> {
+async function pullInto(engine: Engine, img: Pick<BenchImage, 'ref'>): Promise<void> {
   if (engine.name !== 'podman') {
     mustSucceed(`${engine.name}: docker pull`, await dockerCli(engine, ['pull', img.ref]));
     return;
@@ -102,7 +124,7 @@ async function pullInto(engine: Engine, img: BenchImage): Promise<void> {
   if (res.status !== 200 || err) throw new Error(`podman service pull: ${res.status} ${err?.[1] ?? text.slice(0, 200)}`);
 }
 
-async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, img: BenchImage, results: Results): Promise<void> {
+async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, img: BenchImage, results: Results, doRss: boolean, doPing: boolean): Promise<void> {
   const engines: Array<{ name: PeerName; engine: Engine; pulledAt?: number }> = [];
   try {
     for (const [name, start] of starters) {
@@ -119,7 +141,7 @@ async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, i
         log(`${name}: start failed: ${firstLine(e)}`);
       }
     }
-    for (const e of engines) {
+    for (const e of doRss ? engines : []) {
       try {
         await pullInto(e.engine, img);
         e.pulledAt = Date.now();
@@ -129,7 +151,7 @@ async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, i
         log(`${e.name}: pull failed: ${firstLine(err)}`);
       }
     }
-    log(`idling ${config.idleSeconds} s after each pull...`);
+    if (doRss) log(`idling ${config.idleSeconds} s after each pull...`);
     for (const e of [...engines].sort((a, b) => (a.pulledAt ?? 0) - (b.pulledAt ?? 0))) {
       if (e.pulledAt === undefined) continue;
       await sleep(Math.max(0, e.pulledAt + config.idleSeconds * 1000 - Date.now()));
@@ -139,7 +161,7 @@ async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, i
       entry.peak = r.peak;
       entry.processes = `${r.pids.length} (${r.pids.join(' ')})`;
     }
-    for (const e of engines) {
+    for (const e of doPing ? engines : []) {
       try {
         const p = await pingLatency(e.engine.socket, config.pingRequests, config.pingWarmup);
         results.ping[e.name] = { summary: roundSummary(p.micros, 1), connections: p.connections };
@@ -150,6 +172,121 @@ async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, i
     }
   } finally {
     for (const e of engines) await e.engine.stop().catch((err: unknown) => log(`${e.name}: stop failed: ${firstLine(err)}`));
+  }
+}
+
+/** Samples (ms) to a CliEntry: rounded samples, summary, and the error that stopped it, if any. */
+function cliEntry(samples: number[], error?: string): CliEntry {
+  const e: CliEntry = { samples: samples.map((x) => round(x, 1) ?? 0) };
+  if (samples.length > 0) e.summary = roundSummary(summarize(samples), 1);
+  if (error !== undefined) e.error = error;
+  return e;
+}
+
+/**
+ * Measures `cmd` per engine: `warmup` untimed runs each, then `iterations` rounds, rotating the
+ * engine order every round. An engine is dropped at its first failure (its error is kept).
+ */
+async function measureCli(label: string, engines: Array<{ name: PeerName; engine: Engine }>, cmd: string[], iterations: number, warmup: number): Promise<Partial<Record<PeerName, CliEntry>>> {
+  const samples = new Map<PeerName, number[]>();
+  const failed = new Map<PeerName, string>();
+  for (const e of engines) {
+    try {
+      for (let i = 0; i < warmup; i++) await timedCli(e.engine, cmd);
+      samples.set(e.name, []);
+    } catch (err) {
+      failed.set(e.name, firstLine(err));
+      log(`${label} ${e.name}: warm-up FAILED (${firstLine(err)})`);
+    }
+  }
+  const live = engines.filter((e) => samples.has(e.name));
+  for (let i = 0; i < iterations; i++) {
+    for (let k = 0; k < live.length; k++) {
+      const e = live[(k + i) % live.length] as (typeof live)[number];
+      if (failed.has(e.name)) continue;
+      try {
+        samples.get(e.name)?.push(await timedCli(e.engine, cmd));
+      } catch (err) {
+        failed.set(e.name, firstLine(err));
+        log(`${label} ${i + 1}/${iterations} ${e.name}: FAILED (${firstLine(err)})`);
+      }
+    }
+  }
+  const out: Partial<Record<PeerName, CliEntry>> = {};
+  for (const e of engines) {
+    out[e.name] = cliEntry(samples.get(e.name) ?? [], failed.get(e.name));
+    const m = out[e.name]?.summary?.median;
+    if (m !== undefined) log(`${label} ${e.name}: median ${m.toFixed(0)} ms`);
+  }
+  return out;
+}
+
+async function containerPhase(starters: Array<[PeerName, () => Promise<Engine>]>, want: (s: Section) => boolean, results: Results): Promise<void> {
+  log('pushing a busybox image to a loopback registry...');
+  const ref = await pushBusybox();
+  const engines: Array<{ name: PeerName; engine: Engine }> = [];
+  const failStart = (name: PeerName, why: string): void => {
+    if (want('run')) for (const net of ['none', 'default'] as const) results.run[net][name] = { error: why };
+    if (want('ps') && name !== 'podman') results.ps[name] = { error: why };
+    if (want('monitor')) results.monitor[name] = { error: why };
+  };
+  try {
+    for (const [name, start] of starters) {
+      let engine: Engine | undefined;
+      try {
+        engine = await start();
+        await pullInto(engine, { ref });
+        engines.push({ name, engine });
+        log(`${name}: started, pulled ${ref}`);
+      } catch (e) {
+        failStart(name, `start/pull failed: ${firstLine(e)}`);
+        log(`${name}: start/pull failed: ${firstLine(e)}`);
+        await engine?.stop().catch(() => undefined);
+      }
+    }
+    if (want('run')) {
+      results.run.none = await measureCli('run --network none', engines, runArgs(ref, true), config.runIterations, config.runWarmup);
+      results.run.default = await measureCli('run (default network)', engines, runArgs(ref, false), config.runIterations, config.runWarmup);
+      for (const e of engines) {
+        const left = (await dockerCli(e.engine, ['ps', '-aq'])).stdout.toString().split(/\s+/).filter(Boolean).length;
+        if (left > 0) {
+          results.notes.push(`${e.name}: ${left} container(s) left after the \`docker run --rm\` runs (--rm did not remove them)`);
+          await removeAll(e.engine);
+        }
+      }
+    }
+    if (want('ps')) {
+      for (const e of engines.filter((x) => x.name !== 'podman')) {
+        try {
+          log(`${e.name}: creating ${config.psContainers} exited containers...`);
+          await makeExited(e.engine, ref, config.psContainers);
+          const r = await measureCli('ps -a', [e], ['ps', '-a'], config.psIterations, 2);
+          results.ps[e.name] = r[e.name] ?? { error: 'not measured' };
+        } catch (err) {
+          results.ps[e.name] = { error: firstLine(err) };
+          log(`ps -a ${e.name}: FAILED (${firstLine(err)})`);
+        } finally {
+          await removeAll(e.engine).catch((err: unknown) => results.notes.push(`${e.name}: removing the ps containers failed: ${firstLine(err)}`));
+        }
+      }
+    }
+    if (want('monitor')) {
+      for (const e of engines) {
+        try {
+          const m = await monitorRss(e.engine, ref);
+          results.monitor[e.name] = m;
+          log(`${e.name}: monitor ${m.process} (pid ${m.pid}) RSS ${(m.rss / 1e6).toFixed(1)} MB, PSS ${(m.pss / 1e6).toFixed(1)} MB`);
+        } catch (err) {
+          results.monitor[e.name] = { error: firstLine(err) };
+          log(`monitor ${e.name}: FAILED (${firstLine(err)})`);
+        }
+      }
+    }
+  } finally {
+    for (const e of engines) {
+      await removeAll(e.engine).catch(() => undefined);
+      await e.engine.stop().catch((err: unknown) => log(`${e.name}: stop failed: ${firstLine(err)}`));
+    }
   }
 }
 
@@ -178,11 +315,19 @@ async function main(): Promise<number> {
       pingRequests: config.pingRequests,
       pingWarmup: config.pingWarmup,
       idleSeconds: config.idleSeconds,
+      sections: config.sections.join(','),
+      runIterations: config.runIterations,
+      runWarmup: config.runWarmup,
+      psContainers: config.psContainers,
+      psIterations: config.psIterations,
     },
     image: {},
     pull: {},
     rss: {},
     ping: {},
+    run: { none: {}, default: {} },
+    ps: {},
+    monitor: {},
     targets: [],
     notes: [],
   };
@@ -204,34 +349,61 @@ async function main(): Promise<number> {
     const want = (p: 'skopeo' | 'dockerd' | 'podman'): boolean => config.peers.includes(p) && setup[p].ok;
     results.versions = await versions(berthdPath());
 
-    log('starting the loopback registry and pushing the bench image...');
-    const source = new BenchSource({ repoTag: 'bench/big:1', layers: config.layers, bytesPerLayer: config.layerMiB * MiB, format: config.format });
-    const img = await source.start();
-    results.image = {
-      ref: img.ref,
-      manifestDigest: img.manifestDigest,
-      layers: img.layers,
-      payloadMiB: round(img.payloadBytes / MiB, 1) ?? 0,
-      compressedMiB: round(img.compressedBytes / MiB, 1) ?? 0,
-      compression: 'gzip',
-      format: img.format,
-    };
-    log(`pushed ${img.ref}: ${img.layers} layers, ${(img.compressedBytes / MiB).toFixed(1)} MiB compressed`);
-
+    const section = (x: Section): boolean => config.sections.includes(x);
+    const unknown = config.sections.filter((x) => !(SECTIONS as readonly string[]).includes(x));
+    if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section(s) ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
     const podman = podmanRunner();
-    const runners: PullRunner[] = [berthdRunner()];
-    if (want('skopeo')) runners.push(skopeoRunner());
-    if (want('dockerd')) runners.push(dockerdRunner());
-    if (want('podman')) runners.push(podman);
-    await pullPhase(runners, source, results);
-    results.notes.push(...podman.notes);
-    if (await source.ensureServing()) log('the registry had died; restarted it and pushed the image again');
+    const starters = (): Array<[PeerName, () => Promise<Engine>]> => {
+      const list: Array<[PeerName, () => Promise<Engine>]> = [['berthd', startBerthd]];
+      if (want('dockerd')) list.push(['dockerd', startDockerd]);
+      if (want('podman')) list.push(['podman', async () => startPodmanService(await podman.ensureDriver())]);
+      return list;
+    };
 
-    const starters: Array<[PeerName, () => Promise<Engine>]> = [['berthd', startBerthd]];
-    if (want('dockerd')) starters.push(['dockerd', startDockerd]);
-    if (want('podman')) starters.push(['podman', () => startPodmanService(podman.driver())]);
-    await daemonPhase(starters, source.image, results);
-    if (source.restarts > 0) results.notes.push(`the loopback registry died and was restarted ${source.restarts} time(s) during the run (shared machine?)`);
+    if (section('pull') || section('rss') || section('ping')) {
+      log('starting the loopback registry and pushing the bench image...');
+      const source = new BenchSource({ repoTag: 'bench/big:1', layers: config.layers, bytesPerLayer: config.layerMiB * MiB, format: config.format });
+      const img = await source.start();
+      results.image = {
+        ref: img.ref,
+        manifestDigest: img.manifestDigest,
+        layers: img.layers,
+        payloadMiB: round(img.payloadBytes / MiB, 1) ?? 0,
+        compressedMiB: round(img.compressedBytes / MiB, 1) ?? 0,
+        compression: 'gzip',
+        format: img.format,
+      };
+      log(`pushed ${img.ref}: ${img.layers} layers, ${(img.compressedBytes / MiB).toFixed(1)} MiB compressed`);
+
+      if (section('pull')) {
+        const runners: PullRunner[] = [berthdRunner()];
+        if (want('skopeo')) runners.push(skopeoRunner());
+        if (want('dockerd')) runners.push(dockerdRunner());
+        if (want('podman')) runners.push(podman);
+        await pullPhase(runners, source, results);
+        if (await source.ensureServing()) log('the registry had died; restarted it and pushed the image again');
+      }
+      if (section('rss') || section('ping')) {
+        await daemonPhase(starters(), source.image, results, section('rss'), section('ping'));
+        if (!section('rss')) results.rss = {};
+      }
+      if (source.restarts > 0) results.notes.push(`the loopback registry died and was restarted ${source.restarts} time(s) during the run (shared machine?)`);
+    }
+    if (section('run') || section('ps') || section('monitor')) {
+      await containerPhase(starters(), section, results);
+      if (section('run')) {
+        results.notes.push(
+          "berthd has no bridge network yet: its containers always get an empty network namespace, so its default-network run is the same as --network none (measured anyway; the 'default network' target compares that with dockerd's default).",
+        );
+        if (results.run.default.dockerd?.summary) {
+          results.notes.push(
+            "dockerd runs with --bridge=none --iptables=false --ip-masq=false, so its default-network run does NOT set up bridge networking: the container gets a private netns with only lo and skips libnetwork entirely (its 'bridge' entry has no NetworkID), which is cheaper than --network none (libnetwork's null network and sandbox). So the 'default network' target is measured against a lower bar than real bridge networking (veth + IPAM + iptables) would give. podman's default does use its netavark bridge.",
+          );
+        }
+      }
+    }
+    results.notes.push(...podman.notes);
+    if (want('podman') && which('jq') && [...config.sections].some((x) => x === 'run' || x === 'monitor')) results.notes.push(PODMAN_RUNTIME_NOTE);
   } catch (e) {
     results.notes.push(`bench aborted: ${firstLine(e)}`);
     log(`aborted: ${e instanceof Error ? e.stack : String(e)}`);
@@ -247,7 +419,7 @@ async function main(): Promise<number> {
     results.notes.push(`the machine was busy before the bench started (1-min load average ${before.toFixed(2)} on ${cpus().length} CPUs): expect noisy numbers`);
   }
   results.targets = evaluateTargets(results);
-  results.notes.unshift(
+  if (Object.keys(results.pull).length > 0) results.notes.unshift(
     'skopeo only downloads the gzip blobs into an OCI layout (no decompression, no unpacking); berthd, dockerd and podman also unpack every layer.',
     'Every engine pulls from the same loopback registry, whose blobs are in the page cache; `sync` runs (untimed) before each timed pull.',
   );
