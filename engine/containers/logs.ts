@@ -7,12 +7,12 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { formatLogTime, type ConmonMonitor, type LogEntry } from '../runtime/monitor.js';
 import type { ContainerRecords, LiveContainer } from './records.js';
 import { encodeOutput } from './stdcopy.js';
 import type { LogsOptions } from './types.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function* logChunks(
   monitor: ConmonMonitor,

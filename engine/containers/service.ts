@@ -28,7 +28,8 @@ import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveC
 import type { HostFacts } from '../runtime/types.js';
 import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
 import { imageRuntime, mergedConfig, writeEtcFiles } from './create-config.js';
-import { logChunks, sleep } from './logs.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { logChunks } from './logs.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
 import { mountOverlay, unmount } from './rootfs.js';

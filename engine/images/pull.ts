@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chainIds, DigestTap, hasherDigest, isDigest, newHasher, sha256, shortId, type Digest } from '../common/digest.js';
 import { BerthError, isBerthError, upstream } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { runPool } from '../common/pool.js';
 import type { AuthConfig, Platform, Registry, RepositorySession } from '../registry/types.js';
 import { familiarName, familiarString, parseReference, refString } from '../registry/reference.js';
 import { hostPlatform, parseManifest, selectPlatform } from '../registry/manifest.js';
@@ -184,31 +185,19 @@ export class Puller {
       }
     }
     const concurrency = this.opts.concurrency ?? 4;
-    let next = 0;
-    let failed: unknown;
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const worker = async (): Promise<void> => {
-      while (next < pending.length && failed === undefined) {
-        const job = pending[next++] as LayerJob;
-        try {
-          await this.layer(session, job, { ...opts, signal: controller.signal });
-        } catch (err) {
-          failed ??= err;
-          controller.abort();
-        }
-      }
-    };
     for (const job of pending.slice(concurrency)) {
       opts.progress({ status: 'Waiting', progressDetail: {}, id: shortId(job.blob.digest) });
     }
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, pending.length) }, worker));
+      await runPool(pending, concurrency, controller, (job) =>
+        this.layer(session, job, { ...opts, signal: controller.signal }),
+      );
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
-    if (failed !== undefined) throw failed;
   }
 
   /** Fetch one layer, or wait for the pull that is already fetching it. */

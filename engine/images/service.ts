@@ -4,7 +4,7 @@ import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { ContentStore, LayerStore } from '../store/types.js';
 import type { Reference } from '../registry/types.js';
-import { familiarName, familiarString, parseReference, refString } from '../registry/reference.js';
+import { familiarString, parseReference, refString } from '../registry/reference.js';
 import { parseImageConfig, type ImageConfig } from './config.js';
 import type { ImageDb, ImageRecord } from './imagedb.js';
 
@@ -300,7 +300,7 @@ export class ImageService {
     const labelFilters = filters['label'] ?? [];
     const labelNotFilters = filters['label!'] ?? [];
     const deleted: DeleteResult = [];
-    let reclaimed = 0;
+    const sizeBefore = await this.storeSize();
     for (const img of this.db.images()) {
       const tags = this.db.tagsFor(img.id);
       // Like dockerd, an image pulled by digest only is named (repo@digest), not dangling.
@@ -317,10 +317,9 @@ export class ImageService {
       await this.db.update((db) => {
         for (const t of tags) delete db.tags[t];
       });
-      const before = await this.storeSize();
       deleted.push(...(await this.deleteRecord(img, false)));
-      reclaimed += Math.max(0, before - (await this.storeSize()));
     }
+    const reclaimed = deleted.length > 0 ? Math.max(0, sizeBefore - (await this.storeSize())) : 0;
     if (deleted.length > 0) this.events.publish('image', 'prune', '', { reclaimed: String(reclaimed) });
     return { ImagesDeleted: deleted, SpaceReclaimed: reclaimed };
   }
@@ -391,9 +390,6 @@ export class ImageService {
     return id.slice(7).startsWith(name);
   }
 
-  familiarName(ref: Reference): string {
-    return familiarName(ref);
-  }
 }
 
 export function fullRepo(ref: Reference): string {

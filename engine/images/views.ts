@@ -3,7 +3,7 @@ import { chainIds, type Digest } from '../common/digest.js';
 import { invalid } from '../common/errors.js';
 import { heavyWork } from '../common/memory.js';
 import type { AuthConfig, Platform, Registry } from '../registry/types.js';
-import { familiarName, familiarString, parseReference, parseRepoAndTag, refString } from '../registry/reference.js';
+import { familiarName, parseReference, parseRepoAndTag, refString } from '../registry/reference.js';
 import { parseManifest } from '../registry/manifest.js';
 import type { LayerStore } from '../store/types.js';
 import type { ImageArchiver } from './archive.js';
@@ -241,9 +241,6 @@ export class ImageViews {
     return { layersSize: layers.reduce((n, l) => n + l.size, 0), images };
   }
 
-  familiar(name: string): string {
-    return familiarString(parseReference(name));
-  }
 }
 
 function emptyContainerConfig(): Record<string, unknown> {

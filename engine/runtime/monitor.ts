@@ -24,6 +24,7 @@
  *    the log file (after it was moved away).
  */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as fsc, promises as fsp, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -610,8 +611,4 @@ async function tail(file: string, bytes = 2000): Promise<string> {
   } catch {
     return '';
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

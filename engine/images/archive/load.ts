@@ -12,6 +12,7 @@ import { createReadStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestTap, shortId, type Digest } from '../../common/digest.js';
+import { runPool } from '../../common/pool.js';
 import { invalid } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { familiarString, parseReference } from '../../registry/reference.js';
@@ -263,27 +264,4 @@ export class ImageLoader {
       signal.removeEventListener('abort', onAbort);
     }
   }
-}
-
-/** Run fn over items with at most n at once; the first failure aborts the rest and is thrown. */
-async function runPool<T>(items: T[], n: number, ac: AbortController, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        if (!failed) {
-          failed = true;
-          failure = err;
-          ac.abort(err);
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (failed) throw failure;
 }
