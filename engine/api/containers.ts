@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { errorMessage, invalid } from '../common/errors.js';
+import { MULTIPLEXED_STREAM, openStream, RAW_STREAM, type StreamConn } from './stream.js';
 import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -188,7 +189,7 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
       signal: ac.signal,
     });
     res.writeHead(200, {
-      'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+      'Content-Type': tty ? RAW_STREAM : MULTIPLEXED_STREAM,
     });
     res.flushHeaders();
     const onClose = (): void => ac.abort();
@@ -214,28 +215,10 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
       stdout: boolParam(query, 'stdout'),
       stderr: boolParam(query, 'stderr'),
     };
-    let conn: { write(b: Buffer): void; end(): void; onInput(fn: (b: Buffer) => void, end: () => void): void; onClose(fn: () => void): void };
+    let conn: StreamConn | undefined;
     const open = (tty: boolean): OutputSink => {
-      const type = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
-      if (hijack) {
-        const sock = hijack({ 'Content-Type': type });
-        conn = {
-          write: (b) => void (sock.writable && sock.write(b)),
-          end: () => sock.end(),
-          onInput: (fn, end) => sock.on('data', fn).on('end', end),
-          onClose: (fn) => sock.on('close', fn),
-        };
-      } else {
-        res.writeHead(200, { 'Content-Type': type });
-        res.flushHeaders();
-        conn = {
-          write: (b) => void (!res.writableEnded && res.write(b)),
-          end: () => res.end(),
-          onInput: (fn, end) => req.on('data', fn).on('end', end),
-          onClose: (fn) => res.on('close', fn),
-        };
-      }
-      return { write: (b) => conn.write(b), end: () => conn.end() };
+      const c = (conn = openStream(req, res, hijack, tty));
+      return { write: (b) => c.write(b), end: () => c.end() };
     };
     const handle = await backend.attach(params['id'] ?? '', opts, open);
     try {

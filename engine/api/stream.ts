@@ -1,0 +1,45 @@
+/**
+ * The two-way streams of attach and exec start. A client that asked for an upgrade gets the raw
+ * socket (`101 UPGRADED`, ctx.hijack); one that did not gets a 200 response whose body carries
+ * the output while the request body carries stdin. Either way the route sees one StreamConn.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export interface StreamConn {
+  write(b: Buffer): void;
+  end(): void;
+  /** Client input (stdin) and its end (half-close). */
+  onInput(fn: (b: Buffer) => void, end: () => void): void;
+  onClose(fn: () => void): void;
+}
+
+export const RAW_STREAM = 'application/vnd.docker.raw-stream';
+export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
+
+/** Opens the output side (headers go out now); `tty` picks raw or multiplexed framing. */
+export function openStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  hijack: ((headers: Record<string, string>) => Duplex) | undefined,
+  tty: boolean,
+): StreamConn {
+  const type = tty ? RAW_STREAM : MULTIPLEXED_STREAM;
+  if (hijack) {
+    const sock = hijack({ 'Content-Type': type });
+    return {
+      write: (b) => void (sock.writable && sock.write(b)),
+      end: () => sock.end(),
+      onInput: (fn, end) => sock.on('data', fn).on('end', end),
+      onClose: (fn) => sock.on('close', fn),
+    };
+  }
+  res.writeHead(200, { 'Content-Type': type });
+  res.flushHeaders();
+  return {
+    write: (b) => void (!res.writableEnded && res.write(b)),
+    end: () => res.end(),
+    onInput: (fn, end) => req.on('data', fn).on('end', end),
+    onClose: (fn) => res.on('close', fn),
+  };
+}
