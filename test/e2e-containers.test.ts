@@ -2,60 +2,25 @@
 // and containers outliving a daemon restart. Real registry, busybox, runc and conmon.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, promises as fsp } from 'node:fs';
-import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { startRegistry, type TestRegistry } from './harness/registry.js';
-import { startDaemon, type TestDaemon } from './harness/daemon.js';
-import { busyboxLayer, pushImage } from './harness/images.js';
 import { docker } from './harness/docker.js';
+import { containerSkip as skip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
+import type { TestDaemon } from './harness/daemon.js';
 
-const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc'].some((p) => existsSync(p));
-const skip = !RUNC || !existsSync('/usr/bin/conmon') || process.getuid?.() !== 0 ? 'needs root, runc and conmon' : false;
-
-let registry: TestRegistry;
+let env: ContainerEnv;
 let daemon: TestDaemon;
 let ref: string;
 let imageId: string;
+let ok: ContainerEnv['ok'];
 
 before(async () => {
   if (skip) return;
-  registry = await startRegistry();
-  daemon = await startDaemon();
-  const bb = await busyboxLayer();
-  const img = await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: { Cmd: ['sh'] } });
-  imageId = img.configDigest;
-  ref = `${registry.host}/library/busybox:1.36`;
+  env = await startContainerEnv();
+  ({ daemon, ref, imageId, ok } = env);
 });
 
 after(async () => {
-  if (skip) return;
-  try {
-    if (daemon) {
-      const left = await docker(daemon, ['ps', '-aq']);
-      assert.equal(left.stdout.trim(), '', 'every test container was removed');
-      const mounts = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-      assert.ok(!mounts.includes(daemon.dataRoot), 'no mounts left under the data root');
-      const hash = createHash('sha256').update(path.resolve(daemon.dataRoot)).digest('hex').slice(0, 12);
-      for (const ctl of ['pids', 'memory', 'unified', '']) {
-        const dir = path.join('/sys/fs/cgroup', ctl, `berth-${hash}`);
-        if (existsSync(dir)) {
-          const kids = (await fsp.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory());
-          assert.deepEqual(kids.map((d) => d.name), [], `no container cgroups left in ${dir}`);
-        }
-      }
-    }
-  } finally {
-    await daemon?.cleanup();
-    await registry?.stop();
-  }
+  if (!skip) await stopContainerEnv(env);
 });
-
-const ok = async (args: string[]): Promise<string> => {
-  const r = await docker(daemon, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
 
 test('docker run --rm prints output and passes the exit code on (pulling the image first)', { skip }, async () => {
   const r = await docker(daemon, ['run', '--rm', ref, 'echo', 'hi']);

@@ -32,7 +32,7 @@ export interface LogsRequest {
 /** What the container routes need; the daemon wires the container service in. */
 export interface ContainersBackend {
   create(name: string | undefined, body: unknown): Promise<{ Id: string; Warnings: string[] }>;
-  list(opts: { all: boolean; limit?: number; filters: Record<string, string[]> }): unknown[];
+  list(opts: { all: boolean; limit?: number; size?: boolean; filters: Record<string, string[]> }): Promise<unknown[]>;
   inspect(ref: string): unknown;
   start(ref: string): Promise<void>;
   stop(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
@@ -49,6 +49,11 @@ export interface ContainersBackend {
   resize(ref: string, height: number, width: number): Promise<void>;
   prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   logs(ref: string, opts: LogsRequest): AsyncIterable<Buffer>;
+  pause(ref: string): Promise<void>;
+  unpause(ref: string): Promise<void>;
+  rename(ref: string, name: string): Promise<void>;
+  update(ref: string, body: unknown): Promise<{ Warnings: string[] }>;
+  stats(ref: string, opts: { stream: boolean; oneShot: boolean; signal?: AbortSignal }): AsyncIterable<Record<string, unknown>>;
 }
 
 const LIST_FILTERS = [
@@ -75,14 +80,15 @@ function timeParam(q: URLSearchParams, name: string): number | undefined {
 }
 
 export function containerRoutes(router: Router, backend: ContainersBackend): void {
-  router.add('GET', '/containers/json', ({ res, query }) => {
+  router.add('GET', '/containers/json', async ({ res, query }) => {
     const limit = intParam(query, 'limit');
     sendJson(
       res,
       200,
-      backend.list({
+      await backend.list({
         all: boolParam(query, 'all') || (limit !== undefined && limit > 0),
         ...(limit !== undefined ? { limit } : {}),
+        size: boolParam(query, 'size'),
         filters: parseFilters(query, LIST_FILTERS),
       }),
     );
@@ -126,6 +132,48 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
     const w = intParam(query, 'w') ?? 0;
     await backend.resize(params['id'] ?? '', h, w);
     res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end();
+  });
+
+  for (const verb of ['pause', 'unpause'] as const) {
+    router.add('POST', `/containers/{id}/${verb}`, async ({ req, res, params }) => {
+      await readBody(req);
+      await backend[verb](params['id'] ?? '');
+      sendNoContent(res);
+    });
+  }
+
+  router.add('POST', '/containers/{id}/rename', async ({ req, res, params, query }) => {
+    await readBody(req);
+    const name = query.get('name');
+    if (!name) throw invalid('Neither old nor new names may be empty');
+    await backend.rename(params['id'] ?? '', name);
+    sendNoContent(res);
+  });
+
+  router.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
+    sendJson(res, 200, await backend.update(params['id'] ?? '', await readJson<unknown>(req)));
+  });
+
+  router.add('GET', '/containers/{id}/stats', async ({ res, params, query }) => {
+    const stream = query.get('stream') === null ? true : boolParam(query, 'stream');
+    const ac = new AbortController();
+    const iter = backend.stats(params['id'] ?? '', { stream, oneShot: boolParam(query, 'one-shot'), signal: ac.signal });
+    const onClose = (): void => ac.abort();
+    res.on('close', onClose);
+    let started = false;
+    try {
+      for await (const sample of iter) {
+        if (!started) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          started = true;
+        }
+        res.write(JSON.stringify(sample) + '\n');
+      }
+    } finally {
+      res.off('close', onClose);
+      ac.abort();
+    }
     res.end();
   });
 

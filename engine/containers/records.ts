@@ -30,6 +30,10 @@ export interface LiveContainer {
   starting?: Promise<void>;
   removing?: Promise<void>;
   stopping?: boolean;
+  /** The pending restart of a restart policy (Status 'restarting'). */
+  restartTimer?: NodeJS.Timeout;
+  /** The backoff delay the last policy restart waited (restart.ts). */
+  restartDelayMs: number;
   /** Client stdin that arrived before the container started (attach comes before start). */
   pendingStdin: Buffer[];
   pendingStdinEnd: boolean;
@@ -81,7 +85,7 @@ export class ContainerRecords {
   }
 
   register(rec: ContainerRecord): LiveContainer {
-    const c: LiveContainer = { rec, sinks: new Set(), exitWaiters: new Set(), removeWaiters: new Set(), pendingStdin: [], pendingStdinEnd: false };
+    const c: LiveContainer = { rec, sinks: new Set(), exitWaiters: new Set(), removeWaiters: new Set(), pendingStdin: [], pendingStdinEnd: false, restartDelayMs: 0 };
     this.byId.set(rec.Id, c);
     this.byName.set(rec.Name, rec.Id);
     return c;

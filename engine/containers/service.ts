@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chainIds, type Digest } from '../common/digest.js';
 import { BerthError, conflict, errorMessage, invalid, isBerthError, notFound } from '../common/errors.js';
-import { atomicWrite } from '../common/fsutil.js';
+import { atomicWrite, diskUsage } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
@@ -30,8 +30,10 @@ import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
 import { imageRuntime, mergedConfig, writeEtcFiles } from './create-config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
+import { sampleStats } from './stats.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
+import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
 import { mountOverlay, unmount } from './rootfs.js';
 import { attachClient, endSinks, flushPendingStdin, pump, type ClientAttachment } from './sessions.js';
 import {
@@ -89,6 +91,18 @@ export class ContainerService {
       const c = this.records.register(rec);
       if (rec.State.Status === 'running' || rec.State.Status === 'removing') await this.reconcile(c);
       else if (rec.State.Status === 'created') await this.dropHalfStarted(c);
+      else if (rec.State.Status === 'restarting') {
+        // The daemon stopped during a policy's backoff: the start below picks it up.
+        rec.State.Status = 'exited';
+        await this.records.save(c);
+      }
+    }
+    // Restart policies also apply across daemon restarts (and host reboots): start what they ask
+    // for, in the background, like a daemon that has just come up.
+    for (const c of this.records.byId.values()) {
+      if (c.rec.State.Status === 'exited' && !c.removing && shouldStartWithDaemon(c.rec)) {
+        void this.policyStart(c, 'the daemon started');
+      }
     }
   }
 
@@ -125,6 +139,7 @@ export class ContainerService {
   async close(): Promise<void> {
     this.closed = true;
     for (const c of this.records.byId.values()) {
+      clearTimeout(c.restartTimer);
       c.watchAbort?.abort();
       c.session?.detach();
     }
@@ -146,10 +161,15 @@ export class ContainerService {
     return [...this.records.byId.values()].filter((c) => c.rec.ImageID === imageId).map((c) => c.rec.Id);
   }
 
-  counts(): { total: number; running: number; stopped: number } {
+  counts(): { total: number; running: number; paused: number; stopped: number } {
     let running = 0;
-    for (const c of this.records.byId.values()) if (c.rec.State.Status === 'running') running++;
-    return { total: this.records.byId.size, running, stopped: this.records.byId.size - running };
+    let paused = 0;
+    for (const c of this.records.byId.values()) {
+      if (c.rec.State.Status !== 'running') continue;
+      if (c.rec.State.Paused) paused++;
+      else running++;
+    }
+    return { total: this.records.byId.size, running, paused, stopped: this.records.byId.size - running - paused };
   }
 
   // ---------------------------------------------------------------- create
@@ -173,6 +193,8 @@ export class ContainerService {
     const args = resolveCommand(image, create);
     resolveWorkingDir(image, create);
     if (create.HostConfig?.Init === true) throw invalid('--init is not supported: berth has no init binary (docker-init) yet');
+    const restartPolicy = validateRestartPolicy(create.HostConfig?.RestartPolicy, create.HostConfig?.AutoRemove === true);
+    create.HostConfig = { ...create.HostConfig, RestartPolicy: restartPolicy };
 
     const id = newContainerId();
     // Recheck: resolve() awaited, another create may have taken the name meanwhile.
@@ -215,8 +237,35 @@ export class ContainerService {
     if (c.removing) throw conflict(`container ${c.rec.Id} is being removed`);
     if (c.starting) return c.starting;
     if (c.rec.State.Status === 'running') throw new BerthError('notModified', 'container already started');
+    // A user's start ends a manual stop and any backoff in progress.
+    this.cancelRestart(c);
+    c.rec.HasBeenManuallyStopped = false;
+    c.restartDelayMs = 0;
     c.starting = this.doStart(c).finally(() => (c.starting = undefined));
     return c.starting;
+  }
+
+  /** A start a restart policy asked for (after an exit, or when the daemon starts). */
+  private async policyStart(c: LiveContainer, why: string): Promise<void> {
+    if (c.starting || c.removing || this.closed || !this.records.byId.has(c.rec.Id)) return;
+    c.rec.RestartCount++;
+    this.o.log.info('restarting a container by its restart policy', { id: c.rec.Id, why, restartCount: c.rec.RestartCount });
+    c.starting = this.doStart(c).finally(() => (c.starting = undefined));
+    try {
+      await c.starting;
+    } catch (err) {
+      // As in Docker: a failed policy start ends the policy's attempts until the next start.
+      this.o.log.error('restart policy could not start the container', { id: c.rec.Id, err: errorMessage(err) });
+      c.rec.State.Status = 'exited';
+      await this.records.save(c).catch(() => undefined);
+    }
+  }
+
+  private cancelRestart(c: LiveContainer): boolean {
+    if (!c.restartTimer) return false;
+    clearTimeout(c.restartTimer);
+    c.restartTimer = undefined;
+    return true;
   }
 
   private async doStart(c: LiveContainer): Promise<void> {
@@ -295,6 +344,7 @@ export class ContainerService {
         StartedAt: new Date().toISOString(),
         FinishedAt: ZERO_TIME,
       };
+      c.rec.HasBeenStartedBefore = true;
       await this.records.save(c);
     } catch (err) {
       await unmount(merged).catch(() => undefined);
@@ -348,12 +398,32 @@ export class ContainerService {
       if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
     });
     await unmount(this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
-    c.rec.State = { ...c.rec.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+    const finishedAt = new Date();
+    const manual = c.rec.HasBeenManuallyStopped === true || c.stopping === true;
+    const restart = !this.closed && !c.removing && shouldRestartAfterExit(c.rec, code, manual);
+    c.rec.State = {
+      ...c.rec.State,
+      Status: restart ? 'restarting' : 'exited',
+      Pid: 0,
+      ExitCode: code,
+      OOMKilled: oom,
+      Paused: false,
+      FinishedAt: finishedAt.toISOString(),
+    };
     if (this.records.byId.has(id)) await this.records.save(c).catch(() => undefined);
     if (oom) this.publish(c, 'oom');
     this.publish(c, 'die', { exitCode: String(code) });
     for (const w of c.exitWaiters) w(code);
     c.exitWaiters.clear();
+    if (restart) {
+      const ranMs = finishedAt.getTime() - Date.parse(c.rec.State.StartedAt);
+      c.restartDelayMs = nextRestartDelay(c.restartDelayMs, Number.isNaN(ranMs) ? 0 : ranMs);
+      c.restartTimer = setTimeout(() => {
+        c.restartTimer = undefined;
+        void this.policyStart(c, `exit code ${code}`);
+      }, c.restartDelayMs);
+      return;
+    }
     if (c.rec.Create.HostConfig?.AutoRemove === true && !c.removing) {
       void this.removeLive(c, { force: true }).catch((err: unknown) =>
         this.o.log.error('auto-remove failed', { id, err: errorMessage(err) }),
@@ -366,7 +436,17 @@ export class ContainerService {
   async stop(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
     const c = this.find(ref);
     if (c.starting) await c.starting.catch(() => undefined);
+    if (c.rec.State.Status === 'restarting' && this.cancelRestart(c)) {
+      // Stopped during a policy's backoff: it stays down.
+      c.rec.HasBeenManuallyStopped = true;
+      c.rec.State.Status = 'exited';
+      await this.records.save(c);
+      this.publish(c, 'stop');
+      return;
+    }
     if (c.rec.State.Status !== 'running') throw new BerthError('notModified', 'container already stopped');
+    c.rec.HasBeenManuallyStopped = true;
+    await this.records.save(c);
     const image = imageRuntime(await this.o.images.config(c.rec.ImageID).catch(() => undefined));
     const sig = normalizeSignal(signal || effectiveStopSignal(image, c.rec.Create));
     const t = timeoutSec ?? (typeof c.rec.Create.StopTimeout === 'number' ? c.rec.Create.StopTimeout : 10);
@@ -388,7 +468,12 @@ export class ContainerService {
   async kill(ref: string, signal?: string): Promise<void> {
     const c = this.find(ref);
     const sig = normalizeSignal(signal || 'SIGKILL');
+    if (c.rec.State.Status === 'restarting') {
+      throw conflict(`Cannot kill container: ${ref}: Container ${c.rec.Id} is restarting, wait until the container is running`);
+    }
     if (c.rec.State.Status !== 'running') throw conflict(`Cannot kill container: ${ref}: Container ${c.rec.Id} is not running`);
+    c.rec.HasBeenManuallyStopped = true;
+    await this.records.save(c);
     await this.signal(c, sig);
   }
 
@@ -400,6 +485,12 @@ export class ContainerService {
     } catch (err) {
       if (isBerthError(err) && err.kind === 'conflict') return; // exited meanwhile
       throw err;
+    }
+    // A frozen process cannot act on the signal: thaw it (as Docker does when it stops a paused container).
+    if (c.rec.State.Paused) {
+      await this.monitor.resume(this.records.execDir(c.rec.Id)).catch(() => undefined);
+      c.rec.State.Paused = false;
+      this.publish(c, 'unpause');
     }
   }
 
@@ -420,6 +511,67 @@ export class ContainerService {
     const c = this.find(ref);
     if (c.rec.State.Status !== 'running') throw conflict(`Container ${c.rec.Id} is not running`);
     await this.monitor.resize(this.records.execDir(c.rec.Id), height, width);
+    this.publish(c, 'resize', { height: String(height), width: String(width) });
+  }
+
+  // ---------------------------------------------------------------- pause, rename, update
+
+  async pause(ref: string): Promise<void> {
+    const c = this.find(ref);
+    if (c.rec.State.Status !== 'running') throw conflict(`Container ${c.rec.Id} is not running`);
+    if (c.rec.State.Paused) throw conflict(`Container ${c.rec.Id} is already paused`);
+    await this.monitor.pause(this.records.execDir(c.rec.Id));
+    c.rec.State.Paused = true;
+    await this.records.save(c);
+    this.publish(c, 'pause');
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.find(ref);
+    if (c.rec.State.Status !== 'running' || !c.rec.State.Paused) throw conflict(`Container ${c.rec.Id} is not paused`);
+    await this.monitor.resume(this.records.execDir(c.rec.Id));
+    c.rec.State.Paused = false;
+    await this.records.save(c);
+    this.publish(c, 'unpause');
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.find(ref);
+    const name = validateName(newName);
+    const oldName = c.rec.Name;
+    if (name === oldName) throw invalid('Renaming a container with the same name as its current name');
+    const taken = this.records.byName.get(name);
+    if (taken) throw conflict(`Conflict. The container name "/${name}" is already in use by container "${taken}". You have to remove (or rename) that container to be able to reuse that name.`);
+    this.records.byName.delete(oldName);
+    this.records.byName.set(name, c.rec.Id);
+    c.rec.Name = name;
+    try {
+      await this.records.save(c);
+    } catch (err) {
+      this.records.byName.delete(name);
+      this.records.byName.set(oldName, c.rec.Id);
+      c.rec.Name = oldName;
+      throw err;
+    }
+    this.publish(c, 'rename', { oldName: `/${oldName}` });
+  }
+
+  /** `docker update`: the restart policy today (resource limits come with cgroup limits). */
+  async update(ref: string, body: unknown): Promise<{ Warnings: string[] }> {
+    const c = this.find(ref);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('update config must be a JSON object');
+    const { RestartPolicy, ...rest } = body as Record<string, unknown>;
+    const limits = Object.entries(rest).filter(([, v]) => v !== undefined && v !== null && v !== 0 && v !== '' && !(Array.isArray(v) && v.length === 0));
+    if (limits.length > 0) {
+      throw invalid(`updating ${limits.map(([k]) => k).join(', ')} is not supported: berth applies no resource limits yet`);
+    }
+    if (RestartPolicy !== undefined) {
+      const policy = validateRestartPolicy(RestartPolicy, c.rec.Create.HostConfig?.AutoRemove === true);
+      c.rec.Create.HostConfig = { ...c.rec.Create.HostConfig, RestartPolicy: policy };
+      await this.records.save(c);
+    }
+    this.publish(c, 'update');
+    return { Warnings: [] };
   }
 
   // ---------------------------------------------------------------- remove
@@ -427,6 +579,9 @@ export class ContainerService {
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const c = this.find(ref);
     if (c.removing) throw conflict(`removal of container ${c.rec.Id} is already in progress`);
+    if (c.rec.State.Status === 'restarting' && !opts.force) {
+      throw conflict(`cannot remove container "/${c.rec.Name}": container is restarting: stop the container before removing or force remove`);
+    }
     if ((c.rec.State.Status === 'running' || c.starting) && !opts.force) {
       throw conflict(
         `cannot remove container "/${c.rec.Name}": container is running: stop the container before removing or force remove`,
@@ -438,6 +593,7 @@ export class ContainerService {
   private removeLive(c: LiveContainer, opts: { force: boolean }): Promise<void> {
     c.removing ??= (async () => {
       const id = c.rec.Id;
+      this.cancelRestart(c);
       if (c.starting) await c.starting.catch(() => undefined);
       if (c.rec.State.Status === 'running' && opts.force) {
         await this.signal(c, 'SIGKILL').catch(() => undefined);
@@ -463,7 +619,7 @@ export class ContainerService {
   async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
     for (const c of [...this.records.byId.values()]) {
-      if (c.rec.State.Status === 'running' || c.starting || c.removing) continue;
+      if (c.rec.State.Status === 'running' || c.rec.State.Status === 'restarting' || c.starting || c.removing) continue;
       await this.removeLive(c, { force: false });
       deleted.push(c.rec.Id);
     }
@@ -476,7 +632,7 @@ export class ContainerService {
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): { result: Promise<number> } {
     const c = this.find(ref);
     const status = c.rec.State.Status;
-    if (condition === 'not-running' && status !== 'running' && !c.starting) {
+    if (condition === 'not-running' && status !== 'running' && status !== 'restarting' && !c.starting) {
       return { result: Promise.resolve(c.rec.State.ExitCode) };
     }
     const set = condition === 'removed' ? c.removeWaiters : c.exitWaiters;
@@ -503,7 +659,9 @@ export class ContainerService {
    */
   async attach(ref: string, opts: AttachOptions, open: (tty: boolean) => AttachSink): Promise<ClientAttachment> {
     const c = this.find(ref);
-    return attachClient(c, opts, open, (logOpts) => logChunks(this.monitor, this.records, c, logOpts));
+    const attachment = await attachClient(c, opts, open, (logOpts) => logChunks(this.monitor, this.records, c, logOpts));
+    if (opts.stream) this.publish(c, 'attach');
+    return attachment;
   }
 
   async *logs(ref: string, opts: LogsOptions): AsyncGenerator<Buffer> {
@@ -515,15 +673,69 @@ export class ContainerService {
     return this.find(ref).rec.Create.Tty === true;
   }
 
+  // ---------------------------------------------------------------- stats
+
+  /**
+   * `GET /containers/{id}/stats`: a sample every second while `stream`; otherwise one (two
+   * samples a second apart, so the CPU figures have a baseline, unless `oneShot`). A container
+   * that is not running gets one empty sample, as from Docker.
+   */
+  async *stats(ref: string, opts: { stream: boolean; oneShot: boolean; signal?: AbortSignal }): AsyncGenerator<Record<string, unknown>> {
+    const c = this.find(ref);
+    const base = { name: `/${c.rec.Name}`, id: c.rec.Id };
+    const running = (): boolean => c.rec.State.Status === 'running';
+    if (!running()) {
+      yield { ...base, read: ZERO_TIME, preread: ZERO_TIME, pids_stats: {}, blkio_stats: {}, num_procs: 0, storage_stats: {}, cpu_stats: { cpu_usage: { total_usage: 0 }, throttling_data: {} }, precpu_stats: { cpu_usage: { total_usage: 0 }, throttling_data: {} }, memory_stats: {} };
+      return;
+    }
+    const version = (await this.facts()).cgroupVersion;
+    const cgroup = path.posix.join(this.cgroupParent, c.rec.Id);
+    let prev = await sampleStats(cgroup, version);
+    if (!opts.stream && !opts.oneShot) {
+      await sleep(1000, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
+    }
+    const emptyCpu = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: 0, online_cpus: prev.cpu_stats.online_cpus, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
+    let first = opts.stream || opts.oneShot;
+    for (;;) {
+      if (opts.signal?.aborted) return;
+      const cur = first ? prev : await sampleStats(cgroup, version);
+      const { cpu_stats, read, ...rest } = cur;
+      yield { ...base, read, preread: first ? ZERO_TIME : prev.read, ...rest, num_procs: 0, storage_stats: {}, cpu_stats, precpu_stats: first ? emptyCpu : prev.cpu_stats };
+      if (!opts.stream || !running()) return;
+      prev = cur;
+      first = false;
+      await sleep(1000, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
+    }
+  }
+
   // ---------------------------------------------------------------- views
 
-  list(opts: ListOptions): unknown[] {
-    return listView([...this.records.byId.values()].map((c) => c.rec), opts);
+  /** `GET /containers/json`; with `size`, each entry gets SizeRw (its upper dir) and SizeRootFs (plus the image). */
+  async list(opts: ListOptions & { size?: boolean }): Promise<Record<string, unknown>[]> {
+    const recs = [...this.records.byId.values()].map((c) => c.rec);
+    const shown = listView(recs, opts, (ref) => this.o.images.tryResolve(ref)?.id) as Record<string, unknown>[];
+    if (opts.size) {
+      await Promise.all(
+        shown.map(async (v) => {
+          const id = v['Id'] as string;
+          const rec = this.records.byId.get(id)?.rec;
+          const rw = await diskUsage(path.join(this.records.dataDir(id), 'upper')).catch(() => 0);
+          const image = rec ? this.o.images.db.image(rec.ImageID) : undefined;
+          v['SizeRw'] = rw;
+          v['SizeRootFs'] = rw + (image ? await this.o.images.layersSize(image.diffIds).catch(() => 0) : 0);
+        }),
+      );
+    }
+    return shown;
   }
 
   inspect(ref: string): Record<string, unknown> {
-    return inspectView(this.records, this.find(ref).rec);
+    const c = this.find(ref);
+    return inspectView(this.records, c.rec, this.execIdsOf?.(c.rec.Id) ?? []);
   }
+
+  /** Set by whoever runs execs (the daemon wires the exec manager in): the ids inspect lists. */
+  execIdsOf?: (containerId: string) => string[];
 
   private publish(c: LiveContainer, action: string, extra: Record<string, string> = {}): void {
     const labels = (c.rec.Config['Labels'] ?? {}) as Record<string, string>;

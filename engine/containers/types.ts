@@ -4,6 +4,7 @@ import type { RuntimeCreateConfig, RuntimeHostConfig } from '../runtime/types.js
 /** HostConfig of POST /containers/create: what the runtime uses, plus what containers handle. */
 export type CreateHostConfig = RuntimeHostConfig & {
   AutoRemove?: boolean;
+  RestartPolicy?: RestartPolicy;
   [k: string]: unknown;
 };
 
@@ -20,7 +21,16 @@ export type CreateBody = Omit<RuntimeCreateConfig, 'HostConfig'> & {
   [k: string]: unknown;
 };
 
-export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing' | 'dead';
+export interface RestartPolicy {
+  Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  MaximumRetryCount: number;
+}
+
+/**
+ * The process's status. A paused container is 'running' with State.Paused set (the process
+ * exists, frozen); 'restarting' is the wait between an exit and the restart its policy asks for.
+ */
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'removing' | 'dead';
 
 export interface ContainerState {
   Status: ContainerStatus;
@@ -28,6 +38,8 @@ export interface ContainerState {
   ExitCode: number;
   Error: string;
   OOMKilled: boolean;
+  /** Frozen (docker pause); only while Status is 'running'. */
+  Paused?: boolean;
   StartedAt: string;
   FinishedAt: string;
 }
@@ -50,6 +62,9 @@ export interface ContainerRecord {
   Args: string[];
   State: ContainerState;
   RestartCount: number;
+  /** docker stop/kill: keeps restart policies from restarting it (see restart.ts). */
+  HasBeenManuallyStopped?: boolean;
+  HasBeenStartedBefore?: boolean;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

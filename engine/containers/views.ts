@@ -6,6 +6,7 @@
  * inspect, of where its files are) that change with the API, not with how containers run.
  */
 import path from 'node:path';
+import { invalid, notFound } from '../common/errors.js';
 import type { ContainerRecords } from './records.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 
@@ -15,44 +16,120 @@ export interface ListOptions {
   filters: Record<string, string[]>;
 }
 
-/** `GET /containers/json`: the records that pass the filters, newest first. */
-export function listView(records: Iterable<ContainerRecord>, opts: ListOptions): unknown[] {
-  let cs = [...records];
-  if (!opts.all) cs = cs.filter((r) => r.State.Status === 'running');
-  const f = opts.filters;
-  if (f['id']) cs = cs.filter((r) => f['id']?.some((v) => r.Id.startsWith(v)));
-  if (f['name']) cs = cs.filter((r) => f['name']?.some((v) => r.Name.includes(v.replace(/^\//, ''))));
-  if (f['status']) cs = cs.filter((r) => f['status']?.includes(r.State.Status));
+/** What the ancestor filter needs from the image store: the image id a reference names. */
+export type ImageIdOf = (ref: string) => string | undefined;
+
+const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+
+/** The Status Docker reports: a paused container is "paused", not "running". */
+export function dockerStatus(r: ContainerRecord): string {
+  return r.State.Status === 'running' && r.State.Paused ? 'paused' : r.State.Status;
+}
+
+/** Running in Docker's sense: the process exists, or a restart policy is about to bring it back. */
+function isUp(r: ContainerRecord): boolean {
+  return r.State.Status === 'running' || r.State.Status === 'restarting';
+}
+
+/** Docker matches id and name filters as regular expressions (an invalid one matches as text). */
+function matches(pattern: string, value: string): boolean {
+  try {
+    return new RegExp(pattern).test(value);
+  } catch {
+    return value.includes(pattern);
+  }
+}
+
+/** Validates the filters and returns the predicate they make (400 for bad values). */
+export function listFilter(all: ContainerRecord[], filters: Record<string, string[]>, imageIdOf: ImageIdOf): (r: ContainerRecord) => boolean {
+  const tests: ((r: ContainerRecord) => boolean)[] = [];
+  const f = filters;
+  if (f['id']) tests.push((r) => f['id']!.some((v) => matches(v, r.Id)));
+  if (f['name']) tests.push((r) => f['name']!.some((v) => matches(v, `/${r.Name}`) || matches(v, r.Name)));
+  if (f['status']) {
+    for (const v of f['status']) if (!STATUSES.includes(v)) throw invalid(`Invalid filter 'status=${v}'`);
+    tests.push((r) => f['status']!.includes(dockerStatus(r)));
+  }
+  if (f['exited']) {
+    const codes = f['exited'].map((v) => {
+      if (!/^-?\d+$/.test(v)) throw invalid(`invalid filter 'exited=${v}'`);
+      return Number(v);
+    });
+    tests.push((r) => r.State.Status === 'exited' && r.State.FinishedAt !== ZERO_TIME && codes.includes(r.State.ExitCode));
+  }
   if (f['label']) {
-    cs = cs.filter((r) => {
+    tests.push((r) => {
       const labels = (r.Config['Labels'] ?? {}) as Record<string, string>;
-      return f['label']?.every((l) => {
+      return f['label']!.every((l) => {
         const i = l.indexOf('=');
         return i < 0 ? l in labels : labels[l.slice(0, i)] === l.slice(i + 1);
       });
     });
   }
+  if (f['ancestor']) {
+    const ids = new Set<string>();
+    for (const v of f['ancestor']) {
+      const id = imageIdOf(v);
+      if (id) ids.add(id);
+    }
+    tests.push((r) => ids.has(r.ImageID) || f['ancestor']!.includes(r.Image));
+  }
+  for (const key of ['before', 'since'] as const) {
+    const v = f[key];
+    if (!v) continue;
+    if (v.length > 1) throw invalid(`filter '${key}' takes one value`);
+    const ref = v[0] ?? '';
+    const other =
+      all.find((r) => r.Id === ref || r.Name === ref.replace(/^\//, '')) ??
+      (/^[0-9a-f]+$/.test(ref) ? all.find((r) => r.Id.startsWith(ref)) : undefined);
+    if (!other) throw notFound(`No such container: ${ref}`);
+    tests.push(key === 'before' ? (r) => r.Created < other.Created : (r) => r.Created > other.Created);
+  }
+  if (f['health']) {
+    for (const v of f['health']) if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw invalid(`Unrecognised filter value for health: ${v}`);
+    // No container has a health check yet: every one is "none".
+    tests.push(() => f['health']!.includes('none'));
+  }
+  if (f['is-task']) tests.push(() => f['is-task']!.includes('false'));
+  if (f['isolation']) tests.push(() => f['isolation']!.some((v) => v === 'default' || v === ''));
+  if (f['network']) tests.push((r) => f['network']!.includes(networkMode(r)));
+  // Nothing publishes ports or mounts volumes yet (networking and volumes come next).
+  for (const key of ['publish', 'expose', 'volume']) if (f[key]) tests.push(() => false);
+  return (r) => tests.every((t) => t(r));
+}
+
+function networkMode(r: ContainerRecord): string {
+  return (r.Create.HostConfig?.['NetworkMode'] as string | undefined) || 'none';
+}
+
+/** `GET /containers/json`: the records that pass the filters, newest first. */
+export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, imageIdOf: ImageIdOf): unknown[] {
+  const every = [...records];
+  const keep = listFilter(every, opts.filters, imageIdOf);
+  // `exited` and `status` reach beyond running containers by themselves, as in Docker.
+  const all = opts.all || opts.filters['exited'] !== undefined || opts.filters['status'] !== undefined;
+  let cs = every.filter((r) => (all || isUp(r)) && keep(r));
   cs.sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
   if (opts.limit !== undefined && opts.limit > 0) cs = cs.slice(0, opts.limit);
   return cs.map((r) => ({
-    Id: r.Id,
-    Names: [`/${r.Name}`],
-    Image: r.Image,
-    ImageID: r.ImageID,
-    Command: [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
-    Created: Math.floor(Date.parse(r.Created) / 1000),
-    Ports: [],
-    Labels: r.Config['Labels'] ?? {},
-    State: r.State.Status,
-    Status: statusText(r),
-    HostConfig: { NetworkMode: (r.Create.HostConfig?.['NetworkMode'] as string | undefined) || 'none' },
-    NetworkSettings: { Networks: {} },
-    Mounts: [],
+      Id: r.Id,
+      Names: [`/${r.Name}`],
+      Image: r.Image,
+      ImageID: r.ImageID,
+      Command: [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
+      Created: Math.floor(Date.parse(r.Created) / 1000),
+      Ports: [],
+      Labels: r.Config['Labels'] ?? {},
+      State: dockerStatus(r),
+      Status: statusText(r),
+      HostConfig: { NetworkMode: networkMode(r) },
+      NetworkSettings: { Networks: {} },
+      Mounts: [],
   }));
 }
 
 /** `GET /containers/{id}/json`. */
-export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord): Record<string, unknown> {
+export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = []): Record<string, unknown> {
   const st = r.State;
   const dataDir = paths.dataDir(r.Id);
   return {
@@ -61,10 +138,10 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
     Path: r.Path,
     Args: r.Args,
     State: {
-      Status: st.Status,
-      Running: st.Status === 'running',
-      Paused: false,
-      Restarting: false,
+      Status: dockerStatus(r),
+      Running: isUp(r),
+      Paused: st.Paused === true,
+      Restarting: st.Status === 'restarting',
       OOMKilled: st.OOMKilled,
       Dead: st.Status === 'dead',
       Pid: st.Pid,
@@ -85,7 +162,7 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
     MountLabel: '',
     ProcessLabel: '',
     AppArmorProfile: '',
-    ExecIDs: null,
+    ExecIDs: execIds.length > 0 ? execIds : null,
     HostConfig: hostConfigView(r),
     GraphDriver: {
       Name: 'overlay2',
@@ -152,7 +229,9 @@ function statusText(r: ContainerRecord): string {
   const st = r.State;
   switch (st.Status) {
     case 'running':
-      return `Up ${humanDuration(Date.now() - Date.parse(st.StartedAt))}`;
+      return `Up ${humanDuration(Date.now() - Date.parse(st.StartedAt))}${st.Paused ? ' (Paused)' : ''}`;
+    case 'restarting':
+      return `Restarting (${st.ExitCode}) ${humanDuration(Date.now() - Date.parse(st.FinishedAt))} ago`;
     case 'exited':
       if (st.FinishedAt === ZERO_TIME) return 'Created';
       return `Exited (${st.ExitCode}) ${humanDuration(Date.now() - Date.parse(st.FinishedAt))} ago`;

@@ -184,13 +184,13 @@ async function systemInfo(
   cfg: DaemonConfig,
   id: string,
   imageCount: number,
-  counts: { total: number; running: number; stopped: number },
+  counts: { total: number; running: number; paused: number; stopped: number },
 ): Promise<Record<string, unknown>> {
   return {
     ID: id,
     Containers: counts.total,
     ContainersRunning: counts.running,
-    ContainersPaused: 0,
+    ContainersPaused: counts.paused,
     ContainersStopped: counts.stopped,
     Images: imageCount,
     Driver: 'overlay2',

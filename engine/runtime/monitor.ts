@@ -386,6 +386,25 @@ export class ConmonMonitor {
     }
   }
 
+  /** `runc pause` / `runc resume`: freezes or thaws every process of the container (cgroup freezer). */
+  async pause(stateDir: string): Promise<void> {
+    await this.freezer(stateDir, 'pause');
+  }
+
+  async resume(stateDir: string): Promise<void> {
+    await this.freezer(stateDir, 'resume');
+  }
+
+  private async freezer(stateDir: string, verb: 'pause' | 'resume'): Promise<void> {
+    const meta = await this.meta(stateDir);
+    const r = await this.runtime(meta, [verb, meta.id]);
+    if (r.code !== 0) {
+      const text = runtimeErrorText(r.stderr);
+      if (/not running|does not exist|stopped/i.test(text)) throw conflict(`container ${meta.id} is not running: ${text}`, 'NOT_RUNNING');
+      throw new BerthError('system', `OCI runtime ${verb} failed: ${text || `exit ${r.code}`}`);
+    }
+  }
+
   /**
    * `runc delete` (force: kill it first if running). Then makes sure conmon is gone: it exits by
    * itself once the container is; after `graceMs` it is killed.

@@ -1,0 +1,84 @@
+// Shared set-up for tests that run containers: a registry with busybox, a daemon, the docker CLI,
+// and the leak check every such test file ends with (no containers, mounts or cgroups left).
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { docker } from './docker.js';
+import { startDaemon, type StartDaemonOptions, type TestDaemon } from './daemon.js';
+import { busyboxLayer, pushImage } from './images.js';
+import { startRegistry, type TestRegistry } from './registry.js';
+
+const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc'].some((p) => existsSync(p));
+
+/** Why container tests cannot run here, or false. */
+export const containerSkip: string | false =
+  !RUNC || !existsSync('/usr/bin/conmon') || process.getuid?.() !== 0 ? 'needs root, runc and conmon' : false;
+
+export interface ContainerEnv {
+  registry: TestRegistry;
+  daemon: TestDaemon;
+  /** registry/library/busybox:1.36 (Cmd sh). */
+  ref: string;
+  imageId: string;
+  /** Runs the docker CLI and asserts exit 0; returns stdout. */
+  ok(args: string[], opts?: { input?: string }): Promise<string>;
+}
+
+export async function startContainerEnv(opts: StartDaemonOptions = {}): Promise<ContainerEnv> {
+  const registry = await startRegistry();
+  const daemon = await startDaemon(opts);
+  const bb = await busyboxLayer();
+  const img = await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: { Cmd: ['sh'] } });
+  const env: ContainerEnv = {
+    registry,
+    daemon,
+    ref: `${registry.host}/library/busybox:1.36`,
+    imageId: img.configDigest,
+    ok: async (args, o = {}) => {
+      const r = await docker(env.daemon, args, o.input !== undefined ? { input: o.input } : {});
+      assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+      return r.stdout;
+    },
+  };
+  return env;
+}
+
+/** Asserts nothing a container needs outlived it: no containers, no mounts under the data root, no cgroups. */
+export async function assertNoContainerLeaks(daemon: TestDaemon): Promise<void> {
+  const left = await docker(daemon, ['ps', '-aq']);
+  assert.equal(left.stdout.trim(), '', 'every test container was removed');
+  const mounts = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  assert.ok(!mounts.includes(daemon.dataRoot), 'no mounts left under the data root');
+  const hash = createHash('sha256').update(path.resolve(daemon.dataRoot)).digest('hex').slice(0, 12);
+  for (const ctl of ['pids', 'memory', 'unified', '']) {
+    const dir = path.join('/sys/fs/cgroup', ctl, `berth-${hash}`);
+    if (existsSync(dir)) {
+      const kids = (await fsp.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory());
+      assert.deepEqual(kids.map((d) => d.name), [], `no container cgroups left in ${dir}`);
+    }
+  }
+}
+
+/** Tears the environment down: leak check first (when asked), then daemon and registry. */
+export async function stopContainerEnv(env: ContainerEnv | undefined, checkLeaks = true): Promise<void> {
+  try {
+    if (env && checkLeaks) await assertNoContainerLeaks(env.daemon);
+  } finally {
+    await env?.daemon.cleanup();
+    await env?.registry.stop();
+  }
+}
+
+/** Polls until `check` passes (it throws until then); the last failure is rethrown on timeout. */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}
