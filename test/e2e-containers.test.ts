@@ -35,7 +35,7 @@ test('docker run --rm prints output and passes the exit code on (pulling the ima
   const events = await ok(['events', '--since', '0', '--until', until, '--filter', 'type=container', '--format', '{{.Action}} {{.Actor.Attributes.exitCode}}']);
   assert.deepEqual(
     events.trim().split('\n').map((l) => l.replace('<no value>', '').trim()),
-    ['create', 'start', 'die 0', 'destroy', 'create', 'start', 'die 3', 'destroy'],
+    ['create', 'attach', 'start', 'die 0', 'destroy', 'create', 'attach', 'start', 'die 3', 'destroy'],
   );
   const stdin = await docker(daemon, ['run', '-i', '--rm', ref, 'cat'], { input: 'from stdin\n' });
   assert.equal(stdin.code, 0, stdin.stderr);
