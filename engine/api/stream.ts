@@ -14,6 +14,13 @@ export interface StreamConn {
   onClose(fn: () => void): void;
 }
 
+/**
+ * Output waiting for a slow client, past which more is dropped (whole frames, so the stream stays
+ * well-formed). conmon's attach socket cannot be paused, so the alternative would be buffering
+ * without bound; Docker blocks the container instead.
+ */
+export const MAX_PENDING_OUTPUT = 16 * 1024 * 1024;
+
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
 export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
 
@@ -28,7 +35,7 @@ export function openStream(
   if (hijack) {
     const sock = hijack({ 'Content-Type': type });
     return {
-      write: (b) => void (sock.writable && sock.write(b)),
+      write: (b) => void (sock.writable && sock.writableLength < MAX_PENDING_OUTPUT && sock.write(b)),
       end: () => sock.end(),
       onInput: (fn, end) => sock.on('data', fn).on('end', end),
       onClose: (fn) => sock.on('close', fn),
@@ -37,7 +44,7 @@ export function openStream(
   res.writeHead(200, { 'Content-Type': type });
   res.flushHeaders();
   return {
-    write: (b) => void (!res.writableEnded && res.write(b)),
+    write: (b) => void (!res.writableEnded && res.writableLength < MAX_PENDING_OUTPUT && res.write(b)),
     end: () => res.end(),
     onInput: (fn, end) => req.on('data', fn).on('end', end),
     onClose: (fn) => res.on('close', fn),

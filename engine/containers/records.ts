@@ -15,6 +15,7 @@ import { invalid, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import type { AttachSession } from '../runtime/monitor.js';
+import type { LogRotator } from './logrotate.js';
 import type { AttachSink, ContainerRecord } from './types.js';
 
 /** A container as the daemon holds it: its record plus the state of its current run. */
@@ -30,6 +31,8 @@ export interface LiveContainer {
   starting?: Promise<void>;
   removing?: Promise<void>;
   stopping?: boolean;
+  /** Keeps the log's rotated files while the container runs (max-file > 1). */
+  rotator?: LogRotator;
   /** The pending restart of a restart policy (Status 'restarting'). */
   restartTimer?: NodeJS.Timeout;
   /** The backoff delay the last policy restart waited (restart.ts). */
@@ -55,6 +58,9 @@ export class ContainerRecords {
   }
   execDir(id: string): string {
     return path.join(this.execRoot, 'containers', id);
+  }
+  logPath(id: string): string {
+    return path.join(this.dataDir(id), 'container.log');
   }
   merged(id: string): string {
     return path.join(this.dataDir(id), 'merged');

@@ -25,6 +25,7 @@ import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
 import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveCommand, resolveWorkingDir, serializeSpec } from '../runtime/spec.js';
+import type { RuntimeInfo } from '../runtime/detect.js';
 import type { HostFacts } from '../runtime/types.js';
 import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
 import { imageRuntime, mergedConfig, writeEtcFiles } from './create-config.js';
@@ -35,6 +36,7 @@ import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
 import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
 import { mountOverlay, unmount } from './rootfs.js';
+import { LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
 import { attachClient, endSinks, flushPendingStdin, pump, type ClientAttachment } from './sessions.js';
 import {
   ZERO_TIME,
@@ -47,7 +49,6 @@ import {
 } from './types.js';
 import { inspectView, listView, type ListOptions } from './views.js';
 
-const RUNC_PATHS = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc'];
 
 export interface ContainerServiceOptions {
   dataRoot: string;
@@ -55,14 +56,19 @@ export interface ContainerServiceOptions {
   images: ImageService;
   events: EventBus;
   log: Logger;
-  runtime?: string;
+  /** The OCI runtimes by name (detect.ts) and the one containers get unless HostConfig.Runtime names another. */
+  runtimes: Record<string, RuntimeInfo>;
+  defaultRuntime: string;
   conmon?: string;
+  /** The daemon's --log-driver/--log-opt: what containers get unless they say otherwise. */
+  logDefaults?: LogConfig;
 }
+
+const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
 
 export class ContainerService {
   private readonly records: ContainerRecords;
   private readonly monitor: ConmonMonitor;
-  private readonly runtime: string;
   private readonly cgroupParent: string;
   private hostFacts?: Promise<HostFacts>;
   private closed = false;
@@ -70,12 +76,38 @@ export class ContainerService {
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
     this.monitor = new ConmonMonitor(o.conmon ? { conmonPath: o.conmon } : {});
-    this.runtime = o.runtime ?? RUNC_PATHS.find((p) => existsSync(p)) ?? 'runc';
     const hash = createHash('sha256').update(path.resolve(o.dataRoot)).digest('hex').slice(0, 12);
     this.cgroupParent = `/berth-${hash}`;
   }
 
   // ---------------------------------------------------------------- host facts
+
+  private usableRuntime(name: string): RuntimeInfo {
+    const info = this.o.runtimes[name];
+    if (!info) throw invalid(`unknown or invalid runtime name: ${name}`);
+    if (info.unusable) throw invalid(`runtime ${name} cannot run containers on this host: ${info.unusable}`);
+    return info;
+  }
+
+  private get logDefaults(): LogConfig {
+    return this.o.logDefaults ?? DEFAULT_LOG_CONFIG;
+  }
+
+  private logLimits(c: LiveContainer): LogLimits {
+    try {
+      return resolveLogConfig(c.rec.Create.HostConfig?.['LogConfig'], this.logDefaults).limits;
+    } catch {
+      return { maxFile: 1 }; // a record from before the daemon's options changed: no limits
+    }
+  }
+
+  /** Starts keeping the rotated log files of a running container (when it asks for more than one). */
+  private async startRotator(c: LiveContainer): Promise<void> {
+    const limits = this.logLimits(c);
+    if (limits.maxSize === undefined || limits.maxFile <= 1 || c.rotator) return;
+    c.rotator = new LogRotator(this.records.logPath(c.rec.Id), limits.maxFile, this.o.log);
+    await c.rotator.start();
+  }
 
   private facts(): Promise<HostFacts> {
     return (this.hostFacts ??= probeHostFacts({ cgroupParent: this.cgroupParent }));
@@ -115,6 +147,7 @@ export class ContainerService {
         if (st.pid) c.rec.State.Pid = st.pid;
         c.session = await this.monitor.attach(dir).catch(() => undefined);
         if (c.session) pump(c, c.session);
+        await this.startRotator(c);
         this.watch(c);
         this.o.log.info('container still running', { id: c.rec.Id, pid: c.rec.State.Pid });
         return;
@@ -140,6 +173,7 @@ export class ContainerService {
     this.closed = true;
     for (const c of this.records.byId.values()) {
       clearTimeout(c.restartTimer);
+      void c.rotator?.stop();
       c.watchAbort?.abort();
       c.session?.detach();
     }
@@ -194,7 +228,11 @@ export class ContainerService {
     resolveWorkingDir(image, create);
     if (create.HostConfig?.Init === true) throw invalid('--init is not supported: berth has no init binary (docker-init) yet');
     const restartPolicy = validateRestartPolicy(create.HostConfig?.RestartPolicy, create.HostConfig?.AutoRemove === true);
-    create.HostConfig = { ...create.HostConfig, RestartPolicy: restartPolicy };
+    const { config: logConfig } = resolveLogConfig(create.HostConfig?.['LogConfig'], this.logDefaults);
+    const runtimeName = create.HostConfig?.['Runtime'] || this.o.defaultRuntime;
+    if (typeof runtimeName !== 'string') throw invalid('HostConfig.Runtime must be a string');
+    this.usableRuntime(runtimeName);
+    create.HostConfig = { ...create.HostConfig, RestartPolicy: restartPolicy, LogConfig: logConfig, Runtime: runtimeName };
 
     const id = newContainerId();
     // Recheck: resolve() awaited, another create may have taken the name meanwhile.
@@ -299,6 +337,9 @@ export class ContainerService {
         host: await this.facts(),
         onWarning: (m) => this.o.log.warn('container spec adjusted', { id, warning: m }),
       });
+      const logMaxSize = this.logLimits(c).maxSize;
+      const runtimeName = (create.HostConfig?.['Runtime'] as string | undefined) || this.o.defaultRuntime;
+      const runtime = this.usableRuntime(runtimeName);
       await fsp.rm(execDir, { recursive: true, force: true });
       await fsp.mkdir(execDir, { recursive: true, mode: 0o700 });
       await atomicWrite(path.join(execDir, 'config.json'), serializeSpec(spec));
@@ -306,9 +347,10 @@ export class ContainerService {
         id,
         bundle: execDir,
         stateDir: execDir,
-        runtime: this.runtime,
-        runtimeRoot: path.join(this.o.execRoot, 'runc'),
-        logPath: path.join(dataDir, 'container.log'),
+        runtime: runtime.path,
+        runtimeRoot: path.join(this.o.execRoot, runtimeName),
+        logPath: this.records.logPath(id),
+        ...(logMaxSize !== undefined ? { logMaxSize } : {}),
         terminal: create.Tty === true,
         stdin: create.OpenStdin === true,
         // `-dit`: stdin must stay open when the daemon's own attach goes (restart, shutdown).
@@ -346,6 +388,7 @@ export class ContainerService {
       };
       c.rec.HasBeenStartedBefore = true;
       await this.records.save(c);
+      await this.startRotator(c).catch((err: unknown) => this.o.log.warn('cannot keep rotated logs', { id, err: errorMessage(err) }));
     } catch (err) {
       await unmount(merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
@@ -394,6 +437,8 @@ export class ContainerService {
       c.session = undefined;
     }
     endSinks(c);
+    await c.rotator?.stop();
+    c.rotator = undefined;
     await this.monitor.remove(execDir, { force: true }).catch((err: unknown) => {
       if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
     });
@@ -659,14 +704,14 @@ export class ContainerService {
    */
   async attach(ref: string, opts: AttachOptions, open: (tty: boolean) => AttachSink): Promise<ClientAttachment> {
     const c = this.find(ref);
-    const attachment = await attachClient(c, opts, open, (logOpts) => logChunks(this.monitor, this.records, c, logOpts));
+    const attachment = await attachClient(c, opts, open, (logOpts) => logChunks(this.records.logPath(c.rec.Id), c, logOpts));
     if (opts.stream) this.publish(c, 'attach');
     return attachment;
   }
 
   async *logs(ref: string, opts: LogsOptions): AsyncGenerator<Buffer> {
     const c = this.find(ref);
-    yield* logChunks(this.monitor, this.records, c, opts);
+    yield* logChunks(this.records.logPath(c.rec.Id), c, opts);
   }
 
   isTty(ref: string): boolean {

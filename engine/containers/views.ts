@@ -219,7 +219,7 @@ function hostConfigView(r: ContainerRecord): Record<string, unknown> {
     SecurityOpt: null,
     ShmSize: 64 * 1024 * 1024,
     Runtime: 'runc',
-    LogConfig: { Type: 'k8s-file', Config: {} },
+    LogConfig: { Type: 'json-file', Config: {} },
     ...hc,
     AutoRemove: hc.AutoRemove === true,
   };

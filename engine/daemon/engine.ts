@@ -18,6 +18,8 @@ import { systemRoutes } from '../api/system.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
 import { ContainerService } from '../containers/service.js';
+import { resolveLogConfig } from '../containers/logrotate.js';
+import { detectRuntimes, pickDefaultRuntime, type RuntimeInfo } from '../runtime/detect.js';
 import type { DaemonConfig } from './flags.js';
 
 export const ENGINE_VERSION: string = (() => {
@@ -87,9 +89,18 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   const views = new ImageViews(images, layers, puller, getArchiver, getRegistry);
   const engineId = await loadEngineId(cfg.dataRoot);
 
+  const runtimes = await detectRuntimes(cfg.addRuntimes);
+  const defaultRuntime = pickDefaultRuntime(runtimes, cfg.defaultRuntime);
+  for (const [name, info] of Object.entries(runtimes)) {
+    if (info.unusable) log.warn('OCI runtime not usable on this host', { runtime: name, why: info.unusable });
+  }
+  log.info('OCI runtime', { default: defaultRuntime, path: runtimes[defaultRuntime]?.path });
   const containers = new ContainerService({
     dataRoot: cfg.dataRoot,
     execRoot: cfg.execRoot,
+    runtimes,
+    defaultRuntime,
+    logDefaults: resolveLogConfig({ Type: cfg.logDriver, Config: cfg.logOpts }, { Type: cfg.logDriver, Config: {} }).config,
     images,
     events,
     log: log.child({ subsystem: 'containers' }),
@@ -102,7 +113,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   systemRoutes(router, {
     events,
     version: () => versionInfo(),
-    info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts()),
+    info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts(), runtimes, defaultRuntime),
     diskUsage: async () => {
       const { layersSize, images: imgs } = await views.diskUsageImages();
       return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: [], BuildCache: [] };
@@ -185,6 +196,8 @@ async function systemInfo(
   id: string,
   imageCount: number,
   counts: { total: number; running: number; paused: number; stopped: number },
+  runtimes: Record<string, RuntimeInfo>,
+  defaultRuntime: string,
 ): Promise<Record<string, unknown>> {
   return {
     ID: id,
@@ -208,7 +221,7 @@ async function systemInfo(
     NFd: 0,
     NGoroutines: 0,
     SystemTime: new Date().toISOString(),
-    LoggingDriver: 'json-file',
+    LoggingDriver: cfg.logDriver,
     CgroupDriver: 'cgroupfs',
     CgroupVersion: await cgroupVersion(),
     NEventsListener: 0,
@@ -240,8 +253,8 @@ async function systemInfo(
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: ENGINE_VERSION,
-    Runtimes: {},
-    DefaultRuntime: '',
+    Runtimes: Object.fromEntries(Object.entries(runtimes).filter(([, r]) => !r.unusable).map(([name, r]) => [name, { path: r.path }])),
+    DefaultRuntime: defaultRuntime,
     Swarm: {
       NodeID: '',
       NodeAddr: '',

@@ -10,6 +10,13 @@ export interface DaemonConfig {
   group: string;
   maxConcurrentDownloads: number;
   maxDownloadAttempts: number;
+  /** --default-runtime: a runtime name (runc, crun or one of --add-runtime); undefined = detect. */
+  defaultRuntime?: string;
+  /** --add-runtime name=path */
+  addRuntimes: Record<string, string>;
+  /** --log-driver and --log-opt: the containers' default log config. */
+  logDriver: string;
+  logOpts: Record<string, string>;
 }
 
 export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
@@ -29,6 +36,10 @@ Options:
   -G, --group string                 Group owning the unix socket (default docker, if it exists)
       --max-concurrent-downloads int Layers downloaded at once per pull (default 4)
       --max-download-attempts int    Attempts per layer download (default 5)
+      --default-runtime string       OCI runtime for containers (default: runc, else crun, whichever works here)
+      --add-runtime name=path        Register another OCI runtime (repeatable)
+      --log-driver string            Default log driver for containers: json-file, local or k8s-file (default json-file)
+      --log-opt key=value            Default log options, e.g. max-size=10m, max-file=3 (repeatable)
   -v, --version                      Print version and exit
   -h, --help                         Print this help and exit
 `;
@@ -46,6 +57,14 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
     group: 'docker',
     maxConcurrentDownloads: 4,
     maxDownloadAttempts: 5,
+    addRuntimes: {},
+    logDriver: 'json-file',
+    logOpts: {},
+  };
+  const keyValue = (name: string, v: string): [string, string] => {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new FlagError(`invalid value "${v}" for flag ${name}: expected key=value`);
+    return [v.slice(0, eq), v.slice(eq + 1)];
   };
   const positiveInt = (name: string, v: string): number => {
     const n = Number(v);
@@ -108,6 +127,22 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
       case '--max-download-attempts':
         cfg.maxDownloadAttempts = positiveInt(name, take());
         break;
+      case '--default-runtime':
+        cfg.defaultRuntime = take();
+        break;
+      case '--add-runtime': {
+        const [k, v] = keyValue(name, take());
+        cfg.addRuntimes[k] = v;
+        break;
+      }
+      case '--log-driver':
+        cfg.logDriver = take();
+        break;
+      case '--log-opt': {
+        const [k, v] = keyValue(name, take());
+        cfg.logOpts[k] = v;
+        break;
+      }
       case '-h':
       case '--help':
         return 'help';

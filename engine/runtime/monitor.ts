@@ -36,7 +36,7 @@ import { isRunning, procStat, runTool, runtimeErrorText, toolEnv } from './monit
 
 export type { AttachSession } from './monitor/attach.js';
 export { ATTACH_PIPE_STDERR, ATTACH_PIPE_STDOUT, STDIN_PACKET_MAX } from './monitor/attach.js';
-export { formatLogTime, parseLogRecord, parseLogTime, readLog } from './monitor/logfile.js';
+export { formatLogTime, LineJoiner, parseLogRecord, parseLogTime, readLog } from './monitor/logfile.js';
 export type { LogEntry, LogRecord, LogStream, ReadLogOptions } from './monitor/logfile.js';
 
 export const MONITOR_FILES = {

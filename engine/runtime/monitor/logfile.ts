@@ -128,34 +128,53 @@ interface Pending {
 }
 
 /**
- * Reads a k8s-file log from the beginning and yields its lines, joining partial (P) records with
- * the rest of their line (per stream: an stderr record between two stdout pieces does not break
- * the stdout line). Entries come in the order their lines completed. A missing file yields
- * nothing. Lines that are not k8s-file records are skipped. Does not follow the file; conmon
- * truncates it (replaces it) when it exceeds --log-size-max.
+ * Joins k8s-file records into lines: partial (P) records with the rest of their line, per stream
+ * (an stderr record between two stdout pieces does not break the stdout line). Entries come in
+ * the order their lines completed. State carries across push() calls, so one joiner can read a
+ * log that goes on in a later file (rotation) or a later read (follow).
+ */
+export class LineJoiner {
+  private readonly pending = new Map<LogStream, Pending>();
+
+  constructor(private readonly maxLine = 1024 * 1024) {}
+
+  /** The entry this record completes, if any. The record's content is copied. */
+  push(rec: LogRecord): LogEntry | undefined {
+    let p = this.pending.get(rec.stream);
+    if (!p) {
+      p = { time: rec.time, timeNs: rec.timeNs, parts: [], size: 0 };
+      this.pending.set(rec.stream, p);
+    }
+    p.parts.push(Buffer.from(rec.content));
+    p.size += rec.content.length;
+    if (!rec.partial) return this.take(rec.stream, p, false);
+    if (p.size >= this.maxLine) return this.take(rec.stream, p, true);
+    return undefined;
+  }
+
+  /** Lines still open (the log ended mid-line), oldest first, as partial entries. */
+  flush(): LogEntry[] {
+    const rest = [...this.pending.entries()].sort((a, b) => (a[1].timeNs < b[1].timeNs ? -1 : a[1].timeNs > b[1].timeNs ? 1 : 0));
+    return rest.map(([stream, p]) => this.take(stream, p, true));
+  }
+
+  private take(stream: LogStream, p: Pending, partial: boolean): LogEntry {
+    this.pending.delete(stream);
+    return { stream, time: p.time, timeNs: p.timeNs, line: Buffer.concat(p.parts, p.size), partial };
+  }
+}
+
+/**
+ * Reads a k8s-file log from the beginning and yields its lines (see LineJoiner). A missing file
+ * yields nothing. Lines that are not k8s-file records are skipped. Does not follow the file.
  */
 export async function* readLog(logPath: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
-  const maxLine = opts.maxLineBytes ?? 1024 * 1024;
-  const pending = new Map<LogStream, Pending>();
-  const take = (stream: LogStream, p: Pending, partial: boolean): LogEntry => {
-    pending.delete(stream);
-    return { stream, time: p.time, timeNs: p.timeNs, line: Buffer.concat(p.parts, p.size), partial };
-  };
+  const joiner = new LineJoiner(opts.maxLineBytes);
   for await (const raw of fileLines(logPath, opts.signal)) {
     const rec = parseLogRecord(raw);
     if (!rec) continue;
-    let p = pending.get(rec.stream);
-    if (!p) {
-      p = { time: rec.time, timeNs: rec.timeNs, parts: [], size: 0 };
-      pending.set(rec.stream, p);
-    }
-    // Copy: the record points into a read buffer.
-    p.parts.push(Buffer.from(rec.content));
-    p.size += rec.content.length;
-    if (!rec.partial) yield take(rec.stream, p, false);
-    else if (p.size >= maxLine) yield take(rec.stream, p, true);
+    const e = joiner.push(rec);
+    if (e) yield e;
   }
-  // The log ended mid-line: flush what is left, oldest first.
-  const rest = [...pending.entries()].sort((a, b) => (a[1].timeNs < b[1].timeNs ? -1 : a[1].timeNs > b[1].timeNs ? 1 : 0));
-  for (const [stream, p] of rest) yield take(stream, p, true);
+  yield* joiner.flush();
 }
