@@ -32,7 +32,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
-import { mountOverlay, unmount } from './rootfs.js';
+import type { ContainerFsHost, ContainerFsInfo } from './files.js';
+import { RootfsMounts, unmount, type OverlayDirs } from './rootfs.js';
 import { attachClient, endSinks, flushPendingStdin, pump, type ClientAttachment } from './sessions.js';
 import {
   ZERO_TIME,
@@ -64,6 +65,8 @@ export class ContainerService {
   private readonly cgroupParent: string;
   private hostFacts?: Promise<HostFacts>;
   private closed = false;
+  /** Rootfs mounts, held by running containers and by cp/export (refcounted). */
+  private readonly mounts = new RootfsMounts();
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
@@ -99,6 +102,7 @@ export class ContainerService {
       if (st.status === 'running') {
         c.rec.State.Status = 'running';
         if (st.pid) c.rec.State.Pid = st.pid;
+        this.mounts.adopt(c.rec.Id);
         c.session = await this.monitor.attach(dir).catch(() => undefined);
         if (c.session) pump(c, c.session);
         this.watch(c);
@@ -229,10 +233,7 @@ export class ContainerService {
     const dataDir = this.records.dataDir(id);
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
-    const lowers = chainIds(imageRec.diffIds)
-      .map((ch) => this.o.images.layers.diffDir(ch))
-      .reverse();
-    await mountOverlay({ lowers, upper: path.join(dataDir, 'upper'), work: path.join(dataDir, 'work'), merged });
+    await this.mounts.acquire(id, this.overlayDirs(c));
     try {
       const user = await resolveUser(merged, effectiveUser(image, create));
       await ensureWorkingDir(merged, resolveWorkingDir(image, create), { uid: user.uid, gid: user.gid });
@@ -297,7 +298,7 @@ export class ContainerService {
       };
       await this.records.save(c);
     } catch (err) {
-      await unmount(merged).catch(() => undefined);
+      await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
       c.rec.State.ExitCode = 127;
       await this.records.save(c).catch(() => undefined);
@@ -347,7 +348,7 @@ export class ContainerService {
     await this.monitor.remove(execDir, { force: true }).catch((err: unknown) => {
       if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
     });
-    await unmount(this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
+    await this.mounts.release(id, this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
     c.rec.State = { ...c.rec.State, Status: 'exited', Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     if (this.records.byId.has(id)) await this.records.save(c).catch(() => undefined);
     if (oom) this.publish(c, 'oom');
@@ -514,6 +515,45 @@ export class ContainerService {
   isTty(ref: string): boolean {
     return this.find(ref).rec.Create.Tty === true;
   }
+
+  // ---------------------------------------------------------------- filesystem port (files.ts)
+
+  private overlayDirs(c: LiveContainer): OverlayDirs {
+    const imageRec = this.o.images.db.image(c.rec.ImageID);
+    if (!imageRec) throw notFound(`No such image: ${c.rec.ImageID}`);
+    const dataDir = this.records.dataDir(c.rec.Id);
+    const lowers = chainIds(imageRec.diffIds)
+      .map((ch) => this.o.images.layers.diffDir(ch))
+      .reverse();
+    return { lowers, upper: path.join(dataDir, 'upper'), work: path.join(dataDir, 'work'), merged: this.records.merged(c.rec.Id) };
+  }
+
+  /** What cp, export, diff and top need (ContainerFsHost). */
+  readonly fs: ContainerFsHost = {
+    fsInfo: (ref: string): ContainerFsInfo => {
+      const c = this.find(ref);
+      const dirs = this.overlayDirs(c);
+      return {
+        id: c.rec.Id,
+        upperDir: dirs.upper,
+        lowerDirs: dirs.lowers,
+        running: c.rec.State.Status === 'running',
+        execDir: this.records.execDir(c.rec.Id),
+        dataDir: this.records.dataDir(c.rec.Id),
+        user: typeof c.rec.Config['User'] === 'string' ? c.rec.Config['User'] : '',
+        readonlyRootfs: c.rec.Create.HostConfig?.ReadonlyRootfs === true,
+      };
+    },
+    withRootfs: <T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> => {
+      const c = this.find(ref);
+      if (c.removing) throw conflict(`container ${c.rec.Id} is being removed`);
+      return this.mounts.with(c.rec.Id, this.overlayDirs(c), fn);
+    },
+    publishEvent: (id: string, action: string): void => {
+      const c = this.records.byId.get(id);
+      if (c) this.publish(c, action);
+    },
+  };
 
   // ---------------------------------------------------------------- views
 
