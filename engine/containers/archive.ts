@@ -150,27 +150,29 @@ export async function statPath(s: ArchiveScope, p: string): Promise<PathStat> {
 
 /**
  * GET /containers/{id}/archive: stats the path, lets the caller answer with the stat (`start`
- * returns where the tar goes), then streams the tar. Errors before `start` are plain errors.
+ * returns where the tar goes), then streams the tar's entries. Errors before `start` are plain
+ * errors. The end-of-archive marker is left to the caller (TarWriter.finish), so that it can
+ * let go of the rootfs first: a client that has the whole archive never races the unmount.
  */
-export async function archivePath(s: ArchiveScope, p: string, start: (stat: PathStat) => Writable, signal?: AbortSignal): Promise<void> {
+export async function archivePath(s: ArchiveScope, p: string, start: (stat: PathStat) => Writable, signal?: AbortSignal): Promise<TarWriter> {
   const abs = containerAbsPath(p);
-  await withRoot(s.rootfs, async (rootFd) => {
+  return withRoot(s.rootfs, async (rootFd) => {
     const src = await openSource(s, rootFd, abs);
     try {
       const stat = await pathStat(s, abs, src);
       const w = new TarWriter(start(stat), signal);
       const walker = new TreeWriter(w, s);
       await walker.emit(src.dirFd, src.name, src.st, baseName(abs), src.containerPath, src.hostFile);
-      await w.finish();
+      return w;
     } finally {
       await closeFd(src.dirFd);
     }
   });
 }
 
-/** GET /containers/{id}/export: the whole root filesystem, entries relative to "/". */
-export async function exportRootfs(s: ArchiveScope, out: Writable, signal?: AbortSignal): Promise<void> {
-  await withRoot(s.rootfs, async (rootFd) => {
+/** GET /containers/{id}/export: the whole root filesystem, entries relative to "/" (finish() left to the caller, as above). */
+export async function exportRootfs(s: ArchiveScope, out: Writable, signal?: AbortSignal): Promise<TarWriter> {
+  return withRoot(s.rootfs, async (rootFd) => {
     const w = new TarWriter(out, signal);
     // The container's own /etc files are not mounted for export (Docker exports the layer's).
     const walker = new TreeWriter(w, undefined);
@@ -178,7 +180,7 @@ export async function exportRootfs(s: ArchiveScope, out: Writable, signal?: Abor
       const st = await lstatAt(rootFd, name);
       if (st) await walker.emit(rootFd, name, st, name, `/${name}`);
     }
-    await w.finish();
+    return w;
   });
 }
 

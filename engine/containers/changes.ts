@@ -62,13 +62,12 @@ export async function containerChanges(upperDir: string, lowerDirs: string[]): P
   const changes: Change[] = [];
   const changedDirs = new Set<string>();
   const record = (p: string, kind: Change['Kind']): void => {
-    changes.push({ Path: p, Kind: kind });
-    if (kind === CHANGE_MODIFIED) return;
     const parent = path.posix.dirname(p);
-    if (parent !== '/' && !changedDirs.has(parent)) {
+    if (kind !== CHANGE_MODIFIED && parent !== '/' && !changedDirs.has(parent)) {
       changes.push({ Path: parent, Kind: CHANGE_MODIFIED });
       changedDirs.add(parent);
     }
+    changes.push({ Path: p, Kind: kind });
   };
 
   const walk = async (dirFd: number, dirPath: string, hidden: boolean): Promise<void> => {

@@ -44,8 +44,9 @@ export class ContainerFiles {
 
   async getArchive(ref: string, path: string, start: (stat: PathStat) => Writable, signal?: AbortSignal): Promise<void> {
     const info = this.host.fsInfo(ref);
-    await this.host.withRootfs(ref, (rootfs) => archivePath({ rootfs, dataDir: info.dataDir, ref }, path, start, signal));
+    const tar = await this.host.withRootfs(ref, (rootfs) => archivePath({ rootfs, dataDir: info.dataDir, ref }, path, start, signal));
     this.host.publishEvent(info.id, 'archive-path');
+    await tar.finish();
   }
 
   async putArchive(ref: string, path: string, body: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean; signal?: AbortSignal }): Promise<void> {
@@ -65,8 +66,9 @@ export class ContainerFiles {
 
   async export(ref: string, start: () => Writable, signal?: AbortSignal): Promise<void> {
     const info = this.host.fsInfo(ref);
-    await this.host.withRootfs(ref, (rootfs) => exportRootfs({ rootfs, dataDir: info.dataDir, ref }, start(), signal));
+    const tar = await this.host.withRootfs(ref, (rootfs) => exportRootfs({ rootfs, dataDir: info.dataDir, ref }, start(), signal));
     this.host.publishEvent(info.id, 'export');
+    await tar.finish();
   }
 
   changes(ref: string): Promise<Change[]> {

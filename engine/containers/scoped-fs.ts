@@ -37,7 +37,8 @@ export function closeFd(fd: number): Promise<void> {
 
 /** Opens the directory `name` inside `dirFd` ('' reopens `dirFd` itself); never follows a symlink. */
 export function openDirAt(dirFd: number, name: string): Promise<number> {
-  return fdOpen(at(dirFd, name), DIR_FLAGS);
+  // The magic link itself is a symlink: reopening `dirFd` must follow it (and only it).
+  return fdOpen(at(dirFd, name), name === '' ? fsc.O_RDONLY | fsc.O_DIRECTORY : DIR_FLAGS);
 }
 
 /** Opens a trusted host directory (the rootfs mount point itself). */
