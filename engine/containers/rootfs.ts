@@ -59,3 +59,62 @@ export async function unmount(dir: string): Promise<void> {
     if (lazy.code !== 0 && (await isMounted(dir))) throw system(`unmounting ${dir} failed: ${r.stderr || lazy.stderr}`);
   }
 }
+
+/**
+ * Who holds each container's rootfs mounted: a running container holds it from start to exit,
+ * and `docker cp` / `docker export` on a stopped container hold it while they read or write.
+ * The overlay is mounted by the first holder and unmounted when the last one lets go, so a
+ * copy that overlaps a start (or an exit) never loses the mount under it. Mounting and
+ * unmounting of one container are serialised.
+ */
+export class RootfsMounts {
+  private readonly holders = new Map<string, number>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.queues.set(id, tail);
+    void tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return next;
+  }
+
+  /** Mounts the overlay unless it already is, and counts one more holder. */
+  acquire(id: string, dirs: OverlayDirs): Promise<void> {
+    return this.serial(id, async () => {
+      await mountOverlay(dirs);
+      this.holders.set(id, (this.holders.get(id) ?? 0) + 1);
+    });
+  }
+
+  /** Counts a holder of a mount that already exists (a running container found at daemon start). */
+  adopt(id: string): void {
+    this.holders.set(id, (this.holders.get(id) ?? 0) + 1);
+  }
+
+  /** One holder less; the last one unmounts (also when nobody was counted: a stale mount goes). */
+  release(id: string, merged: string): Promise<void> {
+    return this.serial(id, async () => {
+      const n = (this.holders.get(id) ?? 0) - 1;
+      if (n > 0) {
+        this.holders.set(id, n);
+        return;
+      }
+      this.holders.delete(id);
+      await unmount(merged);
+    });
+  }
+
+  /** Runs fn with the rootfs mounted. */
+  async with<T>(id: string, dirs: OverlayDirs, fn: (merged: string) => Promise<T>): Promise<T> {
+    await this.acquire(id, dirs);
+    try {
+      return await fn(dirs.merged);
+    } finally {
+      await this.release(id, dirs.merged);
+    }
+  }
+}

@@ -35,8 +35,9 @@ import { sampleStats } from './stats.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
 import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
-import { mountOverlay, unmount } from './rootfs.js';
 import { LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
+import type { ContainerFsHost, ContainerFsInfo } from './files.js';
+import { RootfsMounts, unmount, type OverlayDirs } from './rootfs.js';
 import { attachClient, endSinks, flushPendingStdin, pump, type ClientAttachment } from './sessions.js';
 import {
   ZERO_TIME,
@@ -72,6 +73,8 @@ export class ContainerService {
   private readonly cgroupParent: string;
   private hostFacts?: Promise<HostFacts>;
   private closed = false;
+  /** Rootfs mounts, held by running containers and by cp/export (refcounted). */
+  private readonly mounts = new RootfsMounts();
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
@@ -145,6 +148,7 @@ export class ContainerService {
       if (st.status === 'running') {
         c.rec.State.Status = 'running';
         if (st.pid) c.rec.State.Pid = st.pid;
+        this.mounts.adopt(c.rec.Id);
         c.session = await this.monitor.attach(dir).catch(() => undefined);
         if (c.session) pump(c, c.session);
         await this.startRotator(c);
@@ -316,10 +320,7 @@ export class ContainerService {
     const dataDir = this.records.dataDir(id);
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
-    const lowers = chainIds(imageRec.diffIds)
-      .map((ch) => this.o.images.layers.diffDir(ch))
-      .reverse();
-    await mountOverlay({ lowers, upper: path.join(dataDir, 'upper'), work: path.join(dataDir, 'work'), merged });
+    await this.mounts.acquire(id, this.overlayDirs(c));
     try {
       const user = await resolveUser(merged, effectiveUser(image, create));
       await ensureWorkingDir(merged, resolveWorkingDir(image, create), { uid: user.uid, gid: user.gid });
@@ -390,7 +391,7 @@ export class ContainerService {
       await this.records.save(c);
       await this.startRotator(c).catch((err: unknown) => this.o.log.warn('cannot keep rotated logs', { id, err: errorMessage(err) }));
     } catch (err) {
-      await unmount(merged).catch(() => undefined);
+      await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
       c.rec.State.ExitCode = 127;
       await this.records.save(c).catch(() => undefined);
@@ -442,7 +443,7 @@ export class ContainerService {
     await this.monitor.remove(execDir, { force: true }).catch((err: unknown) => {
       if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
     });
-    await unmount(this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
+    await this.mounts.release(id, this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
     const finishedAt = new Date();
     const manual = c.rec.HasBeenManuallyStopped === true || c.stopping === true;
     const restart = !this.closed && !c.removing && shouldRestartAfterExit(c.rec, code, manual);
@@ -752,6 +753,45 @@ export class ContainerService {
       await sleep(1000, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
     }
   }
+
+  // ---------------------------------------------------------------- filesystem port (files.ts)
+
+  private overlayDirs(c: LiveContainer): OverlayDirs {
+    const imageRec = this.o.images.db.image(c.rec.ImageID);
+    if (!imageRec) throw notFound(`No such image: ${c.rec.ImageID}`);
+    const dataDir = this.records.dataDir(c.rec.Id);
+    const lowers = chainIds(imageRec.diffIds)
+      .map((ch) => this.o.images.layers.diffDir(ch))
+      .reverse();
+    return { lowers, upper: path.join(dataDir, 'upper'), work: path.join(dataDir, 'work'), merged: this.records.merged(c.rec.Id) };
+  }
+
+  /** What cp, export, diff and top need (ContainerFsHost). */
+  readonly fs: ContainerFsHost = {
+    fsInfo: (ref: string): ContainerFsInfo => {
+      const c = this.find(ref);
+      const dirs = this.overlayDirs(c);
+      return {
+        id: c.rec.Id,
+        upperDir: dirs.upper,
+        lowerDirs: dirs.lowers,
+        running: c.rec.State.Status === 'running',
+        execDir: this.records.execDir(c.rec.Id),
+        dataDir: this.records.dataDir(c.rec.Id),
+        user: typeof c.rec.Config['User'] === 'string' ? c.rec.Config['User'] : '',
+        readonlyRootfs: c.rec.Create.HostConfig?.ReadonlyRootfs === true,
+      };
+    },
+    withRootfs: <T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> => {
+      const c = this.find(ref);
+      if (c.removing) throw conflict(`container ${c.rec.Id} is being removed`);
+      return this.mounts.with(c.rec.Id, this.overlayDirs(c), fn);
+    },
+    publishEvent: (id: string, action: string): void => {
+      const c = this.records.byId.get(id);
+      if (c) this.publish(c, action);
+    },
+  };
 
   // ---------------------------------------------------------------- views
 

@@ -17,6 +17,8 @@ import { Router, API_VERSION, MIN_API_VERSION } from '../api/router.js';
 import { systemRoutes } from '../api/system.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
+import { containerFileRoutes } from '../api/container-files.js';
+import { ContainerFiles } from '../containers/files.js';
 import { ContainerService } from '../containers/service.js';
 import { resolveLogConfig } from '../containers/logrotate.js';
 import { detectRuntimes, pickDefaultRuntime, type RuntimeInfo } from '../runtime/detect.js';
@@ -122,6 +124,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   imageRoutes(router, views);
   containerRoutes(router, containers);
+  containerFileRoutes(router, new ContainerFiles(containers.fs));
 
   return {
     router,

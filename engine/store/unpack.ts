@@ -3,7 +3,7 @@
  * tar stream) into its own empty directory, converting OCI/Docker whiteouts to
  * the overlayfs form so the directory can be used directly as a lowerdir.
  *
- * The tar stream itself is read by tar-reader.ts (our own reader: see there
+ * The tar stream itself is read by common/tar-reader.ts (our own reader: see there
  * why); this file is the extraction policy applied to each entry.
  *
  * Safety model (dest is trusted, the tar stream is not):
@@ -35,9 +35,9 @@ import type { Readable } from 'node:stream';
 import { BerthError, errorMessage, isBerthError, isErrno, system } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
-import { blockPadding, ByteSource, malformed, q, TarReader, type Entry } from './tar-reader.js';
+import { blockPadding, ByteSource, malformed, q, TarReader, type Entry } from '../common/tar-reader.js';
 
-export { INVALID_LAYER } from './tar-reader.js';
+export { INVALID_LAYER } from '../common/tar-reader.js';
 
 export interface UnpackOptions {
   log?: Logger;

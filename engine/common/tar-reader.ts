@@ -1,8 +1,9 @@
 /**
  * A small, strict reader for uncompressed POSIX/ustar/GNU tar streams, as the
- * layer unpacker (unpack.ts) consumes them: header parsing, PAX and GNU
- * long-name records, and the streaming entry iterator (TarReader). Entry
- * bodies are not buffered here: the caller reads them from the ByteSource.
+ * layer unpacker (store/unpack.ts) and `docker cp` uploads (containers/extract.ts)
+ * consume them: header parsing, PAX and GNU long-name records, and the streaming
+ * entry iterator (TarReader). Entry bodies are not buffered here: the caller
+ * reads them from the ByteSource. Pure code, so it lives in engine/common.
  *
  * Why a tar reader of our own rather than tar-stream's extract(): tar-stream
  * decodes PAX records as UTF-8 text, which corrupts binary xattr values such as
@@ -14,7 +15,7 @@
  * Malformed archives are BerthError('invalid', code INVALID_LAYER).
  */
 import type { Readable } from 'node:stream';
-import { BerthError } from '../common/errors.js';
+import { BerthError } from './errors.js';
 
 const BLOCK = 512;
 const MAX_PAX_SIZE = 4 * 1024 * 1024;

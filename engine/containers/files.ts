@@ -1,0 +1,84 @@
+/**
+ * The container filesystem endpoints in one place: `docker cp` both ways (archive.ts,
+ * extract.ts), `docker export`, `docker diff` (changes.ts) and `docker top` (top.ts). They
+ * reach the container service only through ContainerFsHost, a narrow port the service
+ * implements: where a container's files are, and its rootfs mounted for the duration of a call.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { BerthError, conflict } from '../common/errors.js';
+import { resolveUser } from '../runtime/user.js';
+import { archivePath, exportRootfs, statPath, type PathStat } from './archive.js';
+import { containerChanges, type Change } from './changes.js';
+import { extractArchive } from './extract.js';
+import { containerTop, type TopResult } from './top.js';
+
+export interface ContainerFsInfo {
+  id: string;
+  upperDir: string;
+  /** Layer diff dirs, top layer first. */
+  lowerDirs: string[];
+  running: boolean;
+  execDir: string;
+  dataDir: string;
+  /** Config.User (what `docker cp -a` chowns to). */
+  user: string;
+  readonlyRootfs: boolean;
+}
+
+export interface ContainerFsHost {
+  /** Throws notFound (404 "No such container: X"). */
+  fsInfo(ref: string): ContainerFsInfo;
+  /** Runs fn with the container's merged rootfs mounted (mounting it if the container is not running; refcounted). */
+  withRootfs<T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T>;
+  /** Publishes a container event with the attributes the service gives its other events. */
+  publishEvent(id: string, action: string): void;
+}
+
+export class ContainerFiles {
+  constructor(private readonly host: ContainerFsHost) {}
+
+  statPath(ref: string, path: string): Promise<PathStat> {
+    const info = this.host.fsInfo(ref);
+    return this.host.withRootfs(ref, (rootfs) => statPath({ rootfs, dataDir: info.dataDir, ref }, path));
+  }
+
+  async getArchive(ref: string, path: string, start: (stat: PathStat) => Writable, signal?: AbortSignal): Promise<void> {
+    const info = this.host.fsInfo(ref);
+    const tar = await this.host.withRootfs(ref, (rootfs) => archivePath({ rootfs, dataDir: info.dataDir, ref }, path, start, signal));
+    this.host.publishEvent(info.id, 'archive-path');
+    await tar.finish();
+  }
+
+  async putArchive(ref: string, path: string, body: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean; signal?: AbortSignal }): Promise<void> {
+    const info = this.host.fsInfo(ref);
+    if (info.readonlyRootfs) throw new BerthError('forbidden', 'container rootfs is marked read-only');
+    await this.host.withRootfs(ref, async (rootfs) => {
+      const owner = opts.copyUIDGID && info.user !== '' ? await resolveUser(rootfs, info.user) : undefined;
+      await extractArchive(rootfs, path, body, {
+        ref,
+        noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+        ...(owner ? { owner: { uid: owner.uid, gid: owner.gid } } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    });
+    this.host.publishEvent(info.id, 'extract-to-dir');
+  }
+
+  async export(ref: string, start: () => Writable, signal?: AbortSignal): Promise<void> {
+    const info = this.host.fsInfo(ref);
+    const tar = await this.host.withRootfs(ref, (rootfs) => exportRootfs({ rootfs, dataDir: info.dataDir, ref }, start(), signal));
+    this.host.publishEvent(info.id, 'export');
+    await tar.finish();
+  }
+
+  changes(ref: string): Promise<Change[]> {
+    const info = this.host.fsInfo(ref);
+    return containerChanges(info.upperDir, info.lowerDirs);
+  }
+
+  async top(ref: string, psArgs: string): Promise<TopResult> {
+    const info = this.host.fsInfo(ref);
+    if (!info.running) throw conflict(`container ${info.id} is not running`);
+    return containerTop(info.execDir, psArgs);
+  }
+}
