@@ -92,7 +92,7 @@ export interface ExtractOptions {
 }
 
 /** Extract a tar stream under the existing directory `dest`. Returns the number of archive bytes read. */
-export async function extractTar(src: AsyncIterable<Buffer | string>, dest: string, opts: ExtractOptions = {}): Promise<number> {
+export async function extractTar(src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, dest: string, opts: ExtractOptions = {}): Promise<number> {
   const root = path.resolve(dest);
   const verified = new Set<string>([root]);
   const reader = new TarReader();

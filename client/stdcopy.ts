@@ -76,7 +76,7 @@ function writeWithBackpressure(dest: Writable, data: Buffer): Promise<void> | un
  * Copy a multiplexed stream to stdout and stderr until it ends (respecting
  * backpressure). Throws an EngineError when the engine sends a systemerr frame.
  */
-export async function demuxStream(src: AsyncIterable<Buffer | string>, stdout: Writable, stderr: Writable): Promise<void> {
+export async function demuxStream(src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, stdout: Writable, stderr: Writable): Promise<void> {
   const demux = new StdcopyDemuxer();
   for await (const chunk of src) {
     for (const f of demux.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
@@ -88,7 +88,7 @@ export async function demuxStream(src: AsyncIterable<Buffer | string>, stdout: W
 }
 
 /** Copy a raw (TTY) stream to `dest` until it ends. */
-export async function copyRaw(src: AsyncIterable<Buffer | string>, dest: Writable): Promise<void> {
+export async function copyRaw(src: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, dest: Writable): Promise<void> {
   for await (const chunk of src) {
     await writeWithBackpressure(dest, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   }
