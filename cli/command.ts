@@ -37,6 +37,11 @@ export interface Command {
   maxArgs?: number;
   /** Extra help text after the options. */
   notes?: string;
+  /**
+   * Flags end at the first argument (`run IMAGE ls -l`: `-l` is the
+   * container's, not ours), like docker's SetInterspersed(false).
+   */
+  stopAtFirstArg?: boolean;
   run(ctx: Context, args: ParsedArgs): Promise<number | void>;
 }
 

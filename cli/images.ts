@@ -129,7 +129,7 @@ export function imageRows(
 }
 
 /** Print rows with --format (json | table | template) or docker's default table. */
-function printRows(
+export function printRows(
   ctx: Context,
   rows: readonly Record<string, unknown>[],
   format: string | undefined,

@@ -9,7 +9,26 @@ import type { FlagSpec } from './args.js';
 import { HELP_FLAG, UsageError, formatFlagHelp, parseArgs } from './args.js';
 import type { CliIo, Command, CommandGroup, Context } from './command.js';
 import { TemplateError } from './format.js';
-import { describeError, imageCommands, imageShortcuts, inspectCommand } from './images.js';
+import {
+  containerInspectCommand,
+  containerPruneCommand,
+  inspectAnyCommand,
+  killCommand,
+  pauseCommand,
+  renameCommand,
+  restartCommand,
+  rmCommand,
+  stopCommand,
+  topCommand,
+  unpauseCommand,
+  waitCommand,
+} from './containers.js';
+import { cpCommand } from './cp.js';
+import { execCommand } from './exec.js';
+import { describeError, imageCommands, imageShortcuts } from './images.js';
+import { logsCommand } from './logs.js';
+import { psCommand, psTopLevel } from './ps.js';
+import { attachCommand, createCommand, runCommand, startCommand } from './run.js';
 import { CLI_VERSION, eventsCommand, infoCommand, loginCommand, systemCommands, versionCommand } from './system.js';
 
 const PROG = 'berth';
@@ -28,10 +47,32 @@ const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'log-level', short: 'l', type: 'string', description: 'Set the logging level', hidden: true },
 ];
 
+/** The container verbs, under `container` and (all but prune) at the top level. */
+const CONTAINER_VERBS: Command[] = [
+  runCommand,
+  execCommand,
+  createCommand,
+  startCommand,
+  stopCommand,
+  restartCommand,
+  killCommand,
+  rmCommand,
+  logsCommand,
+  attachCommand,
+  cpCommand,
+  waitCommand,
+  topCommand,
+  renameCommand,
+  pauseCommand,
+  unpauseCommand,
+];
+
 /** Verbs available at the top level. */
 const TOP_LEVEL: Command[] = [
+  psTopLevel,
+  ...CONTAINER_VERBS,
   ...imageShortcuts,
-  { ...inspectCommand, description: 'Display detailed information on one or more images' },
+  inspectAnyCommand,
   versionCommand,
   infoCommand,
   eventsCommand,
@@ -39,6 +80,11 @@ const TOP_LEVEL: Command[] = [
 ];
 
 const GROUPS: CommandGroup[] = [
+  {
+    name: 'container',
+    description: 'Manage containers',
+    commands: [psCommand, ...CONTAINER_VERBS, containerInspectCommand, containerPruneCommand],
+  },
   { name: 'image', description: 'Manage images', commands: imageCommands },
   { name: 'system', description: 'Manage Berth', commands: systemCommands },
 ];
@@ -69,10 +115,16 @@ function usageLine(path: string, cmd: Command): string {
   return `Usage:  ${PROG} ${path} ${cmd.usage}`.trimEnd();
 }
 
+/** The command's flags plus --help (without -h when the command uses it, as `run -h HOSTNAME` does). */
+function withHelp(flags: readonly FlagSpec[]): FlagSpec[] {
+  const help = flags.some((f) => f.short === 'h') ? { name: HELP_FLAG.name, type: HELP_FLAG.type, description: HELP_FLAG.description } : HELP_FLAG;
+  return [...flags, help];
+}
+
 function commandHelp(path: string, cmd: Command, aliases: string[]): string {
   let out = `\n${usageLine(path, cmd)}\n\n${cmd.description}\n`;
   if (aliases.length > 0) out += `\nAliases:\n  ${aliases.join(', ')}\n`;
-  const flags = [...cmd.flags, HELP_FLAG];
+  const flags = withHelp(cmd.flags);
   out += `\nOptions:\n${formatFlagHelp(flags)}\n`;
   if (cmd.notes) out += `\n${cmd.notes}\n`;
   return out;
@@ -152,7 +204,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     helpPath = path;
     usage = usageLine(path, cmd);
 
-    const parsed = parseArgs(cmdArgs, [...cmd.flags, HELP_FLAG]);
+    const parsed = parseArgs(cmdArgs, withHelp(cmd.flags), { interspersed: !cmd.stopAtFirstArg });
     if (parsed.bool('help')) {
       out(commandHelp(path, cmd, aliasesOf(path, cmd)));
       return 0;

@@ -22,6 +22,7 @@ import type {
   SystemInfo,
   SystemVersion,
 } from '../types/engine-api.js';
+import { ContainerApi } from './containers.js';
 import { EngineError, codeForStatus } from './errors.js';
 import {
   DEFAULT_API_VERSION,
@@ -84,6 +85,8 @@ export class EngineClient {
   readonly apiVersion: string;
   /** The request plumbing, for endpoints that are not wrapped yet (and for hijacking). */
   readonly transport: HttpTransport;
+  /** Container and exec endpoints. */
+  readonly containers: ContainerApi;
 
   constructor(opts: EngineClientOptions = {}) {
     this.host = opts.host || defaultHost();
@@ -93,6 +96,7 @@ export class EngineClient {
       apiVersion: this.apiVersion,
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
+    this.containers = new ContainerApi(this.transport);
   }
 
   /** Close idle keep-alive connections (the process can exit without it: idle sockets are unref'd). */

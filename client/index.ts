@@ -8,6 +8,14 @@ export type {
   RemoveImageOptions,
   TimeSpec,
 } from './client.js';
+export { ContainerApi, RAW_STREAM } from './containers.js';
+export type { AttachOptions, ListContainersOptions, LogsOptions, StreamResponse, WaitCondition } from './containers.js';
+export { hijack } from './hijack.js';
+export type { HijackRequest, HijackedConnection } from './hijack.js';
+export { STDERR, STDIN, STDOUT, SYSTEMERR, StdcopyDemuxer, copyRaw, demuxStream, encodeFrame } from './stdcopy.js';
+export type { Frame } from './stdcopy.js';
+export { TAR_END, TarReader, encodeHeader, tarPadding } from './tar.js';
+export type { TarEntryType, TarEvent, TarHeader } from './tar.js';
 export { EngineError, codeForStatus, isAbortError, isEngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
 export {

@@ -435,3 +435,154 @@ export interface SystemDf {
 
 /** `type` query values accepted by GET /system/df. */
 export type SystemDfType = 'container' | 'image' | 'volume' | 'build-cache';
+
+// ---------------------------------------------------------------------------
+// Container create, inspect, exec, top, archive
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+export interface RestartPolicy {
+  /** "" | "no" | "always" | "unless-stopped" | "on-failure" */
+  Name: string;
+  MaximumRetryCount?: number;
+}
+
+/** HostConfig of POST /containers/create (the fields the CLI sets). */
+export interface HostConfig {
+  Binds?: string[] | null;
+  NetworkMode?: string;
+  PortBindings?: Record<string, PortBinding[]>;
+  RestartPolicy?: RestartPolicy;
+  AutoRemove?: boolean;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Dns?: string[];
+  ExtraHosts?: string[] | null;
+  Privileged?: boolean;
+  PublishAllPorts?: boolean;
+  ReadonlyRootfs?: boolean;
+  Tmpfs?: Record<string, string>;
+  Ulimits?: Ulimit[] | null;
+  Init?: boolean | null;
+  Memory?: number;
+  NanoCpus?: number;
+  ConsoleSize?: [number, number];
+  [k: string]: unknown;
+}
+
+/** The body of POST /containers/create: Config, HostConfig and NetworkingConfig in one object. */
+export interface ContainerCreateBody {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[];
+  Cmd: string[] | null;
+  Entrypoint?: string[] | null;
+  Image: string;
+  Volumes: Record<string, Record<string, never>> | null;
+  WorkingDir: string;
+  Labels: Record<string, string>;
+  StopSignal?: string;
+  StopTimeout?: number;
+  HostConfig: HostConfig;
+  NetworkingConfig: { EndpointsConfig: Record<string, Record<string, unknown>> };
+}
+
+/** POST /containers/create answer. */
+export interface ContainerCreateResponse {
+  Id: string;
+  Warnings: string[] | null;
+}
+
+/** GET /containers/{id}/json (the fields the CLI reads; the rest is passed through). */
+export interface ContainerInspect {
+  Id: string;
+  Name: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  Image: string;
+  State: {
+    Status: ContainerState;
+    Running: boolean;
+    Paused: boolean;
+    Pid: number;
+    ExitCode: number;
+    Error: string;
+    StartedAt: string;
+    FinishedAt: string;
+    [k: string]: unknown;
+  };
+  Config: { Tty: boolean; OpenStdin: boolean; StdinOnce?: boolean; Image: string; [k: string]: unknown };
+  HostConfig: HostConfig;
+  [k: string]: unknown;
+}
+
+/** POST /containers/{id}/wait answer. */
+export interface ContainerWaitResponse {
+  StatusCode: number;
+  Error?: { Message: string } | null;
+}
+
+/** POST /containers/prune answer. */
+export interface PruneContainersResponse {
+  ContainersDeleted: string[] | null;
+  SpaceReclaimed: number;
+}
+
+/** GET /containers/{id}/top answer. */
+export interface ContainerTop {
+  Titles: string[];
+  Processes: string[][];
+}
+
+/** POST /containers/{id}/exec body. */
+export interface ExecCreateBody {
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  Tty: boolean;
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+  Privileged?: boolean;
+  DetachKeys?: string;
+  ConsoleSize?: [number, number] | null;
+  Cmd: string[];
+}
+
+/** GET /exec/{id}/json (the fields the CLI reads). */
+export interface ExecInspect {
+  ID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  ContainerID: string;
+  [k: string]: unknown;
+}
+
+/** `X-Docker-Container-Path-Stat` of GET/HEAD /containers/{id}/archive (base64 JSON). */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode bits: permission bits plus type bits (1<<31 directory, 1<<27 symlink). */
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}

@@ -1,0 +1,304 @@
+/**
+ * The flags of `run` and `create`, and the create body they make: Config,
+ * HostConfig and NetworkingConfig in one object, built the way the docker CLI
+ * builds it (env files before -e, `-e NAME` taken from our environment, -p to
+ * ExposedPorts + PortBindings, -v with a source to Binds and without to
+ * Volumes, attach defaults, StdinOnce with -i). Pure: no I/O except reading
+ * --env-file files, so the mapping is unit-tested without an engine.
+ */
+import { readFileSync } from 'node:fs';
+import type { ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
+import type { FlagSpec, ParsedArgs } from './args.js';
+import { UsageError } from './args.js';
+
+/** Flags `create` and `run` share. */
+export const CONTAINER_FLAGS: FlagSpec[] = [
+  { name: 'add-host', type: 'list', valueName: 'list', description: 'Add a custom host-to-IP mapping (host:ip)' },
+  { name: 'attach', short: 'a', type: 'list', valueName: 'list', description: 'Attach to STDIN, STDOUT or STDERR' },
+  { name: 'cap-add', type: 'list', valueName: 'list', description: 'Add Linux capabilities' },
+  { name: 'cap-drop', type: 'list', valueName: 'list', description: 'Drop Linux capabilities' },
+  { name: 'cpus', type: 'string', valueName: 'decimal', description: 'Number of CPUs' },
+  { name: 'dns', type: 'list', valueName: 'list', description: 'Set custom DNS servers' },
+  { name: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
+  { name: 'env', short: 'e', type: 'list', valueName: 'list', description: 'Set environment variables' },
+  { name: 'env-file', type: 'list', valueName: 'list', description: 'Read in a file of environment variables' },
+  { name: 'expose', type: 'list', valueName: 'list', description: 'Expose a port or a range of ports' },
+  { name: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
+  { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+  { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
+  { name: 'label', short: 'l', type: 'list', valueName: 'list', description: 'Set meta data on a container' },
+  { name: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
+  { name: 'name', type: 'string', description: 'Assign a name to the container' },
+  { name: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
+  { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+  { name: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
+  { name: 'publish', short: 'p', type: 'list', valueName: 'list', description: "Publish a container's port(s) to the host" },
+  { name: 'publish-all', short: 'P', type: 'bool', description: 'Publish all exposed ports to random ports' },
+  { name: 'pull', type: 'string', defaultValue: 'missing', description: 'Pull image before running ("always", "missing", "never")' },
+  { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
+  { name: 'read-only', type: 'bool', description: "Mount the container's root filesystem as read only" },
+  { name: 'restart', type: 'string', defaultValue: 'no', description: 'Restart policy to apply when a container exits' },
+  { name: 'rm', type: 'bool', description: 'Automatically remove the container and its associated anonymous volumes when it exits' },
+  { name: 'stop-signal', type: 'string', description: 'Signal to stop the container' },
+  { name: 'stop-timeout', type: 'string', valueName: 'int', description: 'Timeout (in seconds) to stop a container' },
+  { name: 'tmpfs', type: 'list', valueName: 'list', description: 'Mount a tmpfs directory' },
+  { name: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
+  { name: 'ulimit', type: 'list', valueName: 'ulimit', description: 'Ulimit options' },
+  { name: 'user', short: 'u', type: 'string', description: 'Username or UID (format: <name|uid>[:<group|gid>])' },
+  { name: 'volume', short: 'v', type: 'list', valueName: 'list', description: 'Bind mount a volume' },
+  { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
+];
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+export interface CreateRequest {
+  body: ContainerCreateBody;
+  name?: string;
+  platform?: string;
+  pull: PullPolicy;
+}
+
+export interface CreateContext {
+  /** Our environment, for `-e NAME` and env-file lines without a value. */
+  env: NodeJS.ProcessEnv;
+  /** `run -d`: attach nothing. */
+  detach: boolean;
+  /** [height, width] of our terminal, for a TTY's first size. */
+  consoleSize?: [number, number];
+}
+
+/** docker's RAMInBytes: "512m", "1g", "1.5GB", "1024" (binary units). */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
+  if (!m) throw new UsageError(`invalid argument "${value}" for "-m, --memory" flag: invalid size: '${value}'`);
+  const power = ['', 'k', 'm', 'g', 't', 'p'].indexOf((m[2] ?? '').toLowerCase());
+  return Math.floor(Number(m[1]) * 1024 ** power);
+}
+
+/** "1.5" CPUs → NanoCpus. */
+export function parseCpus(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new UsageError(`invalid argument "${value}" for "--cpus" flag: failed to parse ${value} as a rational number`);
+  return Math.round(n * 1e9);
+}
+
+/** "no" | "always" | "unless-stopped" | "on-failure[:N]". */
+export function parseRestartPolicy(value: string): RestartPolicy {
+  const [name = '', count] = value.split(':');
+  if (!['no', 'always', 'unless-stopped', 'on-failure', ''].includes(name)) throw new UsageError(`invalid restart policy: ${value}`);
+  if (count !== undefined) {
+    if (name !== 'on-failure') throw new UsageError(`invalid restart policy format: maximum retry count can only be used with 'on-failure'`);
+    const n = Number(count);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid restart policy format: maximum retry count must be an integer`);
+    return { Name: name, MaximumRetryCount: n };
+  }
+  return { Name: name, MaximumRetryCount: 0 };
+}
+
+/** "nofile=1024:2048" or "nproc=512". */
+export function parseUlimit(value: string): Ulimit {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
+  if (!m) throw new UsageError(`invalid argument "${value}" for "--ulimit" flag: invalid ulimit argument: ${value}`);
+  const soft = Number(m[2]);
+  const hard = m[3] !== undefined ? Number(m[3]) : soft;
+  if (soft > hard && hard !== -1) throw new UsageError(`invalid argument "${value}" for "--ulimit" flag: ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+  return { Name: m[1] as string, Soft: soft, Hard: hard };
+}
+
+function portRange(text: string, what: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  const lo = Number(m?.[1]);
+  const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
+  if (!m || lo < 1 || hi > 65535 || hi < lo) throw new UsageError(`invalid ${what} port: ${text}`);
+  return [lo, hi];
+}
+
+/**
+ * -p "[ip:][hostPort:]containerPort[/proto]", ranges allowed on both sides.
+ * Adds to exposed ports and bindings.
+ */
+export function parsePublish(spec: string, exposed: Record<string, Record<string, never>>, bindings: Record<string, PortBinding[]>): void {
+  let rest = spec;
+  let proto = 'tcp';
+  const slash = rest.lastIndexOf('/');
+  if (slash >= 0) {
+    proto = rest.slice(slash + 1).toLowerCase();
+    rest = rest.slice(0, slash);
+    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new UsageError(`invalid proto: ${proto}`);
+  }
+  let ip = '';
+  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
+  if (v6) {
+    ip = v6[1] as string;
+    rest = v6[2] as string;
+  }
+  const parts = rest.split(':');
+  if (parts.length > 3 || (v6 && parts.length > 2)) throw new UsageError(`invalid publish spec: ${spec}`);
+  const containerPart = parts[parts.length - 1] as string;
+  const hostPart = parts.length >= 2 ? (parts[parts.length - 2] as string) : '';
+  if (!v6 && parts.length === 3) ip = parts[0] as string;
+  const [cLo, cHi] = portRange(containerPart, 'container');
+  const hostRange = hostPart === '' ? undefined : portRange(hostPart, 'host');
+  if (hostRange && cHi > cLo && hostRange[1] - hostRange[0] !== cHi - cLo) {
+    throw new UsageError(`invalid ranges specified for container and host Ports: ${containerPart} and ${hostPart}`);
+  }
+  for (let p = cLo; p <= cHi; p++) {
+    const key = `${p}/${proto}`;
+    exposed[key] = {};
+    let hostPort = '';
+    if (hostRange && cLo === cHi) hostPort = hostRange[0] === hostRange[1] ? String(hostRange[0]) : hostPart;
+    else if (hostRange) hostPort = String(hostRange[0] + (p - cLo));
+    (bindings[key] ??= []).push({ HostIp: ip, HostPort: hostPort });
+  }
+}
+
+/** KEY=VALUE lines of an env file (blank lines and # comments skipped; KEY alone reads our env). */
+export function parseEnvFile(text: string, env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trimStart();
+    if (line === '' || line.startsWith('#')) continue;
+    out.push(...envValue(line, env));
+  }
+  return out;
+}
+
+function envValue(item: string, env: NodeJS.ProcessEnv): string[] {
+  const eq = item.indexOf('=');
+  if (eq === 0) throw new UsageError(`invalid environment variable: ${item}`);
+  if (eq > 0) return [item];
+  const v = env[item];
+  return v === undefined ? [] : [`${item}=${v}`];
+}
+
+/** Build the create request from parsed `run`/`create` arguments (args[0] is the image). */
+export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateRequest {
+  const [image, ...cmd] = a.args as [string, ...string[]];
+  const interactive = a.bool('interactive');
+  const tty = a.bool('tty');
+
+  const attach = a.list('attach').map((s) => s.toLowerCase());
+  for (const s of attach) if (!['stdin', 'stdout', 'stderr'].includes(s)) throw new UsageError(`invalid argument "${s}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`);
+  if (ctx.detach && attach.length > 0) throw new UsageError('Conflicting options: -a and -d');
+  let attachStdin = false;
+  let attachStdout = false;
+  let attachStderr = false;
+  if (!ctx.detach) {
+    if (attach.length > 0) {
+      attachStdin = attach.includes('stdin');
+      attachStdout = attach.includes('stdout');
+      attachStderr = attach.includes('stderr');
+    } else {
+      attachStdin = interactive;
+      attachStdout = true;
+      attachStderr = true;
+    }
+  }
+
+  const pull = (a.string('pull') ?? 'missing') as PullPolicy;
+  if (!['missing', 'always', 'never'].includes(pull)) throw new UsageError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`);
+
+  const restart = parseRestartPolicy(a.string('restart') ?? 'no');
+  if (a.bool('rm') && restart.Name !== '' && restart.Name !== 'no') throw new UsageError('Conflicting options: --restart and --rm');
+
+  const env: string[] = [];
+  for (const file of a.list('env-file')) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`open ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : String(err)}`);
+    }
+    env.push(...parseEnvFile(text, ctx.env));
+  }
+  for (const e of a.list('env')) env.push(...envValue(e, ctx.env));
+
+  const labels: Record<string, string> = {};
+  for (const l of a.list('label')) {
+    const eq = l.indexOf('=');
+    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
+  }
+
+  const exposed: Record<string, Record<string, never>> = {};
+  const bindings: Record<string, PortBinding[]> = {};
+  for (const p of a.list('publish')) parsePublish(p, exposed, bindings);
+  for (const e of a.list('expose')) {
+    const [ports = '', proto = 'tcp'] = e.split('/');
+    const [lo, hi] = portRange(ports, 'expose');
+    for (let p = lo; p <= hi; p++) exposed[`${p}/${proto}`] = {};
+  }
+
+  const binds: string[] = [];
+  const volumes: Record<string, Record<string, never>> = {};
+  for (const v of a.list('volume')) {
+    const parts = v.split(':');
+    if (v === '' || parts.some((p, i) => p === '' && i < 2)) throw new UsageError(`invalid volume specification: '${v}'`);
+    if (parts.length === 1) volumes[v] = {};
+    else if (parts.length <= 3) binds.push(v);
+    else throw new UsageError(`invalid volume specification: '${v}'`);
+  }
+
+  const tmpfs: Record<string, string> = {};
+  for (const t of a.list('tmpfs')) {
+    const colon = t.indexOf(':');
+    tmpfs[colon < 0 ? t : t.slice(0, colon)] = colon < 0 ? '' : t.slice(colon + 1);
+  }
+
+  const network = a.string('network');
+  const hostConfig: HostConfig = {
+    Binds: binds.length > 0 ? binds : null,
+    NetworkMode: network ?? 'default',
+    PortBindings: bindings,
+    RestartPolicy: restart,
+    AutoRemove: a.bool('rm'),
+    CapAdd: a.list('cap-add').length > 0 ? a.list('cap-add') : null,
+    CapDrop: a.list('cap-drop').length > 0 ? a.list('cap-drop') : null,
+    Dns: a.list('dns'),
+    ExtraHosts: a.list('add-host').length > 0 ? a.list('add-host') : null,
+    Privileged: a.bool('privileged'),
+    PublishAllPorts: a.bool('publish-all'),
+    ReadonlyRootfs: a.bool('read-only'),
+    ...(Object.keys(tmpfs).length > 0 ? { Tmpfs: tmpfs } : {}),
+    Ulimits: a.list('ulimit').length > 0 ? a.list('ulimit').map(parseUlimit) : null,
+    ...(a.has('init') ? { Init: a.bool('init') } : {}),
+    ...(a.has('memory') ? { Memory: parseMemory(a.string('memory') as string) } : {}),
+    ...(a.has('cpus') ? { NanoCpus: parseCpus(a.string('cpus') as string) } : {}),
+    ...(tty && ctx.consoleSize ? { ConsoleSize: ctx.consoleSize } : {}),
+  };
+
+  let stopTimeout: number | undefined;
+  if (a.has('stop-timeout')) {
+    stopTimeout = Number(a.string('stop-timeout'));
+    if (!Number.isInteger(stopTimeout)) throw new UsageError(`invalid argument "${a.string('stop-timeout')}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${a.string('stop-timeout')}": invalid syntax`);
+  }
+
+  let entrypoint: string[] | undefined;
+  if (a.has('entrypoint')) entrypoint = [a.string('entrypoint') ?? ''];
+
+  const body: ContainerCreateBody = {
+    Hostname: a.string('hostname') ?? '',
+    Domainname: '',
+    User: a.string('user') ?? '',
+    AttachStdin: attachStdin,
+    AttachStdout: attachStdout,
+    AttachStderr: attachStderr,
+    ...(Object.keys(exposed).length > 0 ? { ExposedPorts: exposed } : {}),
+    Tty: tty,
+    OpenStdin: interactive,
+    StdinOnce: interactive && attachStdin,
+    Env: env,
+    Cmd: cmd.length > 0 ? cmd : null,
+    Image: image,
+    Volumes: Object.keys(volumes).length > 0 ? volumes : null,
+    WorkingDir: a.string('workdir') ?? '',
+    ...(entrypoint ? { Entrypoint: entrypoint } : {}),
+    Labels: labels,
+    ...(a.has('stop-signal') ? { StopSignal: a.string('stop-signal') as string } : {}),
+    ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
+    HostConfig: hostConfig,
+    NetworkingConfig: { EndpointsConfig: network ? { [network]: {} } : {} },
+  };
+  const name = a.string('name');
+  const platform = a.string('platform');
+  return { body, pull, ...(name !== undefined ? { name } : {}), ...(platform !== undefined ? { platform } : {}) };
+}
