@@ -28,6 +28,7 @@ import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveC
 import type { HostFacts } from '../runtime/types.js';
 import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
 import { imageRuntime, mergedConfig, writeEtcFiles } from './create-config.js';
+import type { ExecTarget } from './exec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
 import { generateName, newContainerId, validateName } from './names.js';
@@ -523,6 +524,27 @@ export class ContainerService {
 
   inspect(ref: string): Record<string, unknown> {
     return inspectView(this.records, this.find(ref).rec);
+  }
+
+  // ---------------------------------------------------------------- exec (ExecHost)
+
+  /** What exec needs of a running container; 404 / 409 as dockerd answers an exec create or start. */
+  execTarget(ref: string): ExecTarget {
+    const c = this.find(ref);
+    if (c.rec.State.Status !== 'running' || c.starting || c.removing) throw conflict(`container ${c.rec.Id} is not running`);
+    const env = c.rec.Config['Env'];
+    return {
+      id: c.rec.Id,
+      execDir: this.records.execDir(c.rec.Id),
+      rootfs: this.records.merged(c.rec.Id),
+      env: Array.isArray(env) ? (env as string[]) : [],
+    };
+  }
+
+  /** Publishes a container event for exec (exec_create, exec_start, exec_die). */
+  publishFor(id: string, action: string, attrs: Record<string, string>): void {
+    const c = this.records.byId.get(id);
+    if (c) this.publish(c, action, attrs);
   }
 
   private publish(c: LiveContainer, action: string, extra: Record<string, string> = {}): void {

@@ -18,6 +18,9 @@ import { systemRoutes } from '../api/system.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
 import { ContainerService } from '../containers/service.js';
+import { ExecManager } from '../containers/exec.js';
+import { execRoutes } from '../api/exec.js';
+import { ConmonMonitor } from '../runtime/monitor.js';
 import type { DaemonConfig } from './flags.js';
 
 export const ENGINE_VERSION: string = (() => {
@@ -98,6 +101,16 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   // Containers outlive the daemon: pick up running ones, record the exits of the others.
   await containers.init();
 
+  const execs = new ExecManager({
+    host: { runningContainer: (ref) => containers.execTarget(ref), publish: (id, action, attrs) => containers.publishFor(id, action, attrs) },
+    monitor: new ConmonMonitor(),
+    log: log.child({ subsystem: 'exec' }),
+  });
+  // A container's execs (which die with its PID namespace) are forgotten when it is removed.
+  events.subscribe((e) => {
+    if (e.Type === 'container' && e.Action === 'destroy') execs.containerGone(e.Actor.ID);
+  });
+
   const router = new Router();
   systemRoutes(router, {
     events,
@@ -111,6 +124,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   imageRoutes(router, views);
   containerRoutes(router, containers);
+  execRoutes(router, execs);
 
   return {
     router,
