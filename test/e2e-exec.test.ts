@@ -246,6 +246,7 @@ test('exec -d, exec inspect, events, and the API errors', { skip }, async () => 
     await ok(['kill', 'ex2']);
     const killed = await pending;
     assert.equal(killed.code, 137, killed.stderr);
+    assert.equal(await ok(['wait', 'ex2']), '137\n');
     const stopped = await daemon.request('POST', '/v1.47/containers/ex2/exec', { Cmd: ['true'] });
     assert.equal(stopped.status, 409);
     assert.equal(stopped.json<{ message: string }>().message, `container ${id} is not running`);
