@@ -22,6 +22,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex, Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import { atomicWrite, atomicWriteJson } from '../../common/fsutil.js';
@@ -163,14 +164,17 @@ export async function startExec(conmonPath: string, container: MonitorMeta, o: E
     return { pid: reply.data, conmonPid, ...(session ? { session } : {}) };
   } catch (err) {
     session?.detach();
-    // conmon exits by itself after a failed `runc exec`; one that hangs is killed.
+    // conmon exits by itself after a failed `runc exec`; one that lingers is killed.
     const pid = await readPidFile(path.join(dir, MONITOR_FILES.conmonPid), 0).catch(() => undefined);
-    if (pid !== undefined && (await isRunning(pid))) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
+    for (let i = 0; pid !== undefined && (await isRunning(pid)); i++) {
+      if (i === 20) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
       }
+      await sleep(25);
     }
     throw err;
   } finally {
