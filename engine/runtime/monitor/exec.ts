@@ -166,7 +166,7 @@ export async function startExec(conmonPath: string, container: MonitorMeta, o: E
     session?.detach();
     // conmon exits by itself after a failed `runc exec`; one that lingers is killed.
     const pid = await readPidFile(path.join(dir, MONITOR_FILES.conmonPid), 0).catch(() => undefined);
-    for (let i = 0; pid !== undefined && (await isRunning(pid)); i++) {
+    for (let i = 0; i < 100 && pid !== undefined && (await isRunning(pid)); i++) {
       if (i === 20) {
         try {
           process.kill(pid, 'SIGKILL');
