@@ -86,6 +86,9 @@ interface ExecInstance {
   markStarted: () => void;
   /** The container went away while this exec ran: drop it once its exit is processed. */
   dropWhenDone: boolean;
+  /** Stops watching for the exit (daemon shutdown: the process goes on under its conmon). */
+  watchAbort: AbortController;
+  session?: AttachSession;
 }
 
 /** Finished execs kept per container for `exec inspect` (oldest dropped first). */
@@ -111,7 +114,17 @@ export class ExecManager {
     const id = randomBytes(32).toString('hex');
     let markStarted!: () => void;
     const started = new Promise<void>((r) => (markStarted = r));
-    this.execs.set(id, { id, containerId: target.id, config, state: 'created', pid: 0, started, markStarted, dropWhenDone: false });
+    this.execs.set(id, {
+      id,
+      containerId: target.id,
+      config,
+      state: 'created',
+      pid: 0,
+      started,
+      markStarted,
+      dropWhenDone: false,
+      watchAbort: new AbortController(),
+    });
     this.o.host.publish(target.id, `exec_create: ${commandText(config.cmd)}`, { execID: id });
     return { Id: id };
   }
@@ -232,9 +245,11 @@ export class ExecManager {
   private async watch(ex: ExecInstance, target: ExecTarget, session: AttachSession | undefined): Promise<void> {
     const dir = this.dir(target, ex);
     let code: number;
+    ex.session = session;
     try {
-      code = await this.o.monitor.waitExit(dir, { pollMs: 1000 });
+      code = await this.o.monitor.waitExit(dir, { pollMs: 1000, signal: ex.watchAbort.signal });
     } catch (err) {
+      if (ex.watchAbort.signal.aborted) return;
       this.o.log.warn('lost track of an exec', { id: ex.id, container: ex.containerId, err: errorMessage(err) });
       code = 255;
     }
@@ -242,6 +257,7 @@ export class ExecManager {
       // conmon closes the attach socket right after recording the exit.
       await Promise.race([session.closed, sleep(2000)]);
       session.detach();
+      ex.session = undefined;
     }
     ex.exitCode = code;
     ex.state = 'exited';
@@ -318,6 +334,14 @@ export class ExecManager {
       if (ex.containerId !== containerId) continue;
       if (ex.state === 'running') ex.dropWhenDone = true;
       else this.execs.delete(ex.id);
+    }
+  }
+
+  /** Daemon shutdown: stop watching; the exec processes go on under their conmon. */
+  close(): void {
+    for (const ex of this.execs.values()) {
+      ex.watchAbort.abort();
+      ex.session?.detach();
     }
   }
 

@@ -130,6 +130,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     router,
     events,
     close: async () => {
+      execs.close();
       await containers.close();
       if (registry) {
         const r = (await registry) as Registry & { close?: () => Promise<void> };
