@@ -1,9 +1,7 @@
 // The berth CLI's container verbs as a process against a real berthd: run (pull on first
 // use, exit codes, stdin, a TTY under a pty), config flags, -d with logs, ps formats and
-// filters, the lifecycle verbs, inspect, prune, cp, top, rename, pause. exec probes for its
-// endpoint and skips with the reason while the engine has none.
+// filters, the lifecycle verbs, inspect, prune, exec, cp, top, rename, pause.
 import { test, before, after } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
@@ -53,12 +51,6 @@ const ok = async (args: string[], input?: string): Promise<string> => {
   assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
 };
-
-/** True when the engine does not route `method path` at all (the endpoint is not merged yet). */
-async function unrouted(method: string, p: string, body?: unknown): Promise<boolean> {
-  const r = await daemon.request(method, p, body);
-  return r.status === 404 && /page not found/i.test(r.body.toString());
-}
 
 before(async () => {
   if (skip) return;
@@ -276,13 +268,9 @@ async function sleeper(name: string): Promise<string> {
   return (await ok(['run', '-d', '--name', name, ref, 'sleep', '300'])).trim();
 }
 
-test('exec: output, stdin, env/workdir/user, exit codes, -d, -t', { skip }, async (t: TestContext) => {
+test('exec: output, stdin, env/workdir/user, exit codes, -d, -t', { skip }, async () => {
   const id = await sleeper('execer');
   try {
-    if (await unrouted('POST', `/containers/${id}/exec`, { Cmd: ['true'] })) {
-      t.skip('engine has no exec endpoint yet (POST /containers/{id}/exec answers "page not found")');
-      return;
-    }
     const r = await berth(['exec', '-e', 'V=1', '-w', '/tmp', '-u', '42', 'execer', 'sh', '-c', 'echo $V; pwd; id -u; echo e >&2; exit 5']);
     assert.equal(r.code, 5, r.stderr);
     assert.equal(r.stdout, '1\n/tmp\n42\n');

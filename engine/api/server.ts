@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { notFound } from '../common/errors.js';
+import { invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { API_VERSION, parseVersionedPath, sendError, type Router } from './router.js';
 
@@ -49,6 +49,7 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     res.on('finish', () => socket.end());
     socket.on('error', () => socket.destroy());
     let taken = false;
+    let rest = head;
     const hijack = (headers: Record<string, string>): Duplex => {
       if (taken) throw new Error('connection already hijacked');
       taken = true;
@@ -56,10 +57,18 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
       const lines = ['HTTP/1.1 101 UPGRADED', `Server: ${serverHeader}`, 'Api-Version: ' + API_VERSION, 'Connection: Upgrade', 'Upgrade: tcp'];
       for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
       socket.write(lines.join('\r\n') + '\r\n\r\n');
-      if (head.length > 0) socket.unshift(head);
+      if (rest.length > 0) socket.unshift(rest);
       return socket;
     };
-    void handle(req, res, hijack);
+    // An upgrade request's body (exec start's JSON) is not parsed into req: it follows the
+    // headers on the socket. Read it first and hand the route a request that carries it.
+    void readUpgradeBody(req, socket, head).then(
+      ({ body, after }) => {
+        rest = after;
+        void handle(withBody(req, socket as Socket, body), res, hijack);
+      },
+      (err: unknown) => sendError(res, err, log),
+    );
   });
 
   const handle = async (
@@ -104,4 +113,52 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     }
   };
   return server;
+}
+
+const MAX_UPGRADE_BODY = 1 << 20;
+
+/** Reads the Content-Length bytes that follow an upgrade request's headers; `after` is what came next. */
+function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<{ body: Buffer; after: Buffer }> {
+  const len = Number(req.headers['content-length'] ?? 0);
+  if (!Number.isSafeInteger(len) || len < 0) return Promise.reject(invalid('invalid Content-Length'));
+  if (len > MAX_UPGRADE_BODY) return Promise.reject(invalid(`request body larger than ${MAX_UPGRADE_BODY} bytes`));
+  if (head.length >= len) return Promise.resolve({ body: head.subarray(0, len), after: head.subarray(len) });
+  return new Promise((resolve, reject) => {
+    let buf = head;
+    // 'readable' + read(), not 'data': once the listener is gone the socket is back to its
+    // initial, non-flowing state, so the route's own 'data' listener starts the flow.
+    const onReadable = (): void => {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        buf = Buffer.concat([buf, chunk]);
+        if (buf.length >= len) {
+          done();
+          resolve({ body: buf.subarray(0, len), after: buf.subarray(len) });
+          return;
+        }
+      }
+    };
+    const onEnd = (): void => {
+      done();
+      reject(invalid('connection closed before the request body was complete'));
+    };
+    const done = (): void => {
+      socket.off('readable', onReadable).off('end', onEnd).off('close', onEnd);
+    };
+    socket.on('readable', onReadable).on('end', onEnd).on('close', onEnd);
+  });
+}
+
+/** A request stream that yields `body` (with the original's method, url and headers). */
+function withBody(req: http.IncomingMessage, socket: Socket, body: Buffer): http.IncomingMessage {
+  if (body.length === 0) return req;
+  const r = new http.IncomingMessage(socket);
+  r.method = req.method ?? 'POST';
+  r.url = req.url ?? '/';
+  r.headers = req.headers;
+  r.httpVersion = req.httpVersion;
+  // Complete, or destroying it at its end would destroy the socket too.
+  r.complete = true;
+  r.push(body);
+  r.push(null);
+  return r;
 }

@@ -29,6 +29,7 @@ import type { RuntimeInfo } from '../runtime/detect.js';
 import type { HostFacts } from '../runtime/types.js';
 import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
 import { imageRuntime, mergedConfig, writeEtcFiles } from './create-config.js';
+import type { ExecTarget } from './exec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
 import { sampleStats } from './stats.js';
@@ -821,6 +822,28 @@ export class ContainerService {
 
   /** Set by whoever runs execs (the daemon wires the exec manager in): the ids inspect lists. */
   execIdsOf?: (containerId: string) => string[];
+
+  // ---------------------------------------------------------------- exec (ExecHost)
+
+  /** What exec needs of a running container; 404 / 409 as dockerd answers an exec create or start. */
+  execTarget(ref: string): ExecTarget {
+    const c = this.find(ref);
+    if (c.rec.State.Status !== 'running' || c.starting || c.removing) throw conflict(`container ${c.rec.Id} is not running`);
+    if (c.rec.State.Paused) throw conflict(`Container ${c.rec.Id} is paused, unpause the container before exec`);
+    const env = c.rec.Config['Env'];
+    return {
+      id: c.rec.Id,
+      execDir: this.records.execDir(c.rec.Id),
+      rootfs: this.records.merged(c.rec.Id),
+      env: Array.isArray(env) ? (env as string[]) : [],
+    };
+  }
+
+  /** Publishes a container event for exec (exec_create, exec_start, exec_die). */
+  publishFor(id: string, action: string, attrs: Record<string, string>): void {
+    const c = this.records.byId.get(id);
+    if (c) this.publish(c, action, attrs);
+  }
 
   private publish(c: LiveContainer, action: string, extra: Record<string, string> = {}): void {
     const labels = (c.rec.Config['Labels'] ?? {}) as Record<string, string>;

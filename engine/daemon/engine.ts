@@ -22,6 +22,9 @@ import { ContainerFiles } from '../containers/files.js';
 import { ContainerService } from '../containers/service.js';
 import { resolveLogConfig } from '../containers/logrotate.js';
 import { detectRuntimes, pickDefaultRuntime, type RuntimeInfo } from '../runtime/detect.js';
+import { ExecManager } from '../containers/exec.js';
+import { execRoutes } from '../api/exec.js';
+import { ConmonMonitor } from '../runtime/monitor.js';
 import type { DaemonConfig } from './flags.js';
 
 export const ENGINE_VERSION: string = (() => {
@@ -111,6 +114,17 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   // Containers outlive the daemon: pick up running ones, record the exits of the others.
   await containers.init();
 
+  const execs = new ExecManager({
+    host: { runningContainer: (ref) => containers.execTarget(ref), publish: (id, action, attrs) => containers.publishFor(id, action, attrs) },
+    monitor: new ConmonMonitor(),
+    log: log.child({ subsystem: 'exec' }),
+  });
+  // A container's execs (which die with its PID namespace) are forgotten when it is removed.
+  events.subscribe((e) => {
+    if (e.Type === 'container' && e.Action === 'destroy') execs.containerGone(e.Actor.ID);
+  });
+  containers.execIdsOf = (id) => execs.execIds(id);
+
   const router = new Router();
   systemRoutes(router, {
     events,
@@ -125,11 +139,13 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   imageRoutes(router, views);
   containerRoutes(router, containers);
   containerFileRoutes(router, new ContainerFiles(containers.fs));
+  execRoutes(router, execs);
 
   return {
     router,
     events,
     close: async () => {
+      execs.close();
       await containers.close();
       if (registry) {
         const r = (await registry) as Registry & { close?: () => Promise<void> };

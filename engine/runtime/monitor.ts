@@ -32,21 +32,16 @@ import { BerthError, conflict, invalid, isErrno, notFound } from '../common/erro
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import { connectAttach, type AttachSession } from './monitor/attach.js';
 import { readLog, type LogEntry, type ReadLogOptions } from './monitor/logfile.js';
-import { isRunning, procStat, runTool, runtimeErrorText, toolEnv } from './monitor/proc.js';
+import { startExec, type ExecOptions, type ExecStarted } from './monitor/exec.js';
+import { MONITOR_FILES, type MonitorMeta } from './monitor/meta.js';
+import { isRunning, procStat, readPidFile, runTool, runtimeErrorText, toolEnv } from './monitor/proc.js';
 
 export type { AttachSession } from './monitor/attach.js';
+export { MONITOR_FILES, type MonitorMeta } from './monitor/meta.js';
+export type { ExecOptions, ExecStarted } from './monitor/exec.js';
 export { ATTACH_PIPE_STDERR, ATTACH_PIPE_STDOUT, STDIN_PACKET_MAX } from './monitor/attach.js';
 export { formatLogTime, LineJoiner, parseLogRecord, parseLogTime, readLog } from './monitor/logfile.js';
 export type { LogEntry, LogRecord, LogStream, ReadLogOptions } from './monitor/logfile.js';
-
-export const MONITOR_FILES = {
-  meta: 'monitor.json',
-  conmonPid: 'conmon.pid',
-  containerPid: 'container.pid',
-  exit: 'exit',
-  oom: 'oom',
-  conmonLog: 'conmon.log',
-} as const;
 
 export interface MonitorStartOptions {
   /** Container id as runc knows it: [A-Za-z0-9_.+-], at most 1024 chars. */
@@ -83,25 +78,6 @@ export interface MonitorStarted {
   /** The container's init pid (host pid namespace). */
   pid: number;
   conmonPid: number;
-}
-
-/** What monitor.json holds. */
-export interface MonitorMeta {
-  version: 1;
-  id: string;
-  bundle: string;
-  runtime: string;
-  runtimeRoot: string;
-  runtimeArgs: string[];
-  logPath: string;
-  terminal: boolean;
-  stdin: boolean;
-  leaveStdinOpen: boolean;
-  createdAt: string;
-  pid?: number;
-  pidStartTime?: number;
-  conmonPid?: number;
-  conmonStartTime?: number;
 }
 
 export interface MonitorState {
@@ -228,6 +204,16 @@ export class ConmonMonitor {
         code: 'RUNTIME_START_FAILED',
       });
     }
+  }
+
+  /**
+   * Runs a process in the running container whose state dir is stateDir, under a conmon of its
+   * own (see monitor/exec.ts); the session's files go to opts.stateDir, on which waitExit(),
+   * state(), exitCode() and resize() then work as for a container.
+   */
+  async exec(stateDir: string, opts: ExecOptions): Promise<ExecStarted> {
+    const meta = await this.meta(stateDir);
+    return startExec(this.conmonPath, meta, opts);
   }
 
   /** Connects to the container's attach socket (see AttachSession). */
@@ -605,21 +591,6 @@ function validate(o: MonitorStartOptions): void {
   if (o.exitDir !== undefined && !path.isAbsolute(o.exitDir)) throw invalid('exitDir must be an absolute path');
   if (o.logMaxSize !== undefined && (!Number.isInteger(o.logMaxSize) || o.logMaxSize <= 0)) {
     throw invalid('logMaxSize must be a positive integer');
-  }
-}
-
-/** Reads a pid file, retrying up to waitMs while it is missing or empty. */
-async function readPidFile(file: string, waitMs: number): Promise<number | undefined> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      const n = Number.parseInt((await fsp.readFile(file, 'utf8')).trim(), 10);
-      if (n > 0) return n;
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
-    if (Date.now() >= deadline) return undefined;
-    await sleep(20);
   }
 }
 

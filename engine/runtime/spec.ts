@@ -25,6 +25,7 @@ import {
   type OciDeviceCgroupRule,
   type OciMount,
   type OciNamespace,
+  type OciProcess,
   type OciRlimit,
   type OciSeccomp,
   type OciSpec,
@@ -591,10 +592,10 @@ export function buildSpec(input: SpecInput): OciSpec {
 }
 
 /**
- * config.json text. JSON.stringify cannot write bigints, and a uint64 such as RLIM_INFINITY does
+ * config.json (or an exec process.json) text. JSON.stringify cannot write bigints, and a uint64 such as RLIM_INFINITY does
  * not survive a JS number, so bigints are written as plain integer literals.
  */
-export function serializeSpec(spec: OciSpec, indent?: number): string {
+export function serializeSpec(spec: OciSpec | OciProcess, indent?: number): string {
   const marker = `__u64_${process.pid}_${Date.now().toString(36)}__`;
   const text = JSON.stringify(spec, (_k, v: unknown) => (typeof v === 'bigint' ? `${marker}${v.toString()}` : v), indent);
   return text.replace(new RegExp(`"${marker}(\\d+)"`, 'g'), '$1');

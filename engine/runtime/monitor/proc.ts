@@ -3,6 +3,7 @@
  * by zombies or PID reuse) and running the OCI runtime binary (runc) with a time limit.
  */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promises as fsp } from 'node:fs';
 import { isErrno } from '../../common/errors.js';
 
@@ -144,5 +145,20 @@ function unquoteGo(s: string): string {
           return e;
       }
     });
+  }
+}
+
+/** Reads a pid file, retrying up to waitMs while it is missing or empty. */
+export async function readPidFile(file: string, waitMs: number): Promise<number | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const n = Number.parseInt((await fsp.readFile(file, 'utf8')).trim(), 10);
+      if (n > 0) return n;
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    if (Date.now() >= deadline) return undefined;
+    await sleep(20);
   }
 }
