@@ -114,20 +114,25 @@ export class LogRotator {
 
   /** Stops watching, after saving a replacement that already happened. */
   async stop(): Promise<void> {
-    this.check();
+    if (this.stopped) return;
     this.stopped = true;
     this.watcher?.close();
     clearInterval(this.timer);
-    await this.busy;
+    await this.queue();
     await this.held?.fh.close().catch(() => undefined);
     this.held = undefined;
   }
 
   private check(): void {
-    if (this.stopped) return;
+    if (!this.stopped) void this.queue();
+  }
+
+  /** Runs one rotation check after those already queued. */
+  private queue(): Promise<void> {
     this.busy = this.busy.then(() => this.rotateIfReplaced()).catch((err: unknown) => {
       this.log.warn('log rotation failed', { log: this.logPath, err: errorMessage(err) });
     });
+    return this.busy;
   }
 
   private async hold(): Promise<void> {
@@ -140,7 +145,6 @@ export class LogRotator {
   }
 
   private async rotateIfReplaced(): Promise<void> {
-    if (this.stopped) return;
     const ino = await fsp.stat(this.logPath).then((s) => s.ino, () => undefined);
     if (ino === undefined || ino === this.held?.ino) return;
     const old = this.held;
