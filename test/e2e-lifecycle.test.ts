@@ -1,10 +1,13 @@
 // Container lifecycle beyond run/stop through the real docker CLI: restart policies (with
 // backoff, manual stops, and daemon restarts standing in for a reboot), pause/unpause, rename,
-// update, stats and the ps filters.
+// update, stats and the ps filters; 100 containers leave nothing behind.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { docker } from './harness/docker.js';
-import { containerSkip as skip, eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
+import { run } from './harness/util.js';
+import { assertNoContainerLeaks, containerSkip as skip, eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 
 let env: ContainerEnv;
 
@@ -190,4 +193,35 @@ test('ps filters: status, exited, name, label, ancestor, before/since, id; bad f
   } finally {
     await env.ok(['rm', '-f', a, b, c]);
   }
+});
+
+test('100 containers started and removed leave no mounts, monitors, cgroups, files or descriptors behind', { skip }, async () => {
+  const fds = async (): Promise<number> => (await fsp.readdir(`/proc/${env.daemon.pid}/fd`)).length;
+  const conmons = async (): Promise<number> => {
+    const r = await run('pgrep', ['-f', `conmon.*${env.daemon.execRoot}`]);
+    return r.stdout.toString().trim().split('\n').filter(Boolean).length;
+  };
+  const fdsBefore = await fds();
+  const ids: string[] = [];
+  try {
+    for (let batch = 0; batch < 10; batch++) {
+      const started = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => env.ok(['run', '-d', '--name', `many-${batch * 10 + i}`, env.ref, 'sleep', '300'])),
+      );
+      ids.push(...started.map((s) => s.trim()));
+    }
+    assert.equal((await env.ok(['ps', '-q'])).trim().split('\n').length, 100);
+    assert.equal(await conmons(), 100, 'one monitor per container');
+    const mounts = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(env.daemon.dataRoot));
+    assert.equal(mounts.length, 100, 'one rootfs mount per container');
+  } finally {
+    for (let i = 0; i < ids.length; i += 25) await env.ok(['rm', '-f', ...ids.slice(i, i + 25)]);
+  }
+  assert.equal((await env.ok(['ps', '-aq'])).trim(), '');
+  await eventually(async () => assert.equal(await conmons(), 0, 'every monitor exited'));
+  assert.deepEqual(await fsp.readdir(path.join(env.daemon.dataRoot, 'containers')), []);
+  assert.deepEqual(await fsp.readdir(path.join(env.daemon.execRoot, 'containers')), []);
+  // Attach sessions and log readers all closed (a few descriptors of slack for the HTTP server).
+  await eventually(async () => assert.ok((await fds()) <= fdsBefore + 3, `daemon fds ${fdsBefore} → ${await fds()}`));
+  await assertNoContainerLeaks(env.daemon);
 });
