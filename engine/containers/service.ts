@@ -647,7 +647,11 @@ export class ContainerService {
         await c.exitDone;
       }
       const execDir = this.records.execDir(id);
-      await this.monitor.remove(execDir, { force: true }).catch(() => undefined);
+      // Exit processing already released the runtime of an exited container (the unmount below
+      // is a cheap check then, kept in case that unmount failed).
+      if (c.rec.State.Status !== 'exited' && c.rec.State.Status !== 'restarting') {
+        await this.monitor.remove(execDir, { force: true }).catch(() => undefined);
+      }
       await unmount(this.records.merged(id));
       this.records.byId.delete(id);
       this.records.byName.delete(c.rec.Name);

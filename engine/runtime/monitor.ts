@@ -530,7 +530,7 @@ export class ConmonMonitor {
         }
         return;
       }
-      await sleep(50);
+      await sleep(5);
     }
   }
 }

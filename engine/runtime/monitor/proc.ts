@@ -159,6 +159,6 @@ export async function readPidFile(file: string, waitMs: number): Promise<number 
       if (!isErrno(err, 'ENOENT')) throw err;
     }
     if (Date.now() >= deadline) return undefined;
-    await sleep(20);
+    await sleep(2);
   }
 }
