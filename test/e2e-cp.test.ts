@@ -9,53 +9,33 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
-import { startRegistry, type TestRegistry } from './harness/registry.js';
-import { startDaemon, type TestDaemon } from './harness/daemon.js';
-import { busyboxLayer, pushImage } from './harness/images.js';
+import type { TestDaemon } from './harness/daemon.js';
 import { docker } from './harness/docker.js';
-
-const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc'].some((p) => existsSync(p));
-const skip = !RUNC || !existsSync('/usr/bin/conmon') || process.getuid?.() !== 0 ? 'needs root, runc and conmon' : false;
+import { containerSkip as skip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 const run = promisify(execFile);
 
-let registry: TestRegistry;
+let env: ContainerEnv;
 let daemon: TestDaemon;
 let ref: string;
 let host: string;
+let ok: (args: string[]) => Promise<string>;
 
 before(async () => {
   if (skip) return;
-  registry = await startRegistry();
-  daemon = await startDaemon();
-  const bb = await busyboxLayer();
-  await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: { Cmd: ['sh'] } });
-  ref = `${registry.host}/library/busybox:1.36`;
+  env = await startContainerEnv({ pull: true });
+  ({ daemon, ref } = env);
+  ok = (args) => env.ok(args);
   host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-cp-host-'));
-  const pull = await docker(daemon, ['pull', ref]);
-  assert.equal(pull.code, 0, pull.stderr);
 });
 
 after(async () => {
   if (skip) return;
   try {
-    if (daemon) {
-      const left = await docker(daemon, ['ps', '-aq']);
-      assert.equal(left.stdout.trim(), '', 'every test container was removed');
-      const mounts = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-      assert.ok(!mounts.includes(daemon.dataRoot), 'no mounts left under the data root');
-    }
+    await stopContainerEnv(env);
   } finally {
     if (host) await fsp.rm(host, { recursive: true, force: true });
-    await daemon?.cleanup();
-    await registry?.stop();
   }
 });
-
-const ok = async (args: string[]): Promise<string> => {
-  const r = await docker(daemon, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
 
 const mountedUnderDataRoot = async (): Promise<boolean> => (await fsp.readFile('/proc/self/mountinfo', 'utf8')).includes(daemon.dataRoot);
 

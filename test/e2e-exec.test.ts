@@ -5,73 +5,28 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
-import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { startRegistry, type TestRegistry } from './harness/registry.js';
-import { startDaemon, type TestDaemon } from './harness/daemon.js';
-import { busyboxLayer, pushImage } from './harness/images.js';
+import type { TestDaemon } from './harness/daemon.js';
 import { docker, dockerCliPath, dockerConfigDir } from './harness/docker.js';
+import { containerSkip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 import { capabilitiesFromMask, capabilityMask, DEFAULT_CAPABILITIES, parseBoundingSet } from '../engine/runtime/spec.js';
 
-const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc'].some((p) => existsSync(p));
-const skip =
-  !RUNC || !existsSync('/usr/bin/conmon') || !existsSync('/usr/bin/script') || process.getuid?.() !== 0 ? 'needs root, runc, conmon and script' : false;
+const skip = containerSkip || (!existsSync('/usr/bin/script') && 'needs script(1)');
 
-let registry: TestRegistry;
+let env: ContainerEnv;
 let daemon: TestDaemon;
 let ref: string;
+let ok: (args: string[], input?: string) => Promise<string>;
 
 before(async () => {
   if (skip) return;
-  registry = await startRegistry();
-  daemon = await startDaemon();
-  const bb = await busyboxLayer();
-  await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: { Env: ['FROM_IMAGE=1', 'PATH=/usr/bin:/bin'], Cmd: ['sh'] } });
-  ref = `${registry.host}/library/busybox:1.36`;
-  const pull = await docker(daemon, ['pull', ref]);
-  assert.equal(pull.code, 0, pull.stderr);
+  env = await startContainerEnv({ imageConfig: { Env: ['FROM_IMAGE=1', 'PATH=/usr/bin:/bin'], Cmd: ['sh'] }, pull: true });
+  ({ daemon, ref } = env);
+  ok = (args, input) => env.ok(args, input === undefined ? {} : { input });
 });
 
 after(async () => {
-  if (skip) return;
-  try {
-    if (daemon) {
-      const left = await docker(daemon, ['ps', '-aq']);
-      assert.equal(left.stdout.trim(), '', 'every test container was removed');
-      const mounts = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-      assert.ok(!mounts.includes(daemon.dataRoot), 'no mounts left under the data root');
-      const hash = createHash('sha256').update(path.resolve(daemon.dataRoot)).digest('hex').slice(0, 12);
-      for (const ctl of ['pids', 'memory', 'unified', '']) {
-        const dir = path.join('/sys/fs/cgroup', ctl, `berth-${hash}`);
-        if (existsSync(dir)) {
-          const kids = (await fsp.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory());
-          assert.deepEqual(kids.map((d) => d.name), [], `no container cgroups left in ${dir}`);
-        }
-      }
-      assert.deepEqual(await processesMentioning(daemon.execRoot), [], 'no conmon or runc left running for this daemon');
-    }
-  } finally {
-    await daemon?.cleanup();
-    await registry?.stop();
-  }
+  if (!skip) await stopContainerEnv(env);
 });
-
-/** Command lines of processes that name `dir` (conmon and runc get the exec root in their arguments). */
-async function processesMentioning(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const pid of await fsp.readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dir) && /^(\S*\/)?(conmon|runc)\0/.test(cmd)) out.push(`${pid}: ${cmd.replaceAll('\0', ' ')}`);
-  }
-  return out;
-}
-
-const ok = async (args: string[], input?: string): Promise<string> => {
-  const r = await docker(daemon, args, input === undefined ? {} : { input });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 200; i++) {

@@ -25,11 +25,15 @@ export interface ContainerEnv {
   ok(args: string[], opts?: { input?: string }): Promise<string>;
 }
 
-export async function startContainerEnv(opts: StartDaemonOptions = {}): Promise<ContainerEnv> {
+/** Registry, daemon and busybox (image config `{ Cmd: ['sh'] }` unless given); `pull` pulls it into the daemon. */
+export async function startContainerEnv(
+  opts: StartDaemonOptions & { imageConfig?: Record<string, unknown>; pull?: boolean } = {},
+): Promise<ContainerEnv> {
+  const { imageConfig, pull, ...daemonOpts } = opts;
   const registry = await startRegistry();
-  const daemon = await startDaemon(opts);
+  const daemon = await startDaemon(daemonOpts);
   const bb = await busyboxLayer();
-  const img = await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: { Cmd: ['sh'] } });
+  const img = await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: imageConfig ?? { Cmd: ['sh'] } });
   const env: ContainerEnv = {
     registry,
     daemon,
@@ -41,10 +45,22 @@ export async function startContainerEnv(opts: StartDaemonOptions = {}): Promise<
       return r.stdout;
     },
   };
+  if (pull) await env.ok(['pull', env.ref]);
   return env;
 }
 
-/** Asserts nothing a container needs outlived it: no containers, no mounts under the data root, no cgroups. */
+/** Command lines of processes that name `dir` (conmon and runc get the exec root in their arguments). */
+export async function processesMentioning(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const pid of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(dir) && /^(\S*\/)?(conmon|runc)\0/.test(cmd)) out.push(`${pid}: ${cmd.replaceAll('\0', ' ')}`);
+  }
+  return out;
+}
+
+/** Asserts nothing a container needs outlived it: no containers, mounts under the data root, cgroups, conmon or runc. */
 export async function assertNoContainerLeaks(daemon: TestDaemon): Promise<void> {
   const left = await docker(daemon, ['ps', '-aq']);
   assert.equal(left.stdout.trim(), '', 'every test container was removed');
@@ -58,6 +74,7 @@ export async function assertNoContainerLeaks(daemon: TestDaemon): Promise<void> 
       assert.deepEqual(kids.map((d) => d.name), [], `no container cgroups left in ${dir}`);
     }
   }
+  assert.deepEqual(await processesMentioning(daemon.execRoot), [], 'no conmon or runc left running for this daemon');
 }
 
 /** Tears the environment down: leak check first (when asked), then daemon and registry. */
