@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { errorMessage, invalid } from '../common/errors.js';
+import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
 import { MULTIPLEXED_STREAM, openStream, RAW_STREAM, type StreamConn } from './stream.js';
 import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
 
@@ -268,16 +269,27 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
       const c = (conn = openStream(req, res, hijack, tty));
       return { write: (b) => c.write(b), end: () => c.end() };
     };
+    const detachKeys = parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS);
     const handle = await backend.attach(params['id'] ?? '', opts, open);
     try {
       const c = conn!;
       c.onClose(() => handle.detach());
       const stdin = handle.stdin;
       if (stdin) {
+        let detached = false;
+        const filter = detachFilter(detachKeys, () => {
+          // The client leaves; the container (and its stdin) stays as it is.
+          detached = true;
+          handle.detach();
+          c.end();
+        });
         c.onInput(
-          (b) => stdin.write(b),
+          (b) => {
+            const data = filter(b);
+            if (data.length > 0) stdin.write(data);
+          },
           () => {
-            if (handle.stdinOnce) stdin.end();
+            if (handle.stdinOnce && !detached) stdin.end();
           },
         );
       } else {
