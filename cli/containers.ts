@@ -40,35 +40,25 @@ const stopFlags = [
   { name: 'time', short: 't', type: 'string' as const, valueName: 'int', description: 'Seconds to wait before killing the container' },
 ];
 
-export const stopCommand: Command = {
-  name: 'stop',
-  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
-  description: 'Stop one or more running containers',
-  minArgs: 1,
-  flags: stopFlags,
-  run(ctx, a) {
-    const timeout = intFlag(a.string('time'), '-t, --time');
-    const signal = a.string('signal');
-    return eachContainer(ctx, a.args, (n) =>
-      ctx.client.containers.stop(n, { ...(timeout !== undefined ? { timeout } : {}), ...(signal ? { signal } : {}) }),
-    );
-  },
-};
+/** stop and restart: the same flags, one call per container. */
+function stopLike(name: 'stop' | 'restart', description: string): Command {
+  return {
+    name,
+    usage: '[OPTIONS] CONTAINER [CONTAINER...]',
+    description,
+    minArgs: 1,
+    flags: stopFlags,
+    run(ctx, a) {
+      const timeout = intFlag(a.string('time'), '-t, --time');
+      const signal = a.string('signal');
+      const opts = { ...(timeout !== undefined ? { timeout } : {}), ...(signal ? { signal } : {}) };
+      return eachContainer(ctx, a.args, (n) => ctx.client.containers[name](n, opts));
+    },
+  };
+}
 
-export const restartCommand: Command = {
-  name: 'restart',
-  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
-  description: 'Restart one or more containers',
-  minArgs: 1,
-  flags: stopFlags,
-  run(ctx, a) {
-    const timeout = intFlag(a.string('time'), '-t, --time');
-    const signal = a.string('signal');
-    return eachContainer(ctx, a.args, (n) =>
-      ctx.client.containers.restart(n, { ...(timeout !== undefined ? { timeout } : {}), ...(signal ? { signal } : {}) }),
-    );
-  },
-};
+export const stopCommand = stopLike('stop', 'Stop one or more running containers');
+export const restartCommand = stopLike('restart', 'Restart one or more containers');
 
 export const killCommand: Command = {
   name: 'kill',
