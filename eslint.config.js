@@ -30,18 +30,24 @@ export default tseslint.config(
   {
     files: ['engine/common/**/*.ts'],
     rules: restrict(
-      ['**/store/**', '**/images/**', '**/registry/**', '**/api/**', '**/daemon/**', '**/events/**', '**/runtime/**', '**/containers/**'],
+      ['**/store/**', '**/images/**', '**/registry/**', '**/api/**', '**/daemon/**', '**/events/**', '**/runtime/**', '**/containers/**', '**/network/**', '**/volumes/**'],
       'engine/common depends on nothing else in the engine',
     ),
   },
   {
-    files: ['engine/store/**/*.ts', 'engine/registry/**/*.ts', 'engine/events/**/*.ts', 'engine/runtime/**/*.ts'],
-    rules: restrict(['**/api/**', '**/daemon/**', '**/images/**', '**/containers/**'], 'low-level subsystems depend only on engine/common'),
+    files: ['engine/store/**/*.ts', 'engine/registry/**/*.ts', 'engine/events/**/*.ts', 'engine/runtime/**/*.ts', 'engine/network/**/*.ts', 'engine/volumes/**/*.ts'],
+    rules: restrict(
+      ['**/api/**', '**/daemon/**', '**/images/**', '**/containers/**', '**/network/**', '**/volumes/**'],
+      'low-level subsystems depend only on engine/common',
+    ),
   },
   { files: ['engine/images/**/*.ts'], rules: restrict(['**/api/**', '**/daemon/**', '**/runtime/**', '**/containers/**'], 'images never imports the API layer, the runtime or the daemon') },
   {
     files: ['engine/containers/**/*.ts'],
-    rules: restrict(['**/api/**', '**/daemon/**', '**/store/**', '**/registry/**'], 'containers use common, runtime, events and images; never the API layer or the daemon'),
+    rules: restrict(
+      ['**/api/**', '**/daemon/**', '**/store/**', '**/registry/**'],
+      'containers use common, runtime, events, images, network and volumes; never the API layer or the daemon',
+    ),
   },
   { files: ['engine/api/**/*.ts'], rules: restrict(['**/daemon/**'], 'routes see backends through interfaces; the daemon wires them') },
   // Tests read loosely-typed JSON bodies from the API; `any` there keeps assertions readable.

@@ -6,7 +6,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { docker } from './docker.js';
 import { startDaemon, type StartDaemonOptions, type TestDaemon } from './daemon.js';
-import { busyboxLayer, pushImage } from './images.js';
+import { busyboxDynamicLayer, busyboxLayer, pushImage } from './images.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 
 const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc'].some((p) => existsSync(p));
@@ -25,14 +25,17 @@ export interface ContainerEnv {
   ok(args: string[], opts?: { input?: string }): Promise<string>;
 }
 
-/** Registry, daemon and busybox (image config `{ Cmd: ['sh'] }` unless given); `pull` pulls it into the daemon. */
+/**
+ * Registry, daemon and busybox (image config `{ Cmd: ['sh'] }` unless given); `pull` pulls it into
+ * the daemon; `dynamic` uses the glibc-linked busybox, which can resolve names (DNS tests).
+ */
 export async function startContainerEnv(
-  opts: StartDaemonOptions & { imageConfig?: Record<string, unknown>; pull?: boolean } = {},
+  opts: StartDaemonOptions & { imageConfig?: Record<string, unknown>; pull?: boolean; dynamic?: boolean } = {},
 ): Promise<ContainerEnv> {
-  const { imageConfig, pull, ...daemonOpts } = opts;
+  const { imageConfig, pull, dynamic, ...daemonOpts } = opts;
   const registry = await startRegistry();
   const daemon = await startDaemon(daemonOpts);
-  const bb = await busyboxLayer();
+  const bb = dynamic ? await busyboxDynamicLayer() : await busyboxLayer();
   const img = await pushImage(registry, 'library/busybox:1.36', { layers: [bb], config: imageConfig ?? { Cmd: ['sh'] } });
   const env: ContainerEnv = {
     registry,

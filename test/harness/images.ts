@@ -2,7 +2,7 @@
 // busybox-static package), writes them as an OCI image layout and pushes them with skopeo.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
@@ -203,6 +203,60 @@ export async function busyboxLayer(): Promise<LayerSpec> {
     { type: 'symlink', path: 'usr/bin/env', target: '/bin/busybox' },
     { type: 'dir', path: 'var', mode: 0o755 },
   ];
+  return { files, compression: 'gzip' };
+}
+
+let dynamicBusyboxCache: Promise<FileSpec[]> | undefined;
+
+/** The files a dynamically linked binary needs: each library `ldd` names, at its own path, plus symlinks such as /lib64. */
+async function sharedLibraryFiles(binary: string): Promise<FileSpec[]> {
+  const out = (await runOk(requireTool('ldd'), [binary])).toString();
+  const files: FileSpec[] = [];
+  const dirs = new Set<string>();
+  const addFile = async (file: string): Promise<void> => {
+    const rel = file.replace(/^\/+/, '');
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+    files.push({ type: 'file', path: rel, content: await readFile(file), mode: 0o755 });
+  };
+  for (const line of out.split('\n')) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (!m) continue;
+    const lib = m[1] as string;
+    const real = await realpath(lib);
+    await addFile(real);
+    if (real !== lib) {
+      // The loader and libraries are looked up by the names ldd prints (/lib64/..., /lib/...).
+      const rel = lib.replace(/^\/+/, '');
+      files.push({ type: 'symlink', path: rel, target: real });
+      for (let i = 1, p = rel.split('/'); i < p.length; i++) dirs.add(p.slice(0, i).join('/'));
+    }
+  }
+  const dirSpecs = [...dirs].sort().map((d): FileSpec => ({ type: 'dir', path: d, mode: 0o755 }));
+  return [...dirSpecs, ...files];
+}
+
+async function loadDynamicBusybox(): Promise<FileSpec[]> {
+  const root = await debPackageRoot('busybox');
+  const bin = join(root, 'bin', 'busybox');
+  if (!existsSync(bin)) throw new Error(`busybox package has no bin/busybox (looked in ${root})`);
+  return [{ type: 'file', path: 'bin/busybox', content: await readFile(bin), mode: 0o755 }, ...(await sharedLibraryFiles(bin))];
+}
+
+/**
+ * busyboxLayer() with Debian's dynamically linked busybox and the host's glibc in place of the
+ * static one: name resolution (nslookup, ping, wget by name) goes through glibc's resolver and
+ * /etc/resolv.conf, which the static build crashes on.
+ */
+export async function busyboxDynamicLayer(): Promise<LayerSpec> {
+  const layer = await busyboxLayer();
+  dynamicBusyboxCache ??= loadDynamicBusybox();
+  dynamicBusyboxCache.catch(() => (dynamicBusyboxCache = undefined));
+  const extra = await dynamicBusyboxCache;
+  const seen = new Set(layer.files.map((f) => f.path));
+  const files = layer.files.map((f) => (f.path === 'bin/busybox' ? (extra[0] as FileSpec) : f));
+  for (const f of extra.slice(1)) if (!seen.has(f.path)) files.push(f);
+  files.push({ type: 'file', path: 'etc/nsswitch.conf', mode: 0o644, content: 'hosts: files dns\n' });
   return { files, compression: 'gzip' };
 }
 
