@@ -1,14 +1,10 @@
 /**
  * What `docker create` derives from the create body and the image: the runtime view of the
- * image's config, the Config that inspect shows (create body over image config), and the
- * hostname, hosts and resolv.conf files the container gets.
+ * image's config and the Config that inspect shows (create body over image config).
  *
  * Kept apart from the lifecycle (service.ts): these are plain functions of their inputs, used
  * by create, start and stop alike.
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { atomicWrite } from '../common/fsutil.js';
 import type { ImageConfig } from '../images/config.js';
 import type { ImageRuntimeConfig } from '../runtime/types.js';
 import type { CreateBody } from './types.js';
@@ -52,6 +48,7 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
     Env: env,
     Cmd: cmd,
     Image: create.Image,
+    ...exposed(cfg.config?.ExposedPorts, create['ExposedPorts']),
     Volumes: create['Volumes'] ?? null,
     WorkingDir: create.WorkingDir || image.WorkingDir || '',
     Entrypoint: entrypoint,
@@ -62,25 +59,11 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
   };
 }
 
-/** hostname, hosts and resolv.conf in the container's data dir (start hands them to the spec). */
-export async function writeEtcFiles(dir: string, hostname: string, domain: string | undefined): Promise<void> {
-  const fqdn = domain ? `${hostname}.${domain} ${hostname}` : hostname;
-  await atomicWrite(path.join(dir, 'hostname'), `${hostname}\n`, 0o644);
-  await atomicWrite(
-    path.join(dir, 'hosts'),
-    `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${fqdn}\n`,
-    0o644,
-  );
-  let resolv = '';
-  try {
-    const host = await fsp.readFile('/etc/resolv.conf', 'utf8');
-    // Loopback resolvers (systemd-resolved's stub) are unreachable from a container's namespace.
-    resolv = host
-      .split('\n')
-      .filter((l) => /^\s*(nameserver|search|domain|options)\s/.test(l) && !/^\s*nameserver\s+(127\.|::1)/.test(l))
-      .join('\n');
-  } catch {
-    resolv = '';
+/** ExposedPorts of image and create body together ("80" means "80/tcp"); absent when there are none. */
+function exposed(image: Record<string, object> | undefined, create: unknown): { ExposedPorts?: Record<string, object> } {
+  const out: Record<string, object> = {};
+  for (const src of [image, create as Record<string, object> | null | undefined]) {
+    for (const k of Object.keys(src ?? {})) out[k.includes('/') ? k : `${k}/tcp`] = {};
   }
-  await atomicWrite(path.join(dir, 'resolv.conf'), resolv ? `${resolv}\n` : '', 0o644);
+  return Object.keys(out).length > 0 ? { ExposedPorts: out } : {};
 }

@@ -28,7 +28,10 @@ import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveC
 import type { RuntimeInfo } from '../runtime/detect.js';
 import type { HostFacts } from '../runtime/types.js';
 import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
-import { imageRuntime, mergedConfig, writeEtcFiles } from './create-config.js';
+import { imageRuntime, mergedConfig } from './create-config.js';
+import { listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
+import type { NetworkService } from '../network/service.js';
+import type { EndpointSettings } from '../network/types.js';
 import type { ExecTarget } from './exec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
@@ -49,7 +52,7 @@ import {
   type LogsOptions,
   type WaitCondition,
 } from './types.js';
-import { inspectView, listView, type ListOptions } from './views.js';
+import { inspectView, listView, type ListOptions, type NetView } from './views.js';
 
 
 export interface ContainerServiceOptions {
@@ -64,6 +67,9 @@ export interface ContainerServiceOptions {
   conmon?: string;
   /** The daemon's --log-driver/--log-opt: what containers get unless they say otherwise. */
   logDefaults?: LogConfig;
+  network: NetworkService;
+  /** false with --bridge none: containers without a network mode get "none". */
+  defaultBridge?: boolean;
 }
 
 const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
@@ -196,6 +202,26 @@ export class ContainerService {
     return this.records.find(ref);
   }
 
+  /** What networking.ts may see of containers. */
+  private readonly lookup: ContainerLookup & { runningPid(id: string): number | undefined } = {
+    find: (ref) => this.find(ref).rec,
+    dataDir: (id) => this.records.dataDir(id),
+    runningPid: (id) => {
+      const c = this.records.byId.get(id);
+      return c && c.rec.State.Status === 'running' && c.rec.State.Pid > 0 ? c.rec.State.Pid : undefined;
+    },
+  };
+
+  private readonly netView: NetView = {
+    settings: (r) => networkSettingsView(r, this.o.network),
+    ports: (r) => listPorts(r, this.o.network) as ReturnType<NetView['ports']>,
+  };
+
+  /** IDs of the containers whose processes run now (network sandboxes of all others are stale). */
+  runningIds(): Set<string> {
+    return new Set([...this.records.byId.values()].filter((c) => c.rec.State.Status === 'running').map((c) => c.rec.Id));
+  }
+
   containersUsing(imageId: Digest): string[] {
     return [...this.records.byId.values()].filter((c) => c.rec.ImageID === imageId).map((c) => c.rec.Id);
   }
@@ -238,6 +264,7 @@ export class ContainerService {
     if (typeof runtimeName !== 'string') throw invalid('HostConfig.Runtime must be a string');
     this.usableRuntime(runtimeName);
     create.HostConfig = { ...create.HostConfig, RestartPolicy: restartPolicy, LogConfig: logConfig, Runtime: runtimeName };
+    settleCreate(create, this.o.network, this.lookup, this.o.defaultBridge !== false);
 
     const id = newContainerId();
     // Recheck: resolve() awaited, another create may have taken the name meanwhile.
@@ -261,7 +288,6 @@ export class ContainerService {
     try {
       const dir = this.records.dataDir(id);
       await fsp.mkdir(dir, { recursive: true, mode: 0o710 });
-      await writeEtcFiles(dir, hostname, create.Domainname);
       await this.records.save(c);
     } catch (err) {
       this.records.byId.delete(id);
@@ -322,20 +348,21 @@ export class ContainerService {
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
     await this.mounts.acquire(id, this.overlayDirs(c));
+    let sandbox = false;
     try {
       const user = await resolveUser(merged, effectiveUser(image, create));
       await ensureWorkingDir(merged, resolveWorkingDir(image, create), { uid: user.uid, gid: user.gid });
+      const net = await prepareStart(c.rec, this.o.network, this.lookup);
+      sandbox = net.sandbox;
       const spec = buildSpec({
         id,
         rootfs: merged,
         image,
-        create,
+        create: net.env.length > 0 ? { ...create, Env: [...net.env, ...(create.Env ?? [])] } : create,
         user,
-        files: {
-          hostname: path.join(dataDir, 'hostname'),
-          hosts: path.join(dataDir, 'hosts'),
-          resolvConf: path.join(dataDir, 'resolv.conf'),
-        },
+        files: net.files,
+        ...(net.netnsPath !== undefined ? { netnsPath: net.netnsPath } : {}),
+        ...(net.hostNetwork ? { hostNetwork: true } : {}),
         host: await this.facts(),
         onWarning: (m) => this.o.log.warn('container spec adjusted', { id, warning: m }),
       });
@@ -392,6 +419,7 @@ export class ContainerService {
       await this.records.save(c);
       await this.startRotator(c).catch((err: unknown) => this.o.log.warn('cannot keep rotated logs', { id, err: errorMessage(err) }));
     } catch (err) {
+      if (sandbox) await this.o.network.teardown(id).catch(() => undefined);
       await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
       c.rec.State.ExitCode = 127;
@@ -445,6 +473,7 @@ export class ContainerService {
       if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
     });
     await this.mounts.release(id, this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
+    await this.o.network.teardown(id).catch((err: unknown) => this.o.log.warn('network teardown failed', { id, err: errorMessage(err) }));
     const finishedAt = new Date();
     const manual = c.rec.HasBeenManuallyStopped === true || c.stopping === true;
     const restart = !this.closed && !c.removing && shouldRestartAfterExit(c.rec, code, manual);
@@ -594,6 +623,7 @@ export class ContainerService {
     c.rec.Name = name;
     try {
       await this.records.save(c);
+      this.o.network.rename(c.rec.Id, name);
     } catch (err) {
       this.records.byName.delete(name);
       this.records.byName.set(oldName, c.rec.Id);
@@ -619,6 +649,50 @@ export class ContainerService {
     }
     this.publish(c, 'update');
     return { Warnings: [] };
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  /** POST /networks/{id}/connect: live for a running container, and remembered for its next start. */
+  async connectNetwork(netRef: string, ref: string, endpoint: unknown): Promise<void> {
+    const c = this.find(ref);
+    if (endpoint !== undefined && endpoint !== null && (typeof endpoint !== 'object' || Array.isArray(endpoint))) throw invalid('EndpointConfig must be an object');
+    const e = (endpoint ?? {}) as EndpointSettings;
+    const net = this.o.network.find(netRef);
+    const mode = (c.rec.Create.HostConfig?.['NetworkMode'] as string | undefined) ?? '';
+    if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
+      throw invalid(`container sharing network namespace with another container or host cannot be connected to any other network`);
+    }
+    this.o.network.validate(net.Name, { [net.Name]: e });
+    const configured = Object.keys((c.rec.Create['NetworkingConfig'] as { EndpointsConfig?: object } | undefined)?.EndpointsConfig ?? {});
+    if (mode === net.Name || mode === net.Id || configured.includes(net.Name)) {
+      throw new BerthError('forbidden', `endpoint with name ${c.rec.Name} already exists in network ${net.Name}`);
+    }
+    if (c.rec.State.Status === 'running') await this.o.network.connect(c.rec.Id, net.Id, e);
+    recordConnect(c.rec.Create, net.Name, e);
+    await this.records.save(c);
+  }
+
+  /** POST /networks/{id}/disconnect. */
+  async disconnectNetwork(netRef: string, ref: string, force: boolean): Promise<void> {
+    const net = this.o.network.find(netRef);
+    let c: LiveContainer;
+    try {
+      c = this.find(ref);
+    } catch (err) {
+      if (force) return;
+      throw err;
+    }
+    const mode = (c.rec.Create.HostConfig?.['NetworkMode'] as string | undefined) ?? '';
+    const configured = Object.keys((c.rec.Create['NetworkingConfig'] as { EndpointsConfig?: object } | undefined)?.EndpointsConfig ?? {});
+    const onIt = mode === net.Name || mode === net.Id || configured.includes(net.Name);
+    if (!onIt && !force) throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
+    if (c.rec.State.Status === 'running' && this.o.network.sandbox(c.rec.Id)?.endpoints.some((e) => e.networkId === net.Id)) {
+      await this.o.network.disconnect(c.rec.Id, net.Id);
+    }
+    recordDisconnect(c.rec.Create, net.Name);
+    if (mode === net.Id) recordDisconnect(c.rec.Create, net.Id);
+    await this.records.save(c);
   }
 
   // ---------------------------------------------------------------- remove
@@ -653,6 +727,7 @@ export class ContainerService {
         await this.monitor.remove(execDir, { force: true }).catch(() => undefined);
       }
       await unmount(this.records.merged(id));
+      await this.o.network.teardown(id);
       this.records.byId.delete(id);
       this.records.byName.delete(c.rec.Name);
       await fsp.rm(execDir, { recursive: true, force: true });
@@ -751,7 +826,9 @@ export class ContainerService {
       if (opts.signal?.aborted) return;
       const cur = first ? prev : await sampleStats(cgroup, version);
       const { cpu_stats, read, ...rest } = cur;
-      yield { ...base, read, preread: first ? ZERO_TIME : prev.read, ...rest, num_procs: 0, storage_stats: {}, cpu_stats, precpu_stats: first ? emptyCpu : prev.cpu_stats };
+      const counters = await this.o.network.counters(c.rec.Id);
+      const networks = Object.keys(counters).length > 0 ? { networks: counters } : {};
+      yield { ...base, read, preread: first ? ZERO_TIME : prev.read, ...rest, ...networks, num_procs: 0, storage_stats: {}, cpu_stats, precpu_stats: first ? emptyCpu : prev.cpu_stats };
       if (!opts.stream || !running()) return;
       prev = cur;
       first = false;
@@ -803,7 +880,7 @@ export class ContainerService {
   /** `GET /containers/json`; with `size`, each entry gets SizeRw (its upper dir) and SizeRootFs (plus the image). */
   async list(opts: ListOptions & { size?: boolean }): Promise<Record<string, unknown>[]> {
     const recs = [...this.records.byId.values()].map((c) => c.rec);
-    const shown = listView(recs, opts, (ref) => this.o.images.tryResolve(ref)?.id) as Record<string, unknown>[];
+    const shown = listView(recs, opts, (ref) => this.o.images.tryResolve(ref)?.id, this.netView) as Record<string, unknown>[];
     if (opts.size) {
       await Promise.all(
         shown.map(async (v) => {
@@ -821,7 +898,7 @@ export class ContainerService {
 
   inspect(ref: string): Record<string, unknown> {
     const c = this.find(ref);
-    return inspectView(this.records, c.rec, this.execIdsOf?.(c.rec.Id) ?? []);
+    return inspectView(this.records, c.rec, this.execIdsOf?.(c.rec.Id) ?? [], this.netView);
   }
 
   /** Set by whoever runs execs (the daemon wires the exec manager in): the ids inspect lists. */

@@ -41,7 +41,13 @@ function matches(pattern: string, value: string): boolean {
 }
 
 /** Validates the filters and returns the predicate they make (400 for bad values). */
-export function listFilter(all: ContainerRecord[], filters: Record<string, string[]>, imageIdOf: ImageIdOf): (r: ContainerRecord) => boolean {
+/** The network side of a container's views (networking.ts over the network service). */
+export interface NetView {
+  settings(r: ContainerRecord): Record<string, unknown>;
+  ports(r: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
+}
+
+export function listFilter(all: ContainerRecord[], filters: Record<string, string[]>, imageIdOf: ImageIdOf, net?: NetView): (r: ContainerRecord) => boolean {
   const tests: ((r: ContainerRecord) => boolean)[] = [];
   const f = filters;
   if (f['id']) tests.push((r) => f['id']!.some((v) => matches(v, r.Id)));
@@ -92,9 +98,26 @@ export function listFilter(all: ContainerRecord[], filters: Record<string, strin
   }
   if (f['is-task']) tests.push(() => f['is-task']!.includes('false'));
   if (f['isolation']) tests.push(() => f['isolation']!.some((v) => v === 'default' || v === ''));
-  if (f['network']) tests.push((r) => f['network']!.includes(networkMode(r)));
-  // Nothing publishes ports or mounts volumes yet (networking and volumes come next).
-  for (const key of ['publish', 'expose', 'volume']) if (f[key]) tests.push(() => false);
+  if (f['network']) {
+    tests.push((r) => {
+      const nets = (net?.settings(r)['Networks'] ?? {}) as Record<string, { NetworkID?: string }>;
+      const names = [networkMode(r), ...Object.keys(nets), ...Object.values(nets).map((n) => n.NetworkID ?? '')].filter((x) => x !== '');
+      return f['network']!.some((v) => names.includes(v) || (v.length >= 12 && names.some((n) => n.startsWith(v))));
+    });
+  }
+  // publish=8080[/tcp] matches a host port, expose=80[/tcp] a container port (ranges "8000-8080" too).
+  for (const key of ['publish', 'expose'] as const) {
+    if (!f[key]) continue;
+    const wanted = f[key]!.map(portFilter);
+    tests.push((r) =>
+      (net?.ports(r) ?? []).some((p) => wanted.some((w) => {
+        const port = key === 'publish' ? p.PublicPort : p.PrivatePort;
+        return port !== undefined && port >= w.lo && port <= w.hi && (w.proto === undefined || w.proto === p.Type);
+      })),
+    );
+  }
+  // No volumes yet.
+  if (f['volume']) tests.push(() => false);
   return (r) => tests.every((t) => t(r));
 }
 
@@ -102,10 +125,16 @@ function networkMode(r: ContainerRecord): string {
   return (r.Create.HostConfig?.['NetworkMode'] as string | undefined) || 'none';
 }
 
+function portFilter(v: string): { lo: number; hi: number; proto?: string } {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(v);
+  if (!m) throw invalid(`invalid port filter: ${v}`);
+  return { lo: Number(m[1]), hi: Number(m[2] ?? m[1]), ...(m[3] ? { proto: m[3] } : {}) };
+}
+
 /** `GET /containers/json`: the records that pass the filters, newest first. */
-export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, imageIdOf: ImageIdOf): unknown[] {
+export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, imageIdOf: ImageIdOf, net?: NetView): unknown[] {
   const every = [...records];
-  const keep = listFilter(every, opts.filters, imageIdOf);
+  const keep = listFilter(every, opts.filters, imageIdOf, net);
   // `exited` and `status` reach beyond running containers by themselves, as in Docker.
   const all = opts.all || opts.filters['exited'] !== undefined || opts.filters['status'] !== undefined;
   let cs = every.filter((r) => (all || isUp(r)) && keep(r));
@@ -118,18 +147,18 @@ export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, 
       ImageID: r.ImageID,
       Command: [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
       Created: Math.floor(Date.parse(r.Created) / 1000),
-      Ports: [],
+      Ports: net?.ports(r) ?? [],
       Labels: r.Config['Labels'] ?? {},
       State: dockerStatus(r),
       Status: statusText(r),
       HostConfig: { NetworkMode: networkMode(r) },
-      NetworkSettings: { Networks: {} },
+      NetworkSettings: { Networks: net?.settings(r)['Networks'] ?? {} },
       Mounts: [],
   }));
 }
 
 /** `GET /containers/{id}/json`. */
-export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = []): Record<string, unknown> {
+export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = [], net?: NetView): Record<string, unknown> {
   const st = r.State;
   const dataDir = paths.dataDir(r.Id);
   return {
@@ -174,26 +203,7 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
     },
     Mounts: [],
     Config: r.Config,
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      SandboxKey: '',
-      Ports: {},
-      HairpinMode: false,
-      LinkLocalIPv6Address: '',
-      LinkLocalIPv6PrefixLen: 0,
-      SecondaryIPAddresses: null,
-      SecondaryIPv6Addresses: null,
-      EndpointID: '',
-      Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      MacAddress: '',
-      Networks: {},
-    },
+    NetworkSettings: net?.settings(r) ?? { Networks: {} },
   };
 }
 
@@ -201,7 +211,7 @@ function hostConfigView(r: ContainerRecord): Record<string, unknown> {
   const hc = r.Create.HostConfig ?? {};
   return {
     Binds: null,
-    NetworkMode: 'none',
+    NetworkMode: 'bridge',
     PortBindings: {},
     RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
     VolumeDriver: '',

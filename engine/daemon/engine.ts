@@ -17,6 +17,10 @@ import { Router, API_VERSION, MIN_API_VERSION } from '../api/router.js';
 import { systemRoutes } from '../api/system.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
+import { networkRoutes } from '../api/networks.js';
+import { NetworkService } from '../network/service.js';
+import { networkFilter, networkView } from '../network/views.js';
+import { parseResolvConf } from '../network/etc.js';
 import { containerFileRoutes } from '../api/container-files.js';
 import { ContainerFiles } from '../containers/files.js';
 import { ContainerService } from '../containers/service.js';
@@ -100,6 +104,16 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     if (info.unusable) log.warn('OCI runtime not usable on this host', { runtime: name, why: info.unusable });
   }
   log.info('OCI runtime', { default: defaultRuntime, path: runtimes[defaultRuntime]?.path });
+  const network = new NetworkService({
+    dataRoot: cfg.dataRoot,
+    log: log.child({ subsystem: 'network' }),
+    ...(cfg.bip ? { bip: cfg.bip } : {}),
+    noDefaultBridge: cfg.noDefaultBridge,
+    hostNameservers: () => hostNameservers(),
+    publish: (action, n, attrs = {}) =>
+      void events.publish('network', action, n.Id, { name: n.Name, ...attrs }),
+  });
+  await network.init();
   const containers = new ContainerService({
     dataRoot: cfg.dataRoot,
     execRoot: cfg.execRoot,
@@ -109,10 +123,13 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     images,
     events,
     log: log.child({ subsystem: 'containers' }),
+    network,
+    defaultBridge: !cfg.noDefaultBridge,
   });
   images.users = { containersUsing: (id) => containers.containersUsing(id) };
   // Containers outlive the daemon: pick up running ones, record the exits of the others.
   await containers.init();
+  await network.retain(containers.runningIds());
 
   const execs = new ExecManager({
     host: { runningContainer: (ref) => containers.execTarget(ref), publish: (id, action, attrs) => containers.publishFor(id, action, attrs) },
@@ -138,6 +155,30 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   imageRoutes(router, views);
   containerRoutes(router, containers);
+  networkRoutes(router, {
+    list: (filters) => {
+      const keep = networkFilter(filters, (n) => Object.keys(network.attached(n.Id)).length > 0);
+      return network.list().filter(keep).map((n) => networkView(n, {}));
+    },
+    inspect: (ref) => {
+      const n = network.find(ref);
+      return networkView(n, network.attached(n.Id));
+    },
+    create: (body) => network.create(body),
+    remove: (ref) => network.remove(ref),
+    connect: (net, ctr, endpoint) => containers.connectNetwork(net, ctr, endpoint),
+    disconnect: (net, ctr, force) => containers.disconnectNetwork(net, ctr, force),
+    prune: async (filters) => {
+      const keep = networkFilter(filters, () => false);
+      const deleted: string[] = [];
+      for (const n of network.list()) {
+        if (n.builtin || !keep(n) || Object.keys(network.attached(n.Id)).length > 0) continue;
+        await network.remove(n.Id);
+        deleted.push(n.Name);
+      }
+      return { NetworksDeleted: deleted };
+    },
+  });
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
 
@@ -147,12 +188,22 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     close: async () => {
       execs.close();
       await containers.close();
+      await network.close();
       if (registry) {
         const r = (await registry) as Registry & { close?: () => Promise<void> };
         await r.close?.();
       }
     },
   };
+}
+
+/** The host's nameservers, read fresh (resolv.conf changes as laptops move between networks). */
+function hostNameservers(): string[] {
+  try {
+    return parseResolvConf(readFileSync('/etc/resolv.conf', 'utf8')).nameservers;
+  } catch {
+    return [];
+  }
 }
 
 async function loadEngineId(dataRoot: string): Promise<string> {

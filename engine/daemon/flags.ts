@@ -17,6 +17,10 @@ export interface DaemonConfig {
   /** --log-driver and --log-opt: the containers' default log config. */
   logDriver: string;
   logOpts: Record<string, string>;
+  /** --bip: the default bridge's gateway and prefix ("172.30.0.1/16"); undefined = pick a free subnet. */
+  bip?: string;
+  /** --bridge none: no default bridge network. */
+  noDefaultBridge: boolean;
 }
 
 export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
@@ -40,6 +44,8 @@ Options:
       --add-runtime name=path        Register another OCI runtime (repeatable)
       --log-driver string            Default log driver for containers: json-file, local or k8s-file (default json-file)
       --log-opt key=value            Default log options, e.g. max-size=10m, max-file=3 (repeatable)
+      --bip string                   Default bridge address and prefix, e.g. 172.30.0.1/16 (default: a free private subnet)
+  -b, --bridge string                "none" disables the default bridge network
   -v, --version                      Print version and exit
   -h, --help                         Print this help and exit
 `;
@@ -60,6 +66,7 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
     addRuntimes: {},
     logDriver: 'json-file',
     logOpts: {},
+    noDefaultBridge: false,
   };
   const keyValue = (name: string, v: string): [string, string] => {
     const eq = v.indexOf('=');
@@ -141,6 +148,19 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
       case '--log-opt': {
         const [k, v] = keyValue(name, take());
         cfg.logOpts[k] = v;
+        break;
+      }
+      case '--bip': {
+        const v = take();
+        if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(v)) throw new FlagError(`invalid value "${v}" for flag --bip: expected an IPv4 address with a prefix length`);
+        cfg.bip = v;
+        break;
+      }
+      case '-b':
+      case '--bridge': {
+        const v = take();
+        if (v !== 'none') throw new FlagError(`--bridge only takes "none" (berthd names its bridges itself)`);
+        cfg.noDefaultBridge = true;
         break;
       }
       case '-h':

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { docker } from './docker.js';
+import { run } from './util.js';
 import { startDaemon, type StartDaemonOptions, type TestDaemon } from './daemon.js';
 import { busyboxDynamicLayer, busyboxLayer, pushImage } from './images.js';
 import { startRegistry, type TestRegistry } from './registry.js';
@@ -80,10 +81,43 @@ export async function assertNoContainerLeaks(daemon: TestDaemon): Promise<void> 
   assert.deepEqual(await processesMentioning(daemon.execRoot), [], 'no conmon or runc left running for this daemon');
 }
 
+/** The names a daemon's networking uses on the host (engine/network/service.ts derives them from the data root). */
+export function networkNames(daemon: TestDaemon): { tag: string; table: string; netnsPrefix: string; defaultBridge: string } {
+  const tag = createHash('sha256').update(path.resolve(daemon.dataRoot)).digest('hex').slice(0, 6);
+  return { tag, table: `berth_${tag}`, netnsPrefix: `berth-${tag}-`, defaultBridge: `berth-${tag}` };
+}
+
+/** The bridges a daemon's networks use, from its state file (read before it stops). */
+export async function daemonBridges(daemon: TestDaemon): Promise<string[]> {
+  const text = await fsp.readFile(path.join(daemon.dataRoot, 'network', 'state.json'), 'utf8').catch(() => '{}');
+  return ((JSON.parse(text) as { networks?: { bridge?: string }[] }).networks ?? []).flatMap((n) => (n.bridge ? [n.bridge] : []));
+}
+
+/** After the daemon stopped with no container running: no bridge, namespace or firewall table of its own is left. */
+export async function assertNoNetworkLeaks(daemon: TestDaemon, bridges: string[]): Promise<void> {
+  const names = networkNames(daemon);
+  for (const b of [...bridges, names.defaultBridge]) assert.ok(!existsSync(`/sys/class/net/${b}`), `bridge ${b} was removed`);
+  const ns = (await fsp.readdir('/run/netns').catch(() => [] as string[])).filter((n) => n.startsWith(names.netnsPrefix));
+  assert.deepEqual(ns, [], 'no network namespaces left');
+  const veths = (await fsp.readdir('/sys/class/net')).filter((n) => n.startsWith('bv'));
+  for (const v of veths) {
+    const master = await fsp.readlink(`/sys/class/net/${v}/master`).catch(() => '');
+    assert.ok(!bridges.some((b) => master.endsWith(`/${b}`)), `veth ${v} on one of the daemon's bridges was removed`);
+  }
+  const table = await run('nft', ['list', 'table', 'ip', names.table]);
+  assert.notEqual(table.code, 0, `firewall table ${names.table} was removed`);
+}
+
 /** Tears the environment down: leak check first (when asked), then daemon and registry. */
 export async function stopContainerEnv(env: ContainerEnv | undefined, checkLeaks = true): Promise<void> {
+  let bridges: string[] = [];
   try {
-    if (env && checkLeaks) await assertNoContainerLeaks(env.daemon);
+    if (env && checkLeaks) {
+      await assertNoContainerLeaks(env.daemon);
+      bridges = await daemonBridges(env.daemon);
+      await env.daemon.stop();
+      await assertNoNetworkLeaks(env.daemon, bridges);
+    }
   } finally {
     await env?.daemon.cleanup();
     await env?.registry.stop();

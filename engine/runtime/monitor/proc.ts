@@ -2,10 +2,10 @@
  * Small process helpers for the container monitor: /proc inspection (liveness that is not fooled
  * by zombies or PID reuse) and running the OCI runtime binary (runc) with a time limit.
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promises as fsp } from 'node:fs';
 import { isErrno } from '../../common/errors.js';
+import { runCommand, toolEnv, type CommandResult } from '../../common/command.js';
 
 export interface ProcStat {
   pid: number;
@@ -55,50 +55,14 @@ export async function isRunning(pid: number | undefined, startTime?: number): Pr
   return startTime === undefined || st.startTime === startTime;
 }
 
-export interface ToolResult {
-  code: number;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type ToolResult = CommandResult;
 
 /** Runs a program to completion (stdin closed), killing it after `timeoutMs`. Never throws on exit codes. */
 export function runTool(cmd: string, args: readonly string[], timeoutMs = 30_000): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: toolEnv() });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8');
-      resolve({
-        code: code ?? -1,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: timedOut ? `${stderr}\n(killed after ${timeoutMs} ms)` : stderr,
-      });
-    });
-  });
+  return runCommand(cmd, args, { timeoutMs });
 }
 
-/** A minimal environment for conmon and runc: PATH only (the container's env comes from config.json). */
-export function toolEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    ...extra,
-  };
-}
+export { toolEnv };
 
 /**
  * The human part of runc's stderr. runc logs with logrus: `time="..." level=error msg="..."`

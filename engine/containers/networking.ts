@@ -1,0 +1,310 @@
+/**
+ * A container's side of networking: the network mode and endpoint settings checked and settled
+ * at create, what a start asks of the network service (a sandbox, or the host's or another
+ * container's namespace), the /etc files and --link environment that follow from it, and the
+ * NetworkSettings that inspect and list show.
+ *
+ * Modes, as in Docker: "bridge" (the default), a user network by name or ID, "none" (a namespace
+ * with loopback only), "host" (the host's namespace) and "container:<id>" (another running
+ * container's namespace, /etc files and all).
+ */
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { atomicWrite } from '../common/fsutil.js';
+import { conflict, invalid } from '../common/errors.js';
+import { hostsFile, parseExtraHost, parseResolvConf, resolvConf, type ResolvConf } from '../network/etc.js';
+import { isIPv4 } from '../network/ipam.js';
+import { exposedPortKeys, portRequests } from '../network/ports.js';
+import type { NetworkService } from '../network/service.js';
+import type { EndpointSettings, SandboxInfo } from '../network/types.js';
+import type { ContainerRecord, CreateBody } from './types.js';
+
+/** What the container service lets this module see of other containers. */
+export interface ContainerLookup {
+  /** A container by name, ID or ID prefix (throws 404). */
+  find(ref: string): ContainerRecord;
+  dataDir(id: string): string;
+}
+
+export type NetworkMode = { kind: 'none' } | { kind: 'host' } | { kind: 'container'; id: string } | { kind: 'network'; name: string };
+
+export function parseMode(mode: string | undefined): NetworkMode {
+  if (mode === 'none') return { kind: 'none' };
+  if (mode === 'host') return { kind: 'host' };
+  if (mode?.startsWith('container:')) return { kind: 'container', id: mode.slice('container:'.length) };
+  return { kind: 'network', name: !mode || mode === 'default' ? 'bridge' : mode };
+}
+
+export function modeOf(r: ContainerRecord): NetworkMode {
+  return parseMode(r.Create.HostConfig?.['NetworkMode'] as string | undefined);
+}
+
+/** Exposed ports: Config.ExposedPorts is the image's and the create body's together. */
+function exposedOf(r: ContainerRecord): string[] {
+  return exposedPortKeys(r.Config['ExposedPorts'] as Record<string, unknown> | undefined);
+}
+
+function endpointsOf(create: CreateBody): Record<string, EndpointSettings> {
+  const nc = create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> | null } | undefined;
+  return nc?.EndpointsConfig ?? {};
+}
+
+function strings(v: unknown, what: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${what} must be a list of strings`);
+  return v as string[];
+}
+
+/** --link "name[:alias]". */
+function parseLink(l: string): { name: string; alias: string } {
+  const [name, alias] = l.split(':');
+  if (!name) throw invalid(`invalid link: "${l}"`);
+  return { name: name.replace(/^\//, ''), alias: (alias || name).replace(/^.*\//, '') };
+}
+
+/**
+ * Checks and settles the network part of a create body (in place): NetworkMode "default" becomes
+ * "bridge" (or "none" without a default bridge), container: names become IDs, and every network,
+ * address, port, link and extra host is checked now, so a bad create leaves nothing behind.
+ */
+export function settleCreate(create: CreateBody, net: NetworkService, lookup: ContainerLookup, defaultBridge: boolean): void {
+  const hc = (create.HostConfig ??= {}) as Record<string, unknown>;
+  const raw = hc['NetworkMode'];
+  if (raw !== undefined && typeof raw !== 'string') throw invalid('HostConfig.NetworkMode must be a string');
+  let mode = parseMode(raw as string | undefined);
+  if (mode.kind === 'network' && mode.name === 'bridge' && !defaultBridge && (!raw || raw === 'default')) mode = { kind: 'none' };
+  const endpoints = endpointsOf(create);
+  // The docker CLI keys the endpoint of the default network "default".
+  if (endpoints['default'] !== undefined) {
+    const e = endpoints['default'];
+    delete endpoints['default'];
+    const key = mode.kind === 'network' ? mode.name : mode.kind === 'container' ? '' : mode.kind;
+    if (key) endpoints[key] = { ...e, ...(endpoints[key] ?? {}) };
+  }
+  if (mode.kind === 'container') {
+    const target = lookup.find(mode.id);
+    hc['NetworkMode'] = `container:${target.Id}`;
+    if (create.Hostname) throw invalid('conflicting options: hostname and the network mode');
+    if (hc['PortBindings'] && Object.keys(hc['PortBindings'] as object).length > 0) throw invalid('conflicting options: port publishing and the container type network mode');
+  } else if (mode.kind === 'network') {
+    net.validate(mode.name, endpoints, typeof create['MacAddress'] === 'string' ? create['MacAddress'] : undefined);
+    hc['NetworkMode'] = mode.name;
+  } else {
+    hc['NetworkMode'] = mode.kind;
+    if (Object.keys(endpoints).some((n) => n !== mode.kind)) throw invalid(`container cannot be connected to multiple networks with one of the networks in ${mode.kind} mode`);
+  }
+  if (mode.kind === 'host' && !create.Hostname) create.Hostname = os.hostname();
+  for (const d of strings(hc['Dns'], 'HostConfig.Dns')) if (!isIPv4(d) && !d.includes(':')) throw invalid(`${d} is not an ip address`);
+  for (const h of strings(hc['ExtraHosts'], 'HostConfig.ExtraHosts')) parseExtraHost(h);
+  for (const l of strings(hc['Links'], 'HostConfig.Links')) {
+    const { name } = parseLink(l);
+    lookup.find(name);
+  }
+  portRequests(hc['PortBindings'], exposedPortKeys(create['ExposedPorts'] as Record<string, unknown> | undefined), hc['PublishAllPorts'] === true);
+}
+
+export interface StartNetwork {
+  netnsPath?: string;
+  hostNetwork?: boolean;
+  /** --link variables, added before the container's own environment. */
+  env: string[];
+  /** Paths of the /etc files to bind (another container's with container: mode). */
+  files: { hostname: string; hosts: string; resolvConf: string };
+  /** A sandbox was made and must be torn down if the start fails. */
+  sandbox: boolean;
+}
+
+async function hostResolv(): Promise<ResolvConf> {
+  return parseResolvConf(await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+}
+
+/**
+ * Everything networking a start needs: the namespace (made here for bridge modes), the /etc
+ * files written into the container's data dir, and the --link environment.
+ */
+export async function prepareStart(
+  rec: ContainerRecord,
+  net: NetworkService,
+  lookup: ContainerLookup & { runningPid(id: string): number | undefined },
+): Promise<StartNetwork> {
+  const dir = lookup.dataDir(rec.Id);
+  const own = { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') };
+  const hc = (rec.Create.HostConfig ?? {}) as Record<string, unknown>;
+  const mode = modeOf(rec);
+  const hostname = (rec.Config['Hostname'] as string | undefined) || rec.Id.slice(0, 12);
+  const domainname = (rec.Config['Domainname'] as string | undefined) || undefined;
+  const extraHosts = strings(hc['ExtraHosts'], 'ExtraHosts');
+  const dns = strings(hc['Dns'], 'Dns');
+  const resolvOpts = { dns, dnsSearch: strings(hc['DnsSearch'], 'DnsSearch'), dnsOptions: strings(hc['DnsOptions'], 'DnsOptions') };
+
+  if (mode.kind === 'container') {
+    const target = lookup.find(mode.id);
+    const pid = lookup.runningPid(target.Id);
+    if (pid === undefined) throw conflict(`cannot join network namespace of a non running container: container ${target.Id} is not running`);
+    const tdir = lookup.dataDir(target.Id);
+    return {
+      netnsPath: `/proc/${pid}/ns/net`,
+      env: [],
+      files: { hostname: path.join(tdir, 'hostname'), hosts: path.join(tdir, 'hosts'), resolvConf: path.join(tdir, 'resolv.conf') },
+      sandbox: false,
+    };
+  }
+
+  let info: SandboxInfo | undefined;
+  const links: { ip: string; alias: string; name: string }[] = [];
+  const env: string[] = [];
+  if (mode.kind === 'network') {
+    info = await net.setup({
+      containerId: rec.Id,
+      containerName: rec.Name,
+      mode: mode.name,
+      endpoints: endpointsOf(rec.Create),
+      portBindings: hc['PortBindings'],
+      publishAll: hc['PublishAllPorts'] === true,
+      exposed: exposedOf(rec),
+      ...(typeof rec.Create['MacAddress'] === 'string' && rec.Create['MacAddress'] ? { macAddress: rec.Create['MacAddress'] } : {}),
+      dns,
+    });
+    try {
+      for (const l of strings(hc['Links'], 'Links')) {
+        const { name, alias } = parseLink(l);
+        const target = lookup.find(name);
+        const netId = net.find(mode.name).Id;
+        const ip = net.addressOn(target.Id, netId);
+        if (ip === undefined) throw conflict(`cannot link to ${target.Name}: it is not running on network ${mode.name}`);
+        links.push({ ip, alias, name: target.Name });
+        env.push(...linkEnv(rec.Name, alias, ip, target));
+      }
+    } catch (err) {
+      await net.teardown(rec.Id);
+      throw err;
+    }
+  }
+  try {
+    const host = await hostResolv();
+    await atomicWrite(own.hostname, `${hostname}\n`, 0o644);
+    await atomicWrite(
+      own.hosts,
+      mode.kind === 'host'
+        ? (await fsp.readFile('/etc/hosts', 'utf8').catch(() => '')) + extraHosts.map((e) => `${parseExtraHost(e).ip}\t${parseExtraHost(e).name}\n`).join('')
+        : hostsFile({ hostname, ...(domainname ? { domainname } : {}), ...(info ? { ip: info.ip, hostGateway: info.hostGateway } : {}), extraHosts, links }),
+      0o644,
+    );
+    // Without a usable host resolver, default-bridge containers ask the gateway, which forwards to the host's.
+    const usable = host.nameservers.some((s) => !s.startsWith('127.') && s !== '::1');
+    const embedded = info?.embeddedDns ?? (info && !usable && dns.length === 0 ? info.gateway : undefined);
+    await atomicWrite(own.resolvConf, resolvConf({ host, ...resolvOpts, ...(embedded ? { embedded } : {}) }), 0o644);
+  } catch (err) {
+    if (info) await net.teardown(rec.Id);
+    throw err;
+  }
+  if (mode.kind === 'host') return { hostNetwork: true, env, files: own, sandbox: false };
+  return { ...(info ? { netnsPath: info.netnsPath } : {}), env, files: own, sandbox: info !== undefined };
+}
+
+/** Docker's legacy link variables: ALIAS_NAME, ALIAS_PORT..., ALIAS_ENV_x. */
+function linkEnv(self: string, alias: string, ip: string, target: ContainerRecord): string[] {
+  const p = alias.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+  const out = [`${p}_NAME=/${self}/${alias}`];
+  const ports = Object.keys((target.Config['ExposedPorts'] as Record<string, unknown> | undefined) ?? {}).sort((a, b) => parseInt(a) - parseInt(b));
+  ports.forEach((key, i) => {
+    const [port, proto = 'tcp'] = key.split('/');
+    const base = `${p}_PORT_${port}_${proto.toUpperCase()}`;
+    if (i === 0) out.push(`${p}_PORT=${proto}://${ip}:${port}`);
+    out.push(`${base}=${proto}://${ip}:${port}`, `${base}_ADDR=${ip}`, `${base}_PORT=${port}`, `${base}_PROTO=${proto}`);
+  });
+  for (const e of (target.Create.Env ?? []) as string[]) {
+    const k = e.split('=')[0] as string;
+    if (k && k !== 'HOME' && k !== 'PATH' && k !== 'HOSTNAME') out.push(`${p}_ENV_${e}`);
+  }
+  return out;
+}
+
+/** Inspect's NetworkSettings: live addresses while running, the configured networks otherwise. */
+export function networkSettingsView(r: ContainerRecord, net: NetworkService | undefined): Record<string, unknown> {
+  const sb = net?.sandbox(r.Id);
+  const mode = modeOf(r);
+  const networks: Record<string, unknown> = {};
+  const empty = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null };
+  const configured: [string, EndpointSettings][] = [];
+  if (mode.kind === 'network') configured.push([mode.name, {}]);
+  if (mode.kind === 'host' || mode.kind === 'none') configured.push([mode.kind, {}]);
+  for (const [k, e] of Object.entries(endpointsOf(r.Create))) {
+    const at = configured.findIndex(([n]) => n === k);
+    if (at >= 0) configured[at] = [k, e];
+    else configured.push([k, e]);
+  }
+  let primary: Record<string, unknown> | undefined;
+  for (const [name, e] of configured) {
+    let rec: { Id: string; Name: string } | undefined;
+    try {
+      rec = net?.find(name);
+    } catch {
+      rec = undefined;
+    }
+    const ep = rec ? sb?.endpoints.find((x) => x.networkId === rec.Id) : undefined;
+    const ipam = e.IPAMConfig?.IPv4Address ? { IPv4Address: e.IPAMConfig.IPv4Address } : null;
+    const aliases = e.Aliases && e.Aliases.length > 0 ? e.Aliases : null;
+    const entry = {
+      ...empty,
+      IPAMConfig: ipam,
+      Aliases: aliases,
+      Links: e.Links ?? null,
+      NetworkID: rec?.Id ?? '',
+      ...(ep
+        ? { EndpointID: ep.endpointId, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen, MacAddress: ep.mac, DNSNames: [r.Name, ...ep.aliases, r.Id.slice(0, 12)] }
+        : {}),
+    };
+    networks[rec?.Name ?? name] = entry;
+    if (ep && rec?.Name === 'bridge') primary = entry;
+  }
+  const exposed = exposedOf(r);
+  return {
+    Bridge: '',
+    SandboxID: sb ? sb.netns : '',
+    SandboxKey: sb ? `/run/netns/${sb.netns}` : '',
+    Ports: net && sb ? net.portsView(r.Id, exposed) : Object.fromEntries(exposed.map((k) => [k, null])),
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: (primary?.['EndpointID'] as string | undefined) ?? '',
+    Gateway: (primary?.['Gateway'] as string | undefined) ?? '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: (primary?.['IPAddress'] as string | undefined) ?? '',
+    IPPrefixLen: (primary?.['IPPrefixLen'] as number | undefined) ?? 0,
+    IPv6Gateway: '',
+    MacAddress: (primary?.['MacAddress'] as string | undefined) ?? '',
+    Networks: networks,
+  };
+}
+
+/** `docker ps`'s Ports: published ports with their host side, exposed ones without. */
+export function listPorts(r: ContainerRecord, net: NetworkService | undefined): unknown[] {
+  const published = net?.publishedPorts(r.Id) ?? [];
+  const out: unknown[] = published.map((p) => ({ IP: p.hostIp || '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto }));
+  for (const key of exposedOf(r)) {
+    const [port, proto = 'tcp'] = key.split('/');
+    if (!published.some((p) => String(p.containerPort) === port && p.proto === proto)) out.push({ PrivatePort: Number(port), Type: proto });
+  }
+  return out;
+}
+
+/** Adds (connect) or drops (disconnect) a network in a container's settings for its next start. */
+export function recordConnect(create: CreateBody, netName: string, e: EndpointSettings): void {
+  const nc = ((create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> } | undefined) ?? {}) as {
+    EndpointsConfig?: Record<string, EndpointSettings>;
+  };
+  nc.EndpointsConfig = { ...(nc.EndpointsConfig ?? {}), [netName]: e };
+  create['NetworkingConfig'] = nc;
+}
+
+export function recordDisconnect(create: CreateBody, netName: string): void {
+  const nc = create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> } | undefined;
+  if (nc?.EndpointsConfig) delete nc.EndpointsConfig[netName];
+  const hc = (create.HostConfig ??= {}) as Record<string, unknown>;
+  if (hc['NetworkMode'] === netName) hc['NetworkMode'] = Object.keys(nc?.EndpointsConfig ?? {})[0] ?? 'none';
+}

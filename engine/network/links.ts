@@ -1,0 +1,164 @@
+/**
+ * Host interfaces and network namespaces, through iproute2's `ip` (Node has no netlink).
+ * Several changes go in one `ip -batch` run to keep a container start to a few process spawns.
+ *
+ * Namespaces are named ones (`ip netns add`, bind-mounted under /run/netns) so `ip -n` can reach
+ * them and runc can join them by path; the names carry the daemon's hash, so daemons never meet.
+ */
+import { promises as fsp } from 'node:fs';
+import { system } from '../common/errors.js';
+import { runCommand } from '../common/command.js';
+
+export const NETNS_DIR = '/run/netns';
+
+async function ip(args: string[], input?: string): Promise<void> {
+  const r = await runCommand('ip', args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw system(`ip ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+
+export async function linkExists(name: string): Promise<boolean> {
+  try {
+    await fsp.access(`/sys/class/net/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function writeSysctl(key: string, value: string): Promise<void> {
+  await fsp.writeFile(`/proc/sys/${key.replaceAll('.', '/')}`, value).catch((err: unknown) => {
+    throw system(`cannot set ${key}=${value}: ${(err as Error).message}`);
+  });
+}
+
+/** The host must forward IPv4 between interfaces for containers to reach anything beyond their bridge. */
+export async function enableForwarding(): Promise<void> {
+  const cur = await fsp.readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '');
+  if (cur.trim() !== '1') await writeSysctl('net.ipv4.ip_forward', '1');
+}
+
+/**
+ * Creates (or takes over) a bridge with the gateway address and brings it up. route_localnet
+ * lets connections from 127.0.0.1 be DNATed to containers behind it (published ports on loopback).
+ */
+export async function ensureBridge(name: string, gatewayCidr: string, mtu?: number): Promise<void> {
+  const cmds: string[] = [];
+  if (!(await linkExists(name))) cmds.push(`link add name ${name} type bridge${mtu ? ` mtu ${mtu}` : ''}`);
+  cmds.push(`addr replace ${gatewayCidr} dev ${name}`, `link set ${name} up`);
+  await ip(['-batch', '-'], cmds.join('\n') + '\n');
+  await writeSysctl(`net.ipv4.conf.${name}.route_localnet`, '1');
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  if (!(await linkExists(name))) return;
+  const r = await runCommand('ip', ['link', 'del', name]);
+  if (r.code !== 0 && (await linkExists(name))) throw system(`cannot delete interface ${name}: ${r.stderr.trim()}`);
+}
+
+export async function createNetns(name: string): Promise<string> {
+  const path = `${NETNS_DIR}/${name}`;
+  const r = await runCommand('ip', ['netns', 'add', name]);
+  if (r.code !== 0) {
+    // A namespace left by a crash under the same name: start over with a fresh one.
+    if (!/exists/i.test(r.stderr)) throw system(`cannot create network namespace ${name}: ${r.stderr.trim()}`);
+    await deleteNetns(name);
+    await ip(['netns', 'add', name]);
+  }
+  return path;
+}
+
+export async function deleteNetns(name: string): Promise<void> {
+  const r = await runCommand('ip', ['netns', 'del', name]);
+  if (r.code !== 0 && (await netnsExists(name))) throw system(`cannot delete network namespace ${name}: ${r.stderr.trim()}`);
+}
+
+export async function netnsExists(name: string): Promise<boolean> {
+  try {
+    await fsp.access(`${NETNS_DIR}/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Names of the namespaces in /run/netns that start with `prefix`. */
+export async function listNetns(prefix: string): Promise<string[]> {
+  const names = await fsp.readdir(NETNS_DIR).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith(prefix));
+}
+
+export interface VethSpec {
+  /** Named namespace the container end goes into. */
+  netns: string;
+  /** Host end, attached to the bridge. */
+  hostIf: string;
+  bridge: string;
+  /** Container end's name (eth0, eth1, ...). */
+  ifname: string;
+  address: string;
+  prefixLen: number;
+  mac: string;
+  /** Default route through this gateway (the container's first network only). */
+  gateway?: string;
+  mtu?: number;
+}
+
+/** A veth pair: one end on the bridge, the other configured inside the namespace. */
+export async function addVeth(v: VethSpec): Promise<void> {
+  const mtu = v.mtu ? ` mtu ${v.mtu}` : '';
+  await ip(['-batch', '-'], `link add ${v.hostIf}${mtu} type veth peer name ${v.ifname}${mtu} netns ${v.netns}\nlink set ${v.hostIf} master ${v.bridge} up\n`);
+  const inside = [
+    'link set lo up',
+    `link set ${v.ifname} address ${v.mac}`,
+    `addr add ${v.address}/${v.prefixLen} dev ${v.ifname}`,
+    `link set ${v.ifname} up`,
+    ...(v.gateway ? [`route replace default via ${v.gateway} dev ${v.ifname}`] : []),
+  ];
+  try {
+    await ip(['-n', v.netns, '-batch', '-'], inside.join('\n') + '\n');
+  } catch (err) {
+    await deleteLink(v.hostIf).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Byte and packet counters of the interfaces in a namespace (docker stats' "networks"). */
+export async function interfaceCounters(netns: string): Promise<Record<string, Record<string, number>>> {
+  const r = await runCommand('ip', ['-n', netns, '-s', '-j', 'link', 'show']);
+  if (r.code !== 0) return {};
+  const out: Record<string, Record<string, number>> = {};
+  for (const l of JSON.parse(r.stdout) as { ifname: string; stats64?: { rx: Record<string, number>; tx: Record<string, number> } }[]) {
+    if (l.ifname === 'lo' || !l.stats64) continue;
+    const { rx, tx } = l.stats64;
+    out[l.ifname] = {
+      rx_bytes: rx['bytes'] ?? 0,
+      rx_packets: rx['packets'] ?? 0,
+      rx_errors: rx['errors'] ?? 0,
+      rx_dropped: rx['dropped'] ?? 0,
+      tx_bytes: tx['bytes'] ?? 0,
+      tx_packets: tx['packets'] ?? 0,
+      tx_errors: tx['errors'] ?? 0,
+      tx_dropped: tx['dropped'] ?? 0,
+    };
+  }
+  return out;
+}
+
+/** IPv4 subnets the host already routes or has addresses in (subnet choice must avoid them). */
+export async function hostSubnets(): Promise<string[]> {
+  const out: string[] = [];
+  const routes = await runCommand('ip', ['-j', '-4', 'route', 'show', 'table', 'all']);
+  if (routes.code === 0) {
+    for (const r of JSON.parse(routes.stdout) as { dst?: string; type?: string }[]) {
+      if (!r.dst || r.dst === 'default' || r.type === 'broadcast' || r.type === 'local') continue;
+      out.push(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+    }
+  }
+  const addrs = await runCommand('ip', ['-j', '-4', 'addr', 'show']);
+  if (addrs.code === 0) {
+    for (const l of JSON.parse(addrs.stdout) as { addr_info?: { local?: string; prefixlen?: number }[] }[]) {
+      for (const a of l.addr_info ?? []) if (a.local && a.prefixlen !== undefined && !a.local.startsWith('127.')) out.push(`${a.local}/${a.prefixlen}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,632 @@
+/**
+ * Networks: the built-in bridge/host/none networks and user-defined bridge networks, container
+ * sandboxes (a named network namespace with one veth per network), published ports, the
+ * firewall table and the embedded DNS server of each bridge.
+ *
+ * State lives in <data-root>/network/state.json (networks, and the sandboxes of running
+ * containers, which outlive the daemon). At start-up the bridges and the firewall table are
+ * re-created from it, sandboxes whose namespace is gone are dropped, and published ports are
+ * held again. At shutdown, if no container is left running, every interface, namespace and rule
+ * the daemon made is removed; running containers keep theirs.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { conflict, errorMessage, BerthError, invalid, notFound } from '../common/errors.js';
+import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
+import type { Logger } from '../common/log.js';
+import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
+import { AddressPool, contains, formatCidr, intToIp, ipToInt, macForIp, overlaps, parseCidr, pickSubnet, validMac, type Cidr } from './ipam.js';
+import { addVeth, createNetns, deleteLink, deleteNetns, enableForwarding, ensureBridge, hostSubnets, interfaceCounters, listNetns, netnsExists, NETNS_DIR } from './links.js';
+import { holdPorts, portRequests, portsView, type PortHold, type PortMapping } from './ports.js';
+import type { EndpointRecord, EndpointSettings, IpamConfig, NetworkRecord, SandboxInfo, SandboxRecord, SandboxRequest } from './types.js';
+
+/** The embedded DNS server of one network, started by whatever the daemon wires in. */
+export interface DnsHandle {
+  close(): Promise<void>;
+}
+export interface DnsStartOptions {
+  address: string;
+  /** IPv4 addresses for a name asked by the container at `client`. */
+  lookupA(name: string, client: string): string[];
+  lookupPtr(ip: string, client: string): string | undefined;
+  /** Where to forward other names for the container at `client`. */
+  upstreams(client: string): string[];
+}
+export type DnsStarter = (o: DnsStartOptions) => Promise<DnsHandle>;
+
+export interface NetworkServiceOptions {
+  dataRoot: string;
+  log: Logger;
+  /** --bip: the default bridge's gateway address and prefix ("172.30.0.1/16"). */
+  bip?: string;
+  /** --bridge none: no default bridge; containers default to "none". */
+  noDefaultBridge?: boolean;
+  dns?: DnsStarter;
+  /** Host nameservers (for forwarding and for resolv.conf of default-bridge containers). */
+  hostNameservers: () => string[];
+  /** Network events (create, destroy, connect, disconnect). */
+  publish(action: string, network: NetworkRecord, attrs?: Record<string, string>): void;
+}
+
+interface State {
+  version: 1;
+  networks: NetworkRecord[];
+  sandboxes: SandboxRecord[];
+}
+
+interface LiveNetwork {
+  rec: NetworkRecord;
+  pool?: AddressPool;
+  dns?: DnsHandle;
+}
+
+interface LiveSandbox {
+  rec: SandboxRecord;
+  holds: PortHold[];
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const PREDEFINED = new Set(['bridge', 'host', 'none', 'default']);
+
+const newId = (): string => randomBytes(32).toString('hex');
+
+export class NetworkService {
+  private readonly networks = new Map<string, LiveNetwork>();
+  private readonly sandboxes = new Map<string, LiveSandbox>();
+  private readonly tag: string;
+  private readonly file: string;
+  private saving: Promise<void> = Promise.resolve();
+  private fwRunning?: Promise<void>;
+  private fwAgain = false;
+
+  constructor(private readonly o: NetworkServiceOptions) {
+    this.tag = createHash('sha256').update(path.resolve(o.dataRoot)).digest('hex').slice(0, 6);
+    this.file = path.join(o.dataRoot, 'network', 'state.json');
+  }
+
+  /** Names unique to this daemon: firewall table, default bridge, namespace prefix. */
+  get table(): string {
+    return `berth_${this.tag}`;
+  }
+  get defaultBridge(): string {
+    return `berth-${this.tag}`;
+  }
+  get netnsPrefix(): string {
+    return `berth-${this.tag}-`;
+  }
+
+  // ---------------------------------------------------------------- start-up and shutdown
+
+  async init(): Promise<void> {
+    const state = await readJsonIfExists<State>(this.file);
+    for (const rec of state?.networks ?? []) this.networks.set(rec.Id, { rec });
+    await this.ensureBuiltins();
+    await enableForwarding();
+    for (const n of this.networks.values()) if (n.rec.Driver === 'bridge') this.loadPool(n);
+    for (const s of state?.sandboxes ?? []) {
+      if (!(await netnsExists(s.netns))) continue;
+      const live: LiveSandbox = { rec: s, holds: [] };
+      for (const e of s.endpoints) this.networks.get(e.networkId)?.pool?.reserve(e.ip);
+      this.sandboxes.set(s.containerId, live);
+    }
+    // Namespaces of ours that no sandbox owns (a crash between create and record).
+    const owned = new Set([...this.sandboxes.values()].map((s) => s.rec.netns));
+    for (const ns of await listNetns(this.netnsPrefix)) if (!owned.has(ns)) await deleteNetns(ns).catch(() => undefined);
+    for (const n of this.networks.values()) if (n.rec.Driver === 'bridge') await this.bringUp(n);
+    for (const s of this.sandboxes.values()) {
+      try {
+        s.holds = await holdPorts(s.rec.ports.map((p) => ({ proto: p.proto, containerPort: p.containerPort, hostIp: p.hostIp, hostRange: [p.hostPort, p.hostPort] })));
+      } catch (err) {
+        this.o.log.warn('a published port of a running container is taken now', { id: s.rec.containerId, err: errorMessage(err) });
+      }
+    }
+    await this.updateFirewall();
+    await this.save();
+  }
+
+  private async ensureBuiltins(): Promise<void> {
+    const byName = (name: string): LiveNetwork | undefined => [...this.networks.values()].find((n) => n.rec.Name === name);
+    const base = (name: string, driver: NetworkRecord['Driver']): NetworkRecord => ({
+      Id: newId(),
+      Name: name,
+      Created: new Date().toISOString(),
+      Driver: driver,
+      EnableIPv6: false,
+      Internal: false,
+      Attachable: false,
+      IPAM: { Driver: 'default', Options: {}, Config: [] },
+      Options: {},
+      Labels: {},
+      builtin: true,
+    });
+    if (!byName('host')) this.networks.set(...entry(base('host', 'host')));
+    if (!byName('none')) this.networks.set(...entry(base('none', 'null')));
+    const bridge = byName('bridge');
+    if (this.o.noDefaultBridge) {
+      if (bridge) this.networks.delete(bridge.rec.Id);
+      return;
+    }
+    let config: IpamConfig;
+    if (this.o.bip) {
+      const gw = this.o.bip.split('/')[0] as string;
+      const subnet = parseCidr(this.o.bip);
+      config = { Subnet: formatCidr(subnet), Gateway: gw };
+    } else if (bridge?.rec.IPAM.Config[0]) {
+      config = bridge.rec.IPAM.Config[0];
+    } else {
+      const subnet = await this.freeSubnet();
+      config = { Subnet: formatCidr(subnet), Gateway: intToIp(subnet.base + 1) };
+    }
+    const rec = bridge?.rec ?? base('bridge', 'bridge');
+    rec.IPAM.Config = [config];
+    rec.bridge = this.defaultBridge;
+    rec.Options = {
+      'com.docker.network.bridge.default_bridge': 'true',
+      'com.docker.network.bridge.enable_icc': 'true',
+      'com.docker.network.bridge.enable_ip_masquerade': 'true',
+      'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+      'com.docker.network.bridge.name': this.defaultBridge,
+      'com.docker.network.driver.mtu': '1500',
+    };
+    this.networks.set(rec.Id, bridge ?? { rec });
+  }
+
+  private loadPool(n: LiveNetwork): void {
+    const c = n.rec.IPAM.Config[0];
+    if (!c) return;
+    n.pool = new AddressPool(parseCidr(c.Subnet), ipToInt(c.Gateway), c.IPRange ? parseCidr(c.IPRange) : undefined);
+  }
+
+  private async bringUp(n: LiveNetwork): Promise<void> {
+    const c = n.rec.IPAM.Config[0];
+    if (!n.rec.bridge || !c) return;
+    const mtu = Number(n.rec.Options['com.docker.network.driver.mtu']) || undefined;
+    await ensureBridge(n.rec.bridge, `${c.Gateway}/${parseCidr(c.Subnet).prefix}`, mtu && mtu !== 1500 ? mtu : undefined);
+    if (this.o.dns && !n.dns) {
+      try {
+        n.dns = await this.o.dns({
+          address: c.Gateway,
+          lookupA: (name) => this.lookupA(n, name),
+          lookupPtr: (ip) => this.lookupPtr(n, ip),
+          upstreams: (client) => this.upstreamsFor(client),
+        });
+      } catch (err) {
+        this.o.log.warn('the embedded DNS server could not start; containers on this network cannot resolve each other by name', {
+          network: n.rec.Name,
+          err: errorMessage(err),
+        });
+      }
+    }
+  }
+
+  /** At shutdown: the DNS servers and port holds go; with no container running, every interface and rule too. */
+  async close(): Promise<void> {
+    for (const n of this.networks.values()) {
+      await n.dns?.close().catch(() => undefined);
+      n.dns = undefined;
+    }
+    for (const s of this.sandboxes.values()) for (const h of s.holds) h.close();
+    await this.saving;
+    if (this.sandboxes.size > 0) return;
+    await removeFirewall(this.table).catch((err: unknown) => this.o.log.warn('could not remove the firewall table', { err: errorMessage(err) }));
+    for (const n of this.networks.values()) {
+      if (n.rec.bridge) await deleteLink(n.rec.bridge).catch((err: unknown) => this.o.log.warn('could not remove a bridge', { bridge: n.rec.bridge, err: errorMessage(err) }));
+    }
+  }
+
+  // ---------------------------------------------------------------- persistence and rules
+
+  private save(): Promise<void> {
+    const state: State = {
+      version: 1,
+      networks: [...this.networks.values()].map((n) => n.rec),
+      sandboxes: [...this.sandboxes.values()].map((s) => s.rec),
+    };
+    this.saving = this.saving.then(() => atomicWriteJson(this.file, state)).catch((err: unknown) => {
+      this.o.log.error('could not save the network state', { err: errorMessage(err) });
+    });
+    return this.saving;
+  }
+
+  private firewallState(): FirewallState {
+    const fw: FirewallState = { networks: [], ports: [] };
+    for (const n of this.networks.values()) {
+      const c = n.rec.IPAM.Config[0];
+      if (!n.rec.bridge || !c) continue;
+      fw.networks.push({
+        bridge: n.rec.bridge,
+        subnet: formatCidr(parseCidr(c.Subnet)),
+        internal: n.rec.Internal,
+        masquerade: n.rec.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
+      });
+    }
+    for (const s of this.sandboxes.values()) {
+      const primary = s.rec.endpoints[0];
+      if (!primary) continue;
+      for (const p of s.rec.ports) fw.ports.push({ ...p, containerIp: primary.ip });
+    }
+    return fw;
+  }
+
+  /** Rewrites the firewall table; concurrent callers share a run and one more follows if state changed meanwhile. */
+  private updateFirewall(): Promise<void> {
+    if (this.fwRunning) {
+      this.fwAgain = true;
+      return this.fwRunning;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.fwAgain = false;
+        await applyFirewall(this.table, this.firewallState());
+      } while (this.fwAgain);
+    };
+    this.fwRunning = run().finally(() => (this.fwRunning = undefined));
+    return this.fwRunning;
+  }
+
+  // ---------------------------------------------------------------- lookup
+
+  private used(): Cidr[] {
+    return [...this.networks.values()].flatMap((n) => n.rec.IPAM.Config.map((c) => parseCidr(c.Subnet)));
+  }
+
+  private async freeSubnet(): Promise<Cidr> {
+    const host = (await hostSubnets()).map((s) => parseCidr(s));
+    return pickSubnet([...host, ...this.used()]);
+  }
+
+  /** A network by full ID, exact name, or unique ID prefix (Docker's order). */
+  find(ref: string): NetworkRecord {
+    return this.findLive(ref).rec;
+  }
+
+  private findLive(ref: string): LiveNetwork {
+    const byId = this.networks.get(ref);
+    if (byId) return byId;
+    const all = [...this.networks.values()];
+    const byName = all.find((n) => n.rec.Name === ref);
+    if (byName) return byName;
+    const prefix = all.filter((n) => ref.length > 0 && n.rec.Id.startsWith(ref));
+    if (prefix.length === 1) return prefix[0] as LiveNetwork;
+    if (prefix.length > 1) throw invalid(`network ${ref} is ambiguous (${prefix.length} matches found based on ID prefix)`);
+    throw notFound(`network ${ref} not found`);
+  }
+
+  has(ref: string): boolean {
+    try {
+      this.findLive(ref);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  list(): NetworkRecord[] {
+    return [...this.networks.values()].map((n) => n.rec);
+  }
+
+  /** Containers attached to a network now: id → Docker's inspect entry. */
+  attached(netId: string): Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> {
+    const out: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> = {};
+    for (const s of this.sandboxes.values()) {
+      for (const e of s.rec.endpoints) {
+        if (e.networkId !== netId) continue;
+        out[s.rec.containerId] = { Name: s.rec.containerName, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${e.prefixLen}`, IPv6Address: '' };
+      }
+    }
+    return out;
+  }
+
+  sandbox(containerId: string): SandboxRecord | undefined {
+    return this.sandboxes.get(containerId)?.rec;
+  }
+
+  /** The address of a running container on a network (for --link), or undefined. */
+  addressOn(containerId: string, netId: string): string | undefined {
+    return this.sandboxes.get(containerId)?.rec.endpoints.find((e) => e.networkId === netId)?.ip;
+  }
+
+  private lookupA(n: LiveNetwork, name: string): string[] {
+    if (n.rec.Name === 'bridge') return []; // as in Docker: no name resolution on the default bridge
+    const out: string[] = [];
+    for (const s of this.sandboxes.values()) {
+      for (const e of s.rec.endpoints) {
+        if (e.networkId !== n.rec.Id) continue;
+        const names = [s.rec.containerName, ...e.aliases, s.rec.containerId.slice(0, 12)].map((x) => x.toLowerCase());
+        if (names.includes(name) || names.includes(name.replace(new RegExp(`\\.${escapeRe(n.rec.Name.toLowerCase())}$`), ''))) out.push(e.ip);
+      }
+    }
+    return out;
+  }
+
+  private lookupPtr(n: LiveNetwork, ip: string): string | undefined {
+    if (n.rec.Name === 'bridge') return undefined;
+    for (const s of this.sandboxes.values()) {
+      if (s.rec.endpoints.some((e) => e.networkId === n.rec.Id && e.ip === ip)) return `${s.rec.containerName}.${n.rec.Name}`;
+    }
+    return undefined;
+  }
+
+  private upstreamsFor(client: string): string[] {
+    for (const s of this.sandboxes.values()) {
+      if (s.rec.dns.length > 0 && s.rec.endpoints.some((e) => e.ip === client)) return s.rec.dns;
+    }
+    return this.o.hostNameservers();
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  async create(body: unknown): Promise<{ Id: string; Warning: string }> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('network config must be a JSON object');
+    const b = body as Record<string, unknown>;
+    const name = b['Name'];
+    if (typeof name !== 'string' || name === '') throw invalid('network name must be given');
+    if (!NAME_RE.test(name)) throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (PREDEFINED.has(name)) throw new BerthError('forbidden', `${name} is a pre-defined network and cannot be created`);
+    if ([...this.networks.values()].some((n) => n.rec.Name === name)) throw conflict(`network with name ${name} already exists`);
+    const driver = (b['Driver'] as string | undefined) || 'bridge';
+    if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+    if (b['EnableIPv6'] === true) throw invalid('IPv6 networks are not supported by this engine');
+    const options = stringMap(b['Options'], 'Options');
+    const labels = stringMap(b['Labels'], 'Labels');
+    const ipam = (b['IPAM'] ?? {}) as { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] | null; Options?: unknown };
+    if (ipam.Driver && ipam.Driver !== 'default') throw notFound(`plugin "${ipam.Driver}" not found`);
+    const configs = (ipam.Config ?? []).filter((c) => !(c.Subnet ?? '').includes(':'));
+    if (configs.length > 1) throw invalid('only one IPv4 subnet per network is supported');
+    const asked = configs[0] ?? {};
+    let subnet: Cidr;
+    if (asked.Subnet) {
+      subnet = parseCidr(asked.Subnet);
+      const clash = [...this.networks.values()].find((n) => n.rec.IPAM.Config.some((c) => overlaps(parseCidr(c.Subnet), subnet)));
+      if (clash) throw new BerthError('forbidden', `Pool overlaps with other one on this address space (network ${clash.rec.Name})`);
+    } else {
+      if (asked.Gateway || asked.IPRange) throw invalid('a gateway or ip-range needs a subnet');
+      subnet = await this.freeSubnet();
+    }
+    const gateway = asked.Gateway ?? intToIp(subnet.base + 1);
+    if (!contains(subnet, ipToInt(gateway))) {
+      throw invalid(`gateway ${gateway} is not in the subnet ${formatCidr(subnet)}`);
+    }
+    const id = newId();
+    const mtu = options['com.docker.network.driver.mtu'];
+    if (mtu !== undefined && !(Number.isInteger(Number(mtu)) && Number(mtu) >= 68 && Number(mtu) <= 65535)) throw invalid(`invalid MTU: ${mtu}`);
+    const bridge = options['com.docker.network.bridge.name'] ?? `br-${id.slice(0, 12)}`;
+    if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw invalid(`invalid bridge name: ${bridge}`);
+    if ([...this.networks.values()].some((n) => n.rec.bridge === bridge)) throw conflict(`bridge ${bridge} is already used by another network`);
+    const rec: NetworkRecord = {
+      Id: id,
+      Name: name,
+      Created: new Date().toISOString(),
+      Driver: 'bridge',
+      EnableIPv6: false,
+      Internal: b['Internal'] === true,
+      Attachable: b['Attachable'] === true,
+      IPAM: {
+        Driver: 'default',
+        Options: {},
+        Config: [{ Subnet: formatCidr(subnet), Gateway: gateway, ...(asked.IPRange ? { IPRange: formatCidr(parseCidr(asked.IPRange)) } : {}) }],
+      },
+      Options: options,
+      Labels: labels,
+      bridge,
+    };
+    const live: LiveNetwork = { rec };
+    this.loadPool(live); // validates ip-range against the subnet before anything is made
+    this.networks.set(id, live);
+    try {
+      await this.bringUp(live);
+      await this.updateFirewall();
+      await this.save();
+    } catch (err) {
+      this.networks.delete(id);
+      await live.dns?.close().catch(() => undefined);
+      await deleteLink(bridge).catch(() => undefined);
+      await this.updateFirewall().catch(() => undefined);
+      throw err;
+    }
+    this.o.publish('create', rec, { type: 'bridge' });
+    return { Id: id, Warning: '' };
+  }
+
+  async remove(ref: string): Promise<void> {
+    const n = this.findLive(ref);
+    if (n.rec.builtin) throw new BerthError('forbidden', `${n.rec.Name} is a pre-defined network and cannot be removed`);
+    if (Object.keys(this.attached(n.rec.Id)).length > 0) {
+      throw new BerthError('forbidden', `error while removing network: network ${n.rec.Name} id ${n.rec.Id} has active endpoints`);
+    }
+    this.networks.delete(n.rec.Id);
+    await n.dns?.close().catch(() => undefined);
+    if (n.rec.bridge) await deleteLink(n.rec.bridge);
+    await this.updateFirewall();
+    await this.save();
+    this.o.publish('destroy', n.rec, { type: n.rec.Driver });
+  }
+
+  // ---------------------------------------------------------------- sandboxes
+
+  /** Checks a container's network settings at create: the networks exist, addresses and MACs are well-formed. */
+  validate(mode: string, endpoints: Record<string, EndpointSettings>, macAddress?: string): void {
+    if (mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) {
+      const n = this.findLive(mode === 'default' ? 'bridge' : mode);
+      if (n.rec.Driver !== 'bridge') throw invalid(`container cannot be connected to network ${n.rec.Name} this way`);
+    }
+    for (const [ref, e] of Object.entries(endpoints)) {
+      const n = this.findLive(ref);
+      const ip = e.IPAMConfig?.IPv4Address;
+      if (ip) {
+        if (n.rec.Name === 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+        const pool = n.pool;
+        if (pool && !contains(pool.subnet, ipToInt(ip))) throw invalid(`Address ${ip} does not belong to the subnet ${formatCidr(pool.subnet)}`);
+      }
+      if ((e.Aliases ?? []).length > 0 && n.rec.Name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    }
+    if (macAddress && !validMac(macAddress)) throw invalid(`invalid MAC address: ${macAddress}`);
+  }
+
+  /**
+   * Gives a starting container its namespace, an interface and address on each of its networks,
+   * and its published ports. All or nothing: on failure everything made here is undone.
+   */
+  async setup(req: SandboxRequest): Promise<SandboxInfo> {
+    if (this.sandboxes.has(req.containerId)) await this.teardown(req.containerId);
+    const primary = this.findLive(req.mode === 'default' ? 'bridge' : req.mode);
+    const order: [LiveNetwork, EndpointSettings][] = [[primary, endpointFor(req.endpoints, primary.rec)]];
+    for (const [ref, e] of Object.entries(req.endpoints)) {
+      const n = this.findLive(ref);
+      if (n !== primary && !order.some(([x]) => x === n)) order.push([n, e]);
+    }
+    const reqs = portRequests(req.portBindings, req.exposed, req.publishAll);
+    const netns = `${this.netnsPrefix}${req.containerId.slice(0, 12)}`;
+    const live: LiveSandbox = { rec: { containerId: req.containerId, containerName: req.containerName, netns, endpoints: [], ports: [], dns: req.dns }, holds: [] };
+    this.sandboxes.set(req.containerId, live);
+    try {
+      await createNetns(netns);
+      for (const [n, e] of order) await this.addEndpoint(live, n, e, order[0]?.[0] === n ? req.macAddress : undefined);
+      if (reqs.length > 0) {
+        live.holds = await holdPorts(reqs);
+        live.rec.ports = live.holds.map((h) => h.mapping);
+        await this.updateFirewall();
+      }
+      await this.save();
+    } catch (err) {
+      await this.teardown(req.containerId).catch(() => undefined);
+      throw err;
+    }
+    const first = live.rec.endpoints[0] as EndpointRecord;
+    const bridgeNet = [...this.networks.values()].find((n) => n.rec.Name === 'bridge');
+    return {
+      netnsPath: `${NETNS_DIR}/${netns}`,
+      ip: first.ip,
+      gateway: first.gateway,
+      ...(primary.rec.Name !== 'bridge' && primary.dns ? { embeddedDns: first.gateway } : {}),
+      hostGateway: bridgeNet?.rec.IPAM.Config[0]?.Gateway ?? first.gateway,
+    };
+  }
+
+  private async addEndpoint(s: LiveSandbox, n: LiveNetwork, e: EndpointSettings, mac?: string): Promise<EndpointRecord> {
+    if (n.rec.Driver !== 'bridge' || !n.pool || !n.rec.bridge) throw invalid(`container cannot be connected to network ${n.rec.Name}`);
+    if (s.rec.endpoints.some((x) => x.networkId === n.rec.Id)) throw new BerthError('forbidden', `endpoint with name ${s.rec.containerName} already exists in network ${n.rec.Name}`);
+    const requested = e.IPAMConfig?.IPv4Address || undefined;
+    const ip = n.pool.allocate(requested);
+    const index = s.rec.endpoints.length;
+    const ep: EndpointRecord = {
+      networkId: n.rec.Id,
+      endpointId: newId(),
+      ip,
+      prefixLen: n.pool.subnet.prefix,
+      gateway: n.rec.Internal ? '' : intToIp(n.pool.gateway),
+      mac: mac || e.MacAddress || macForIp(ip),
+      aliases: [...new Set(e.Aliases ?? [])],
+      ...(requested ? { requestedIp: requested } : {}),
+      ifname: `eth${index}`,
+      hostIf: `bv${createHash('sha256').update(`${this.tag}/${s.rec.containerId}/${n.rec.Id}`).digest('hex').slice(0, 12)}`,
+    };
+    try {
+      const mtu = Number(n.rec.Options['com.docker.network.driver.mtu']) || undefined;
+      await addVeth({
+        netns: s.rec.netns,
+        hostIf: ep.hostIf,
+        bridge: n.rec.bridge,
+        ifname: ep.ifname,
+        address: ip,
+        prefixLen: ep.prefixLen,
+        mac: ep.mac,
+        ...(index === 0 && !n.rec.Internal ? { gateway: intToIp(n.pool.gateway) } : {}),
+        ...(mtu && mtu !== 1500 ? { mtu } : {}),
+      });
+    } catch (err) {
+      n.pool.release(ip);
+      throw err;
+    }
+    s.rec.endpoints.push(ep);
+    this.o.publish('connect', n.rec, { container: s.rec.containerId, type: 'bridge' });
+    return ep;
+  }
+
+  /** Releases a container's namespace, addresses and ports (idempotent). */
+  async teardown(containerId: string): Promise<void> {
+    const s = this.sandboxes.get(containerId);
+    if (!s) return;
+    this.sandboxes.delete(containerId);
+    for (const h of s.holds) h.close();
+    for (const e of s.rec.endpoints) {
+      const n = this.networks.get(e.networkId);
+      n?.pool?.release(e.ip);
+      if (n) this.o.publish('disconnect', n.rec, { container: containerId, type: n.rec.Driver });
+    }
+    // Deleting the namespace deletes the container ends of the veths, and with them the host ends.
+    await deleteNetns(s.rec.netns);
+    for (const e of s.rec.endpoints) await deleteLink(e.hostIf).catch(() => undefined);
+    if (s.rec.ports.length > 0) await this.updateFirewall();
+    await this.save();
+  }
+
+  /** Joins a running container to another network. */
+  async connect(containerId: string, ref: string, e: EndpointSettings): Promise<void> {
+    const s = this.sandboxes.get(containerId);
+    if (!s) throw conflict(`container ${containerId} has no network sandbox`);
+    const n = this.findLive(ref);
+    await this.addEndpoint(s, n, e);
+    await this.save();
+  }
+
+  /** Takes a running container off a network. */
+  async disconnect(containerId: string, ref: string): Promise<void> {
+    const s = this.sandboxes.get(containerId);
+    const n = this.findLive(ref);
+    const ep = s?.rec.endpoints.find((x) => x.networkId === n.rec.Id);
+    if (!s || !ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.rec.Name}`);
+    s.rec.endpoints = s.rec.endpoints.filter((x) => x !== ep);
+    await deleteLink(ep.hostIf);
+    n.pool?.release(ep.ip);
+    await this.save();
+    this.o.publish('disconnect', n.rec, { container: containerId, type: 'bridge' });
+  }
+
+  /** Drops the sandboxes of containers that are not running (their namespaces outlived them). */
+  async retain(running: Set<string>): Promise<void> {
+    for (const id of [...this.sandboxes.keys()]) if (!running.has(id)) await this.teardown(id);
+  }
+
+  rename(containerId: string, name: string): void {
+    const s = this.sandboxes.get(containerId);
+    if (s) {
+      s.rec.containerName = name;
+      void this.save();
+    }
+  }
+
+  /** Interface counters for docker stats (empty when the container has no sandbox). */
+  async counters(containerId: string): Promise<Record<string, Record<string, number>>> {
+    const s = this.sandboxes.get(containerId);
+    return s ? interfaceCounters(s.rec.netns) : {};
+  }
+
+  /** Ports as NetworkSettings.Ports shows them. */
+  portsView(containerId: string, exposed: string[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
+    return portsView(exposed, this.sandboxes.get(containerId)?.rec.ports ?? []);
+  }
+
+  publishedPorts(containerId: string): PortMapping[] {
+    return this.sandboxes.get(containerId)?.rec.ports ?? [];
+  }
+}
+
+function entry(rec: NetworkRecord): [string, LiveNetwork] {
+  return [rec.Id, { rec }];
+}
+
+function endpointFor(endpoints: Record<string, EndpointSettings>, n: NetworkRecord): EndpointSettings {
+  for (const [ref, e] of Object.entries(endpoints)) if (ref === n.Name || ref === n.Id || (ref.length >= 12 && n.Id.startsWith(ref))) return e;
+  return {};
+}
+
+function stringMap(v: unknown, what: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) throw invalid(`${what} must map strings to strings`);
+  return { ...(v as Record<string, string>) };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,94 @@
+/**
+ * Records the network subsystem keeps on disk (<data-root>/network/state.json) and the shapes
+ * it exchanges with the container service.
+ */
+import type { PortMapping } from './ports.js';
+
+export type NetworkDriver = 'bridge' | 'host' | 'null';
+
+export interface IpamConfig {
+  Subnet: string;
+  Gateway: string;
+  IPRange?: string;
+}
+
+/** A network as `docker network inspect` shows it (less Containers, which is computed). */
+export interface NetworkRecord {
+  Id: string;
+  Name: string;
+  Created: string;
+  Driver: NetworkDriver;
+  EnableIPv6: boolean;
+  Internal: boolean;
+  Attachable: boolean;
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: IpamConfig[] };
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  /** The bridge interface (bridge driver only). */
+  bridge?: string;
+  /** bridge, host and none: created by the daemon, never removed. */
+  builtin?: boolean;
+}
+
+/** One container's attachment to one network. */
+export interface EndpointRecord {
+  networkId: string;
+  endpointId: string;
+  ip: string;
+  prefixLen: number;
+  gateway: string;
+  mac: string;
+  aliases: string[];
+  /** The static address asked for (--ip), shown as IPAMConfig. */
+  requestedIp?: string;
+  /** Interface names: inside the container (eth0...) and the host end on the bridge. */
+  ifname: string;
+  hostIf: string;
+}
+
+/** A running container's network namespace and everything attached to it. */
+export interface SandboxRecord {
+  containerId: string;
+  containerName: string;
+  /** Name of the namespace under /run/netns. */
+  netns: string;
+  endpoints: EndpointRecord[];
+  ports: PortMapping[];
+  /** Nameservers the container asked for (--dns); the embedded DNS forwards to these instead of the host's. */
+  dns: string[];
+}
+
+/** Docker's EndpointSettings as the create body and connect carry them. */
+export interface EndpointSettings {
+  Aliases?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  Links?: string[] | null;
+  MacAddress?: string;
+  NetworkID?: string;
+}
+
+/** What starting a container asks of the network subsystem. */
+export interface SandboxRequest {
+  containerId: string;
+  containerName: string;
+  /** HostConfig.NetworkMode after defaults: "bridge", a network name/ID (not none/host/container:). */
+  mode: string;
+  /** NetworkingConfig.EndpointsConfig plus networks connected while the container was stopped. */
+  endpoints: Record<string, EndpointSettings>;
+  portBindings: unknown;
+  publishAll: boolean;
+  exposed: string[];
+  macAddress?: string;
+  dns: string[];
+}
+
+export interface SandboxInfo {
+  netnsPath: string;
+  /** The first network's address and gateway ("" on internal networks without a route). */
+  ip: string;
+  gateway: string;
+  /** Nameserver for resolv.conf when the container should use the embedded DNS, else undefined. */
+  embeddedDns?: string;
+  /** Gateway of the default bridge (for host-gateway in --add-host). */
+  hostGateway: string;
+}

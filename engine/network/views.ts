@@ -1,0 +1,67 @@
+/**
+ * Networks as the API shows them (`docker network ls/inspect`) and the filters of list and
+ * prune (driver, id, label, name, scope, type, dangling, until).
+ */
+import { invalid } from '../common/errors.js';
+import type { NetworkRecord } from './types.js';
+
+export type Attached = Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
+
+export function networkView(n: NetworkRecord, containers: Attached): Record<string, unknown> {
+  return {
+    Name: n.Name,
+    Id: n.Id,
+    Created: n.Created,
+    Scope: 'local',
+    Driver: n.Driver,
+    EnableIPv6: n.EnableIPv6,
+    IPAM: { Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: n.IPAM.Config.map((c) => ({ ...c })) },
+    Internal: n.Internal,
+    Attachable: n.Attachable,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: containers,
+    Options: n.Options,
+    Labels: n.Labels,
+  };
+}
+
+function labelMatch(labels: Record<string, string>, want: string): boolean {
+  const i = want.indexOf('=');
+  return i < 0 ? want in labels : labels[want.slice(0, i)] === want.slice(i + 1);
+}
+
+function untilTime(v: string): number {
+  const n = Number(v);
+  if (Number.isFinite(n)) return n * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${v}'`);
+  return t;
+}
+
+/** A predicate for GET /networks and POST /networks/prune filters. `inUse` answers "has containers". */
+export function networkFilter(f: Record<string, string[]>, inUse: (n: NetworkRecord) => boolean): (n: NetworkRecord) => boolean {
+  const tests: ((n: NetworkRecord) => boolean)[] = [];
+  if (f['driver']) tests.push((n) => f['driver']!.includes(n.Driver));
+  if (f['id']) tests.push((n) => f['id']!.some((v) => n.Id.startsWith(v)));
+  if (f['name']) tests.push((n) => f['name']!.some((v) => n.Name.includes(v)));
+  if (f['label']) tests.push((n) => f['label']!.every((l) => labelMatch(n.Labels, l)));
+  if (f['label!']) tests.push((n) => !f['label!']!.some((l) => labelMatch(n.Labels, l)));
+  if (f['scope']) tests.push(() => f['scope']!.includes('local'));
+  if (f['type']) {
+    for (const v of f['type']) if (v !== 'custom' && v !== 'builtin') throw invalid(`invalid filter: 'type'='${v}'`);
+    tests.push((n) => f['type']!.includes(n.builtin ? 'builtin' : 'custom'));
+  }
+  if (f['dangling']) {
+    const v = f['dangling'][0];
+    if (!['true', 'false', '1', '0'].includes(v ?? '')) throw invalid(`invalid filter 'dangling=${v}'`);
+    const want = v === 'true' || v === '1';
+    tests.push((n) => (!n.builtin && !inUse(n)) === want);
+  }
+  if (f['until']) {
+    const t = untilTime(f['until'][0] ?? '');
+    tests.push((n) => Date.parse(n.Created) < t);
+  }
+  return (n) => tests.every((t) => t(n));
+}
