@@ -344,7 +344,6 @@ export class ContainerService {
     const imageCfg = await this.o.images.config(c.rec.ImageID);
     const image = imageRuntime(imageCfg);
     const create = c.rec.Create;
-    const dataDir = this.records.dataDir(id);
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
     await this.mounts.acquire(id, this.overlayDirs(c));
