@@ -10,6 +10,7 @@
  * the daemon made is removed; running containers keep theirs.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { conflict, errorMessage, BerthError, invalid, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
@@ -98,6 +99,7 @@ export class NetworkService {
   // ---------------------------------------------------------------- start-up and shutdown
 
   async init(): Promise<void> {
+    await fsp.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const state = await readJsonIfExists<State>(this.file);
     for (const rec of state?.networks ?? []) this.networks.set(rec.Id, { rec });
     await this.ensureBuiltins();

@@ -1,0 +1,319 @@
+// Networking through the real docker CLI and the kernel: the default bridge (addresses, routes,
+// outbound NAT seen from a separate "outside" host in its own namespace), published ports on
+// loopback and on the host's address (tcp, udp, ranges, -P, a taken port), user networks (name
+// and alias resolution through the embedded DNS, forwarding, isolation, internal, connect and
+// disconnect while running, rm refused in use, prune), the none/host/container: modes, --link,
+// the /etc options, and a daemon restart keeping running containers reachable. The after() hook
+// checks that no bridge, namespace, veth or firewall table is left once the daemon stops.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { docker } from './harness/docker.js';
+import { busyboxStaticBinary } from './harness/images.js';
+import { makeTempDir, removeDir, run, runOk } from './harness/util.js';
+import { containerSkip as skip, eventually, networkNames, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
+
+let env: ContainerEnv;
+/** An "outside" host: a namespace joined to the host by a veth, with an HTTP server that answers the caller's address. */
+let outside: { ns: string; hostIf: string; ip: string; dir: string; pid?: number } | undefined;
+
+function hostAddress(): string {
+  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+    if (name === 'lo' || /^(berth|br-|bv|docker|veth|bxt)/.test(name)) continue;
+    const a = (addrs ?? []).find((x) => x.family === 'IPv4' && !x.internal);
+    if (a) return a.address;
+  }
+  throw new Error('no non-loopback IPv4 address on this host');
+}
+
+async function startOutside(): Promise<NonNullable<typeof outside>> {
+  const tag = randomBytes(3).toString('hex');
+  const o = { ns: `berth-test-out-${tag}`, hostIf: `bxt${tag}`, ip: '10.213.77.2', dir: await makeTempDir('berth-outside-') };
+  await runOk('ip', ['netns', 'add', o.ns]);
+  await runOk('ip', ['link', 'add', o.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', o.ns]);
+  await runOk('ip', ['addr', 'add', '10.213.77.1/30', 'dev', o.hostIf]);
+  await runOk('ip', ['link', 'set', o.hostIf, 'up']);
+  await runOk('ip', ['-n', o.ns, 'addr', 'add', `${o.ip}/30`, 'dev', 'eth0']);
+  await runOk('ip', ['-n', o.ns, 'link', 'set', 'eth0', 'up']);
+  await runOk('ip', ['-n', o.ns, 'link', 'set', 'lo', 'up']);
+  // No route back to the container subnets: only masqueraded traffic can get an answer.
+  const bb = await busyboxStaticBinary();
+  await fsp.mkdir(path.join(o.dir, 'cgi-bin'), { recursive: true });
+  await fsp.writeFile(path.join(o.dir, 'cgi-bin', 'whoami'), '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR"\n', { mode: 0o755 });
+  await fsp.copyFile(bb, path.join(o.dir, 'busybox'));
+  await fsp.chmod(path.join(o.dir, 'busybox'), 0o755);
+  // httpd's CGI runs /bin/sh from the host, which is fine: the namespace only changes the network.
+  await runOk('ip', ['netns', 'exec', o.ns, path.join(o.dir, 'busybox'), 'httpd', '-p', '8000', '-h', o.dir]);
+  return o;
+}
+
+async function stopOutside(): Promise<void> {
+  if (!outside) return;
+  const pids = await run('ip', ['netns', 'pids', outside.ns]);
+  for (const pid of pids.stdout.toString().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+  await run('ip', ['netns', 'del', outside.ns]);
+  await run('ip', ['link', 'del', outside.hostIf]);
+  await removeDir(outside.dir);
+}
+
+before(async () => {
+  if (skip) return;
+  env = await startContainerEnv({ dynamic: true, pull: true });
+  outside = await startOutside();
+});
+
+after(async () => {
+  if (skip) return;
+  await stopOutside();
+  await stopContainerEnv(env);
+});
+
+const inspect = async (ref: string): Promise<any> => JSON.parse(await env.ok(['inspect', ref]))[0];
+const sh = (args: string[], script: string): Promise<string> => env.ok(['run', '--rm', ...args, env.ref, 'sh', '-c', script]);
+const httpGet = async (url: string): Promise<string> => {
+  const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return r.text();
+};
+/** A detached container serving `text` over HTTP on port 8080. */
+const webServer = async (args: string[], text = 'hello'): Promise<string> =>
+  (await env.ok(['run', '-d', ...args, env.ref, 'sh', '-c', `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 8080 -h /www`])).trim();
+
+test('default bridge: an address, a default route, the host reaches the container, outbound traffic is masqueraded', { skip }, async () => {
+  const bridge = (await env.ok(['network', 'inspect', 'bridge', '--format', '{{json .IPAM.Config}}'])).trim();
+  const [{ Subnet, Gateway }] = JSON.parse(bridge);
+  assert.match(Subnet, /^(172\.(1[6-9]|2\d|3[01])|192\.168)\./, 'a private subnet from Docker\'s pools');
+  const out = await sh([], 'ip -4 addr show eth0; ip route');
+  assert.match(out, new RegExp(`default via ${Gateway.replaceAll('.', '\\.')} dev eth0`));
+  const id = await webServer([]);
+  try {
+    const ip = (await inspect(id)).NetworkSettings.IPAddress as string;
+    assert.ok(ip.startsWith(Subnet.split('.').slice(0, 2).join('.')), `container address ${ip} in ${Subnet}`);
+    assert.equal((await eventually(() => httpGet(`http://${ip}:8080/`))).trim(), 'hello', 'host to container by its address');
+    // The outside host has no route to the container subnet: an answer means the source was NATed to the host's side.
+    const seen = await sh([], `timeout 5 wget -qO- http://${outside!.ip}:8000/cgi-bin/whoami`);
+    assert.match(seen, /^\[?(::ffff:)?10\.213\.77\.1\]?\s*$/, 'the outside host sees the host\'s address, not the container\'s');
+  } finally {
+    await env.ok(['rm', '-f', id]);
+  }
+});
+
+test('published ports: loopback and host address, ip-bound, ranges, udp, -P, docker port', { skip }, async () => {
+  const hostIp = hostAddress();
+  const web = await webServer(['-p', '18080:8080', '-p', '127.0.0.1:18081:8080', '-p', '18090-18091:8080-8081']);
+  try {
+    assert.equal((await eventually(() => httpGet('http://127.0.0.1:18080/'))).trim(), 'hello');
+    assert.equal((await httpGet(`http://${hostIp}:18080/`)).trim(), 'hello', 'on the host\'s other addresses too');
+    assert.equal((await httpGet('http://127.0.0.1:18081/')).trim(), 'hello');
+    await assert.rejects(httpGet(`http://${hostIp}:18081/`), 'a loopback-bound port is not published on other addresses');
+    assert.equal((await httpGet('http://127.0.0.1:18090/')).trim(), 'hello', 'ranges map port by port');
+    const ports = (await env.ok(['port', web])).trim().split('\n').sort();
+    assert.deepEqual(ports, ['8080/tcp -> 0.0.0.0:18080', '8080/tcp -> 0.0.0.0:18090', '8080/tcp -> 127.0.0.1:18081', '8081/tcp -> 0.0.0.0:18091'].sort());
+    const ps = await env.ok(['ps', '--filter', 'publish=18080', '--format', '{{.ID}}']);
+    assert.equal(ps.trim(), web.slice(0, 12));
+  } finally {
+    await env.ok(['rm', '-f', web]);
+  }
+  await assert.rejects(httpGet('http://127.0.0.1:18080/'), 'the port is gone with the container');
+
+  // -P: every exposed port on a random free port.
+  const pub = await webServer(['-P', '--expose', '8080']);
+  try {
+    const mapped = (await env.ok(['port', pub, '8080/tcp'])).trim();
+    const port = Number(/:(\d+)$/.exec(mapped)?.[1]);
+    assert.ok(port > 1024, `random port ${mapped}`);
+    assert.equal((await eventually(() => httpGet(`http://127.0.0.1:${port}/`))).trim(), 'hello');
+  } finally {
+    await env.ok(['rm', '-f', pub]);
+  }
+
+  // UDP: a datagram to the published port reaches the container.
+  const udp = (await env.ok(['run', '-d', '-p', '127.0.0.1:18053:5353/udp', env.ref, 'nc', '-u', '-l', '-p', '5353'])).trim();
+  try {
+    const sock = dgram.createSocket('udp4');
+    try {
+      await eventually(async () => {
+        await new Promise<void>((res, rej) => sock.send('ping-over-udp\n', 18053, '127.0.0.1', (e) => (e ? rej(e) : res())));
+        assert.match(await env.ok(['logs', udp]), /ping-over-udp/);
+      });
+    } finally {
+      sock.close();
+    }
+  } finally {
+    await env.ok(['rm', '-f', udp]);
+  }
+});
+
+test('a taken port is a clear error and leaves no namespace, rule or container behind', { skip }, async () => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(18099, '0.0.0.0', r));
+  const { netnsPrefix, table } = networkNames(env.daemon);
+  try {
+    const before = (await fsp.readdir('/run/netns')).filter((n) => n.startsWith(netnsPrefix));
+    const r = await docker(env.daemon, ['run', '--rm', '-p', '18099:8080', env.ref, 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /Bind for 0\.0\.0\.0:18099 failed: port is already allocated/);
+    const after = (await fsp.readdir('/run/netns')).filter((n) => n.startsWith(netnsPrefix));
+    assert.deepEqual(after, before, 'no namespace left');
+    const rules = (await runOk('nft', ['list', 'table', 'ip', table])).toString();
+    assert.ok(!rules.includes('18099'), 'no rule for the port');
+    await eventually(async () => assert.equal((await env.ok(['ps', '-aq'])).trim(), '', '--rm removed the container'));
+  } finally {
+    holder.close();
+  }
+  const bad = await docker(env.daemon, ['run', '--rm', '-p', '99999:80', env.ref, 'true']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid/i);
+});
+
+test('user networks: names and aliases resolve, other names are forwarded, networks are isolated', { skip }, async () => {
+  await env.ok(['network', 'create', '--subnet', '10.77.0.0/24', '--gateway', '10.77.0.254', '--ip-range', '10.77.0.128/25', '--label', 'team=a', 'neta']);
+  await env.ok(['network', 'create', 'netb']);
+  // A name server of the test's own: what the embedded DNS forwards to for a container with --dns.
+  const upstream = dgram.createSocket('udp4');
+  await new Promise<void>((r) => upstream.bind(53, '127.0.0.2', r));
+  upstream.on('message', (q, rinfo) => {
+    // Answer every A question with 10.1.2.3 (header + question copied, one answer by pointer).
+    const qEnd = 12 + q.subarray(12).indexOf(0) + 5;
+    const head = Buffer.from(q.subarray(0, qEnd));
+    head.writeUInt16BE(0x8180, 2);
+    head.writeUInt16BE(1, 6);
+    head.writeUInt16BE(0, 8);
+    head.writeUInt16BE(0, 10);
+    const ans = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3]);
+    upstream.send(Buffer.concat([head, ans]), rinfo.port, rinfo.address);
+  });
+  const a1 = await webServer(['--name', 'a1', '--network', 'neta', '--network-alias', 'web-alias'], 'from-a1');
+  const b1 = await webServer(['--name', 'b1', '--network', 'netb'], 'from-b1');
+  try {
+    const net = JSON.parse(await env.ok(['network', 'inspect', 'neta']))[0];
+    assert.deepEqual(net.IPAM.Config, [{ Subnet: '10.77.0.0/24', Gateway: '10.77.0.254', IPRange: '10.77.0.128/25' }]);
+    assert.deepEqual(net.Labels, { team: 'a' });
+    const a1ip = (await inspect('a1')).NetworkSettings.Networks.neta.IPAddress as string;
+    assert.ok(Number(a1ip.split('.')[3]) >= 128, `address ${a1ip} from the ip-range`);
+    assert.ok(net.Containers[(await inspect('a1')).Id], 'inspect lists the attached container');
+    assert.equal((await env.ok(['network', 'ls', '--filter', 'label=team=a', '--format', '{{.Name}}'])).trim(), 'neta');
+
+    const out = await sh(['--network', 'neta', '--dns', '127.0.0.2'], [
+      'cat /etc/resolv.conf',
+      'timeout 5 wget -qO- http://a1:8080/',
+      'timeout 5 wget -qO- http://web-alias:8080/',
+      'nslookup somewhere.example 2>&1 | grep -A1 "Name:" | tail -1',
+      'timeout 5 wget -qO- http://b1:8080/ || echo b1-unresolvable',
+    ].join('; '));
+    assert.match(out, /nameserver 10\.77\.0\.254/, 'the embedded DNS on the gateway');
+    assert.match(out, /from-a1\nfrom-a1/, 'container name and alias resolve');
+    assert.match(out, /10\.1\.2\.3/, 'other names are forwarded to the container\'s --dns server');
+    assert.match(out, /b1-unresolvable/, 'names of another network do not resolve');
+    const b1ip = (await inspect('b1')).NetworkSettings.Networks.netb.IPAddress as string;
+    const iso = await sh(['--network', 'neta'], `timeout 3 wget -qO- http://${b1ip}:8080/ || echo blocked`);
+    assert.match(iso, /blocked/, 'no traffic between two user networks');
+
+    // Connect a1 to netb while it runs: it reaches b1 by name; disconnect takes that away.
+    await env.ok(['network', 'connect', '--alias', 'a1-on-b', 'netb', 'a1']);
+    assert.equal((await env.ok(['exec', 'a1', 'sh', '-c', 'timeout 5 wget -qO- http://b1:8080/'])).trim(), 'from-b1');
+    assert.equal((await sh(['--network', 'netb'], 'timeout 5 wget -qO- http://a1-on-b:8080/')).trim(), 'from-a1');
+    const rm = await docker(env.daemon, ['network', 'rm', 'netb']);
+    assert.notEqual(rm.code, 0);
+    assert.match(rm.stderr, /has active endpoints/);
+    await env.ok(['network', 'disconnect', 'netb', 'a1']);
+    assert.match(await env.ok(['exec', 'a1', 'sh', '-c', 'timeout 3 wget -qO- http://b1:8080/ || echo gone']), /gone/);
+  } finally {
+    upstream.close();
+    await env.ok(['rm', '-f', a1, b1]);
+  }
+  const pruned = await env.ok(['network', 'prune', '-f']);
+  assert.match(pruned, /neta/);
+  assert.match(pruned, /netb/);
+  assert.equal((await env.ok(['network', 'ls', '--format', '{{.Name}}'])).trim().split('\n').sort().join(','), 'bridge,host,none');
+});
+
+test('internal networks reach each other but nothing outside', { skip }, async () => {
+  await env.ok(['network', 'create', '--internal', 'inner']);
+  const srv = await webServer(['--name', 'inner-srv', '--network', 'inner'], 'inside');
+  try {
+    const out = await sh(['--network', 'inner'], `timeout 5 wget -qO- http://inner-srv:8080/; timeout 3 wget -qO- http://${outside!.ip}:8000/cgi-bin/whoami || echo no-way-out; ip route`);
+    assert.match(out, /inside/);
+    assert.match(out, /no-way-out/);
+    assert.doesNotMatch(out, /default via/, 'no default route on an internal network');
+  } finally {
+    await env.ok(['rm', '-f', srv]);
+    await env.ok(['network', 'rm', 'inner']);
+  }
+});
+
+test('none, host and container: modes', { skip }, async () => {
+  const none = await sh(['--network', 'none'], 'ls /sys/class/net');
+  assert.deepEqual(none.trim().split(/\s+/), ['lo']);
+  const hostIfs = (await fsp.readdir('/sys/class/net')).sort();
+  const host = await sh(['--network', 'host'], 'ls /sys/class/net; hostname');
+  const lines = host.trim().split(/\s+/);
+  assert.equal(lines.at(-1), os.hostname(), 'the host\'s hostname');
+  for (const i of ['lo', 'eth0'].filter((x) => hostIfs.includes(x))) assert.ok(lines.includes(i), `host interface ${i} visible`);
+  const target = (await env.ok(['run', '-d', '--name', 'netowner', env.ref, 'sleep', '60'])).trim();
+  try {
+    const ip = (await inspect(target)).NetworkSettings.IPAddress as string;
+    const joined = await sh(['--network', 'container:netowner'], 'ip -4 -o addr show eth0');
+    assert.match(joined, new RegExp(`inet ${ip.replaceAll('.', '\\.')}/`), 'shares the target\'s interface');
+  } finally {
+    await env.ok(['rm', '-f', target]);
+  }
+});
+
+test('--link, --dns, --dns-search, --add-host, --ip, --mac-address, --hostname, --domainname', { skip }, async () => {
+  const target = (await env.ok(['run', '-d', '--name', 'linked', '-e', 'SECRET=42', '--expose', '6379', env.ref, 'sleep', '60'])).trim();
+  try {
+    const tip = (await inspect(target)).NetworkSettings.IPAddress as string;
+    const out = await sh(['--link', 'linked:db', '--dns', '10.9.9.9', '--dns-search', 'corp.example', '--add-host', 'extra.example:10.1.1.1', '--add-host', 'gw.example:host-gateway', '--hostname', 'box', '--domainname', 'example.org'], 'cat /etc/hosts /etc/resolv.conf; env | sort; hostname; cat /proc/sys/kernel/domainname');
+    assert.match(out, new RegExp(`${tip.replaceAll('.', '\\.')}\\s+db linked`));
+    assert.match(out, /DB_PORT_6379_TCP=tcp:\/\/[\d.]+:6379/);
+    assert.match(out, /DB_ENV_SECRET=42/);
+    assert.match(out, /DB_NAME=\/[^/]+\/db/);
+    assert.match(out, /nameserver 10\.9\.9\.9/);
+    assert.match(out, /search corp\.example/);
+    assert.match(out, /10\.1\.1\.1\s+extra\.example/);
+    const gw = (await env.ok(['network', 'inspect', 'bridge', '--format', '{{(index .IPAM.Config 0).Gateway}}'])).trim();
+    assert.match(out, new RegExp(`${gw.replaceAll('.', '\\.')}\\s+gw\\.example`));
+    assert.match(out, /\sbox\.example\.org box\n/);
+    assert.match(out, /\nbox\nexample\.org\n$/);
+  } finally {
+    await env.ok(['rm', '-f', target]);
+  }
+  await env.ok(['network', 'create', '--subnet', '10.78.0.0/24', 'fixed']);
+  try {
+    const out = await sh(['--network', 'fixed', '--ip', '10.78.0.50', '--mac-address', '02:42:de:ad:be:ef'], 'ip -o link show eth0; ip -4 -o addr show eth0');
+    assert.match(out, /02:42:de:ad:be:ef/);
+    assert.match(out, /inet 10\.78\.0\.50\/24/);
+    const bad = await docker(env.daemon, ['run', '--rm', '--network', 'fixed', '--ip', '10.99.0.5', env.ref, 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /does not belong to the subnet/);
+  } finally {
+    await env.ok(['network', 'rm', 'fixed']);
+  }
+  const missing = await docker(env.daemon, ['run', '--rm', '--network', 'no-such-net', env.ref, 'true']);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /network no-such-net not found/);
+});
+
+test('a daemon killed and restarted keeps running containers reachable: ports, names, stats', { skip }, async () => {
+  await env.ok(['network', 'create', 'keep']);
+  const srv = await webServer(['--name', 'keeper', '--network', 'keep', '-p', '18110:8080'], 'still-here');
+  try {
+    assert.equal((await eventually(() => httpGet('http://127.0.0.1:18110/'))).trim(), 'still-here');
+    await env.daemon.kill9();
+    await env.daemon.restart();
+    assert.equal((await eventually(() => httpGet('http://127.0.0.1:18110/'))).trim(), 'still-here', 'the published port survived');
+    assert.equal((await sh(['--network', 'keep'], 'timeout 5 wget -qO- http://keeper:8080/')).trim(), 'still-here', 'and the name');
+    const taken = await docker(env.daemon, ['run', '--rm', '-p', '18110:80', env.ref, 'true']);
+    assert.match(taken.stderr, /port is already allocated/, 'the port is held again after the restart');
+    const stats = JSON.parse(await env.ok(['stats', '--no-stream', '--format', '{{json .}}', 'keeper']));
+    assert.doesNotMatch(stats.NetIO, /^0B \/ 0B$/, 'network counters in docker stats');
+  } finally {
+    await env.ok(['rm', '-f', srv]);
+    await env.ok(['network', 'rm', 'keep']);
+  }
+});
