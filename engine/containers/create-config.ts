@@ -52,7 +52,7 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
     Env: env,
     Cmd: cmd,
     Image: create.Image,
-    Volumes: create['Volumes'] ?? null,
+    Volumes: configVolumes(create, cfg),
     WorkingDir: create.WorkingDir || image.WorkingDir || '',
     Entrypoint: entrypoint,
     OnBuild: null,
@@ -60,6 +60,13 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
     ...(create.StopSignal || image.StopSignal ? { StopSignal: create.StopSignal || image.StopSignal } : {}),
     ...(typeof create.StopTimeout === 'number' ? { StopTimeout: create.StopTimeout } : {}),
   };
+}
+
+/** Config.Volumes as inspect shows it: the image's VOLUMEs and the create's (`-v /path`), or null. */
+function configVolumes(create: CreateBody, cfg: ImageConfig): Record<string, object> | null {
+  const given = create['Volumes'];
+  const merged = { ...(cfg.config?.Volumes ?? {}), ...(typeof given === 'object' && given !== null ? given : {}) };
+  return Object.keys(merged).length > 0 ? merged : null;
 }
 
 /** hostname, hosts and resolv.conf in the container's data dir (start hands them to the spec). */

@@ -93,8 +93,10 @@ export function listFilter(all: ContainerRecord[], filters: Record<string, strin
   if (f['is-task']) tests.push(() => f['is-task']!.includes('false'));
   if (f['isolation']) tests.push(() => f['isolation']!.some((v) => v === 'default' || v === ''));
   if (f['network']) tests.push((r) => f['network']!.includes(networkMode(r)));
-  // Nothing publishes ports or mounts volumes yet (networking and volumes come next).
-  for (const key of ['publish', 'expose', 'volume']) if (f[key]) tests.push(() => false);
+  // A volume filter names a volume or a mount destination.
+  if (f['volume']) tests.push((r) => (r.MountPoints ?? []).some((m) => f['volume']!.some((v) => v === m.Name || v === m.Destination)));
+  // Nothing publishes ports yet (networking comes next).
+  for (const key of ['publish', 'expose']) if (f[key]) tests.push(() => false);
   return (r) => tests.every((t) => t(r));
 }
 
@@ -124,7 +126,7 @@ export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, 
       Status: statusText(r),
       HostConfig: { NetworkMode: networkMode(r) },
       NetworkSettings: { Networks: {} },
-      Mounts: [],
+      Mounts: mountsView(r),
   }));
 }
 
@@ -172,7 +174,7 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
         WorkDir: path.join(dataDir, 'work'),
       },
     },
-    Mounts: [],
+    Mounts: mountsView(r),
     Config: r.Config,
     NetworkSettings: {
       Bridge: '',
@@ -195,6 +197,22 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
       Networks: {},
     },
   };
+}
+
+/** inspect's and ps's `Mounts`: Docker's MountPoint shape (HostConfig.Tmpfs entries are not listed). */
+function mountsView(r: ContainerRecord): Record<string, unknown>[] {
+  return (r.MountPoints ?? [])
+    .filter((m) => !m.Hidden)
+    .map((m) => ({
+      Type: m.Type,
+      ...(m.Name !== undefined ? { Name: m.Name } : {}),
+      Source: m.Source,
+      Destination: m.Destination,
+      ...(m.Driver !== undefined ? { Driver: m.Driver } : {}),
+      Mode: m.Mode,
+      RW: m.RW,
+      Propagation: m.Propagation,
+    }));
 }
 
 function hostConfigView(r: ContainerRecord): Record<string, unknown> {
