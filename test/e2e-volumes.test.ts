@@ -10,7 +10,10 @@ import { docker } from './harness/docker.js';
 import { containerSkip as skip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 import type { TestDaemon } from './harness/daemon.js';
 import { busyboxLayer, pushImage } from './harness/images.js';
-import { makeTempDir, removeDir } from './harness/util.js';
+import { fileURLToPath } from 'node:url';
+import { makeTempDir, removeDir, run } from './harness/util.js';
+
+const BERTH = fileURLToPath(new URL('../../bin/berth', import.meta.url));
 
 let env: ContainerEnv;
 let daemon: TestDaemon;
@@ -293,4 +296,37 @@ test('bad creates leave no container and no volume behind', { skip }, async () =
   assert.match(badType.json<{ message: string }>().message, /mount type unknown/);
   assert.equal((await ok(['ps', '-aq'])).trim(), '');
   assert.deepEqual(await volumeNames(), before);
+});
+
+test('the berth CLI: volume create/ls/inspect/rm/prune, run with --mount and --volumes-from', { skip }, async () => {
+  const berth = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    const r = await run(BERTH, ['-H', daemon.dockerHost, ...args]);
+    return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+  };
+  const bok = async (args: string[]): Promise<string> => {
+    const r = await berth(args);
+    assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  };
+  assert.equal(await bok(['volume', 'create', '--label', 'k=v', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'cv']), 'cv\n');
+  assert.equal(await bok(['volume', 'ls']), 'DRIVER    VOLUME NAME\nlocal     cv\n');
+  assert.equal(await bok(['volume', 'ls', '-q', '--filter', 'label=k=v']), 'cv\n');
+  const v = JSON.parse(await bok(['volume', 'inspect', 'cv']))[0];
+  assert.deepEqual(v.Options, { type: 'tmpfs', device: 'tmpfs' });
+  assert.equal(await bok(['volume', 'inspect', '-f', '{{.Driver}} {{.Labels}}', 'cv']), 'local map[k:v]\n');
+
+  await bok(['create', '--name', 'cli-src', '--mount', 'type=volume,src=cv,dst=/v', '--mount', `type=bind,src=${hostDir},dst=/h,ro`, ref, 'true']);
+  assert.equal(await bok(['run', '--rm', '--volumes-from', 'cli-src', ref, 'sh', '-c', 'echo x > /v/f; cat /v/f /h/in']), 'x\nfrom host\n');
+  const inUse = await berth(['volume', 'rm', 'cv']);
+  assert.equal(inUse.code, 1);
+  assert.match(inUse.stderr, /^Error response from daemon: remove cv: volume is in use/);
+  await bok(['rm', 'cli-src']);
+  const bad = await berth(['run', '--rm', '--mount', 'type=bogus,dst=/x', ref, 'true']);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /invalid mount type: bogus/);
+
+  assert.match(await bok(['volume', 'prune', '-f']), /Total reclaimed space: 0B/);
+  assert.equal(await bok(['volume', 'ls', '-q']), 'cv\n', 'prune without -a keeps named volumes');
+  assert.match(await bok(['volume', 'prune', '-af']), /Deleted Volumes:\ncv\n/);
+  assert.equal(await bok(['volume', 'rm', '-f', 'cv']), 'cv\n', '-f forgives a missing volume');
 });
