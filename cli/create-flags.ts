@@ -7,7 +7,7 @@
  * --env-file files, so the mapping is unit-tested without an engine.
  */
 import { readFileSync } from 'node:fs';
-import type { ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
+import type { ContainerCreateBody, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 
@@ -28,6 +28,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
   { name: 'label', short: 'l', type: 'list', valueName: 'list', description: 'Set meta data on a container' },
   { name: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
+  { name: 'mount', type: 'list', valueName: 'mount', description: 'Attach a filesystem mount to the container' },
   { name: 'name', type: 'string', description: 'Assign a name to the container' },
   { name: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
   { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
@@ -46,6 +47,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'ulimit', type: 'list', valueName: 'ulimit', description: 'Ulimit options' },
   { name: 'user', short: 'u', type: 'string', description: 'Username or UID (format: <name|uid>[:<group|gid>])' },
   { name: 'volume', short: 'v', type: 'list', valueName: 'list', description: 'Bind mount a volume' },
+  { name: 'volumes-from', type: 'list', valueName: 'list', description: 'Mount volumes from the specified container(s)' },
   { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
 ];
 
@@ -152,6 +154,69 @@ export function parsePublish(spec: string, exposed: Record<string, Record<string
   }
 }
 
+/**
+ * `--mount` CSV: type=bind|volume|tmpfs (default volume), source|src, target|dst|destination,
+ * readonly|ro[=bool], bind-propagation, bind-nonrecursive, bind-create-mountpoint,
+ * volume-nocopy, volume-label=k=v, volume-driver, volume-opt=k=v, tmpfs-size, tmpfs-mode.
+ */
+export function parseMountFlag(spec: string): MountSpec {
+  const bad = (why: string): never => {
+    throw new UsageError(`invalid argument "${spec}" for "--mount" flag: ${why}`);
+  };
+  const flag = (key: string, value: string | undefined): boolean => {
+    if (value === undefined || /^(true|1)$/i.test(value)) return true;
+    if (/^(false|0)$/i.test(value)) return false;
+    return bad(`invalid value for ${key}: ${value}`);
+  };
+  const m: MountSpec = { Type: 'volume', Target: '' };
+  const volume = (): NonNullable<MountSpec['VolumeOptions']> => (m.VolumeOptions ??= {});
+  for (const field of spec.split(',')) {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    const need = (): string => value ?? bad(`invalid field '${field}' must be a key=value pair`);
+    switch (key) {
+      case 'type': {
+        const t = need();
+        if (t !== 'bind' && t !== 'volume' && t !== 'tmpfs') bad(`invalid mount type: ${t}`);
+        m.Type = t as MountSpec['Type'];
+        break;
+      }
+      case 'source': case 'src': m.Source = need(); break;
+      case 'target': case 'dst': case 'destination': m.Target = need(); break;
+      case 'readonly': case 'ro': m.ReadOnly = flag(key, value); break;
+      case 'consistency': m.Consistency = need(); break;
+      case 'bind-propagation': (m.BindOptions ??= {}).Propagation = need(); break;
+      case 'bind-nonrecursive': (m.BindOptions ??= {}).NonRecursive = flag(key, value); break;
+      case 'bind-create-mountpoint': (m.BindOptions ??= {}).CreateMountpoint = flag(key, value); break;
+      case 'volume-nocopy': volume().NoCopy = flag(key, value); break;
+      case 'volume-subpath': volume().Subpath = need(); break;
+      case 'volume-label': {
+        const [k = '', ...v] = need().split('=');
+        (volume().Labels ??= {})[k] = v.join('=');
+        break;
+      }
+      case 'volume-driver': (volume().DriverConfig ??= {}).Name = need(); break;
+      case 'volume-opt': {
+        const [k = '', ...v] = need().split('=');
+        if (v.length === 0) bad(`invalid volume-opt '${value}'`);
+        ((volume().DriverConfig ??= {}).Options ??= {})[k] = v.join('=');
+        break;
+      }
+      case 'tmpfs-size': (m.TmpfsOptions ??= {}).SizeBytes = parseMemory(need()); break;
+      case 'tmpfs-mode': {
+        const mode = need();
+        if (!/^[0-7]+$/.test(mode)) bad(`invalid value for tmpfs-mode: ${mode}`);
+        (m.TmpfsOptions ??= {}).Mode = parseInt(mode, 8);
+        break;
+      }
+      default: bad(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  if (m.Target === '') bad('target is required');
+  return m;
+}
+
 /** KEY=VALUE lines of an env file (blank lines and # comments skipped; KEY alone reads our env). */
 export function parseEnvFile(text: string, env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
@@ -244,9 +309,12 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
     tmpfs[colon < 0 ? t : t.slice(0, colon)] = colon < 0 ? '' : t.slice(colon + 1);
   }
 
+  const mounts = a.list('mount').map(parseMountFlag);
   const network = a.string('network');
   const hostConfig: HostConfig = {
     Binds: binds.length > 0 ? binds : null,
+    ...(mounts.length > 0 ? { Mounts: mounts } : {}),
+    VolumesFrom: a.list('volumes-from').length > 0 ? a.list('volumes-from') : null,
     NetworkMode: network ?? 'default',
     PortBindings: bindings,
     RestartPolicy: restart,

@@ -30,6 +30,7 @@ import { logsCommand } from './logs.js';
 import { psCommand, psTopLevel } from './ps.js';
 import { attachCommand, createCommand, runCommand, startCommand } from './run.js';
 import { CLI_VERSION, eventsCommand, infoCommand, loginCommand, systemCommands, versionCommand } from './system.js';
+import { volumeCommands } from './volumes.js';
 
 const PROG = 'berth';
 
@@ -86,6 +87,7 @@ const GROUPS: CommandGroup[] = [
     commands: [psCommand, ...CONTAINER_VERBS, containerInspectCommand, containerPruneCommand],
   },
   { name: 'image', description: 'Manage images', commands: imageCommands },
+  { name: 'volume', description: 'Manage volumes', commands: volumeCommands },
   { name: 'system', description: 'Manage Berth', commands: systemCommands },
 ];
 

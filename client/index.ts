@@ -9,6 +9,7 @@ export type {
   TimeSpec,
 } from './client.js';
 export { ContainerApi, RAW_STREAM } from './containers.js';
+export { VolumeApi } from './volumes.js';
 export type { AttachOptions, ListContainersOptions, LogsOptions, StreamResponse, WaitCondition } from './containers.js';
 export { hijack } from './hijack.js';
 export type { HijackRequest, HijackedConnection } from './hijack.js';

@@ -410,6 +410,26 @@ export interface Volume {
   UsageData?: { Size: number; RefCount: number } | null;
 }
 
+/** POST /volumes/create */
+export interface VolumeCreateBody {
+  Name?: string;
+  Driver?: string;
+  DriverOpts?: Record<string, string>;
+  Labels?: Record<string, string>;
+}
+
+/** GET /volumes */
+export interface VolumeListResponse {
+  Volumes: Volume[] | null;
+  Warnings: string[] | null;
+}
+
+/** POST /volumes/prune */
+export interface PruneVolumesResponse {
+  VolumesDeleted: string[] | null;
+  SpaceReclaimed: number;
+}
+
 export interface BuildCacheRecord {
   ID: string;
   Parent?: string;
@@ -456,9 +476,23 @@ export interface RestartPolicy {
   MaximumRetryCount?: number;
 }
 
+/** One entry of HostConfig.Mounts (`--mount`). */
+export interface MountSpec {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  Consistency?: string;
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean };
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; DriverConfig?: { Name?: string; Options?: Record<string, string> }; Subpath?: string };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
 /** HostConfig of POST /containers/create (the fields the CLI sets). */
 export interface HostConfig {
   Binds?: string[] | null;
+  Mounts?: MountSpec[];
+  VolumesFrom?: string[] | null;
   NetworkMode?: string;
   PortBindings?: Record<string, PortBinding[]>;
   RestartPolicy?: RestartPolicy;

@@ -49,7 +49,7 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
     Cmd: cmd,
     Image: create.Image,
     ...exposed(cfg.config?.ExposedPorts, create['ExposedPorts']),
-    Volumes: create['Volumes'] ?? null,
+    Volumes: configVolumes(create, cfg),
     WorkingDir: create.WorkingDir || image.WorkingDir || '',
     Entrypoint: entrypoint,
     OnBuild: null,
@@ -57,6 +57,13 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
     ...(create.StopSignal || image.StopSignal ? { StopSignal: create.StopSignal || image.StopSignal } : {}),
     ...(typeof create.StopTimeout === 'number' ? { StopTimeout: create.StopTimeout } : {}),
   };
+}
+
+/** Config.Volumes as inspect shows it: the image's VOLUMEs and the create's (`-v /path`), or null. */
+function configVolumes(create: CreateBody, cfg: ImageConfig): Record<string, object> | null {
+  const given = create['Volumes'];
+  const merged = { ...(cfg.config?.Volumes ?? {}), ...(typeof given === 'object' && given !== null ? given : {}) };
+  return Object.keys(merged).length > 0 ? merged : null;
 }
 
 /** ExposedPorts of image and create body together ("80" means "80/tcp"); absent when there are none. */

@@ -42,6 +42,8 @@ import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, valida
 import { LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
 import type { ContainerFsHost, ContainerFsInfo } from './files.js';
 import { RootfsMounts, unmount, type OverlayDirs } from './rootfs.js';
+import { planMounts, type MountPlanHost } from './mounts.js';
+import { attachMounts, detachMounts, type ContainerVolumes } from './volume-mounts.js';
 import { attachClient, endSinks, flushPendingStdin, pump, type ClientAttachment } from './sessions.js';
 import {
   ZERO_TIME,
@@ -70,6 +72,8 @@ export interface ContainerServiceOptions {
   network: NetworkService;
   /** false with --bridge none: containers without a network mode get "none". */
   defaultBridge?: boolean;
+  /** Volumes for binds, named and anonymous volumes (mounts.ts, volume-mounts.ts). */
+  volumes: ContainerVolumes;
 }
 
 const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
@@ -156,6 +160,9 @@ export class ContainerService {
         c.rec.State.Status = 'running';
         if (st.pid) c.rec.State.Pid = st.pid;
         this.mounts.adopt(c.rec.Id);
+        for (const m of c.rec.MountPoints ?? []) {
+          if (m.Type === 'volume' && m.Name) await this.o.volumes.adopt(m.Name, { container: c.rec.Id, destination: m.Destination });
+        }
         c.session = await this.monitor.attach(dir).catch(() => undefined);
         if (c.session) pump(c, c.session);
         await this.startRotator(c);
@@ -226,6 +233,19 @@ export class ContainerService {
     return [...this.records.byId.values()].filter((c) => c.rec.ImageID === imageId).map((c) => c.rec.Id);
   }
 
+  /** Containers (running or not) whose mounts name the volume: it cannot be removed while there are any. */
+  containersUsingVolume(name: string): string[] {
+    return [...this.records.byId.values()].filter((c) => c.rec.MountPoints?.some((m) => m.Type === 'volume' && m.Name === name)).map((c) => c.rec.Id);
+  }
+
+  /** What mount planning needs: other containers' mounts (VolumesFrom) and the volumes. */
+  private readonly mountPlanHost: MountPlanHost = {
+    mountsOf: (ref) => this.find(ref).rec.MountPoints ?? [],
+    volumeExists: (name) => this.o.volumes.exists(name),
+    checkVolume: (req) => this.o.volumes.check(req),
+    volumePath: (name) => this.o.volumes.dataPath(name),
+  };
+
   counts(): { total: number; running: number; paused: number; stopped: number } {
     let running = 0;
     let paused = 0;
@@ -265,6 +285,7 @@ export class ContainerService {
     this.usableRuntime(runtimeName);
     create.HostConfig = { ...create.HostConfig, RestartPolicy: restartPolicy, LogConfig: logConfig, Runtime: runtimeName };
     settleCreate(create, this.o.network, this.lookup, this.o.defaultBridge !== false);
+    const mountPlan = await planMounts(create, Object.keys(config.config?.Volumes ?? {}), this.mountPlanHost);
 
     const id = newContainerId();
     // Recheck: resolve() awaited, another create may have taken the name meanwhile.
@@ -283,9 +304,16 @@ export class ContainerService {
       Args: args.slice(1),
       State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
       RestartCount: 0,
+      MountPoints: mountPlan.mounts,
     };
+    // Registered before its volumes exist, so they are in use (safe from prune) from the start.
     const c = this.records.register(rec);
+    const made: string[] = [];
     try {
+      for (const v of mountPlan.volumes) {
+        await this.o.volumes.create(v.request, { anonymous: v.anonymous });
+        if (v.anonymous) made.push(v.request.Name);
+      }
       const dir = this.records.dataDir(id);
       await fsp.mkdir(dir, { recursive: true, mode: 0o710 });
       await this.records.save(c);
@@ -293,6 +321,7 @@ export class ContainerService {
       this.records.byId.delete(id);
       this.records.byName.delete(name);
       await fsp.rm(this.records.dataDir(id), { recursive: true, force: true });
+      for (const v of made) await this.o.volumes.removeAnonymous(v).catch(() => undefined);
       throw err;
     }
     this.publish(c, 'create');
@@ -348,9 +377,15 @@ export class ContainerService {
     const merged = this.records.merged(id);
     await this.mounts.acquire(id, this.overlayDirs(c));
     let sandbox = false;
+    let volumesHeld = false;
     try {
       const user = await resolveUser(merged, effectiveUser(image, create));
       await ensureWorkingDir(merged, resolveWorkingDir(image, create), { uid: user.uid, gid: user.gid });
+      const mountPoints = c.rec.MountPoints ?? [];
+      const copyPending = mountPoints.some((m) => m.CopyUp);
+      const mounts = await attachMounts(id, merged, mountPoints, this.o.volumes);
+      volumesHeld = true;
+      if (copyPending) await this.records.save(c);
       const net = await prepareStart(c.rec, this.o.network, this.lookup);
       sandbox = net.sandbox;
       const spec = buildSpec({
@@ -362,6 +397,7 @@ export class ContainerService {
         files: net.files,
         ...(net.netnsPath !== undefined ? { netnsPath: net.netnsPath } : {}),
         ...(net.hostNetwork ? { hostNetwork: true } : {}),
+        mounts,
         host: await this.facts(),
         onWarning: (m) => this.o.log.warn('container spec adjusted', { id, warning: m }),
       });
@@ -419,6 +455,7 @@ export class ContainerService {
       await this.startRotator(c).catch((err: unknown) => this.o.log.warn('cannot keep rotated logs', { id, err: errorMessage(err) }));
     } catch (err) {
       if (sandbox) await this.o.network.teardown(id).catch(() => undefined);
+      if (volumesHeld) await detachMounts(id, c.rec.MountPoints ?? [], this.o.volumes);
       await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
       c.rec.State.ExitCode = 127;
@@ -426,7 +463,7 @@ export class ContainerService {
       endSinks(c);
       if (c.rec.Create.HostConfig?.AutoRemove === true) {
         // Not awaited: removal waits for this start to settle.
-        void this.removeLive(c, { force: true }).catch((e: unknown) =>
+        void this.removeLive(c, { force: true, volumes: true }).catch((e: unknown) =>
           this.o.log.error('auto-remove failed', { id, err: errorMessage(e) }),
         );
       }
@@ -473,6 +510,7 @@ export class ContainerService {
     });
     await this.mounts.release(id, this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
     await this.o.network.teardown(id).catch((err: unknown) => this.o.log.warn('network teardown failed', { id, err: errorMessage(err) }));
+    await detachMounts(id, c.rec.MountPoints ?? [], this.o.volumes, (err) => this.o.log.warn('releasing a volume failed', { id, err }));
     const finishedAt = new Date();
     const manual = c.rec.HasBeenManuallyStopped === true || c.stopping === true;
     const restart = !this.closed && !c.removing && shouldRestartAfterExit(c.rec, code, manual);
@@ -500,7 +538,7 @@ export class ContainerService {
       return;
     }
     if (c.rec.Create.HostConfig?.AutoRemove === true && !c.removing) {
-      void this.removeLive(c, { force: true }).catch((err: unknown) =>
+      void this.removeLive(c, { force: true, volumes: true }).catch((err: unknown) =>
         this.o.log.error('auto-remove failed', { id, err: errorMessage(err) }),
       );
     }
@@ -707,10 +745,11 @@ export class ContainerService {
         `cannot remove container "/${c.rec.Name}": container is running: stop the container before removing or force remove`,
       );
     }
-    await this.removeLive(c, { force: opts.force });
+    await this.removeLive(c, opts);
   }
 
-  private removeLive(c: LiveContainer, opts: { force: boolean }): Promise<void> {
+  /** `volumes` (rm -v, --rm): the container's anonymous volumes go too, unless another container uses them. */
+  private removeLive(c: LiveContainer, opts: { force: boolean; volumes: boolean }): Promise<void> {
     c.removing ??= (async () => {
       const id = c.rec.Id;
       this.cancelRestart(c);
@@ -732,6 +771,13 @@ export class ContainerService {
       await fsp.rm(execDir, { recursive: true, force: true });
       await fsp.rm(this.records.dataDir(id), { recursive: true, force: true });
       this.publish(c, 'destroy');
+      if (opts.volumes) {
+        for (const m of c.rec.MountPoints ?? []) {
+          if (m.Anonymous && m.Name) {
+            await this.o.volumes.removeAnonymous(m.Name).catch((err: unknown) => this.o.log.warn('removing an anonymous volume failed', { id, volume: m.Name, err: errorMessage(err) }));
+          }
+        }
+      }
       for (const w of [...c.removeWaiters, ...c.exitWaiters]) w(c.rec.State.ExitCode);
       c.removeWaiters.clear();
       c.exitWaiters.clear();
@@ -745,7 +791,7 @@ export class ContainerService {
     const deleted: string[] = [];
     for (const c of [...this.records.byId.values()]) {
       if (c.rec.State.Status === 'running' || c.rec.State.Status === 'restarting' || c.starting || c.removing) continue;
-      await this.removeLive(c, { force: false });
+      await this.removeLive(c, { force: false, volumes: false });
       deleted.push(c.rec.Id);
     }
     return { ContainersDeleted: deleted, SpaceReclaimed: 0 };

@@ -65,6 +65,39 @@ export interface ContainerRecord {
   /** docker stop/kill: keeps restart policies from restarting it (see restart.ts). */
   HasBeenManuallyStopped?: boolean;
   HasBeenStartedBefore?: boolean;
+  /** Resolved at create; absent in records written before volumes existed (no mounts). */
+  MountPoints?: MountPoint[];
+}
+
+/**
+ * One of a container's mounts, resolved at create (inspect's `Mounts` shows the public fields).
+ * Binds, volumes and tmpfs from HostConfig.Binds/Mounts/Tmpfs/VolumesFrom, Config.Volumes and
+ * the image's VOLUMEs all end up as a list of these in the record.
+ */
+export interface MountPoint {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  /** The volume's name (Type volume). */
+  Name?: string;
+  /** Host path: the bind source or the volume's `_data`; '' for tmpfs. */
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  /** The mode as given with -v (`ro`, `z`...); '' for --mount. */
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+  /** Copy the image's content at the destination into the (empty) volume at the next start. */
+  CopyUp?: boolean;
+  /** A volume made for this container alone (removed with `rm -v` and `--rm`). */
+  Anonymous?: boolean;
+  /** -v binds: a missing host directory is created at start (--mount binds must exist). */
+  CreateSource?: boolean;
+  /** BindOptions.NonRecursive: a plain bind, without the mounts below the source. */
+  NonRecursive?: boolean;
+  /** tmpfs mount options after Docker's defaults (size=, mode=, exec...). */
+  TmpfsOptions?: string[];
+  /** HostConfig.Tmpfs entries: mounted, but not listed in inspect's Mounts (as in Docker). */
+  Hidden?: boolean;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

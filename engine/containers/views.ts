@@ -116,8 +116,8 @@ export function listFilter(all: ContainerRecord[], filters: Record<string, strin
       })),
     );
   }
-  // No volumes yet.
-  if (f['volume']) tests.push(() => false);
+  // A volume filter names a volume or a mount destination.
+  if (f['volume']) tests.push((r) => (r.MountPoints ?? []).some((m) => f['volume']!.some((v) => v === m.Name || v === m.Destination)));
   return (r) => tests.every((t) => t(r));
 }
 
@@ -153,7 +153,7 @@ export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, 
       Status: statusText(r),
       HostConfig: { NetworkMode: networkMode(r) },
       NetworkSettings: { Networks: net?.settings(r)['Networks'] ?? {} },
-      Mounts: [],
+      Mounts: mountsView(r),
   }));
 }
 
@@ -201,10 +201,26 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
         WorkDir: path.join(dataDir, 'work'),
       },
     },
-    Mounts: [],
+    Mounts: mountsView(r),
     Config: r.Config,
     NetworkSettings: net?.settings(r) ?? { Networks: {} },
   };
+}
+
+/** inspect's and ps's `Mounts`: Docker's MountPoint shape (HostConfig.Tmpfs entries are not listed). */
+function mountsView(r: ContainerRecord): Record<string, unknown>[] {
+  return (r.MountPoints ?? [])
+    .filter((m) => !m.Hidden)
+    .map((m) => ({
+      Type: m.Type,
+      ...(m.Name !== undefined ? { Name: m.Name } : {}),
+      Source: m.Source,
+      Destination: m.Destination,
+      ...(m.Driver !== undefined ? { Driver: m.Driver } : {}),
+      Mode: m.Mode,
+      RW: m.RW,
+      Propagation: m.Propagation,
+    }));
 }
 
 function hostConfigView(r: ContainerRecord): Record<string, unknown> {

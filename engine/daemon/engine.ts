@@ -30,6 +30,9 @@ import { ExecManager } from '../containers/exec.js';
 import { execRoutes } from '../api/exec.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
 import type { DaemonConfig } from './flags.js';
+import { VolumeStore } from '../volumes/store.js';
+import { VolumeService } from '../volumes/service.js';
+import { volumeRoutes } from '../api/volumes.js';
 
 export const ENGINE_VERSION: string = (() => {
   try {
@@ -48,6 +51,7 @@ export const ENGINE_VERSION: string = (() => {
  *   content/   blobs by digest (+ ingest/ for writes in flight)
  *   layers/    unpacked layers by chain ID (+ tmp/ for unpacks in flight)
  *   images/    imagedb.json: images and tags
+ *   volumes/   the local driver's volumes: <name>/volume.json and <name>/_data
  *   engine-id.json
  */
 export interface Engine {
@@ -104,6 +108,11 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     if (info.unusable) log.warn('OCI runtime not usable on this host', { runtime: name, why: info.unusable });
   }
   log.info('OCI runtime', { default: defaultRuntime, path: runtimes[defaultRuntime]?.path });
+  // Volumes: loaded before the containers, which hold them while they run.
+  const volumeStore = new VolumeStore(path.join(cfg.dataRoot, 'volumes'), log.child({ subsystem: 'volumes' }));
+  await volumeStore.init();
+  const volumes = new VolumeService(volumeStore, (action, name, attrs) => events.publish('volume', action, name, attrs));
+
   const network = new NetworkService({
     dataRoot: cfg.dataRoot,
     log: log.child({ subsystem: 'network' }),
@@ -115,6 +124,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   await network.init();
   const containers = new ContainerService({
+    volumes,
     dataRoot: cfg.dataRoot,
     execRoot: cfg.execRoot,
     runtimes,
@@ -127,8 +137,11 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     defaultBridge: !cfg.noDefaultBridge,
   });
   images.users = { containersUsing: (id) => containers.containersUsing(id) };
+  volumes.users = { containersUsing: (name) => containers.containersUsingVolume(name) };
   // Containers outlive the daemon: pick up running ones, record the exits of the others.
   await containers.init();
+  // Running containers have re-claimed their volumes; what nobody claimed is unmounted.
+  await volumes.releaseUnheld();
   await network.retain(containers.runningIds());
 
   const execs = new ExecManager({
@@ -149,7 +162,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts(), runtimes, defaultRuntime),
     diskUsage: async () => {
       const { layersSize, images: imgs } = await views.diskUsageImages();
-      return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: [], BuildCache: [] };
+      return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: await volumes.diskUsage(), BuildCache: [] };
     },
     login: async (auth) => (await getRegistry()).login(auth),
   });
@@ -181,6 +194,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
+  volumeRoutes(router, volumes);
 
   return {
     router,

@@ -498,8 +498,14 @@ export function buildSpec(input: SpecInput): OciSpec {
   const shmSize = hc.ShmSize ?? 0;
   if (!Number.isSafeInteger(shmSize) || shmSize < 0) throw invalid(`invalid ShmSize: ${shmSize}`);
 
-  // Mounts: Docker's defaults, adjusted for read-only root and privilege, then the per-container files.
-  const mounts = defaultMounts(shmSize || DEFAULT_SHM_SIZE);
+  // Mounts: Docker's defaults (minus those the container's own mounts replace), adjusted for
+  // read-only root and privilege; then the per-container files and the container's own mounts,
+  // parents before children (Docker's order).
+  const userMounts = input.mounts ?? [];
+  const userDest = new Set(userMounts.map((m) => m.destination));
+  const mounts = defaultMounts(shmSize || DEFAULT_SHM_SIZE).filter(
+    (m) => !userDest.has(m.destination) && !(userDest.has('/dev') && m.destination.startsWith('/dev/')),
+  );
   for (const m of mounts) {
     const opts = m.options ?? [];
     if (readonlyRoot && !WRITABLE_WITH_READONLY_ROOT.has(m.destination) && !opts.includes('ro')) opts.push('ro');
@@ -511,11 +517,15 @@ export function buildSpec(input: SpecInput): OciSpec {
     [input.files?.hostname, '/etc/hostname'],
     [input.files?.hosts, '/etc/hosts'],
   ];
+  const containerMounts: OciMount[] = [];
   for (const [source, destination] of fileMounts) {
-    if (source === undefined) continue;
+    if (source === undefined || userDest.has(destination)) continue;
     if (!path.isAbsolute(source)) throw invalid(`${destination} source must be an absolute path: ${source}`);
-    mounts.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(readonlyRoot ? ['ro'] : [])] });
+    containerMounts.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(readonlyRoot ? ['ro'] : [])] });
   }
+  containerMounts.push(...userMounts);
+  const depth = (m: OciMount): number => m.destination.split('/').filter((s) => s !== '').length;
+  mounts.push(...containerMounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m) - depth(b.m) || a.i - b.i).map(({ m }) => m));
 
   const namespaces: OciNamespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (!input.hostNetwork) namespaces.push(input.netnsPath !== undefined ? { type: 'network', path: input.netnsPath } : { type: 'network' });

@@ -295,6 +295,8 @@ export interface SpecInput {
   /** The effective user (create.User || image.User) resolved by resolveUser() in user.ts. */
   user: ResolvedUser;
   files?: ContainerFiles;
+  /** The container's binds, volumes and tmpfs (after the defaults; parents before children). */
+  mounts?: OciMount[];
   /** Network namespace to join (prepared by the network code); absent = a new, empty one. */
   netnsPath?: string;
   /** Share the host's network namespace (Docker's --network host); excludes netnsPath. */
