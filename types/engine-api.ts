@@ -456,6 +456,13 @@ export interface RestartPolicy {
   MaximumRetryCount?: number;
 }
 
+/** HostConfig.Devices entry. */
+export interface DeviceMapping {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+}
+
 /** HostConfig of POST /containers/create (the fields the CLI sets). */
 export interface HostConfig {
   Binds?: string[] | null;
