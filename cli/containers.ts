@@ -1,12 +1,13 @@
 /**
  * Container lifecycle and query verbs that need no stdio session: stop,
- * restart, kill, rm, wait, rename, pause, unpause, top, container prune, and
+ * restart, kill, rm, wait, rename, update, pause, unpause, top, container prune, and
  * inspect for containers and images (`--type`).
  */
 import { EngineError } from '../client/index.js';
 import type { Command, Context } from './command.js';
 import { parseFilters, readLine } from './command.js';
 import { compileTemplate, humanSize, tabulate } from './format.js';
+import { CONTAINER_FLAGS, parseRestartPolicy, resourceFields } from './create-flags.js';
 import { describeError } from './images.js';
 
 /**
@@ -97,6 +98,30 @@ export const waitCommand: Command = {
       const r = await ctx.client.containers.wait(n, 'not-running');
       if (r.Error?.Message) throw new EngineError(r.Error.Message, 0, 'SERVER');
       return String(r.StatusCode);
+    });
+  },
+};
+
+/** The `run` flags `update` takes too. */
+const UPDATE_FLAGS = new Set(['blkio-weight', 'cpu-period', 'cpu-quota', 'cpu-shares', 'cpus', 'cpuset-cpus', 'cpuset-mems', 'memory', 'memory-reservation', 'memory-swap', 'pids-limit']);
+
+export const updateCommand: Command = {
+  name: 'update',
+  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
+  description: 'Update configuration of one or more containers',
+  minArgs: 1,
+  flags: [
+    ...CONTAINER_FLAGS.filter((f) => UPDATE_FLAGS.has(f.name)),
+    { name: 'restart', type: 'string', description: 'Restart policy to apply when a container exits' },
+  ],
+  run(ctx, a) {
+    const body: Record<string, unknown> = { ...resourceFields(a) };
+    const restart = a.string('restart');
+    if (restart !== undefined) body['RestartPolicy'] = parseRestartPolicy(restart);
+    if (Object.keys(body).length === 0) throw new EngineError('you must provide one or more flags when using this command', 0, 'INVALID');
+    return eachContainer(ctx, a.args, async (n) => {
+      const r = await ctx.client.containers.update(n, body);
+      for (const w of r.Warnings ?? []) ctx.err(`WARNING: ${w}\n`);
     });
   },
 };

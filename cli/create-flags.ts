@@ -7,7 +7,7 @@
  * --env-file files, so the mapping is unit-tested without an engine.
  */
 import { readFileSync } from 'node:fs';
-import type { ContainerCreateBody, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
+import type { ContainerCreateBody, DeviceMapping, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 
@@ -17,7 +17,15 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'attach', short: 'a', type: 'list', valueName: 'list', description: 'Attach to STDIN, STDOUT or STDERR' },
   { name: 'cap-add', type: 'list', valueName: 'list', description: 'Add Linux capabilities' },
   { name: 'cap-drop', type: 'list', valueName: 'list', description: 'Drop Linux capabilities' },
+  { name: 'blkio-weight', type: 'string', valueName: 'uint16', description: 'Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)' },
+  { name: 'cpu-period', type: 'string', valueName: 'int', description: 'Limit CPU CFS (Completely Fair Scheduler) period' },
+  { name: 'cpu-quota', type: 'string', valueName: 'int', description: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
+  { name: 'cpu-shares', short: 'c', type: 'string', valueName: 'int', description: 'CPU shares (relative weight)' },
   { name: 'cpus', type: 'string', valueName: 'decimal', description: 'Number of CPUs' },
+  { name: 'cpuset-cpus', type: 'string', valueName: 'string', description: 'CPUs in which to allow execution (0-3, 0,1)' },
+  { name: 'cpuset-mems', type: 'string', valueName: 'string', description: 'MEMs in which to allow execution (0-3, 0,1)' },
+  { name: 'device', type: 'list', valueName: 'list', description: 'Add a host device to the container' },
+  { name: 'device-cgroup-rule', type: 'list', valueName: 'list', description: 'Add a rule to the cgroup allowed devices list' },
   { name: 'dns', type: 'list', valueName: 'list', description: 'Set custom DNS servers' },
   { name: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'env', short: 'e', type: 'list', valueName: 'list', description: 'Set environment variables' },
@@ -28,9 +36,14 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
   { name: 'label', short: 'l', type: 'list', valueName: 'list', description: 'Set meta data on a container' },
   { name: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
+  { name: 'memory-reservation', type: 'string', valueName: 'bytes', description: 'Memory soft limit' },
+  { name: 'memory-swap', type: 'string', valueName: 'bytes', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  { name: 'memory-swappiness', type: 'string', valueName: 'int', description: 'Tune container memory swappiness (0 to 100) (default -1)' },
   { name: 'mount', type: 'list', valueName: 'mount', description: 'Attach a filesystem mount to the container' },
   { name: 'name', type: 'string', description: 'Assign a name to the container' },
   { name: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
+  { name: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
+  { name: 'pids-limit', type: 'string', valueName: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
   { name: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
   { name: 'publish', short: 'p', type: 'list', valueName: 'list', description: "Publish a container's port(s) to the host" },
@@ -39,6 +52,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
   { name: 'read-only', type: 'bool', description: "Mount the container's root filesystem as read only" },
   { name: 'restart', type: 'string', defaultValue: 'no', description: 'Restart policy to apply when a container exits' },
+  { name: 'security-opt', type: 'list', valueName: 'list', description: 'Security Options' },
   { name: 'rm', type: 'bool', description: 'Automatically remove the container and its associated anonymous volumes when it exits' },
   { name: 'stop-signal', type: 'string', description: 'Signal to stop the container' },
   { name: 'stop-timeout', type: 'string', valueName: 'int', description: 'Timeout (in seconds) to stop a container' },
@@ -70,11 +84,89 @@ export interface CreateContext {
 }
 
 /** docker's RAMInBytes: "512m", "1g", "1.5GB", "1024" (binary units). */
-export function parseMemory(value: string): number {
+export function parseMemory(value: string, flag = '-m, --memory'): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
-  if (!m) throw new UsageError(`invalid argument "${value}" for "-m, --memory" flag: invalid size: '${value}'`);
+  if (!m) throw new UsageError(`invalid argument "${value}" for "${flag}" flag: invalid size: '${value}'`);
   const power = ['', 'k', 'm', 'g', 't', 'p'].indexOf((m[2] ?? '').toLowerCase());
   return Math.floor(Number(m[1]) * 1024 ** power);
+}
+
+/** --memory-swap: a size, or -1 for unlimited swap. */
+export function parseMemorySwap(value: string): number {
+  return value.trim() === '-1' ? -1 : parseMemory(value, '--memory-swap');
+}
+
+/** An integer flag value (strconv.ParseInt's complaint otherwise). */
+export function parseIntFlag(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n)) throw new UsageError(`invalid argument "${value}" for "${flag}" flag: strconv.ParseInt: parsing "${value}": invalid syntax`);
+  return n;
+}
+
+/** --device "host[:container][:perms]" (docker's parseDevice: a last part made of r, w, m is the permissions). */
+export function parseDevice(value: string): DeviceMapping {
+  const parts = value.split(':');
+  let perms = 'rwm';
+  if (parts.length > 1 && /^[rwm]{1,3}$/.test(parts[parts.length - 1] as string)) perms = parts.pop() as string;
+  if (parts.length > 2 || parts[0] === '') throw new UsageError(`invalid argument "${value}" for "--device" flag: invalid device specification: ${value}`);
+  const host = parts[0] as string;
+  const container = parts[1] ?? host;
+  if (!container.startsWith('/')) throw new UsageError(`invalid argument "${value}" for "--device" flag: ${container} is not an absolute path`);
+  return { PathOnHost: host, PathInContainer: container, CgroupPermissions: perms };
+}
+
+/** --device-cgroup-rule "c 1:3 mr". */
+export function parseDeviceCgroupRule(value: string): string {
+  if (!/^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.test(value)) {
+    throw new UsageError(`invalid argument "${value}" for "--device-cgroup-rule" flag: invalid device cgroup format '${value}'`);
+  }
+  return value;
+}
+
+/** --security-opt; "seccomp=<file>" sends the file's JSON, as the docker CLI does ("unconfined" and "builtin" go as they are). */
+export function parseSecurityOpt(value: string): string {
+  const m = /^seccomp[=:](.*)$/.exec(value);
+  if (!m || m[1] === 'unconfined' || m[1] === 'builtin') return value;
+  const file = m[1] as string;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`opening seccomp profile (${file}) failed: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : String(err)}`);
+  }
+  try {
+    return `seccomp=${JSON.stringify(JSON.parse(text))}`;
+  } catch (err) {
+    throw new UsageError(`compacting json for seccomp profile (${file}) failed: ${(err as Error).message}`);
+  }
+}
+
+/** The resource flags `run`, `create` and `update` share, as HostConfig fields (only those given). */
+export function resourceFields(a: ParsedArgs): Partial<HostConfig> {
+  const out: Partial<HostConfig> = {};
+  const str = (name: string): string | undefined => (a.has(name) ? (a.string(name) ?? '') : undefined);
+  const num = (name: string, field: string): void => {
+    const v = str(name);
+    if (v !== undefined) out[field] = parseIntFlag(v, `--${name}`);
+  };
+  const mem = str('memory');
+  if (mem !== undefined) out.Memory = parseMemory(mem);
+  const swap = str('memory-swap');
+  if (swap !== undefined) out['MemorySwap'] = parseMemorySwap(swap);
+  const reservation = str('memory-reservation');
+  if (reservation !== undefined) out['MemoryReservation'] = parseMemory(reservation, '--memory-reservation');
+  const cpus = str('cpus');
+  if (cpus !== undefined) out.NanoCpus = parseCpus(cpus);
+  num('cpu-shares', 'CpuShares');
+  num('cpu-period', 'CpuPeriod');
+  num('cpu-quota', 'CpuQuota');
+  num('blkio-weight', 'BlkioWeight');
+  num('pids-limit', 'PidsLimit');
+  const cpusetCpus = str('cpuset-cpus');
+  if (cpusetCpus !== undefined) out['CpusetCpus'] = cpusetCpus;
+  const cpusetMems = str('cpuset-mems');
+  if (cpusetMems !== undefined) out['CpusetMems'] = cpusetMems;
+  return out;
 }
 
 /** "1.5" CPUs → NanoCpus. */
@@ -329,8 +421,12 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
     ...(Object.keys(tmpfs).length > 0 ? { Tmpfs: tmpfs } : {}),
     Ulimits: a.list('ulimit').length > 0 ? a.list('ulimit').map(parseUlimit) : null,
     ...(a.has('init') ? { Init: a.bool('init') } : {}),
-    ...(a.has('memory') ? { Memory: parseMemory(a.string('memory') as string) } : {}),
-    ...(a.has('cpus') ? { NanoCpus: parseCpus(a.string('cpus') as string) } : {}),
+    ...resourceFields(a),
+    ...(a.has('memory-swappiness') ? { MemorySwappiness: parseIntFlag(a.string('memory-swappiness') ?? '', '--memory-swappiness') } : {}),
+    ...(a.bool('oom-kill-disable') ? { OomKillDisable: true } : {}),
+    ...(a.list('device').length > 0 ? { Devices: a.list('device').map(parseDevice) } : {}),
+    ...(a.list('device-cgroup-rule').length > 0 ? { DeviceCgroupRules: a.list('device-cgroup-rule').map(parseDeviceCgroupRule) } : {}),
+    ...(a.list('security-opt').length > 0 ? { SecurityOpt: a.list('security-opt').map(parseSecurityOpt) } : {}),
     ...(tty && ctx.consoleSize ? { ConsoleSize: ctx.consoleSize } : {}),
   };
 

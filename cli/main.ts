@@ -21,6 +21,7 @@ import {
   stopCommand,
   topCommand,
   unpauseCommand,
+  updateCommand,
   waitCommand,
 } from './containers.js';
 import { cpCommand } from './cp.js';
@@ -66,6 +67,7 @@ const CONTAINER_VERBS: Command[] = [
   renameCommand,
   pauseCommand,
   unpauseCommand,
+  updateCommand,
 ];
 
 /** Verbs available at the top level. */

@@ -129,6 +129,11 @@ export class ContainerApi {
     await this.t.json({ method: 'DELETE', path: this.path(id), query: { force: opts.force, v: opts.volumes } });
   }
 
+  /** POST /containers/{id}/update: resource limits and the restart policy. */
+  update(id: string, body: Record<string, unknown>): Promise<{ Warnings: string[] | null }> {
+    return this.t.json<{ Warnings: string[] | null }>({ method: 'POST', path: this.path(id, '/update'), json: body });
+  }
+
   async rename(id: string, name: string): Promise<void> {
     await this.t.json({ method: 'POST', path: this.path(id, '/rename'), query: { name } });
   }

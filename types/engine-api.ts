@@ -488,6 +488,13 @@ export interface MountSpec {
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
+/** HostConfig.Devices entry. */
+export interface DeviceMapping {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+}
+
 /** HostConfig of POST /containers/create (the fields the CLI sets). */
 export interface HostConfig {
   Binds?: string[] | null;

@@ -28,6 +28,9 @@ import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveC
 import type { RuntimeInfo } from '../runtime/detect.js';
 import type { HostFacts } from '../runtime/types.js';
 import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
+import { resolveDevices } from '../runtime/devices.js';
+import { seccompProvider } from '../runtime/seccomp.js';
+import { checkCreateLimits, mergeUpdate } from './limits.js';
 import { imageRuntime, mergedConfig } from './create-config.js';
 import { listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
 import type { NetworkService } from '../network/service.js';
@@ -86,6 +89,8 @@ export class ContainerService {
   private closed = false;
   /** Rootfs mounts, held by running containers and by cp/export (refcounted). */
   private readonly mounts = new RootfsMounts();
+  /** Docker's default seccomp profile, or a container's own (SecurityOpt seccomp=<json>). */
+  private readonly seccomp = seccompProvider();
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
@@ -283,7 +288,8 @@ export class ContainerService {
     const runtimeName = create.HostConfig?.['Runtime'] || this.o.defaultRuntime;
     if (typeof runtimeName !== 'string') throw invalid('HostConfig.Runtime must be a string');
     this.usableRuntime(runtimeName);
-    create.HostConfig = { ...create.HostConfig, RestartPolicy: restartPolicy, LogConfig: logConfig, Runtime: runtimeName };
+    const limits = await checkCreateLimits({ ...create.HostConfig }, await this.facts());
+    create.HostConfig = { ...limits.hostConfig, RestartPolicy: restartPolicy, LogConfig: logConfig, Runtime: runtimeName };
     settleCreate(create, this.o.network, this.lookup, this.o.defaultBridge !== false);
     const mountPlan = await planMounts(create, Object.keys(config.config?.Volumes ?? {}), this.mountPlanHost);
 
@@ -324,8 +330,9 @@ export class ContainerService {
       for (const v of made) await this.o.volumes.removeAnonymous(v).catch(() => undefined);
       throw err;
     }
+    for (const w of limits.warnings) this.o.log.warn('container limit adjusted', { id, warning: w });
     this.publish(c, 'create');
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: limits.warnings };
   }
 
   // ---------------------------------------------------------------- start
@@ -399,6 +406,8 @@ export class ContainerService {
         ...(net.hostNetwork ? { hostNetwork: true } : {}),
         mounts,
         host: await this.facts(),
+        devices: await resolveDevices(create.HostConfig?.Devices),
+        seccomp: this.seccomp,
         onWarning: (m) => this.o.log.warn('container spec adjusted', { id, warning: m }),
       });
       const logMaxSize = this.logLimits(c).maxSize;
@@ -670,22 +679,28 @@ export class ContainerService {
     this.publish(c, 'rename', { oldName: `/${oldName}` });
   }
 
-  /** `docker update`: the restart policy today (resource limits come with cgroup limits). */
+  /**
+   * `docker update`: resource limits (limits.ts merges them as dockerd does; a running container
+   * gets them through `runc update` first, so a refused value changes nothing) and the restart
+   * policy (an empty policy name leaves it as it is).
+   */
   async update(ref: string, body: unknown): Promise<{ Warnings: string[] }> {
     const c = this.find(ref);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('update config must be a JSON object');
-    const { RestartPolicy, ...rest } = body as Record<string, unknown>;
-    const limits = Object.entries(rest).filter(([, v]) => v !== undefined && v !== null && v !== 0 && v !== '' && !(Array.isArray(v) && v.length === 0));
-    if (limits.length > 0) {
-      throw invalid(`updating ${limits.map(([k]) => k).join(', ')} is not supported: berth applies no resource limits yet`);
+    const { RestartPolicy, ...limits } = body as Record<string, unknown>;
+    const merged = mergeUpdate(c.rec.Create.HostConfig ?? {}, limits, await this.facts());
+    const named = (RestartPolicy as { Name?: unknown } | null | undefined)?.Name;
+    const policy = RestartPolicy !== undefined && named !== undefined && named !== '' ? validateRestartPolicy(RestartPolicy, c.rec.Create.HostConfig?.AutoRemove === true) : undefined;
+    if (merged.changed && c.rec.State.Status === 'running' && !c.starting) {
+      await this.monitor.update(this.records.execDir(c.rec.Id), merged.resources).catch((err: unknown) => {
+        if (isBerthError(err) && err.kind === 'invalid') throw invalid(`Cannot update container ${c.rec.Id}: ${err.message}`, err.code);
+        throw err;
+      });
     }
-    if (RestartPolicy !== undefined) {
-      const policy = validateRestartPolicy(RestartPolicy, c.rec.Create.HostConfig?.AutoRemove === true);
-      c.rec.Create.HostConfig = { ...c.rec.Create.HostConfig, RestartPolicy: policy };
-      await this.records.save(c);
-    }
+    c.rec.Create.HostConfig = { ...merged.hostConfig, ...(policy ? { RestartPolicy: policy } : {}) };
+    await this.records.save(c);
     this.publish(c, 'update');
-    return { Warnings: [] };
+    return { Warnings: merged.warnings };
   }
 
   // ---------------------------------------------------------------- networks

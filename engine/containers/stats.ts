@@ -5,11 +5,13 @@
  *
  * The CLI derives CPU % from the difference between two samples (cpu_stats vs precpu_stats, with
  * system_cpu_usage from /proc/stat), and memory use as usage minus inactive file pages.
- * Network counters come with container networking.
+ * online_cpus counts the CPUs of the container's cpuset (--cpuset-cpus), the limits are the
+ * cgroup's (--memory, --pids-limit). Network counters come with container networking.
  */
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseCpuList } from '../runtime/resources.js';
 
 const ROOT = '/sys/fs/cgroup';
 /** USER_HZ: /proc/stat counts in clock ticks of 1/100 s. */
@@ -63,6 +65,13 @@ async function systemCpuNs(): Promise<number> {
   return Number(ticks * TICK_NS);
 }
 
+/** How many CPUs a cpuset list names ("0-1,3" → 3); the host's count when unreadable or empty. */
+async function cpusetCount(file: string, fallback: number): Promise<number> {
+  const list = (await readText(file))?.trim();
+  const n = list ? parseCpuList(list)?.size : undefined;
+  return n !== undefined && n > 0 ? n : fallback;
+}
+
 /** The host's memory size: what "no limit" is reported as. */
 function hostMemory(): number {
   return os.totalmem();
@@ -92,7 +101,7 @@ export async function sampleStats(cgroupPath: string, version: 1 | 2): Promise<S
           usage_in_usermode: (cpu['user_usec'] ?? 0) * 1000,
         },
         system_cpu_usage: system,
-        online_cpus: cpus,
+        online_cpus: await cpusetCount(path.join(dir, 'cpuset.cpus.effective'), cpus),
         throttling_data: { periods: cpu['nr_periods'] ?? 0, throttled_periods: cpu['nr_throttled'] ?? 0, throttled_time: (cpu['throttled_usec'] ?? 0) * 1000 },
       },
       memory_stats: { ...(usage !== undefined ? { usage } : {}), limit: limit ?? hostMemory(), stats: mem },
@@ -118,7 +127,7 @@ export async function sampleStats(cgroupPath: string, version: 1 | 2): Promise<S
         ...(percpu && percpu.length > 0 ? { percpu_usage: percpu } : {}),
       },
       system_cpu_usage: system,
-      online_cpus: cpus,
+      online_cpus: await cpusetCount(ctl('cpuset', 'cpuset.cpus'), cpus),
       throttling_data: {
         periods: throttle['nr_periods'] ?? 0,
         throttled_periods: throttle['nr_throttled'] ?? 0,

@@ -350,7 +350,8 @@ async function systemInfo(
     LiveRestoreEnabled: true,
     Isolation: '',
     InitBinary: '',
-    SecurityOptions: [],
+    // Every container not privileged or unconfined gets Docker's default seccomp profile (runtime/seccomp.ts).
+    SecurityOptions: ['name=seccomp,profile=builtin'],
     Warnings: [],
   };
 }

@@ -34,6 +34,7 @@ import { connectAttach, type AttachSession } from './monitor/attach.js';
 import { readLog, type LogEntry, type ReadLogOptions } from './monitor/logfile.js';
 import { startExec, type ExecOptions, type ExecStarted } from './monitor/exec.js';
 import { MONITOR_FILES, type MonitorMeta } from './monitor/meta.js';
+import type { OciResourceUpdate } from './types.js';
 import { isRunning, procStat, readPidFile, runTool, runtimeErrorText, toolEnv } from './monitor/proc.js';
 
 export type { AttachSession } from './monitor/attach.js';
@@ -388,6 +389,28 @@ export class ConmonMonitor {
       const text = runtimeErrorText(r.stderr);
       if (/not running|does not exist|stopped/i.test(text)) throw conflict(`container ${meta.id} is not running: ${text}`, 'NOT_RUNNING');
       throw new BerthError('system', `OCI runtime ${verb} failed: ${text || `exit ${r.code}`}`);
+    }
+  }
+
+  /**
+   * `runc update --resources`: new cgroup limits for a running container (zero values leave a
+   * limit as it is). A value the kernel refuses (a memory limit below what the container uses)
+   * is the caller's mistake: 400 with runc's words.
+   */
+  async update(stateDir: string, resources: OciResourceUpdate): Promise<void> {
+    const meta = await this.meta(stateDir);
+    const file = path.join(stateDir, 'resources.json');
+    await atomicWriteJson(file, resources);
+    try {
+      const r = await this.runtime(meta, ['update', '--resources', file, meta.id]);
+      if (r.code !== 0) {
+        const text = runtimeErrorText(r.stderr) || `exit ${r.code}`;
+        if (/not running|does not exist|stopped/i.test(text)) throw conflict(`container ${meta.id} is not running: ${text}`, 'NOT_RUNNING');
+        // runc 1.1 reports the refusal last, after a note about restoring the old limits.
+        throw invalid(text.split('\n').pop() as string, 'RUNTIME_UPDATE_FAILED');
+      }
+    } finally {
+      await fsp.rm(file, { force: true });
     }
   }
 

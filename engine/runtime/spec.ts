@@ -15,6 +15,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../common/errors.js';
+import { parseDeviceCgroupRule } from './devices.js';
+import { checkResources, ociResources, probeResourceSupport } from './resources.js';
 import {
   OCI_VERSION,
   type CgroupVersion,
@@ -532,8 +534,23 @@ export function buildSpec(input: SpecInput): OciSpec {
   // Docker's default cgroupns mode: "private" on cgroup v2, "host" on v1 (and hybrid) hosts.
   if (host.cgroupVersion === 2) namespaces.push({ type: 'cgroup' });
 
+  // Devices: the host's for --privileged, then --device nodes, with their cgroup rules after
+  // Docker's defaults (later rules win), then --device-cgroup-rule.
+  if ((hc.Devices?.length ?? 0) > 0 && input.devices === undefined) throw new Error('HostConfig.Devices must be resolved with resolveDevices() first');
   const devices: OciDevice[] = privileged ? [...(host.devices ?? [])] : [];
   const deviceRules: OciDeviceCgroupRule[] = privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES.map((r) => ({ ...r }));
+  for (const d of input.devices ?? []) {
+    const i = devices.findIndex((x) => x.path === d.device.path);
+    if (i >= 0) devices.splice(i, 1);
+    devices.push({ ...d.device });
+    if (!privileged) deviceRules.push({ ...d.rule });
+  }
+  for (const rule of hc.DeviceCgroupRules ?? []) {
+    const parsed = parseDeviceCgroupRule(rule);
+    if (!privileged) deviceRules.push(parsed);
+  }
+  const limits = checkResources(hc, host.resources);
+  for (const w of limits.warnings) warn?.(w);
 
   const unmask = privileged || security.unmaskSystemPaths;
 
@@ -577,7 +594,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     linux: {
       namespaces,
       cgroupsPath,
-      resources: { devices: deviceRules },
+      resources: { devices: deviceRules, ...ociResources(limits.resources) },
       maskedPaths: unmask ? [] : [...DEFAULT_MASKED_PATHS],
       readonlyPaths: unmask ? [] : [...DEFAULT_READONLY_PATHS],
     },
@@ -677,6 +694,7 @@ export async function probeHostFacts(opts: { cgroupParent: string; devices?: boo
     cgroupVersion,
     oomScoreAdj: Number.parseInt(oom.trim(), 10),
     arch: goArch(process.arch),
+    resources: await probeResourceSupport(cgroupVersion),
   };
   if (opts.devices) facts.devices = await probeHostDevices();
   return facts;

@@ -105,9 +105,35 @@ export interface OciDeviceCgroupRule {
   access?: string;
 }
 
+/** linux.resources.memory; bytes, -1 = unlimited (swap is memory plus swap, as in cgroup v1's memsw). */
+export interface OciMemory {
+  limit?: number;
+  reservation?: number;
+  swap?: number;
+  swappiness?: number;
+  disableOOMKiller?: boolean;
+}
+
+/** linux.resources.cpu; quota and period in microseconds. */
+export interface OciCpu {
+  shares?: number;
+  quota?: number;
+  period?: number;
+  cpus?: string;
+  mems?: string;
+}
+
 export interface OciResources {
   devices: OciDeviceCgroupRule[];
+  memory?: OciMemory;
+  cpu?: OciCpu;
+  /** -1 = unlimited. */
+  pids?: { limit: number };
+  blockIO?: { weight?: number };
 }
+
+/** What `runc update --resources` reads: linux.resources without devices (zero = leave as it is). */
+export type OciResourceUpdate = Omit<OciResources, 'devices'>;
 
 export interface OciLinux {
   namespaces: OciNamespace[];
@@ -188,8 +214,52 @@ export interface DockerUlimit {
   Hard: number;
 }
 
+/** HostConfig.Devices entry ("--device /dev/fuse:/dev/fuse:rwm"). */
+export interface DockerDeviceMapping {
+  PathOnHost: string;
+  /** Absent or "": the host path. */
+  PathInContainer?: string;
+  /** Subset of "rwm"; absent or "": "rwm". */
+  CgroupPermissions?: string;
+}
+
+/**
+ * Docker's container.Resources fields berth applies (HostConfig, and the body of
+ * POST /containers/{id}/update). Bytes for memory; 0 or absent means "not set".
+ */
+export interface DockerResources {
+  Memory?: number;
+  /** Memory plus swap; -1 = unlimited swap; 0 with Memory set = twice Memory (set at create). */
+  MemorySwap?: number;
+  /** Soft limit. */
+  MemoryReservation?: number;
+  /** 0..100; -1 or null = the host's. */
+  MemorySwappiness?: number | null;
+  /** Deprecated in Docker; accepted and dropped with a warning. */
+  KernelMemory?: number;
+  OomKillDisable?: boolean | null;
+  /** CPUs in billionths (--cpus 1.5 = 1500000000); excludes CpuPeriod/CpuQuota. */
+  NanoCpus?: number;
+  CpuShares?: number;
+  /** Microseconds, 1000..1000000. */
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpuRealtimePeriod?: number;
+  CpuRealtimeRuntime?: number;
+  /** "0-2,4" */
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  /** null, 0 or negative = unlimited. */
+  PidsLimit?: number | null;
+  /** 10..1000; 0 = not set. */
+  BlkioWeight?: number;
+  Devices?: DockerDeviceMapping[] | null;
+  /** "c 1:3 mr", "a *:* rwm" */
+  DeviceCgroupRules?: string[] | null;
+}
+
 /** The HostConfig fields of POST /containers/create that the runtime spec uses today. */
-export interface RuntimeHostConfig {
+export interface RuntimeHostConfig extends DockerResources {
   Privileged?: boolean;
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
@@ -265,6 +335,37 @@ export interface HostFacts {
   devices?: OciDevice[];
   /** GOARCH-style name for seccomp ("amd64"); default from process.arch. */
   arch?: string;
+  /**
+   * Which resource limits the host can apply (probeResourceSupport() in resources.ts). Absent:
+   * limits are checked for sense only, not against the host, and all are passed to the runtime.
+   */
+  resources?: ResourceSupport;
+}
+
+/** The cgroup controls the host has, as Docker's sysinfo reports them, and its CPUs. */
+export interface ResourceSupport {
+  /** CPUs the daemon may run on: the ceiling of --cpus. */
+  cpus: number;
+  /** The CPUs and memory nodes a cpuset may name ("0-1", "0"). */
+  cpusetCpus: string;
+  cpusetMems: string;
+  memoryLimit: boolean;
+  /** memory+swap limits (cgroup v1 memory.memsw.*, which needs swap accounting; v2 memory.swap.max). */
+  swapLimit: boolean;
+  memoryReservation: boolean;
+  memorySwappiness: boolean;
+  oomKillDisable: boolean;
+  cpuShares: boolean;
+  cpuCfs: boolean;
+  cpuset: boolean;
+  pidsLimit: boolean;
+  blkioWeight: boolean;
+}
+
+/** A HostConfig.Devices entry found on the host: the node to create and the access to allow. */
+export interface ResolvedDevice {
+  device: OciDevice;
+  rule: OciDeviceCgroupRule;
 }
 
 /** What a seccomp provider is told when asked for a container's filter. */
@@ -302,6 +403,8 @@ export interface SpecInput {
   /** Share the host's network namespace (Docker's --network host); excludes netnsPath. */
   hostNetwork?: boolean;
   host: HostFacts;
+  /** HostConfig.Devices as resolveDevices() (devices.ts) found them; required when Devices is set. */
+  devices?: ResolvedDevice[];
   seccomp?: SeccompProvider;
   /** Extra annotations for config.json. */
   annotations?: Record<string, string>;
