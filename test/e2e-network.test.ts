@@ -14,11 +14,13 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { docker } from './harness/docker.js';
-import { busyboxStaticBinary } from './harness/images.js';
+import { busyboxDynamicLayer, busyboxStaticBinary, debToolLayer, pushImage } from './harness/images.js';
 import { makeTempDir, removeDir, run, runOk } from './harness/util.js';
 import { containerSkip as skip, eventually, networkNames, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 
 let env: ContainerEnv;
+/** busybox plus OpenBSD netcat at /usr/bin/nc-udp. */
+let ncImage: string;
 /** An "outside" host: a namespace joined to the host by a veth, with an HTTP server that answers the caller's address. */
 let outside: { ns: string; hostIf: string; ip: string; dir: string; pid?: number } | undefined;
 
@@ -64,6 +66,8 @@ async function stopOutside(): Promise<void> {
 before(async () => {
   if (skip) return;
   env = await startContainerEnv({ dynamic: true, pull: true });
+  await pushImage(env.registry, 'library/nc:1', { layers: [await busyboxDynamicLayer(), await debToolLayer('netcat-openbsd', 'bin/nc.openbsd', 'usr/bin/nc-udp')], config: { Cmd: ['sh'] } });
+  ncImage = `${env.registry.host}/library/nc:1`;
   outside = await startOutside();
 });
 
@@ -131,8 +135,8 @@ test('published ports: loopback and host address, ip-bound, ranges, udp, -P, doc
     await env.ok(['rm', '-f', pub]);
   }
 
-  // UDP: a datagram to the published port reaches the container.
-  const udp = (await env.ok(['run', '-d', '-p', '127.0.0.1:18053:5353/udp', env.ref, 'nc', '-u', '-l', '-p', '5353'])).trim();
+  // UDP: a datagram to the published port reaches the container (busybox's nc has no UDP: OpenBSD netcat does).
+  const udp = (await env.ok(['run', '-d', '-p', '127.0.0.1:18053:5353/udp', ncImage, 'nc-udp', '-u', '-l', '5353'])).trim();
   try {
     const sock = dgram.createSocket('udp4');
     try {

@@ -244,6 +244,27 @@ async function loadDynamicBusybox(): Promise<FileSpec[]> {
 }
 
 /**
+ * A layer with one program from a Debian package (at `inPackage`, e.g. "bin/nc.openbsd") placed
+ * at `at` in the image, with the shared libraries it links against, taken from the host.
+ */
+export async function debToolLayer(pkg: string, inPackage: string, at: string): Promise<LayerSpec> {
+  const root = await debPackageRoot(pkg);
+  const bin = join(root, inPackage);
+  if (!existsSync(bin)) throw new Error(`package ${pkg} has no ${inPackage}`);
+  const libs = await sharedLibraryFiles(bin);
+  const rel = at.replace(/^\/+/, '');
+  const parents = rel.split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/'));
+  return {
+    files: [
+      ...parents.map((d): FileSpec => ({ type: 'dir', path: d, mode: 0o755 })),
+      { type: 'file', path: rel, content: await readFile(bin), mode: 0o755 },
+      ...libs.filter((f) => !parents.includes(f.path)),
+    ],
+    compression: 'gzip',
+  };
+}
+
+/**
  * busyboxLayer() with Debian's dynamically linked busybox and the host's glibc in place of the
  * static one: name resolution (nslookup, ping, wget by name) goes through glibc's resolver and
  * /etc/resolv.conf, which the static build crashes on.
