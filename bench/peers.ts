@@ -151,7 +151,7 @@ function noteStrayDirs(): void {
  * managed containerd under /var/run/docker. No bridge, no iptables. The daemon.json points the
  * libtrust key (20.10 writes /etc/docker/key.json by default) into the temp dir too.
  */
-export async function startDockerd(): Promise<Engine> {
+export async function startDockerd(opts: { bridge?: boolean } = {}): Promise<Engine> {
   noteStrayDirs();
   const base = await tempDir('berth-bench-dockerd-');
   const dir = base.path;
@@ -214,9 +214,9 @@ export async function startDockerd(): Promise<Engine> {
         join(dir, 'docker.pid'),
         '--containerd',
         ctdSock,
-        '--bridge=none',
-        '--iptables=false',
-        '--ip-masq=false',
+        // Bridge networking (its own docker0 on a subnet of its own, iptables, userland proxy) only
+        // when a benchmark compares networking; otherwise none, so it leaves nothing on the host.
+        ...(opts.bridge ? ['--bip', '10.251.0.1/24'] : ['--bridge=none', '--iptables=false', '--ip-masq=false']),
         '--log-level',
         'info',
       ],
