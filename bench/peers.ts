@@ -1,5 +1,6 @@
 // The engines under test: installing the Debian peers, and starting/stopping each daemon on
 // private temp roots so nothing is shared between them, with the host, or between iterations.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -127,6 +128,8 @@ export async function startBerthd(): Promise<Engine> {
     // Also on the cleanup stack (SIGINT/SIGTERM, aborted runs). conmon daemonizes into its own
     // session: it outlives berthd by design, so kill the monitors left under berthd's roots.
     stop: deferCleanup('stop berthd', async () => {
+      // A graceful stop first: with no container left, berthd removes its bridges and firewall table.
+      await d.stop().catch(() => undefined);
       killStrays([d.dataRoot, d.execRoot]);
       await d.cleanup();
     }),
@@ -188,6 +191,7 @@ export async function startDockerd(opts: { bridge?: boolean } = {}): Promise<Eng
     await dockerd?.stop();
     await containerd?.stop();
     await killShims();
+    if (opts.bridge) removeDockerNetworking();
     await base.remove();
   };
   try {
@@ -229,6 +233,23 @@ export async function startDockerd(opts: { bridge?: boolean } = {}): Promise<Eng
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;
+  }
+}
+
+/** dockerd leaves docker0 and its iptables chains behind on exit: take them away again. */
+function removeDockerNetworking(): void {
+  spawnSync('ip', ['link', 'del', 'docker0']);
+  for (const table of ['nat', 'filter']) {
+    const rules = spawnSync('iptables', ['-t', table, '-S']).stdout?.toString() ?? '';
+    for (const line of rules.split('\n')) {
+      // Jumps into DOCKER* chains from the built-in chains, then the chains themselves.
+      if (/^-A (PREROUTING|OUTPUT|POSTROUTING|FORWARD|INPUT) .*(-j DOCKER|docker0)/.test(line)) {
+        spawnSync('iptables', ['-t', table, ...line.replace(/^-A/, '-D').split(' ')]);
+      }
+    }
+    const chains = rules.split('\n').filter((l) => /^-N DOCKER/.test(l)).map((l) => l.slice(3));
+    for (const c of chains) spawnSync('iptables', ['-t', table, '-F', c]);
+    for (const c of chains) spawnSync('iptables', ['-t', table, '-X', c]);
   }
 }
 

@@ -90,6 +90,8 @@ export function settleCreate(create: CreateBody, net: NetworkService, lookup: Co
   } else if (mode.kind === 'network') {
     net.validate(mode.name, endpoints, typeof create['MacAddress'] === 'string' ? create['MacAddress'] : undefined);
     hc['NetworkMode'] = mode.name;
+    // The container's networks are its endpoints, the mode's own included (connect and disconnect edit this list).
+    recordConnect(create, mode.name, endpoints[mode.name] ?? {});
   } else {
     hc['NetworkMode'] = mode.kind;
     if (Object.keys(endpoints).some((n) => n !== mode.kind)) throw invalid(`container cannot be connected to multiple networks with one of the networks in ${mode.kind} mode`);
@@ -154,12 +156,15 @@ export async function prepareStart(
   let info: SandboxInfo | undefined;
   const links: { ip: string; alias: string; name: string }[] = [];
   const env: string[] = [];
-  if (mode.kind === 'network') {
+  const endpoints = endpointsOf(rec.Create);
+  const names = Object.keys(endpoints);
+  // Disconnected from every network: a namespace with loopback only, as with "none".
+  if (mode.kind === 'network' && names.length > 0) {
     info = await net.setup({
       containerId: rec.Id,
       containerName: rec.Name,
-      mode: mode.name,
-      endpoints: endpointsOf(rec.Create),
+      mode: names.includes(mode.name) ? mode.name : (names[0] as string),
+      endpoints,
       portBindings: hc['PortBindings'],
       publishAll: hc['PublishAllPorts'] === true,
       exposed: exposedOf(rec),
@@ -170,9 +175,8 @@ export async function prepareStart(
       for (const l of strings(hc['Links'], 'Links')) {
         const { name, alias } = parseLink(l);
         const target = lookup.find(name);
-        const netId = net.find(mode.name).Id;
-        const ip = net.addressOn(target.Id, netId);
-        if (ip === undefined) throw conflict(`cannot link to ${target.Name}: it is not running on network ${mode.name}`);
+        const ip = names.map((n) => net.addressOn(target.Id, net.find(n).Id)).find((x) => x !== undefined);
+        if (ip === undefined) throw conflict(`cannot link to ${target.Name}: it is not running on a network of this container`);
         links.push({ ip, alias, name: target.Name });
         env.push(...linkEnv(rec.Name, alias, ip, target));
       }
@@ -227,14 +231,8 @@ export function networkSettingsView(r: ContainerRecord, net: NetworkService | un
   const mode = modeOf(r);
   const networks: Record<string, unknown> = {};
   const empty = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null };
-  const configured: [string, EndpointSettings][] = [];
-  if (mode.kind === 'network') configured.push([mode.name, {}]);
+  const configured: [string, EndpointSettings][] = mode.kind === 'network' ? Object.entries(endpointsOf(r.Create)) : [];
   if (mode.kind === 'host' || mode.kind === 'none') configured.push([mode.kind, {}]);
-  for (const [k, e] of Object.entries(endpointsOf(r.Create))) {
-    const at = configured.findIndex(([n]) => n === k);
-    if (at >= 0) configured[at] = [k, e];
-    else configured.push([k, e]);
-  }
   let primary: Record<string, unknown> | undefined;
   for (const [name, e] of configured) {
     let rec: { Id: string; Name: string } | undefined;
@@ -302,9 +300,12 @@ export function recordConnect(create: CreateBody, netName: string, e: EndpointSe
   create['NetworkingConfig'] = nc;
 }
 
+/** The networks a container is on, by the names its endpoints are recorded under. */
+export function connectedNetworks(create: CreateBody): string[] {
+  return Object.keys(endpointsOf(create));
+}
+
 export function recordDisconnect(create: CreateBody, netName: string): void {
   const nc = create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> } | undefined;
   if (nc?.EndpointsConfig) delete nc.EndpointsConfig[netName];
-  const hc = (create.HostConfig ??= {}) as Record<string, unknown>;
-  if (hc['NetworkMode'] === netName) hc['NetworkMode'] = Object.keys(nc?.EndpointsConfig ?? {})[0] ?? 'none';
 }

@@ -32,7 +32,7 @@ import { resolveDevices } from '../runtime/devices.js';
 import { seccompProvider } from '../runtime/seccomp.js';
 import { checkCreateLimits, mergeUpdate } from './limits.js';
 import { imageRuntime, mergedConfig } from './create-config.js';
-import { listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
+import { connectedNetworks, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
 import type { NetworkService } from '../network/service.js';
 import type { EndpointSettings } from '../network/types.js';
 import type { ExecTarget } from './exec.js';
@@ -716,8 +716,8 @@ export class ContainerService {
       throw invalid(`container sharing network namespace with another container or host cannot be connected to any other network`);
     }
     this.o.network.validate(net.Name, { [net.Name]: e });
-    const configured = Object.keys((c.rec.Create['NetworkingConfig'] as { EndpointsConfig?: object } | undefined)?.EndpointsConfig ?? {});
-    if (mode === net.Name || mode === net.Id || configured.includes(net.Name)) {
+    const configured = connectedNetworks(c.rec.Create);
+    if (configured.includes(net.Name) || configured.includes(net.Id)) {
       throw new BerthError('forbidden', `endpoint with name ${c.rec.Name} already exists in network ${net.Name}`);
     }
     if (c.rec.State.Status === 'running') await this.o.network.connect(c.rec.Id, net.Id, e);
@@ -735,15 +735,14 @@ export class ContainerService {
       if (force) return;
       throw err;
     }
-    const mode = (c.rec.Create.HostConfig?.['NetworkMode'] as string | undefined) ?? '';
-    const configured = Object.keys((c.rec.Create['NetworkingConfig'] as { EndpointsConfig?: object } | undefined)?.EndpointsConfig ?? {});
-    const onIt = mode === net.Name || mode === net.Id || configured.includes(net.Name);
+    const configured = connectedNetworks(c.rec.Create);
+    const onIt = configured.includes(net.Name) || configured.includes(net.Id);
     if (!onIt && !force) throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
     if (c.rec.State.Status === 'running' && this.o.network.sandbox(c.rec.Id)?.endpoints.some((e) => e.networkId === net.Id)) {
       await this.o.network.disconnect(c.rec.Id, net.Id);
     }
     recordDisconnect(c.rec.Create, net.Name);
-    if (mode === net.Id) recordDisconnect(c.rec.Create, net.Id);
+    recordDisconnect(c.rec.Create, net.Id);
     await this.records.save(c);
   }
 
