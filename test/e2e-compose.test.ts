@@ -32,7 +32,7 @@ services:
     depends_on: [api, worker]
     ports: ["18300:8080"]
     volumes: ["data:/data:ro"]
-    command: ["sh", "-c", "mkdir -p /www && while :; do cp /data/seen /www/index.html 2>/dev/null; sleep 1; done & exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www; (while :; do cp /data/seen /www/index.html 2>/dev/null; sleep 1; done) & exec httpd -f -p 8080 -h /www"]
 volumes:
   data: {}
 `;

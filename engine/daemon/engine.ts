@@ -20,7 +20,7 @@ import { containerRoutes } from '../api/containers.js';
 import { networkRoutes } from '../api/networks.js';
 import { NetworkService } from '../network/service.js';
 import { networkFilter, networkView } from '../network/views.js';
-import { parseResolvConf } from '../network/etc.js';
+import { parseResolvConf, startDnsServer } from '../network/dns.js';
 import { containerFileRoutes } from '../api/container-files.js';
 import { ContainerFiles } from '../containers/files.js';
 import { ContainerService } from '../containers/service.js';
@@ -119,6 +119,13 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     ...(cfg.bip ? { bip: cfg.bip } : {}),
     noDefaultBridge: cfg.noDefaultBridge,
     hostNameservers: () => hostNameservers(),
+    dns: (o) =>
+      startDnsServer({
+        address: o.address,
+        records: { lookupA: o.lookupA, lookupPtr: o.lookupPtr },
+        upstreams: o.upstreams,
+        log: log.child({ subsystem: 'dns', address: o.address }),
+      }),
     publish: (action, n, attrs = {}) =>
       void events.publish('network', action, n.Id, { name: n.Name, ...attrs }),
   });

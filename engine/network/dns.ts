@@ -58,7 +58,7 @@ export interface DnsServerOptions {
   port?: number;
   records: DnsRecords;
   /** The host's resolvers (IPs, optionally ip:port or [ipv6]:port), asked on every forward. */
-  upstreams: () => string[];
+  upstreams: (client: string) => string[];
   log: Logger;
   /** Per upstream attempt; default 2000 ms. */
   forwardTimeoutMs?: number;
@@ -274,7 +274,7 @@ export async function startDnsServer(o: DnsServerOptions): Promise<DnsServer> {
     return undefined;
   };
 
-  const forward = async (raw: Buffer, q: DnsQuery, tcp: boolean): Promise<Buffer> => {
+  const forward = async (raw: Buffer, q: DnsQuery, client: string, tcp: boolean): Promise<Buffer> => {
     if (forwards >= maxForwards) {
       log.debug('too many forwarded queries in flight; answering SERVFAIL', { name: q.question.name });
       return servfail(raw, q);
@@ -282,7 +282,7 @@ export async function startDnsServer(o: DnsServerOptions): Promise<DnsServer> {
     forwards++;
     try {
       const upstreams = o
-        .upstreams()
+        .upstreams(client)
         .map(parseUpstream)
         .filter((u): u is Upstream => u !== undefined && !(u.host === o.address && u.port === port));
       for (const up of upstreams) {
@@ -315,7 +315,7 @@ export async function startDnsServer(o: DnsServerOptions): Promise<DnsServer> {
       log.warn('DNS record lookup failed', { name: q.question.name, err });
       return servfail(raw, q);
     }
-    return forward(raw, q, tcp);
+    return forward(raw, q, client, tcp);
   };
 
   const clientAddress = (a: string | undefined): string => (a ?? '').replace(/^::ffff:(?=\d+\.)/, '');

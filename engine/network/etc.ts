@@ -7,6 +7,8 @@
 import { invalid } from '../common/errors.js';
 import { isIPv4 } from './ipam.js';
 
+export { parseResolvConf } from './dns.js';
+
 export interface HostsInput {
   hostname: string;
   domainname?: string;
@@ -46,17 +48,6 @@ export interface ResolvConf {
   nameservers: string[];
   search: string[];
   options: string[];
-}
-
-export function parseResolvConf(text: string): ResolvConf {
-  const out: ResolvConf = { nameservers: [], search: [], options: [] };
-  for (const raw of text.split('\n')) {
-    const [key, ...rest] = raw.replace(/[#;].*$/, '').trim().split(/\s+/);
-    if (key === 'nameserver' && rest[0]) out.nameservers.push(rest[0]);
-    else if (key === 'search' || key === 'domain') out.search = rest;
-    else if (key === 'options') out.options.push(...rest);
-  }
-  return out;
 }
 
 export function isLoopbackResolver(ip: string): boolean {

@@ -162,3 +162,33 @@ export async function hostSubnets(): Promise<string[]> {
   }
   return out;
 }
+
+/**
+ * Runs `fn` holding a host-wide lock (a directory under /run, which mkdir creates atomically):
+ * daemons starting side by side pick their subnets one after the other, each seeing the
+ * bridges the others made. A lock older than `staleMs` was left by a crash and is broken.
+ */
+export async function withHostLock<T>(name: string, fn: () => Promise<T>, staleMs = 15_000): Promise<T> {
+  const dir = `/run/${name}.lock`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await fsp.mkdir(dir);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await fsp.stat(dir).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > staleMs) {
+        await fsp.rmdir(dir).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > deadline) throw system(`timed out waiting for the host lock ${dir}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fsp.rmdir(dir).catch(() => undefined);
+  }
+}

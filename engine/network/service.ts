@@ -17,7 +17,7 @@ import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
 import { AddressPool, contains, formatCidr, intToIp, ipToInt, macForIp, overlaps, parseCidr, pickSubnet, validMac, type Cidr } from './ipam.js';
-import { addVeth, createNetns, deleteLink, deleteNetns, enableForwarding, ensureBridge, hostSubnets, interfaceCounters, listNetns, netnsExists, NETNS_DIR } from './links.js';
+import { addVeth, withHostLock, createNetns, deleteLink, deleteNetns, enableForwarding, ensureBridge, hostSubnets, interfaceCounters, listNetns, netnsExists, NETNS_DIR } from './links.js';
 import { holdPorts, portRequests, portsView, type PortHold, type PortMapping } from './ports.js';
 import type { EndpointRecord, EndpointSettings, IpamConfig, NetworkRecord, SandboxInfo, SandboxRecord, SandboxRequest } from './types.js';
 
@@ -66,6 +66,7 @@ interface LiveSandbox {
   holds: PortHold[];
 }
 
+const SUBNET_LOCK = 'berth-subnets';
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PREDEFINED = new Set(['bridge', 'host', 'none', 'default']);
 
@@ -102,8 +103,12 @@ export class NetworkService {
     await fsp.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const state = await readJsonIfExists<State>(this.file);
     for (const rec of state?.networks ?? []) this.networks.set(rec.Id, { rec });
-    await this.ensureBuiltins();
     await enableForwarding();
+    // Subnets are chosen and their bridges made under a host-wide lock (daemons starting together).
+    await withHostLock(SUBNET_LOCK, async () => {
+      await this.ensureBuiltins();
+      for (const n of this.networks.values()) if (n.rec.Driver === 'bridge' && n.rec.builtin) await this.bringUp(n);
+    });
     for (const n of this.networks.values()) if (n.rec.Driver === 'bridge') this.loadPool(n);
     for (const s of state?.sandboxes ?? []) {
       if (!(await netnsExists(s.netns))) continue;
@@ -114,7 +119,7 @@ export class NetworkService {
     // Namespaces of ours that no sandbox owns (a crash between create and record).
     const owned = new Set([...this.sandboxes.values()].map((s) => s.rec.netns));
     for (const ns of await listNetns(this.netnsPrefix)) if (!owned.has(ns)) await deleteNetns(ns).catch(() => undefined);
-    for (const n of this.networks.values()) if (n.rec.Driver === 'bridge') await this.bringUp(n);
+    for (const n of this.networks.values()) if (n.rec.Driver === 'bridge' && !n.rec.builtin) await this.bringUp(n);
     for (const s of this.sandboxes.values()) {
       try {
         s.holds = await holdPorts(s.rec.ports.map((p) => ({ proto: p.proto, containerPort: p.containerPort, hostIp: p.hostIp, hostRange: [p.hostPort, p.hostPort] })));
@@ -188,7 +193,7 @@ export class NetworkService {
       try {
         n.dns = await this.o.dns({
           address: c.Gateway,
-          lookupA: (name) => this.lookupA(n, name),
+          lookupA: (name, client) => this.lookupA(n, name, client),
           lookupPtr: (ip) => this.lookupPtr(n, ip),
           upstreams: (client) => this.upstreamsFor(client),
         });
@@ -328,14 +333,22 @@ export class NetworkService {
     return this.sandboxes.get(containerId)?.rec.endpoints.find((e) => e.networkId === netId)?.ip;
   }
 
-  private lookupA(n: LiveNetwork, name: string): string[] {
-    if (n.rec.Name === 'bridge') return []; // as in Docker: no name resolution on the default bridge
+  /**
+   * Names a container can resolve: those of every container sharing one of its user networks
+   * (the client is known by its address on the network whose server it asked).
+   */
+  private lookupA(n: LiveNetwork, name: string, client: string): string[] {
+    const asker = [...this.sandboxes.values()].find((s) => s.rec.endpoints.some((e) => e.networkId === n.rec.Id && e.ip === client));
+    const nets = new Set((asker?.rec.endpoints ?? []).map((e) => e.networkId));
+    nets.add(n.rec.Id);
+    for (const id of nets) if (this.networks.get(id)?.rec.Name === 'bridge') nets.delete(id); // as in Docker: no names on the default bridge
     const out: string[] = [];
     for (const s of this.sandboxes.values()) {
       for (const e of s.rec.endpoints) {
-        if (e.networkId !== n.rec.Id) continue;
+        if (!nets.has(e.networkId)) continue;
+        const net = this.networks.get(e.networkId) as LiveNetwork;
         const names = [s.rec.containerName, ...e.aliases, s.rec.containerId.slice(0, 12)].map((x) => x.toLowerCase());
-        if (names.includes(name) || names.includes(name.replace(new RegExp(`\\.${escapeRe(n.rec.Name.toLowerCase())}$`), ''))) out.push(e.ip);
+        if (names.includes(name) || names.includes(name.replace(new RegExp(`\\.${escapeRe(net.rec.Name.toLowerCase())}$`), ''))) out.push(e.ip);
       }
     }
     return out;
@@ -376,58 +389,62 @@ export class NetworkService {
     const configs = (ipam.Config ?? []).filter((c) => !(c.Subnet ?? '').includes(':'));
     if (configs.length > 1) throw invalid('only one IPv4 subnet per network is supported');
     const asked = configs[0] ?? {};
-    let subnet: Cidr;
-    if (asked.Subnet) {
-      subnet = parseCidr(asked.Subnet);
-      const clash = [...this.networks.values()].find((n) => n.rec.IPAM.Config.some((c) => overlaps(parseCidr(c.Subnet), subnet)));
-      if (clash) throw new BerthError('forbidden', `Pool overlaps with other one on this address space (network ${clash.rec.Name})`);
-    } else {
-      if (asked.Gateway || asked.IPRange) throw invalid('a gateway or ip-range needs a subnet');
-      subnet = await this.freeSubnet();
-    }
-    const gateway = asked.Gateway ?? intToIp(subnet.base + 1);
-    if (!contains(subnet, ipToInt(gateway))) {
-      throw invalid(`gateway ${gateway} is not in the subnet ${formatCidr(subnet)}`);
-    }
-    const id = newId();
-    const mtu = options['com.docker.network.driver.mtu'];
-    if (mtu !== undefined && !(Number.isInteger(Number(mtu)) && Number(mtu) >= 68 && Number(mtu) <= 65535)) throw invalid(`invalid MTU: ${mtu}`);
-    const bridge = options['com.docker.network.bridge.name'] ?? `br-${id.slice(0, 12)}`;
-    if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw invalid(`invalid bridge name: ${bridge}`);
-    if ([...this.networks.values()].some((n) => n.rec.bridge === bridge)) throw conflict(`bridge ${bridge} is already used by another network`);
-    const rec: NetworkRecord = {
-      Id: id,
-      Name: name,
-      Created: new Date().toISOString(),
-      Driver: 'bridge',
-      EnableIPv6: false,
-      Internal: b['Internal'] === true,
-      Attachable: b['Attachable'] === true,
-      IPAM: {
-        Driver: 'default',
-        Options: {},
-        Config: [{ Subnet: formatCidr(subnet), Gateway: gateway, ...(asked.IPRange ? { IPRange: formatCidr(parseCidr(asked.IPRange)) } : {}) }],
-      },
-      Options: options,
-      Labels: labels,
-      bridge,
-    };
-    const live: LiveNetwork = { rec };
-    this.loadPool(live); // validates ip-range against the subnet before anything is made
-    this.networks.set(id, live);
-    try {
-      await this.bringUp(live);
-      await this.updateFirewall();
-      await this.save();
-    } catch (err) {
-      this.networks.delete(id);
-      await live.dns?.close().catch(() => undefined);
-      await deleteLink(bridge).catch(() => undefined);
-      await this.updateFirewall().catch(() => undefined);
-      throw err;
-    }
-    this.o.publish('create', rec, { type: 'bridge' });
-    return { Id: id, Warning: '' };
+    return withHostLock(SUBNET_LOCK, async () => {
+      // Checked again: another create may have taken the name while this one waited for the lock.
+      if ([...this.networks.values()].some((n) => n.rec.Name === name)) throw conflict(`network with name ${name} already exists`);
+      let subnet: Cidr;
+      if (asked.Subnet) {
+        subnet = parseCidr(asked.Subnet);
+        const clash = [...this.networks.values()].find((n) => n.rec.IPAM.Config.some((c) => overlaps(parseCidr(c.Subnet), subnet)));
+        if (clash) throw new BerthError('forbidden', `Pool overlaps with other one on this address space (network ${clash.rec.Name})`);
+      } else {
+        if (asked.Gateway || asked.IPRange) throw invalid('a gateway or ip-range needs a subnet');
+        subnet = await this.freeSubnet();
+      }
+      const gateway = asked.Gateway ?? intToIp(subnet.base + 1);
+      if (!contains(subnet, ipToInt(gateway))) {
+        throw invalid(`gateway ${gateway} is not in the subnet ${formatCidr(subnet)}`);
+      }
+      const id = newId();
+      const mtu = options['com.docker.network.driver.mtu'];
+      if (mtu !== undefined && !(Number.isInteger(Number(mtu)) && Number(mtu) >= 68 && Number(mtu) <= 65535)) throw invalid(`invalid MTU: ${mtu}`);
+      const bridge = options['com.docker.network.bridge.name'] ?? `br-${id.slice(0, 12)}`;
+      if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw invalid(`invalid bridge name: ${bridge}`);
+      if ([...this.networks.values()].some((n) => n.rec.bridge === bridge)) throw conflict(`bridge ${bridge} is already used by another network`);
+      const rec: NetworkRecord = {
+        Id: id,
+        Name: name,
+        Created: new Date().toISOString(),
+        Driver: 'bridge',
+        EnableIPv6: false,
+        Internal: b['Internal'] === true,
+        Attachable: b['Attachable'] === true,
+        IPAM: {
+          Driver: 'default',
+          Options: {},
+          Config: [{ Subnet: formatCidr(subnet), Gateway: gateway, ...(asked.IPRange ? { IPRange: formatCidr(parseCidr(asked.IPRange)) } : {}) }],
+        },
+        Options: options,
+        Labels: labels,
+        bridge,
+      };
+      const live: LiveNetwork = { rec };
+      this.loadPool(live); // validates ip-range against the subnet before anything is made
+      this.networks.set(id, live);
+      try {
+        await this.bringUp(live);
+        await this.updateFirewall();
+        await this.save();
+      } catch (err) {
+        this.networks.delete(id);
+        await live.dns?.close().catch(() => undefined);
+        await deleteLink(bridge).catch(() => undefined);
+        await this.updateFirewall().catch(() => undefined);
+        throw err;
+      }
+      this.o.publish('create', rec, { type: 'bridge' });
+      return { Id: id, Warning: '' };
+    });
   }
 
   async remove(ref: string): Promise<void> {
