@@ -27,6 +27,7 @@ import { cpCommand } from './cp.js';
 import { execCommand } from './exec.js';
 import { describeError, imageCommands, imageShortcuts } from './images.js';
 import { logsCommand } from './logs.js';
+import { networkCommands, portCommand } from './networks.js';
 import { psCommand, psTopLevel } from './ps.js';
 import { attachCommand, createCommand, runCommand, startCommand } from './run.js';
 import { CLI_VERSION, eventsCommand, infoCommand, loginCommand, systemCommands, versionCommand } from './system.js';
@@ -65,6 +66,7 @@ const CONTAINER_VERBS: Command[] = [
   renameCommand,
   pauseCommand,
   unpauseCommand,
+  portCommand,
 ];
 
 /** Verbs available at the top level. */
@@ -86,6 +88,7 @@ const GROUPS: CommandGroup[] = [
     commands: [psCommand, ...CONTAINER_VERBS, containerInspectCommand, containerPruneCommand],
   },
   { name: 'image', description: 'Manage images', commands: imageCommands },
+  { name: 'network', description: 'Manage networks', commands: networkCommands },
   { name: 'system', description: 'Manage Berth', commands: systemCommands },
 ];
 

@@ -23,6 +23,7 @@ import type {
   SystemVersion,
 } from '../types/engine-api.js';
 import { ContainerApi } from './containers.js';
+import { NetworkApi } from './networks.js';
 import { EngineError, codeForStatus } from './errors.js';
 import {
   DEFAULT_API_VERSION,
@@ -87,6 +88,8 @@ export class EngineClient {
   readonly transport: HttpTransport;
   /** Container and exec endpoints. */
   readonly containers: ContainerApi;
+  /** Network endpoints. */
+  readonly networks: NetworkApi;
 
   constructor(opts: EngineClientOptions = {}) {
     this.host = opts.host || defaultHost();
@@ -97,6 +100,7 @@ export class EngineClient {
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
     this.containers = new ContainerApi(this.transport);
+    this.networks = new NetworkApi(this.transport);
   }
 
   /** Close idle keep-alive connections (the process can exit without it: idle sockets are unref'd). */
