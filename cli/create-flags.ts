@@ -3,13 +3,15 @@
  * HostConfig and NetworkingConfig in one object, built the way the docker CLI
  * builds it (env files before -e, `-e NAME` taken from our environment, -p to
  * ExposedPorts + PortBindings, -v with a source to Binds and without to
- * Volumes, attach defaults, StdinOnce with -i). Pure: no I/O except reading
+ * Volumes, attach defaults, StdinOnce with -i; networks and endpoints in
+ * network-flags.ts). Pure: no I/O except reading
  * --env-file files, so the mapping is unit-tested without an engine.
  */
 import { readFileSync } from 'node:fs';
 import type { ContainerCreateBody, DeviceMapping, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
+import { buildNetworking, checkDns, parseExtraHost } from './network-flags.js';
 
 /** Flags `create` and `run` share. */
 export const CONTAINER_FLAGS: FlagSpec[] = [
@@ -27,6 +29,10 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'device', type: 'list', valueName: 'list', description: 'Add a host device to the container' },
   { name: 'device-cgroup-rule', type: 'list', valueName: 'list', description: 'Add a rule to the cgroup allowed devices list' },
   { name: 'dns', type: 'list', valueName: 'list', description: 'Set custom DNS servers' },
+  { name: 'dns-option', type: 'list', valueName: 'list', description: 'Set DNS options' },
+  { name: 'dns-opt', type: 'list', valueName: 'list', description: 'Set DNS options', hidden: true },
+  { name: 'dns-search', type: 'list', valueName: 'list', description: 'Set custom DNS search domains' },
+  { name: 'domainname', type: 'string', description: 'Container NIS domain name' },
   { name: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'env', short: 'e', type: 'list', valueName: 'list', description: 'Set environment variables' },
   { name: 'env-file', type: 'list', valueName: 'list', description: 'Read in a file of environment variables' },
@@ -34,14 +40,21 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
   { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
+  { name: 'ip', type: 'string', description: 'IPv4 address (e.g., 172.30.100.104)' },
+  { name: 'ip6', type: 'string', description: 'IPv6 address (e.g., 2001:db8::33)' },
   { name: 'label', short: 'l', type: 'list', valueName: 'list', description: 'Set meta data on a container' },
+  { name: 'link', type: 'list', valueName: 'list', description: 'Add link to another container' },
+  { name: 'mac-address', type: 'string', description: 'Container MAC address (e.g., 92:d0:c6:0a:29:33)' },
   { name: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
   { name: 'memory-reservation', type: 'string', valueName: 'bytes', description: 'Memory soft limit' },
   { name: 'memory-swap', type: 'string', valueName: 'bytes', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
   { name: 'memory-swappiness', type: 'string', valueName: 'int', description: 'Tune container memory swappiness (0 to 100) (default -1)' },
   { name: 'mount', type: 'list', valueName: 'mount', description: 'Attach a filesystem mount to the container' },
   { name: 'name', type: 'string', description: 'Assign a name to the container' },
-  { name: 'network', type: 'string', valueName: 'network', description: 'Connect a container to a network' },
+  { name: 'net', type: 'list', valueName: 'network', description: 'Connect a container to a network', hidden: true },
+  { name: 'net-alias', type: 'list', valueName: 'list', description: 'Add network-scoped alias for the container', hidden: true },
+  { name: 'network', type: 'list', valueName: 'network', description: 'Connect a container to a network' },
+  { name: 'network-alias', type: 'list', valueName: 'list', description: 'Add network-scoped alias for the container' },
   { name: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
   { name: 'pids-limit', type: 'string', valueName: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
@@ -402,19 +415,23 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
   }
 
   const mounts = a.list('mount').map(parseMountFlag);
-  const network = a.string('network');
+  const net = buildNetworking(a);
+  const extraHosts = a.list('add-host').map(parseExtraHost);
   const hostConfig: HostConfig = {
     Binds: binds.length > 0 ? binds : null,
     ...(mounts.length > 0 ? { Mounts: mounts } : {}),
     VolumesFrom: a.list('volumes-from').length > 0 ? a.list('volumes-from') : null,
-    NetworkMode: network ?? 'default',
+    NetworkMode: net.networkMode,
     PortBindings: bindings,
     RestartPolicy: restart,
     AutoRemove: a.bool('rm'),
     CapAdd: a.list('cap-add').length > 0 ? a.list('cap-add') : null,
     CapDrop: a.list('cap-drop').length > 0 ? a.list('cap-drop') : null,
-    Dns: a.list('dns'),
-    ExtraHosts: a.list('add-host').length > 0 ? a.list('add-host') : null,
+    Dns: checkDns(a.list('dns')),
+    DnsOptions: [...a.list('dns-option'), ...a.list('dns-opt')],
+    DnsSearch: a.list('dns-search'),
+    ExtraHosts: extraHosts.length > 0 ? extraHosts : null,
+    Links: net.links.length > 0 ? net.links : null,
     Privileged: a.bool('privileged'),
     PublishAllPorts: a.bool('publish-all'),
     ReadonlyRootfs: a.bool('read-only'),
@@ -441,7 +458,7 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
 
   const body: ContainerCreateBody = {
     Hostname: a.string('hostname') ?? '',
-    Domainname: '',
+    Domainname: a.string('domainname') ?? '',
     User: a.string('user') ?? '',
     AttachStdin: attachStdin,
     AttachStdout: attachStdout,
@@ -460,7 +477,7 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
     ...(a.has('stop-signal') ? { StopSignal: a.string('stop-signal') as string } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
     HostConfig: hostConfig,
-    NetworkingConfig: { EndpointsConfig: network ? { [network]: {} } : {} },
+    NetworkingConfig: { EndpointsConfig: net.endpoints },
   };
   const name = a.string('name');
   const platform = a.string('platform');

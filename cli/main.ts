@@ -28,6 +28,7 @@ import { cpCommand } from './cp.js';
 import { execCommand } from './exec.js';
 import { describeError, imageCommands, imageShortcuts } from './images.js';
 import { logsCommand } from './logs.js';
+import { networkCommands, portCommand } from './networks.js';
 import { psCommand, psTopLevel } from './ps.js';
 import { attachCommand, createCommand, runCommand, startCommand } from './run.js';
 import { CLI_VERSION, eventsCommand, infoCommand, loginCommand, systemCommands, versionCommand } from './system.js';
@@ -68,6 +69,7 @@ const CONTAINER_VERBS: Command[] = [
   pauseCommand,
   unpauseCommand,
   updateCommand,
+  portCommand,
 ];
 
 /** Verbs available at the top level. */
@@ -90,6 +92,7 @@ const GROUPS: CommandGroup[] = [
   },
   { name: 'image', description: 'Manage images', commands: imageCommands },
   { name: 'volume', description: 'Manage volumes', commands: volumeCommands },
+  { name: 'network', description: 'Manage networks', commands: networkCommands },
   { name: 'system', description: 'Manage Berth', commands: systemCommands },
 ];
 

@@ -24,6 +24,7 @@ import type {
 } from '../types/engine-api.js';
 import { ContainerApi } from './containers.js';
 import { VolumeApi } from './volumes.js';
+import { NetworkApi } from './networks.js';
 import { EngineError, codeForStatus } from './errors.js';
 import {
   DEFAULT_API_VERSION,
@@ -90,6 +91,8 @@ export class EngineClient {
   readonly containers: ContainerApi;
   /** Volume endpoints. */
   readonly volumes: VolumeApi;
+  /** Network endpoints. */
+  readonly networks: NetworkApi;
 
   constructor(opts: EngineClientOptions = {}) {
     this.host = opts.host || defaultHost();
@@ -101,6 +104,7 @@ export class EngineClient {
     });
     this.containers = new ContainerApi(this.transport);
     this.volumes = new VolumeApi(this.transport);
+    this.networks = new NetworkApi(this.transport);
   }
 
   /** Close idle keep-alive connections (the process can exit without it: idle sockets are unref'd). */

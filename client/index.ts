@@ -11,6 +11,8 @@ export type {
 export { ContainerApi, RAW_STREAM } from './containers.js';
 export { VolumeApi } from './volumes.js';
 export type { AttachOptions, ListContainersOptions, LogsOptions, StreamResponse, WaitCondition } from './containers.js';
+export { NetworkApi } from './networks.js';
+export type { InspectNetworkOptions } from './networks.js';
 export { hijack } from './hijack.js';
 export type { HijackRequest, HijackedConnection } from './hijack.js';
 export { STDERR, STDIN, STDOUT, SYSTEMERR, StdcopyDemuxer, copyRaw, demuxStream, encodeFrame } from './stdcopy.js';

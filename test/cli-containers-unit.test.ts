@@ -58,7 +58,7 @@ describe('run/create flags → create body', () => {
         WorkingDir: '',
         Labels: {},
         HostConfig: undefined,
-        NetworkingConfig: { EndpointsConfig: {} },
+        NetworkingConfig: { EndpointsConfig: { default: {} } },
       },
     );
     assert.equal(body.HostConfig.NetworkMode, 'default');
@@ -112,7 +112,7 @@ describe('run/create flags → create body', () => {
     assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 100, Hard: 200 }]);
     assert.equal(hc.Init, true);
     assert.equal(hc.NetworkMode, 'net1');
-    assert.deepEqual(body.NetworkingConfig, { EndpointsConfig: { net1: {} } });
+    assert.deepEqual(body.NetworkingConfig, { EndpointsConfig: {} }, 'one network with nothing to say: no endpoint (the docker CLI does the same)');
     assert.deepEqual(hc.Dns, ['1.1.1.1']);
     assert.deepEqual(hc.ExtraHosts, ['h:1.2.3.4']);
     assert.equal(hc.Memory, 64 * 1024 * 1024);

@@ -507,7 +507,10 @@ export interface HostConfig {
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
   Dns?: string[];
+  DnsOptions?: string[];
+  DnsSearch?: string[];
   ExtraHosts?: string[] | null;
+  Links?: string[] | null;
   Privileged?: boolean;
   PublishAllPorts?: boolean;
   ReadonlyRootfs?: boolean;
@@ -542,7 +545,7 @@ export interface ContainerCreateBody {
   StopSignal?: string;
   StopTimeout?: number;
   HostConfig: HostConfig;
-  NetworkingConfig: { EndpointsConfig: Record<string, Record<string, unknown>> };
+  NetworkingConfig: { EndpointsConfig: Record<string, EndpointSettings> };
 }
 
 /** POST /containers/create answer. */
@@ -572,6 +575,12 @@ export interface ContainerInspect {
   };
   Config: { Tty: boolean; OpenStdin: boolean; StdinOnce?: boolean; Image: string; [k: string]: unknown };
   HostConfig: HostConfig;
+  NetworkSettings?: {
+    /** "80/tcp" → where it is published (null: exposed, not published). */
+    Ports?: Record<string, PortBinding[] | null> | null;
+    Networks?: Record<string, EndpointSettings> | null;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 
@@ -626,4 +635,115 @@ export interface PathStat {
   mode: number;
   mtime: string;
   linkTarget: string;
+}
+
+// ---------------------------------------------------------------------------
+// Networks
+
+/** One address pool of a network (POST /networks/create IPAM.Config, inspect). */
+export interface IpamPool {
+  Subnet?: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+export interface Ipam {
+  Driver: string;
+  Options: Record<string, string> | null;
+  Config: IpamPool[] | null;
+}
+
+/** POST /networks/create body (what the docker CLI sends). */
+export interface NetworkCreateBody {
+  Name: string;
+  Driver: string;
+  Scope?: string;
+  EnableIPv6?: boolean;
+  IPAM: Ipam;
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigOnly: boolean;
+  ConfigFrom: { Network: string } | null;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** POST /networks/create answer. */
+export interface NetworkCreateResponse {
+  Id: string;
+  Warning?: string;
+}
+
+/** A container's endpoint as a network's inspect lists it. */
+export interface NetworkContainer {
+  Name: string;
+  EndpointID: string;
+  MacAddress: string;
+  IPv4Address: string;
+  IPv6Address: string;
+}
+
+/** GET /networks/{id} (and each item of GET /networks, where Containers is empty). */
+export interface NetworkInspect {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: string;
+  Driver: string;
+  EnableIPv6: boolean;
+  IPAM: Ipam;
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom?: { Network: string };
+  ConfigOnly?: boolean;
+  Containers: Record<string, NetworkContainer> | null;
+  Options: Record<string, string> | null;
+  Labels: Record<string, string> | null;
+}
+
+export interface EndpointIpamConfig {
+  IPv4Address?: string;
+  IPv6Address?: string;
+  LinkLocalIPs?: string[];
+}
+
+/**
+ * A container's settings on one network: what create/connect ask for (aliases, addresses,
+ * links, MAC) and what inspect reports (the assigned addresses and IDs).
+ */
+export interface EndpointSettings {
+  IPAMConfig?: EndpointIpamConfig | null;
+  Links?: string[] | null;
+  Aliases?: string[] | null;
+  MacAddress?: string;
+  DriverOpts?: Record<string, string> | null;
+  NetworkID?: string;
+  EndpointID?: string;
+  Gateway?: string;
+  IPAddress?: string;
+  IPPrefixLen?: number;
+  IPv6Gateway?: string;
+  GlobalIPv6Address?: string;
+  GlobalIPv6PrefixLen?: number;
+  DNSNames?: string[] | null;
+}
+
+/** POST /networks/{id}/connect body. */
+export interface NetworkConnectBody {
+  Container: string;
+  EndpointConfig?: EndpointSettings;
+}
+
+/** POST /networks/{id}/disconnect body. */
+export interface NetworkDisconnectBody {
+  Container: string;
+  Force: boolean;
+}
+
+/** POST /networks/prune answer. */
+export interface PruneNetworksResponse {
+  NetworksDeleted: string[] | null;
 }
