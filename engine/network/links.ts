@@ -38,13 +38,15 @@ export async function enableForwarding(): Promise<void> {
 }
 
 /**
- * Creates (or takes over) a bridge with the gateway address and brings it up. route_localnet
+ * Creates (or takes over) a bridge with the gateway address and a fixed MAC, and brings it up. route_localnet
  * lets connections from 127.0.0.1 be DNATed to containers behind it (published ports on loopback).
  */
-export async function ensureBridge(name: string, gatewayCidr: string, mtu?: number): Promise<void> {
+export async function ensureBridge(name: string, gatewayCidr: string, mac: string, mtu?: number): Promise<void> {
   const cmds: string[] = [];
   if (!(await linkExists(name))) cmds.push(`link add name ${name} type bridge${mtu ? ` mtu ${mtu}` : ''}`);
-  cmds.push(`addr replace ${gatewayCidr} dev ${name}`, `link set ${name} up`);
+  // A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, which changes as containers
+  // come and go, and containers' ARP entries for the gateway would point at the old one.
+  cmds.push(`link set ${name} address ${mac}`, `addr replace ${gatewayCidr} dev ${name}`, `link set ${name} up`);
   await ip(['-batch', '-'], cmds.join('\n') + '\n');
   await writeSysctl(`net.ipv4.conf.${name}.route_localnet`, '1');
 }

@@ -188,7 +188,7 @@ export class NetworkService {
     const c = n.rec.IPAM.Config[0];
     if (!n.rec.bridge || !c) return;
     const mtu = Number(n.rec.Options['com.docker.network.driver.mtu']) || undefined;
-    await ensureBridge(n.rec.bridge, `${c.Gateway}/${parseCidr(c.Subnet).prefix}`, mtu && mtu !== 1500 ? mtu : undefined);
+    await ensureBridge(n.rec.bridge, `${c.Gateway}/${parseCidr(c.Subnet).prefix}`, macForIp(c.Gateway), mtu && mtu !== 1500 ? mtu : undefined);
     if (this.o.dns && !n.dns) {
       try {
         n.dns = await this.o.dns({
@@ -517,7 +517,8 @@ export class NetworkService {
       netnsPath: `${NETNS_DIR}/${netns}`,
       ip: first.ip,
       gateway: first.gateway,
-      ...(primary.rec.Name !== 'bridge' && primary.dns ? { embeddedDns: first.gateway } : {}),
+      // Internal networks have no route out, but their gateway address (the DNS server) is on the link.
+      ...(primary.rec.Name !== 'bridge' && primary.dns && primary.pool ? { embeddedDns: intToIp(primary.pool.gateway) } : {}),
       hostGateway: bridgeNet?.rec.IPAM.Config[0]?.Gateway ?? first.gateway,
     };
   }
