@@ -6,7 +6,8 @@
 import { EngineError } from '../client/index.js';
 import type { Command, Context } from './command.js';
 import { parseFilters, readLine } from './command.js';
-import { compileTemplate, humanSize, tabulate } from './format.js';
+import { humanSize, tabulate } from './format.js';
+import { inspectEach } from './inspect.js';
 import { CONTAINER_FLAGS, parseRestartPolicy, resourceFields } from './create-flags.js';
 import { describeError } from './images.js';
 
@@ -239,24 +240,7 @@ function inspectVerb(fixed?: InspectType): Command {
       const type = a.string('type');
       if (type !== undefined && type !== 'container' && type !== 'image') throw new EngineError(`"${type}" is not a valid value for --type`, 0, 'INVALID');
       const types: InspectType[] = fixed ? [fixed] : type ? [type] : ['container', 'image'];
-      const found: unknown[] = [];
-      const failures: EngineError[] = [];
-      for (const name of a.args) {
-        try {
-          found.push(await inspectOne(ctx, name, types, a.bool('size')));
-        } catch (err) {
-          if (!(err instanceof EngineError) || err.code === 'UNREACHABLE') throw err;
-          failures.push(err);
-        }
-      }
-      const format = a.string('format');
-      if (!format || format === 'json') ctx.out(`${JSON.stringify(found, null, 4)}\n`);
-      else {
-        const tpl = compileTemplate(format);
-        for (const item of found) ctx.out(`${tpl.render(item)}\n`);
-      }
-      for (const f of failures) ctx.err(f.statusCode === 404 || f.statusCode === 0 ? `Error: ${f.message}\n` : `${describeError(f)}\n`);
-      return failures.length > 0 ? 1 : 0;
+      return inspectEach(ctx, a, (name) => inspectOne(ctx, name, types, a.bool('size')), (f) => (f.statusCode === 404 || f.statusCode === 0 ? `Error: ${f.message}` : describeError(f)));
     },
   };
 }

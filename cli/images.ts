@@ -16,7 +16,7 @@ import {
   tryParseReference,
   withDefaultTag,
 } from '../client/index.js';
-import type { HistoryItem, ImageInspect, ImageSummary } from '../types/engine-api.js';
+import type { HistoryItem, ImageSummary } from '../types/engine-api.js';
 import type { Command, Context } from './command.js';
 import { copyStream, parseFilters, readLine } from './command.js';
 import {
@@ -31,6 +31,7 @@ import {
   sortKeys,
   timeAgo,
 } from './format.js';
+import { inspectEach } from './inspect.js';
 import { ProgressRenderer } from './progress.js';
 
 const NONE = '<none>';
@@ -368,25 +369,7 @@ export const inspectCommand: Command = {
   minArgs: 1,
   flags: [{ name: 'format', short: 'f', type: 'string', description: "Format output using a custom template ('json' or a Go template)" }],
   async run(ctx, a) {
-    const found: ImageInspect[] = [];
-    const failures: EngineError[] = [];
-    for (const name of a.args) {
-      try {
-        found.push(await ctx.client.inspectImage(name));
-      } catch (err) {
-        if (!(err instanceof EngineError) || err.code === 'UNREACHABLE') throw err;
-        failures.push(err);
-      }
-    }
-    const format = a.string('format');
-    if (!format || format === 'json') {
-      ctx.out(`${JSON.stringify(found, null, 4)}\n`);
-    } else {
-      const tpl = compileTemplate(format);
-      for (const img of found) ctx.out(`${tpl.render(img)}\n`);
-    }
-    for (const f of failures) ctx.err(`${describeError(f)}\n`);
-    return failures.length > 0 ? 1 : 0;
+    return inspectEach(ctx, a, (name) => ctx.client.inspectImage(name));
   },
 };
 

@@ -10,7 +10,8 @@ import { UsageError } from './args.js';
 import { cidrContains, cidrsOverlap, parseCidr, parseIp } from './cidr.js';
 import type { Command, Context } from './command.js';
 import { parseFilters, readLine } from './command.js';
-import { compileTemplate, goJson, goTimeString, shortId } from './format.js';
+import { goTimeString, shortId } from './format.js';
+import { inspectEach } from './inspect.js';
 import { describeError, printRows } from './images.js';
 
 /** `k=v` list flags (--label, --opt): a key alone maps to "". */
@@ -196,24 +197,7 @@ const inspectCommand: Command = {
     { name: 'verbose', short: 'v', type: 'bool', description: 'Verbose output for diagnostics' },
   ],
   async run(ctx, a) {
-    const found: NetworkInspect[] = [];
-    const failures: EngineError[] = [];
-    for (const name of a.args) {
-      try {
-        found.push(await ctx.client.networks.inspect(name, { verbose: a.bool('verbose') }));
-      } catch (err) {
-        if (!(err instanceof EngineError) || err.code === 'UNREACHABLE') throw err;
-        failures.push(err);
-      }
-    }
-    const format = a.string('format');
-    if (!format || format === 'json') ctx.out(`${goJson(found, 4)}\n`);
-    else {
-      const tpl = compileTemplate(format);
-      for (const n of found) ctx.out(`${tpl.render(n)}\n`);
-    }
-    for (const f of failures) ctx.err(`${describeError(f)}\n`);
-    return failures.length > 0 ? 1 : 0;
+    return inspectEach(ctx, a, (name) => ctx.client.networks.inspect(name, { verbose: a.bool('verbose') }));
   },
 };
 

@@ -6,7 +6,8 @@ import type { Volume } from '../types/engine-api.js';
 import { UsageError } from './args.js';
 import type { Command } from './command.js';
 import { parseFilters, readLine } from './command.js';
-import { compileTemplate, humanSize } from './format.js';
+import { humanSize } from './format.js';
+import { inspectEach } from './inspect.js';
 import { describeError, printRows } from './images.js';
 
 /** `k=v` items (labels, driver options) to a map; a bare key gets ''. */
@@ -88,24 +89,7 @@ const inspectCommand: Command = {
   minArgs: 1,
   flags: [{ name: 'format', short: 'f', type: 'string', description: "Format output using a custom template ('json' or a Go template)" }],
   async run(ctx, a) {
-    const found: Volume[] = [];
-    const failures: EngineError[] = [];
-    for (const name of a.args) {
-      try {
-        found.push(await ctx.client.volumes.inspect(name));
-      } catch (err) {
-        if (!(err instanceof EngineError) || err.code === 'UNREACHABLE') throw err;
-        failures.push(err);
-      }
-    }
-    const format = a.string('format');
-    if (!format || format === 'json') ctx.out(`${JSON.stringify(found, null, 4)}\n`);
-    else {
-      const tpl = compileTemplate(format);
-      for (const v of found) ctx.out(`${tpl.render(v)}\n`);
-    }
-    for (const f of failures) ctx.err(`${describeError(f)}\n`);
-    return failures.length > 0 ? 1 : 0;
+    return inspectEach(ctx, a, (name) => ctx.client.volumes.inspect(name));
   },
 };
 
