@@ -150,7 +150,11 @@ export class NetworkService {
     if (!byName('none')) this.networks.set(...entry(base('none', 'null')));
     const bridge = byName('bridge');
     if (this.o.noDefaultBridge) {
-      if (bridge) this.networks.delete(bridge.rec.Id);
+      if (bridge) {
+        // Started before without --bridge none: its bridge goes too.
+        this.networks.delete(bridge.rec.Id);
+        if (bridge.rec.bridge) await deleteLink(bridge.rec.bridge).catch(() => undefined);
+      }
       return;
     }
     let config: IpamConfig;
