@@ -229,9 +229,10 @@ export class ContainerService {
     ports: (r) => listPorts(r, this.o.network) as ReturnType<NetView['ports']>,
   };
 
-  /** IDs of the containers whose processes run now (network sandboxes of all others are stale). */
-  runningIds(): Set<string> {
-    return new Set([...this.records.byId.values()].filter((c) => c.rec.State.Status === 'running').map((c) => c.rec.Id));
+  /** Whether a container's process runs or is being started (its network sandbox is in use). */
+  isLive(id: string): boolean {
+    const c = this.records.byId.get(id);
+    return c !== undefined && (c.rec.State.Status === 'running' || c.starting !== undefined);
   }
 
   containersUsing(imageId: Digest): string[] {

@@ -149,7 +149,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   await containers.init();
   // Running containers have re-claimed their volumes; what nobody claimed is unmounted.
   await volumes.releaseUnheld();
-  await network.retain(containers.runningIds());
+  await network.retain((id) => containers.isLive(id));
 
   const execs = new ExecManager({
     host: { runningContainer: (ref) => containers.execTarget(ref), publish: (id, action, attrs) => containers.publishFor(id, action, attrs) },

@@ -80,6 +80,8 @@ export class NetworkService {
   private saving: Promise<void> = Promise.resolve();
   private fwRunning?: Promise<void>;
   private fwAgain = false;
+  /** Sandboxes found at start-up, until retain() has checked them against the containers. */
+  private restored = new Map<string, LiveSandbox>();
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.tag = createHash('sha256').update(path.resolve(o.dataRoot)).digest('hex').slice(0, 6);
@@ -115,6 +117,7 @@ export class NetworkService {
       const live: LiveSandbox = { rec: s, holds: [] };
       for (const e of s.endpoints) this.networks.get(e.networkId)?.pool?.reserve(e.ip);
       this.sandboxes.set(s.containerId, live);
+      this.restored.set(s.containerId, live);
     }
     // Namespaces of ours that no sandbox owns (a crash between create and record).
     const owned = new Set([...this.sandboxes.values()].map((s) => s.rec.netns));
@@ -607,9 +610,15 @@ export class NetworkService {
     this.o.publish('disconnect', n.rec, { container: containerId, type: 'bridge' });
   }
 
-  /** Drops the sandboxes of containers that are not running (their namespaces outlived them). */
-  async retain(running: Set<string>): Promise<void> {
-    for (const id of [...this.sandboxes.keys()]) if (!running.has(id)) await this.teardown(id);
+  /**
+   * After the containers were reconciled: drops the sandboxes restored at start-up whose
+   * container is neither running nor starting (their namespaces outlived them). A sandbox made
+   * since (a restart policy's start) is never touched.
+   */
+  async retain(isLive: (containerId: string) => boolean): Promise<void> {
+    const restored = this.restored;
+    this.restored = new Map();
+    for (const [id, s] of restored) if (this.sandboxes.get(id) === s && !isLive(id)) await this.teardown(id);
   }
 
   rename(containerId: string, name: string): void {
