@@ -1,0 +1,244 @@
+/**
+ * The contract between Berth Desktop's renderer and its bridge host (Electron's main process,
+ * or the web-mode server of `berth desktop --web`). The renderer sees only this: calls that
+ * answer once, and streams that push messages (and, for terminals, take input back).
+ *
+ * Transports: Electron's preload exposes a BridgeTransport on `window.berth` (ipcRenderer.invoke
+ * for calls, a MessagePort per stream); web mode speaks the same frames as JSON over a WebSocket
+ * (WireFrame below). Engine shapes are the Docker Engine API's, from engine-api.ts.
+ */
+import type {
+  ContainerInspect,
+  ContainerSummary,
+  EventMessage,
+  ImageInspect,
+  ImageSummary,
+  NetworkCreateBody,
+  NetworkInspect,
+  SystemDf,
+  SystemInfo,
+  SystemVersion,
+  Volume,
+  VolumeCreateBody,
+} from './engine-api.js';
+
+// ---------------------------------------------------------------------------------------------
+// Engines and app state
+
+/** Where an engine is: the local socket, the VM's forwarded socket, a remote one over SSH, any Docker-compatible socket. */
+export interface EngineEndpoint {
+  id: string;
+  name: string;
+  kind: 'local' | 'vm' | 'ssh' | 'socket';
+  /** unix:///path.sock, tcp://host:port or ssh://user@host */
+  host: string;
+}
+
+export type EngineStatus =
+  | { state: 'running'; engine: EngineEndpoint; version: string; apiVersion: string; os: string; latencyMs: number }
+  | { state: 'starting'; engine: EngineEndpoint }
+  | { state: 'unreachable'; engine: EngineEndpoint; reason: string; fix: string };
+
+export type Theme = 'light' | 'dark' | 'system';
+
+export interface Settings {
+  theme: Theme;
+  onboardingDone: boolean;
+  /** The registry the onboarding pulls its sample image from, e.g. "localhost:5000". */
+  sampleRegistry: string;
+  sampleImage: string;
+}
+
+export interface Diagnostics {
+  appVersion: string;
+  bridge: 'electron' | 'web';
+  platform: string;
+  engine: EngineStatus;
+  /** Round trips of GET /_ping, ms. */
+  pingMs: number[];
+  /** The daemon log's last lines when the bridge knows where it is (BERTH_DAEMON_LOG), else null. */
+  daemonLog: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export interface RunRequest {
+  image: string;
+  name?: string;
+  command?: string[];
+  env?: string[];
+  ports?: { host: string; container: string; protocol?: 'tcp' | 'udp' }[];
+  volumes?: { source: string; target: string; readOnly?: boolean }[];
+  restart?: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  /** Keep STDIN open and allocate a TTY (so a shell stays up). */
+  interactive?: boolean;
+}
+
+export interface FileEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs: long work (pulls) that lives in the bridge host, so it keeps running while the user
+// navigates; every update is pushed on the "jobs" stream.
+
+export interface LayerProgress {
+  id: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+export interface Job {
+  id: string;
+  kind: 'pull';
+  title: string;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  startedAt: string;
+  finishedAt?: string;
+  layers: LayerProgress[];
+  /** The latest status line ("Downloaded newer image for ..."). */
+  message?: string;
+  error?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls: name → [params, result]
+
+export interface BridgeMethods {
+  'engine.status': [Record<string, never>, EngineStatus];
+  'engine.list': [Record<string, never>, { engines: EngineEndpoint[]; active: string }];
+  'engine.add': [{ name: string; host: string }, EngineEndpoint];
+  'engine.remove': [{ id: string }, null];
+  'engine.use': [{ id: string }, EngineStatus];
+
+  'system.info': [Record<string, never>, SystemInfo];
+  'system.version': [Record<string, never>, SystemVersion];
+  'system.df': [Record<string, never>, SystemDf];
+  'diagnostics.collect': [Record<string, never>, Diagnostics];
+
+  'settings.get': [Record<string, never>, Settings];
+  'settings.set': [Partial<Settings>, Settings];
+
+  'containers.list': [{ all?: boolean }, ContainerSummary[]];
+  'containers.inspect': [{ id: string }, ContainerInspect];
+  'containers.start': [{ id: string }, null];
+  'containers.stop': [{ id: string }, null];
+  'containers.restart': [{ id: string }, null];
+  'containers.pause': [{ id: string }, null];
+  'containers.unpause': [{ id: string }, null];
+  'containers.kill': [{ id: string }, null];
+  'containers.remove': [{ id: string; force?: boolean; volumes?: boolean }, null];
+  /** Create and start (docker run -d). */
+  'containers.run': [RunRequest, { id: string; warnings: string[] }];
+  /** A directory's entries, read through the archive API (GET /containers/{id}/archive). */
+  'containers.listDir': [{ id: string; path: string }, FileEntry[]];
+  /** One file's bytes (base64), through the archive API; refused above 64 MiB. */
+  'containers.readFile': [{ id: string; path: string }, { name: string; base64: string; size: number }];
+  /** Writes one file into a directory (PUT /containers/{id}/archive). */
+  'containers.writeFile': [{ id: string; dir: string; name: string; base64: string }, null];
+
+  'images.list': [Record<string, never>, ImageSummary[]];
+  'images.inspect': [{ id: string }, ImageInspect];
+  'images.remove': [{ id: string; force?: boolean }, null];
+  'images.prune': [{ all?: boolean }, { deleted: number; spaceReclaimed: number }];
+  /** Starts a pull job (progress on the "jobs" stream). */
+  'images.pull': [{ ref: string }, { jobId: string }];
+  'jobs.list': [Record<string, never>, Job[]];
+  'jobs.cancel': [{ id: string }, null];
+
+  'volumes.list': [Record<string, never>, Volume[]];
+  'volumes.create': [VolumeCreateBody, Volume];
+  'volumes.remove': [{ name: string; force?: boolean }, null];
+  'volumes.prune': [Record<string, never>, { deleted: number; spaceReclaimed: number }];
+
+  'networks.list': [Record<string, never>, NetworkInspect[]];
+  'networks.inspect': [{ id: string }, NetworkInspect];
+  'networks.create': [NetworkCreateBody, { id: string }];
+  'networks.remove': [{ id: string }, null];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams: name → [params, message pushed to the renderer, input the renderer may send]
+
+export interface LogLine {
+  stream: 'stdout' | 'stderr';
+  /** RFC 3339 with nanoseconds, when asked for timestamps. */
+  time?: string;
+  text: string;
+}
+
+export interface StatsSample {
+  time: string;
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  networkRxBytes: number;
+  networkTxBytes: number;
+  blockReadBytes: number;
+  blockWriteBytes: number;
+  pids: number;
+}
+
+export type TerminalInput = { type: 'data'; data: string } | { type: 'resize'; cols: number; rows: number };
+
+export interface BridgeStreams {
+  /** The engine's /events plus engine state changes (so views refresh without polling). */
+  events: [Record<string, never>, { type: 'engine'; status: EngineStatus } | { type: 'event'; event: EventMessage }, never];
+  /** Every job update, and all current jobs on open. */
+  jobs: [Record<string, never>, Job, never];
+  /** Log lines in batches (a flood arrives as few messages). */
+  logs: [{ id: string; follow: boolean; tail?: number; since?: number; timestamps?: boolean }, { lines: LogLine[] }, never];
+  stats: [{ id: string }, StatsSample, never];
+  /** An interactive exec with a TTY: bash when the container has it, else sh (or `cmd`). */
+  terminal: [{ id: string; cmd?: string[]; cols: number; rows: number }, { type: 'data'; data: string } | { type: 'exit'; code: number }, TerminalInput];
+}
+
+export type MethodName = keyof BridgeMethods;
+export type MethodParams<M extends MethodName> = BridgeMethods[M][0];
+export type MethodResult<M extends MethodName> = BridgeMethods[M][1];
+export type StreamName = keyof BridgeStreams;
+export type StreamParams<S extends StreamName> = BridgeStreams[S][0];
+export type StreamMessage<S extends StreamName> = BridgeStreams[S][1];
+export type StreamInput<S extends StreamName> = BridgeStreams[S][2];
+
+/** An error crossing the bridge: the engine's message and HTTP status (0 when the engine was not reached). */
+export interface BridgeError {
+  message: string;
+  status: number;
+}
+
+export interface StreamHandlers<S extends StreamName> {
+  data(msg: StreamMessage<S>): void;
+  /** The stream ended: by the host (error set on failure) or after close(). */
+  end(error?: BridgeError): void;
+}
+
+export interface StreamHandle<S extends StreamName> {
+  send(input: StreamInput<S>): void;
+  close(): void;
+}
+
+/** What the renderer gets on `window.berth` (Electron) or builds over a WebSocket (web mode). */
+export interface BridgeTransport {
+  readonly kind: 'electron' | 'web';
+  invoke<M extends MethodName>(method: M, params: MethodParams<M>): Promise<MethodResult<M>>;
+  open<S extends StreamName>(stream: S, params: StreamParams<S>, handlers: StreamHandlers<S>): StreamHandle<S>;
+}
+
+/** Web mode's frames (JSON text over the WebSocket). Electron carries the same payloads over IPC. */
+export type WireFrame =
+  | { t: 'call'; id: number; method: MethodName; params: unknown }
+  | { t: 'result'; id: number; ok: true; value: unknown }
+  | { t: 'result'; id: number; ok: false; error: BridgeError }
+  | { t: 'open'; id: number; stream: StreamName; params: unknown }
+  | { t: 'input'; id: number; data: unknown }
+  | { t: 'data'; id: number; data: unknown }
+  | { t: 'close'; id: number }
+  | { t: 'end'; id: number; error?: BridgeError };
