@@ -13,7 +13,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -50,6 +50,14 @@ export default tseslint.config(
     ),
   },
   { files: ['engine/api/**/*.ts'], rules: restrict(['**/daemon/**'], 'routes see backends through interfaces; the daemon wires them') },
+  {
+    files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
+    ignores: ['renderer/vite.config.ts'],
+    rules: restrict(
+      ['**/engine/**', '**/client/**', '**/cli/**', '**/desktop/**', '**/electron/**', 'node:*'],
+      'the renderer runs sandboxed: it sees the bridge contract (types/) and nothing of Node',
+    ),
+  },
   // Tests read loosely-typed JSON bodies from the API; `any` there keeps assertions readable.
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } } },

@@ -46,3 +46,4 @@ fi
 
 echo "berth setup: building"
 npx tsc -b
+npx vite build --config renderer/vite.config.ts

@@ -8,5 +8,6 @@ echo "berth test: lint"
 npx eslint --max-warnings 0 .
 echo "berth test: type-check"
 npx tsc -b --pretty
+npx tsc -p renderer/tsconfig.json --pretty
 echo "berth test: tests"
 node build/run-tests.mjs "$@"

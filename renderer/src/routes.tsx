@@ -1,0 +1,19 @@
+/**
+ * Every screen of the app: its path, its title (for the sidebar, the window title and the
+ * command palette) and its component. Screens are added here and nowhere else.
+ */
+import type { ReactNode } from 'react';
+import { Dashboard } from './screens/Dashboard';
+
+export interface RouteDef {
+  /** Hash path pattern, e.g. "/containers/:id/:tab?". */
+  path: string;
+  title: string;
+  /** Listed in the sidebar (in this order) when set. */
+  nav?: boolean;
+  /** Shortcut shown in the palette and bound globally, e.g. "g d". */
+  keys?: string;
+  render(params: Record<string, string>): ReactNode;
+}
+
+export const ROUTES: RouteDef[] = [{ path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> }];
