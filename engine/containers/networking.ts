@@ -11,7 +11,6 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { atomicWrite } from '../common/fsutil.js';
 import { conflict, invalid } from '../common/errors.js';
 import { hostsFile, parseExtraHost, parseResolvConf, resolvConf, type ResolvConf } from '../network/etc.js';
 import { isIPv4 } from '../network/ipam.js';
@@ -117,6 +116,10 @@ export interface StartNetwork {
   sandbox: boolean;
 }
 
+function writeFile(file: string, text: string, mode: number): Promise<void> {
+  return fsp.writeFile(file, text, { mode });
+}
+
 async function hostResolv(): Promise<ResolvConf> {
   return parseResolvConf(await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
 }
@@ -187,8 +190,9 @@ export async function prepareStart(
   }
   try {
     const host = await hostResolv();
-    await atomicWrite(own.hostname, `${hostname}\n`, 0o644);
-    await atomicWrite(
+    // Plain writes: these files are made again at every start, so a crash mid-write costs nothing.
+    await writeFile(own.hostname, `${hostname}\n`, 0o644);
+    await writeFile(
       own.hosts,
       mode.kind === 'host'
         ? (await fsp.readFile('/etc/hosts', 'utf8').catch(() => '')) + extraHosts.map((e) => `${parseExtraHost(e).ip}\t${parseExtraHost(e).name}\n`).join('')
@@ -198,7 +202,7 @@ export async function prepareStart(
     // Without a usable host resolver, default-bridge containers ask the gateway, which forwards to the host's.
     const usable = host.nameservers.some((s) => !s.startsWith('127.') && s !== '::1');
     const embedded = info?.embeddedDns ?? (info && !usable && dns.length === 0 ? info.gateway : undefined);
-    await atomicWrite(own.resolvConf, resolvConf({ host, ...resolvOpts, ...(embedded ? { embedded } : {}) }), 0o644);
+    await writeFile(own.resolvConf, resolvConf({ host, ...resolvOpts, ...(embedded ? { embedded } : {}) }), 0o644);
   } catch (err) {
     if (info) await net.teardown(rec.Id);
     throw err;

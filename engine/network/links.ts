@@ -57,18 +57,6 @@ export async function deleteLink(name: string): Promise<void> {
   if (r.code !== 0 && (await linkExists(name))) throw system(`cannot delete interface ${name}: ${r.stderr.trim()}`);
 }
 
-export async function createNetns(name: string): Promise<string> {
-  const path = `${NETNS_DIR}/${name}`;
-  const r = await runCommand('ip', ['netns', 'add', name]);
-  if (r.code !== 0) {
-    // A namespace left by a crash under the same name: start over with a fresh one.
-    if (!/exists/i.test(r.stderr)) throw system(`cannot create network namespace ${name}: ${r.stderr.trim()}`);
-    await deleteNetns(name);
-    await ip(['netns', 'add', name]);
-  }
-  return path;
-}
-
 export async function deleteNetns(name: string): Promise<void> {
   const r = await runCommand('ip', ['netns', 'del', name]);
   if (r.code !== 0 && (await netnsExists(name))) throw system(`cannot delete network namespace ${name}: ${r.stderr.trim()}`);
@@ -92,6 +80,8 @@ export async function listNetns(prefix: string): Promise<string[]> {
 export interface VethSpec {
   /** Named namespace the container end goes into. */
   netns: string;
+  /** Create the namespace in the same `ip` run (the container's first network). */
+  newNetns?: boolean;
   /** Host end, attached to the bridge. */
   hostIf: string;
   bridge: string;
@@ -108,7 +98,19 @@ export interface VethSpec {
 /** A veth pair: one end on the bridge, the other configured inside the namespace. */
 export async function addVeth(v: VethSpec): Promise<void> {
   const mtu = v.mtu ? ` mtu ${v.mtu}` : '';
-  await ip(['-batch', '-'], `link add ${v.hostIf}${mtu} type veth peer name ${v.ifname}${mtu} netns ${v.netns}\nlink set ${v.hostIf} master ${v.bridge} up\n`);
+  const outside = `link add ${v.hostIf}${mtu} type veth peer name ${v.ifname}${mtu} netns ${v.netns}\nlink set ${v.hostIf} master ${v.bridge} up\n`;
+  if (v.newNetns) {
+    try {
+      await ip(['-batch', '-'], `netns add ${v.netns}\n${outside}`);
+    } catch (err) {
+      // A namespace left by a crash under the same name: start over with a fresh one.
+      if (!(await netnsExists(v.netns))) throw err;
+      await deleteNetns(v.netns);
+      await ip(['-batch', '-'], `netns add ${v.netns}\n${outside}`);
+    }
+  } else {
+    await ip(['-batch', '-'], outside);
+  }
   const inside = [
     'link set lo up',
     `link set ${v.ifname} address ${v.mac}`,

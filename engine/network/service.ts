@@ -17,7 +17,7 @@ import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
 import { AddressPool, contains, formatCidr, intToIp, ipToInt, macForIp, overlaps, parseCidr, pickSubnet, validMac, type Cidr } from './ipam.js';
-import { addVeth, withHostLock, createNetns, deleteLink, deleteNetns, enableForwarding, ensureBridge, hostSubnets, interfaceCounters, listNetns, netnsExists, NETNS_DIR } from './links.js';
+import { addVeth, withHostLock, deleteLink, deleteNetns, enableForwarding, ensureBridge, hostSubnets, interfaceCounters, listNetns, netnsExists, NETNS_DIR } from './links.js';
 import { holdPorts, portRequests, portsView, type PortHold, type PortMapping } from './ports.js';
 import type { EndpointRecord, EndpointSettings, IpamConfig, NetworkRecord, SandboxInfo, SandboxRecord, SandboxRequest } from './types.js';
 
@@ -506,7 +506,6 @@ export class NetworkService {
     const live: LiveSandbox = { rec: { containerId: req.containerId, containerName: req.containerName, netns, endpoints: [], ports: [], dns: req.dns }, holds: [] };
     this.sandboxes.set(req.containerId, live);
     try {
-      await createNetns(netns);
       for (const [n, e] of order) await this.addEndpoint(live, n, e, order[0]?.[0] === n ? req.macAddress : undefined);
       if (reqs.length > 0) {
         live.holds = await holdPorts(reqs);
@@ -536,9 +535,10 @@ export class NetworkService {
     const requested = e.IPAMConfig?.IPv4Address || undefined;
     const ip = n.pool.allocate(requested);
     const index = s.rec.endpoints.length;
+    const endpointId = newId();
     const ep: EndpointRecord = {
       networkId: n.rec.Id,
-      endpointId: newId(),
+      endpointId,
       ip,
       prefixLen: n.pool.subnet.prefix,
       gateway: n.rec.Internal ? '' : intToIp(n.pool.gateway),
@@ -546,12 +546,14 @@ export class NetworkService {
       aliases: [...new Set(e.Aliases ?? [])],
       ...(requested ? { requestedIp: requested } : {}),
       ifname: `eth${index}`,
-      hostIf: `bv${createHash('sha256').update(`${this.tag}/${s.rec.containerId}/${n.rec.Id}`).digest('hex').slice(0, 12)}`,
+      // Unique per endpoint: a late removal of an old host end never meets a new one.
+      hostIf: `bv${createHash('sha256').update(`${this.tag}/${endpointId}`).digest('hex').slice(0, 12)}`,
     };
     try {
       const mtu = Number(n.rec.Options['com.docker.network.driver.mtu']) || undefined;
       await addVeth({
         netns: s.rec.netns,
+        newNetns: index === 0,
         hostIf: ep.hostIf,
         bridge: n.rec.bridge,
         ifname: ep.ifname,
@@ -581,11 +583,13 @@ export class NetworkService {
       n?.pool?.release(e.ip);
       if (n) this.o.publish('disconnect', n.rec, { container: containerId, type: n.rec.Driver });
     }
-    // Deleting the namespace deletes the container ends of the veths, and with them the host ends.
+    // Deleting the namespace makes the kernel destroy the veth pairs in it (asynchronously: an
+    // explicit `ip link del` waits for that, which would sit on every container exit). The host
+    // ends are removed in the background too, for a namespace something else still holds.
     await deleteNetns(s.rec.netns);
-    for (const e of s.rec.endpoints) await deleteLink(e.hostIf).catch(() => undefined);
+    for (const e of s.rec.endpoints) void deleteLink(e.hostIf).catch(() => undefined);
     if (s.rec.ports.length > 0) await this.updateFirewall();
-    await this.save();
+    void this.save();
   }
 
   /** Joins a running container to another network. */
