@@ -154,8 +154,8 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
         <label className="field">
           Image
           <input value={image} onChange={(e) => setImage(e.target.value)} list="run-images" autoComplete="off" {...invalid('run-image', problems)} />
-          <Problem id="run-image" problems={problems} />
         </label>
+        <Problem id="run-image" problems={problems} />
         <datalist id="run-images">
           {tags.map((t) => (
             <option key={t} value={t} />
@@ -164,8 +164,8 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
         <label className="field">
           Name (optional)
           <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...invalid('run-name', problems)} />
-          <Problem id="run-name" problems={problems} />
         </label>
+        <Problem id="run-name" problems={problems} />
 
         <fieldset>
           <legend>Ports</legend>
@@ -199,8 +199,8 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
         <label className="field">
           Environment (one KEY=value per line)
           <textarea value={env} onChange={(e) => setEnv(e.target.value)} rows={3} spellCheck={false} {...invalid('run-env', problems)} />
-          <Problem id="run-env" problems={problems} />
         </label>
+        <Problem id="run-env" problems={problems} />
 
         <fieldset>
           <legend>Volumes</legend>
@@ -231,8 +231,8 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
         <label className="field">
           Command (optional; the image's default when empty)
           <input value={command} onChange={(e) => setCommand(e.target.value)} className="mono" spellCheck={false} {...invalid('run-command', problems)} />
-          <Problem id="run-command" problems={problems} />
         </label>
+        <Problem id="run-command" problems={problems} />
         <div className="row">
           <label>
             Restart policy{' '}

@@ -97,8 +97,8 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
         <label className="field">
           Name
           <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...field('net-name')} />
-          {problem('net-name')}
         </label>
+        {problem('net-name')}
         <label className="field">
           Driver
           <select value={driver} onChange={(e) => setDriver(e.target.value)}>
@@ -108,13 +108,13 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
         <label className="field">
           Subnet (optional; the engine picks a free one)
           <input value={subnet} onChange={(e) => setSubnet(e.target.value)} placeholder="172.30.0.0/16" {...field('net-subnet')} />
-          {problem('net-subnet')}
         </label>
+        {problem('net-subnet')}
         <label className="field">
           Gateway (optional)
           <input value={gateway} onChange={(e) => setGateway(e.target.value)} placeholder="172.30.0.1" {...field('net-gateway')} />
-          {problem('net-gateway')}
         </label>
+        {problem('net-gateway')}
         <label className="check">
           <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
           Internal (no route outside the network)
@@ -122,8 +122,8 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
         <label className="field">
           Labels (one KEY=value per line)
           <textarea value={labels} onChange={(e) => setLabels(e.target.value)} rows={2} spellCheck={false} {...field('net-labels')} />
-          {problem('net-labels')}
         </label>
+        {problem('net-labels')}
         <button type="submit" hidden />
       </form>
     </Dialog>

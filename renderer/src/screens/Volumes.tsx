@@ -77,12 +77,12 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
         <label className="field">
           Labels (one KEY=value per line)
           <textarea value={labels} onChange={(e) => setLabels(e.target.value)} rows={3} spellCheck={false} aria-invalid={problem ? true : undefined} aria-describedby={problem ? 'vol-labels-problem' : undefined} />
-          {problem && (
-            <span id="vol-labels-problem" className="field-error" role="alert">
-              {problem}
-            </span>
-          )}
         </label>
+        {problem && (
+          <span id="vol-labels-problem" className="field-error" role="alert">
+            {problem}
+          </span>
+        )}
         <button type="submit" hidden />
       </form>
     </Dialog>
