@@ -4,6 +4,12 @@
  */
 import type { ReactNode } from 'react';
 import { Dashboard } from './screens/Dashboard';
+import { Images } from './screens/Images';
+import { Networks } from './screens/Networks';
+import { Onboarding } from './screens/Onboarding';
+import { Settings } from './screens/Settings';
+import { Troubleshoot } from './screens/Troubleshoot';
+import { Volumes } from './screens/Volumes';
 
 export interface RouteDef {
   /** Hash path pattern, e.g. "/containers/:id/:tab?". */
@@ -16,4 +22,19 @@ export interface RouteDef {
   render(params: Record<string, string>): ReactNode;
 }
 
-export const ROUTES: RouteDef[] = [{ path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> }];
+/** The current route's query (#/images/run?image=alpine → image=alpine). */
+function query(): URLSearchParams {
+  return new URLSearchParams(location.hash.split('?')[1] ?? '');
+}
+
+export const ROUTES: RouteDef[] = [
+  { path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> },
+  { path: '/images', title: 'Images', nav: true, keys: 'g i', render: () => <Images query={query()} /> },
+  { path: '/images/pull', title: 'Pull an image', render: () => <Images dialog="pull" query={query()} /> },
+  { path: '/images/run', title: 'Run a container', render: () => <Images dialog="run" query={query()} /> },
+  { path: '/volumes', title: 'Volumes', nav: true, keys: 'g v', render: () => <Volumes /> },
+  { path: '/networks', title: 'Networks', nav: true, keys: 'g n', render: () => <Networks /> },
+  { path: '/settings', title: 'Settings', nav: true, keys: 'g s', render: () => <Settings /> },
+  { path: '/troubleshoot', title: 'Troubleshoot', nav: true, keys: 'g t', render: () => <Troubleshoot /> },
+  { path: '/welcome', title: 'Welcome', render: () => <Onboarding /> },
+];

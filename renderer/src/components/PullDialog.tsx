@@ -1,0 +1,188 @@
+/**
+ * Pulling an image: the name (with local repositories and tags as suggestions), then the pull's
+ * progress per layer and in total. The pull is a job in the bridge host, so closing this dialog or
+ * leaving the screen does not stop it; reopening shows the same job again, and the Images screen
+ * lists every running and recent job with `JobProgress`.
+ */
+import { useState, type ReactNode } from 'react';
+import type { Job, LayerProgress } from '../../../types/desktop-api';
+import { bridge, errorText } from '../bridge';
+import { formatBytes, shortId } from '../format';
+import { useCall, useJobs } from '../state';
+import { Button, Dialog } from './ui';
+
+/** How far one layer is, 0..1: downloading is the first half, extracting the second. */
+function layerFraction(l: LayerProgress): number {
+  const s = l.status.toLowerCase();
+  const part = l.total && l.current !== undefined ? Math.min(1, l.current / l.total) : 0;
+  if (s.startsWith('pull complete') || s.startsWith('already exists')) return 1;
+  if (s.startsWith('extracting')) return 0.5 + part / 2;
+  if (s.startsWith('download complete') || s.startsWith('verifying')) return 0.5;
+  if (s.startsWith('downloading')) return part / 2;
+  return 0;
+}
+
+export interface JobTotals {
+  percent: number;
+  layersDone: number;
+  layers: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export function jobTotals(job: Job): JobTotals {
+  const layers = job.layers;
+  let bytesDone = 0;
+  let bytesTotal = 0;
+  for (const l of layers) {
+    if (!l.total) continue;
+    bytesTotal += l.total;
+    bytesDone += l.status.toLowerCase().startsWith('downloading') ? (l.current ?? 0) : l.total;
+  }
+  const sum = layers.reduce((n, l) => n + layerFraction(l), 0);
+  const percent = job.state === 'done' ? 100 : layers.length ? Math.round((sum / layers.length) * 100) : 0;
+  return { percent, layersDone: layers.filter((l) => layerFraction(l) === 1).length, layers: layers.length, bytesDone, bytesTotal };
+}
+
+function Bar(props: { label: string; percent: number; text: string }): ReactNode {
+  return (
+    <div className="progress" role="progressbar" aria-label={props.label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={props.percent} aria-valuetext={props.text}>
+      <div style={{ width: `${props.percent}%` }} />
+    </div>
+  );
+}
+
+/** One job: totals, a bar per layer, its message or error, and Cancel while it runs. */
+export function JobProgress(props: { job: Job; showLayers?: boolean }): ReactNode {
+  const { job } = props;
+  const t = jobTotals(job);
+  const summary =
+    `${t.layersDone} of ${t.layers} layers complete` + (t.bytesTotal ? ` · ${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)} downloaded` : '');
+  const cancel = (): void => {
+    void bridge().invoke('jobs.cancel', { id: job.id }).catch(() => undefined);
+  };
+  return (
+    <div className="job" aria-label={`Job: ${job.title}`} role="group">
+      <div className="row">
+        <strong>{job.title}</strong>
+        <span className={`badge badge-${job.state === 'done' ? 'ok' : job.state === 'failed' ? 'bad' : job.state === 'running' ? 'warn' : 'idle'}`}>{job.state}</span>
+        <span className="spacer" />
+        {job.state === 'running' && (
+          <Button onClick={cancel} label={`Cancel ${job.title}`}>
+            Cancel
+          </Button>
+        )}
+      </div>
+      <div aria-live="polite">
+        <Bar label={`${job.title}: overall progress`} percent={t.percent} text={`${t.percent}% · ${summary}`} />
+        <p className="muted job-summary">
+          {t.percent}% · {summary}
+        </p>
+        {job.message && job.state !== 'failed' && <p className="job-message">{job.message}</p>}
+      </div>
+      {job.error && (
+        <p className="job-error" role="alert">
+          {job.error}
+        </p>
+      )}
+      {props.showLayers !== false && job.layers.length > 0 && (
+        <ul className="layers" aria-label={`Layers of ${job.title}`}>
+          {job.layers.map((l) => {
+            const pct = Math.round(layerFraction(l) * 100);
+            const bytes = l.total ? ` ${formatBytes(l.current ?? 0)} / ${formatBytes(l.total)}` : '';
+            return (
+              <li key={l.id}>
+                <span className="mono">{shortId(l.id)}</span>
+                <Bar label={`Layer ${shortId(l.id)}`} percent={pct} text={`${l.status}${bytes}`} />
+                <span className="muted">
+                  {l.status}
+                  {bytes}
+                </span>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** The job this dialog last started: reopening the dialog shows it again. */
+let watchedJob: string | undefined;
+
+export function PullDialog(props: { onClose: () => void; initialRef?: string }): ReactNode {
+  const images = useCall('images.list', {}, ['image']);
+  const all = useJobs();
+  const [ref, setRef] = useState(props.initialRef ?? '');
+  const [jobId, setJobId] = useState(watchedJob);
+  const [error, setError] = useState<string>();
+  const [starting, setStarting] = useState(false);
+  const job = all.find((j) => j.id === jobId);
+  const suggestions = [...new Set((images.data ?? []).flatMap((i) => i.RepoTags).filter((t) => t !== '<none>:<none>'))].sort();
+
+  const start = async (): Promise<void> => {
+    const r = ref.trim();
+    if (r === '') {
+      setError('Type an image name, e.g. alpine:latest or localhost:5000/app:1.0.');
+      return;
+    }
+    setError(undefined);
+    setStarting(true);
+    try {
+      const { jobId: id } = await bridge().invoke('images.pull', { ref: r });
+      watchedJob = id;
+      setJobId(id);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setStarting(false);
+    }
+  };
+
+  return (
+    <Dialog
+      title="Pull an image"
+      onClose={props.onClose}
+      wide
+      footer={
+        <>
+          <Button onClick={props.onClose}>{job?.state === 'running' ? 'Close (keeps pulling)' : 'Close'}</Button>
+          <Button kind="primary" onClick={() => void start()} disabled={starting}>
+            Pull
+          </Button>
+        </>
+      }
+    >
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void start();
+        }}
+      >
+        <label className="field">
+          Image
+          <input
+            value={ref}
+            onChange={(e) => setRef(e.target.value)}
+            list="pull-suggestions"
+            placeholder="registry/name:tag"
+            aria-invalid={error ? true : undefined}
+            aria-describedby={error ? 'pull-error' : undefined}
+            autoComplete="off"
+          />
+        </label>
+        <datalist id="pull-suggestions">
+          {suggestions.map((s) => (
+            <option key={s} value={s} />
+          ))}
+        </datalist>
+      </form>
+      {error && (
+        <p id="pull-error" className="field-error" role="alert">
+          {error}
+        </p>
+      )}
+      {job ? <JobProgress job={job} /> : jobId && <p className="muted">Waiting for the pull to report progress…</p>}
+    </Dialog>
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * Settings: the engines the app knows (add one by name and host, remove, use one and see its
+ * status), the theme (light, dark or the system's), and — only when the active engine is the VM —
+ * a note on where the VM's resources are set.
+ */
+import { useState, type ReactNode } from 'react';
+import type { EngineEndpoint, EngineStatus, Theme } from '../../../types/desktop-api';
+import { bridge, errorText } from '../bridge';
+import { Badge, Button, Confirm, ErrorBanner, toast, useAction } from '../components/ui';
+import { engineStatus, useCall, useEngineStatus } from '../state';
+import { applyTheme } from '../theme';
+
+const HOST = /^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d+|ssh:\/\/[^/\s]+)$/;
+
+function StatusText(props: { status: EngineStatus | undefined }): ReactNode {
+  const s = props.status;
+  if (!s) return <span className="muted">checking…</span>;
+  if (s.state === 'running')
+    return (
+      <span>
+        <Badge tone="ok">running</Badge> version {s.version}, API {s.apiVersion}, {s.os}, {s.latencyMs.toFixed(1)} ms
+      </span>
+    );
+  if (s.state === 'starting') return <Badge tone="warn">starting</Badge>;
+  return (
+    <span>
+      <Badge tone="bad">unreachable</Badge> {s.reason}. {s.fix}
+    </span>
+  );
+}
+
+function AddEngine(props: { onAdded: () => void }): ReactNode {
+  const [name, setName] = useState('');
+  const [host, setHost] = useState('');
+  const [problem, setProblem] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (): Promise<void> => {
+    if (!name.trim()) return setProblem('Give the engine a name.');
+    if (!HOST.test(host.trim())) return setProblem('The host is unix:///path.sock, tcp://host:port or ssh://user@host.');
+    setProblem(undefined);
+    setBusy(true);
+    try {
+      const e = await bridge().invoke('engine.add', { name: name.trim(), host: host.trim() });
+      toast(`Added engine ${e.name}`);
+      setName('');
+      setHost('');
+      props.onAdded();
+    } catch (err) {
+      setProblem(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      aria-label="Add an engine"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+    >
+      <h3>Add an engine</h3>
+      <div className="row">
+        <label>
+          Engine name <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+        </label>
+        <label>
+          Engine host{' '}
+          <input value={host} onChange={(e) => setHost(e.target.value)} placeholder="unix:///run/berth/docker.sock" size={34} aria-invalid={problem ? true : undefined} aria-describedby={problem ? 'engine-problem' : undefined} />
+        </label>
+        <Button type="submit" kind="primary" disabled={busy}>
+          Add engine
+        </Button>
+      </div>
+      {problem && (
+        <p id="engine-problem" className="field-error" role="alert">
+          {problem}
+        </p>
+      )}
+    </form>
+  );
+}
+
+function Engines(): ReactNode {
+  const engines = useCall('engine.list', {}, []);
+  const status = useEngineStatus();
+  const [removing, setRemoving] = useState<EngineEndpoint>();
+  const [busy, run] = useAction();
+  const active = engines.data?.active;
+  const activeEngine = engines.data?.engines.find((e) => e.id === active);
+  return (
+    <>
+      <section className="panel" aria-labelledby="engines-title">
+        <h2 id="engines-title">Engines</h2>
+        <ErrorBanner error={engines.error} onRetry={engines.reload} />
+        <p>
+          Active: <strong>{activeEngine?.name ?? '—'}</strong> · <StatusText status={status} />
+        </p>
+        <table className="grid" aria-label="Engines">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Host</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(engines.data?.engines ?? []).map((e) => (
+              <tr key={e.id}>
+                <td>
+                  {e.name} {e.id === active && <Badge tone="ok">in use</Badge>}
+                </td>
+                <td>{e.kind}</td>
+                <td className="mono">{e.host}</td>
+                <td className="row">
+                  <Button
+                    disabled={busy || e.id === active}
+                    label={`Use engine ${e.name}`}
+                    onClick={() =>
+                      void run('Switching the engine', async () => {
+                        engineStatus.set(await bridge().invoke('engine.use', { id: e.id }));
+                        engines.reload();
+                      })
+                    }
+                  >
+                    Use
+                  </Button>
+                  <Button kind="danger" disabled={e.id === active} label={`Remove engine ${e.name}`} onClick={() => setRemoving(e)}>
+                    Remove
+                  </Button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <AddEngine onAdded={engines.reload} />
+      </section>
+      {activeEngine?.kind === 'vm' && (
+        <section className="panel" aria-labelledby="vm-title">
+          <h2 id="vm-title">VM resources</h2>
+          <p>The engine runs in Berth's Linux VM. Its CPUs, memory and disk are set when the VM is created and come with the VM image; they are not changed from here.</p>
+        </section>
+      )}
+      {removing && (
+        <Confirm
+          title={`Remove engine ${removing.name}?`}
+          message={`Berth Desktop forgets ${removing.host}. The engine itself and its containers are not touched.`}
+          confirm="Remove"
+          danger
+          onCancel={() => setRemoving(undefined)}
+          onConfirm={() => {
+            const e = removing;
+            setRemoving(undefined);
+            void run('Removing the engine', async () => {
+              await bridge().invoke('engine.remove', { id: e.id });
+              engines.reload();
+            });
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function ThemeChoice(): ReactNode {
+  const settings = useCall('settings.get', {}, []);
+  const [chosen, setChosen] = useState<Theme>();
+  const theme = chosen ?? settings.data?.theme ?? 'system';
+  const pick = (t: Theme): void => {
+    setChosen(t);
+    applyTheme(t);
+    bridge()
+      .invoke('settings.set', { theme: t })
+      .catch((err: unknown) => toast(`Saving the theme failed: ${errorText(err)}`, 'bad'));
+  };
+  return (
+    <section className="panel" aria-labelledby="theme-title">
+      <h2 id="theme-title">Appearance</h2>
+      <div role="radiogroup" aria-labelledby="theme-title" className="row">
+        {(['light', 'dark', 'system'] as const).map((t) => (
+          <label key={t} className="check">
+            <input type="radio" name="theme" value={t} checked={theme === t} onChange={() => pick(t)} />
+            {t === 'system' ? 'System' : t === 'light' ? 'Light' : 'Dark'}
+          </label>
+        ))}
+      </div>
+    </section>
+  );
+}
+
+export function Settings(): ReactNode {
+  return (
+    <section aria-labelledby="settings-title">
+      <h1 id="settings-title">Settings</h1>
+      <Engines />
+      <ThemeChoice />
+    </section>
+  );
+}
