@@ -11,7 +11,7 @@ import { Toasts } from './components/ui';
 import { ROUTES } from './routes';
 import { matchRoute, navigate, useRoute } from './router';
 import { startFeeds, useEngineStatus, useJobs } from './state';
-import { applyTheme } from './theme';
+import { applyTheme, useTheme } from './theme';
 
 function EngineStatusPill(): ReactNode {
   const s = useEngineStatus();
@@ -44,14 +44,13 @@ function JobsIndicator(): ReactNode {
 export function App(): ReactNode {
   const path = useRoute();
   const [palette, setPalette] = useState(false);
-  const [theme, setTheme] = useState<Theme>('system');
+  const theme = useTheme();
 
   useEffect(() => {
     startFeeds();
     bridge()
       .invoke('settings.get', {})
       .then((s) => {
-        setTheme(s.theme);
         applyTheme(s.theme);
         if (!s.onboardingDone && ROUTES.some((r) => r.path === '/welcome')) navigate('/welcome');
       })
@@ -60,7 +59,6 @@ export function App(): ReactNode {
 
   const cycleTheme = (): void => {
     const next: Theme = theme === 'system' ? 'light' : theme === 'light' ? 'dark' : 'system';
-    setTheme(next);
     applyTheme(next);
     void bridge().invoke('settings.set', { theme: next }).catch(() => undefined);
   };
