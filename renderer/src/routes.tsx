@@ -3,6 +3,8 @@
  * command palette) and its component. Screens are added here and nowhere else.
  */
 import type { ReactNode } from 'react';
+import { ContainerDetail } from './screens/ContainerDetail';
+import { Containers } from './screens/Containers';
 import { Dashboard } from './screens/Dashboard';
 
 export interface RouteDef {
@@ -16,4 +18,8 @@ export interface RouteDef {
   render(params: Record<string, string>): ReactNode;
 }
 
-export const ROUTES: RouteDef[] = [{ path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> }];
+export const ROUTES: RouteDef[] = [
+  { path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> },
+  { path: '/containers', title: 'Containers', nav: true, keys: 'g c', render: () => <Containers /> },
+  { path: '/containers/:id/:tab?', title: 'Container', render: (p) => <ContainerDetail key={p['id']} id={p['id']!} tab={p['tab']} /> },
+];
