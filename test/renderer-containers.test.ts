@@ -88,6 +88,11 @@ describe('containers list', { skip }, () => {
     await grid.getByRole('button', { name: 'shop', expanded: false }).waitFor();
     await grid.getByRole('link', { name: 'shop-web-1' }).waitFor({ state: 'detached' });
     assert.equal(await grid.getByRole('link', { name: 'solo' }).count(), 1);
+
+    // A container event re-reads the list (no polling).
+    const before = r.calls.filter((c) => c.method === 'containers.list').length;
+    await r.push('events', { type: 'event', event: { Type: 'container', Action: 'die', Actor: { ID: LIST[2]!.Id, Attributes: { name: 'solo' } }, time: 1, timeNano: 1 } });
+    await r.waitForCall('containers.list', () => r.calls.filter((c) => c.method === 'containers.list').length > before);
   });
 
   test('search filters rows, ports are links, running rows show live stats', async () => {

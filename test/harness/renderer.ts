@@ -11,7 +11,7 @@
  *   await r.close();
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
@@ -36,16 +36,39 @@ function newestMtime(path: string): number {
   return n;
 }
 
-/** Builds dist/renderer with Vite when it is missing or older than renderer/ or types/. */
-export function ensureRendererBuilt(): void {
+function isStale(): boolean {
   const index = join(DIST, 'index.html');
   const sources = Math.max(newestMtime(join(ROOT, 'renderer')), newestMtime(join(ROOT, 'types')));
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  const res = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'renderer/vite.config.ts'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  if (res.status !== 0) throw new Error(`vite build failed:\n${res.stdout}\n${res.stderr}`);
+  return !existsSync(index) || statSync(index).mtimeMs < sources;
+}
+
+/**
+ * Builds dist/renderer with Vite when it is missing or older than renderer/ or types/. Test
+ * files run in parallel: a lock directory makes one build while the others wait for it.
+ */
+export function ensureRendererBuilt(): void {
+  if (!isStale()) return;
+  const lock = `${DIST}.build-lock`;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock, { recursive: false });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      Atomics.wait(pause, 0, 0, 200); // another test process is building
+    }
+  }
+  try {
+    if (!isStale()) return;
+    const res = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'renderer/vite.config.ts'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    if (res.status !== 0) throw new Error(`vite build failed:\n${res.stdout}\n${res.stderr}`);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 const MIME: Record<string, string> = {
