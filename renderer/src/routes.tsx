@@ -3,6 +3,8 @@
  * command palette) and its component. Screens are added here and nowhere else.
  */
 import type { ReactNode } from 'react';
+import { ContainerDetail } from './screens/ContainerDetail';
+import { Containers } from './screens/Containers';
 import { Dashboard } from './screens/Dashboard';
 import { Images } from './screens/Images';
 import { Networks } from './screens/Networks';
@@ -29,6 +31,8 @@ function query(): URLSearchParams {
 
 export const ROUTES: RouteDef[] = [
   { path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> },
+  { path: '/containers', title: 'Containers', nav: true, keys: 'g c', render: () => <Containers /> },
+  { path: '/containers/:id/:tab?', title: 'Container', render: (p) => <ContainerDetail key={p['id']} id={p['id']!} tab={p['tab']} /> },
   { path: '/images', title: 'Images', nav: true, keys: 'g i', render: () => <Images query={query()} /> },
   { path: '/images/pull', title: 'Pull an image', render: () => <Images dialog="pull" query={query()} /> },
   { path: '/images/run', title: 'Run a container', render: () => <Images dialog="run" query={query()} /> },
