@@ -38,8 +38,14 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
+/** Opens at `?path=` of the route when given (the Volumes screen links to a mount point that way). */
+function startDir(): string {
+  const p = new URLSearchParams(location.hash.split('?')[1] ?? '').get('path');
+  return p && p.startsWith('/') ? p : '/';
+}
+
 export function FileBrowser(props: { id: string }): ReactNode {
-  const [dir, setDir] = useState('/');
+  const [dir, setDir] = useState(startDir);
   const list = useCall('containers.listDir', { id: props.id, path: dir });
   const [busy, run] = useAction();
   const upload = useRef<HTMLInputElement>(null);
