@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { createBridgeHost, type BridgeHost } from '../desktop/bridge/index.js';
 import { startWebServer, type WebServer } from '../desktop/web/index.js';
 import type { WireFrame } from '../types/desktop-api.js';
-import { makeTempDir, removeDir } from './harness/util.js';
+import { makeTempDir, removeDir, repoRoot } from './harness/util.js';
 
 let dir: string;
 let host: BridgeHost;
@@ -170,4 +170,30 @@ test('calls and streams as WireFrames: result, error, data, end after close', as
   } finally {
     ws.close();
   }
+});
+
+test('berth desktop --web --no-open prints the URL, serves it, and stops on SIGTERM', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(path.join(repoRoot(), 'bin', 'berth'), ['-H', `unix://${dir}/no-engine.sock`, 'desktop', '--web', '--no-open', '--port', '0'], {
+    env: { ...process.env, BERTH_DESKTOP_CONFIG: path.join(dir, 'cli.json') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}/.exec(out);
+        if (m) resolve(m[0]);
+      });
+      child.once('exit', () => reject(new Error(`berth desktop exited: ${out}`)));
+    });
+    const res = await fetch(url);
+    assert.ok(res.status === 200 || res.status === 503, `served the app (${res.status})`);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0);
 });
