@@ -28,6 +28,14 @@ export default tseslint.config(
   { files: ['client/**/*.ts'], rules: restrict(['**/engine/**', '**/cli/**'], 'the client speaks the API; it never imports the engine') },
   { files: ['cli/**/*.ts'], rules: restrict(['**/engine/**'], 'the CLI is an API client; use client/') },
   {
+    files: ['desktop/**/*.ts'],
+    rules: restrict(['**/engine/**', '**/electron/**', '**/cli/**', '**/renderer/**'], 'the bridge host and web mode reach engines through client/ only'),
+  },
+  {
+    files: ['electron/**/*.ts', 'electron/**/*.cts'],
+    rules: restrict(['**/engine/**', '**/cli/**', '**/renderer/**'], 'Electron main and preload use desktop/, client/, types/ and common/'),
+  },
+  {
     files: ['engine/common/**/*.ts'],
     rules: restrict(
       ['**/store/**', '**/images/**', '**/registry/**', '**/api/**', '**/daemon/**', '**/events/**', '**/runtime/**', '**/containers/**', '**/network/**', '**/volumes/**'],

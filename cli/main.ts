@@ -25,6 +25,7 @@ import {
   waitCommand,
 } from './containers.js';
 import { cpCommand } from './cp.js';
+import { desktopCommand } from './desktop.js';
 import { execCommand } from './exec.js';
 import { describeError, imageCommands, imageShortcuts } from './images.js';
 import { logsCommand } from './logs.js';
@@ -82,6 +83,7 @@ const TOP_LEVEL: Command[] = [
   infoCommand,
   eventsCommand,
   loginCommand,
+  desktopCommand,
 ];
 
 const GROUPS: CommandGroup[] = [

@@ -1,0 +1,24 @@
+/**
+ * What the method and stream handlers of the bridge host share: the config (engines, settings),
+ * a client for the active engine, the job manager, and a way to hear that the active engine
+ * changed (event streams reconnect to the new one).
+ */
+import type { EngineClient } from '../../client/index.js';
+import type { EngineEndpoint, EngineStatus } from '../../types/desktop-api.js';
+import type { DesktopConfig } from './config.js';
+import type { JobManager } from './jobs.js';
+
+export interface HostContext {
+  readonly kind: 'electron' | 'web';
+  readonly appVersion: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly config: DesktopConfig;
+  readonly jobs: JobManager;
+  /** The client of the active engine (replaced when the active engine changes). */
+  client(): EngineClient;
+  activeEngine(): EngineEndpoint;
+  /** Makes `id` the active engine and answers its status. */
+  useEngine(id: string): Promise<EngineStatus>;
+  /** Calls `fn` whenever the active engine changes; returns the unsubscribe function. */
+  onEngineChange(fn: () => void): () => void;
+}

@@ -1,0 +1,29 @@
+/**
+ * Errors that cross the bridge. The renderer sees only `BridgeError {message, status}`: the
+ * engine's own message and HTTP status when the engine answered, status 0 when it could not be
+ * reached, 400 for bad input the bridge refused itself. Anything else is a bug and crosses as 500
+ * with its message, so the renderer can show it and the host keeps running.
+ */
+import { EngineError, isAbortError } from '../../client/index.js';
+import type { BridgeError } from '../../types/desktop-api.js';
+
+/** A failure the bridge raises itself, already in the shape the renderer receives. */
+export class BridgeFailure extends Error implements BridgeError {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = 'BridgeFailure';
+    this.status = status;
+  }
+}
+
+export const invalid = (message: string): BridgeFailure => new BridgeFailure(message, 400);
+export const notFound = (message: string): BridgeFailure => new BridgeFailure(message, 404);
+
+/** Any thrown value as the plain object that crosses IPC or the WebSocket. */
+export function toBridgeError(err: unknown): BridgeError {
+  if (err instanceof BridgeFailure) return { message: err.message, status: err.status };
+  if (err instanceof EngineError) return { message: err.message, status: err.statusCode };
+  if (isAbortError(err)) return { message: 'cancelled', status: 0 };
+  return { message: err instanceof Error ? err.message : String(err), status: 500 };
+}

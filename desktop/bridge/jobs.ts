@@ -1,0 +1,133 @@
+/**
+ * Jobs: long work that lives in the bridge host rather than in a view, so a pull keeps going while
+ * the user navigates and its progress can be shown anywhere. A pull's progress is folded per layer
+ * from the engine's JSON messages (status, progressDetail current/total); cancelling aborts the HTTP
+ * request, which makes the engine stop the pull. Finished jobs stay listed for a while so the
+ * renderer can show what just happened, then are dropped.
+ */
+import { randomUUID } from 'node:crypto';
+import { isAbortError } from '../../client/index.js';
+import type { EngineClient } from '../../client/index.js';
+import type { Job, LayerProgress } from '../../types/desktop-api.js';
+import type { ProgressMessage } from '../../types/engine-api.js';
+import { notFound, toBridgeError } from './errors.js';
+
+/** How long a finished job stays in the list. */
+export const FINISHED_JOB_TTL_MS = 10 * 60_000;
+/** Updates of one running job are pushed at most this often (a pull sends hundreds per second). */
+const UPDATE_INTERVAL_MS = 100;
+const LAYER_ID = /^[0-9a-f]{12,64}$/;
+
+type Listener = (job: Job) => void;
+
+interface Entry {
+  job: Job;
+  abort: AbortController;
+  timer?: NodeJS.Timeout;
+  pending: boolean;
+}
+
+/** Fold one pull message into the job: layer lines update their layer, the rest become the message. */
+export function applyPullMessage(job: Job, msg: ProgressMessage): void {
+  if (msg.error || msg.errorDetail) {
+    job.error = msg.errorDetail?.message || msg.error || 'pull failed';
+    return;
+  }
+  if (msg.id && LAYER_ID.test(msg.id) && msg.status) {
+    let layer = job.layers.find((l) => l.id === msg.id);
+    if (!layer) {
+      layer = { id: msg.id, status: msg.status };
+      job.layers.push(layer);
+    }
+    const next: LayerProgress = { id: msg.id, status: msg.status };
+    const d = msg.progressDetail;
+    if (d && typeof d.current === 'number') next.current = d.current;
+    if (d && typeof d.total === 'number' && d.total > 0) next.total = d.total;
+    // Keep the size once known: later lines ("Pull complete") carry no counts.
+    if (next.total === undefined && layer.total !== undefined) next.total = layer.total;
+    if (next.current === undefined && /complete|exists/i.test(msg.status) && next.total !== undefined) next.current = next.total;
+    Object.assign(layer, next);
+    if (next.current === undefined) delete layer.current;
+    return;
+  }
+  if (msg.status) job.message = msg.id && !LAYER_ID.test(msg.id) ? `${msg.id}: ${msg.status}` : msg.status;
+}
+
+export class JobManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly listeners = new Set<Listener>();
+
+  list(): Job[] {
+    return [...this.entries.values()].map((e) => structuredClone(e.job));
+  }
+
+  /** Calls `fn` on every update (a copy of the job); returns the unsubscribe function. */
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Starts pulling `ref` on `client`; resolves at once with the job's id. */
+  pull(client: EngineClient, ref: string): string {
+    const job: Job = { id: randomUUID(), kind: 'pull', title: `Pull ${ref}`, state: 'running', startedAt: new Date().toISOString(), layers: [] };
+    const entry: Entry = { job, abort: new AbortController(), pending: false };
+    this.entries.set(job.id, entry);
+    this.emit(entry);
+    void this.runPull(entry, client, ref);
+    return job.id;
+  }
+
+  cancel(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) throw notFound(`no job with id "${id}"`);
+    if (entry.job.state === 'running') entry.abort.abort();
+  }
+
+  /** Cancels running jobs and forgets everything (the host is closing). */
+  close(): void {
+    for (const e of this.entries.values()) {
+      e.abort.abort();
+      if (e.timer) clearTimeout(e.timer);
+    }
+    this.entries.clear();
+    this.listeners.clear();
+  }
+
+  private async runPull(entry: Entry, client: EngineClient, ref: string): Promise<void> {
+    const { job } = entry;
+    try {
+      for await (const msg of client.pullImage(ref, { signal: entry.abort.signal })) {
+        applyPullMessage(job, msg);
+        this.schedule(entry);
+      }
+      job.state = job.error ? 'failed' : 'done';
+    } catch (err) {
+      if (entry.abort.signal.aborted || isAbortError(err)) {
+        job.state = 'cancelled';
+      } else {
+        job.state = 'failed';
+        job.error = toBridgeError(err).message;
+      }
+    }
+    job.finishedAt = new Date().toISOString();
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.pending = false;
+    this.emit(entry);
+    const drop = setTimeout(() => this.entries.delete(job.id), FINISHED_JOB_TTL_MS);
+    drop.unref();
+    entry.timer = drop;
+  }
+
+  private schedule(entry: Entry): void {
+    if (entry.pending) return;
+    entry.pending = true;
+    entry.timer = setTimeout(() => {
+      entry.pending = false;
+      if (entry.job.state === 'running') this.emit(entry);
+    }, UPDATE_INTERVAL_MS);
+  }
+
+  private emit(entry: Entry): void {
+    for (const fn of this.listeners) fn(structuredClone(entry.job));
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Every call of BridgeMethods, one handler each. The table's type lists every method name, so
+ * a method added to types/desktop-api.ts does not compile until it has a handler here. Handlers
+ * check their parameters (params.ts) and speak to the active engine through client/.
+ */
+import { readFile as readTextFile } from 'node:fs/promises';
+import type { Diagnostics, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
+import type { NetworkCreateBody, VolumeCreateBody } from '../../types/engine-api.js';
+import type { HostContext } from './context.js';
+import { invalid } from './errors.js';
+import { listDir, readFile, writeFile } from './files.js';
+import { asParams, oneOf, optBool, optStr, str } from './params.js';
+import { runContainer } from './run.js';
+import { probeEngine } from './status.js';
+
+export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
+export type MethodTable = { [M in MethodName]: MethodHandler<M> };
+
+const id = (params: unknown): string => str(asParams(params), 'id');
+
+/** Every value of `{}` params is refused, so a typo in a caller shows up instead of being ignored. */
+const none = (params: unknown): void => {
+  const keys = Object.keys(asParams(params));
+  if (keys.length > 0) throw invalid(`unexpected parameters: ${keys.join(', ')}`);
+};
+
+/** The last `lines` lines of a text file, or null when it cannot be read. */
+async function tail(file: string | undefined, lines = 200): Promise<string | null> {
+  if (!file) return null;
+  const text = await readTextFile(file, 'utf8').catch(() => null);
+  if (text === null) return null;
+  return text.split('\n').slice(-lines - 1).join('\n');
+}
+
+function settingsPatch(params: unknown): Partial<Settings> {
+  const p = asParams(params);
+  const known = ['theme', 'onboardingDone', 'sampleRegistry', 'sampleImage'];
+  const unknown = Object.keys(p).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw invalid(`unknown settings: ${unknown.join(', ')}`);
+  const patch: Partial<Settings> = {};
+  const theme = oneOf(p, 'theme', ['light', 'dark', 'system'] as const);
+  if (theme) patch.theme = theme;
+  const done = optBool(p, 'onboardingDone');
+  if (done !== undefined) patch.onboardingDone = done;
+  const registry = optStr(p, 'sampleRegistry');
+  if (registry !== undefined) patch.sampleRegistry = registry;
+  const image = optStr(p, 'sampleImage');
+  if (image !== undefined) patch.sampleImage = image;
+  return patch;
+}
+
+export const methods: MethodTable = {
+  'engine.status': async (ctx, p) => {
+    none(p);
+    return probeEngine(ctx.activeEngine(), ctx.client());
+  },
+  'engine.list': async (ctx, p) => {
+    none(p);
+    return { engines: ctx.config.engines(), active: ctx.config.activeId };
+  },
+  'engine.add': async (ctx, params) => {
+    const p = asParams(params);
+    return ctx.config.add(optStr(p, 'name') ?? '', str(p, 'host'));
+  },
+  'engine.remove': async (ctx, params) => {
+    const engineId = id(params);
+    const wasActive = ctx.config.activeId === engineId;
+    await ctx.config.remove(engineId);
+    if (wasActive) await ctx.useEngine(ctx.config.activeId);
+    return null;
+  },
+  'engine.use': async (ctx, params) => ctx.useEngine(id(params)),
+
+  'system.info': async (ctx, p) => {
+    none(p);
+    return ctx.client().info();
+  },
+  'system.version': async (ctx, p) => {
+    none(p);
+    return ctx.client().version();
+  },
+  'system.df': async (ctx, p) => {
+    none(p);
+    return ctx.client().systemDf();
+  },
+  'diagnostics.collect': async (ctx, p): Promise<Diagnostics> => {
+    none(p);
+    const client = ctx.client();
+    const engine = await probeEngine(ctx.activeEngine(), client);
+    const pingMs: number[] = [];
+    if (engine.state === 'running') {
+      for (let i = 0; i < 5; i++) {
+        const started = performance.now();
+        await client.ping(AbortSignal.timeout(3000));
+        pingMs.push(Math.round((performance.now() - started) * 100) / 100);
+      }
+    }
+    return {
+      appVersion: ctx.appVersion,
+      bridge: ctx.kind,
+      platform: `${process.platform} ${process.arch}, node ${process.versions.node}${process.versions['electron'] ? `, electron ${process.versions['electron']}` : ''}`,
+      engine,
+      pingMs,
+      daemonLog: await tail(ctx.env['BERTH_DAEMON_LOG']),
+    };
+  },
+
+  'settings.get': async (ctx, p) => {
+    none(p);
+    return ctx.config.settings();
+  },
+  'settings.set': async (ctx, params) => ctx.config.setSettings(settingsPatch(params)),
+
+  'containers.list': async (ctx, params) => ctx.client().containers.list({ all: optBool(asParams(params), 'all') ?? false }),
+  'containers.inspect': async (ctx, params) => ctx.client().containers.inspect(id(params)),
+  'containers.start': async (ctx, params) => {
+    await ctx.client().containers.start(id(params));
+    return null;
+  },
+  'containers.stop': async (ctx, params) => {
+    await ctx.client().containers.stop(id(params));
+    return null;
+  },
+  'containers.restart': async (ctx, params) => {
+    await ctx.client().containers.restart(id(params));
+    return null;
+  },
+  'containers.pause': async (ctx, params) => {
+    await ctx.client().containers.pause(id(params));
+    return null;
+  },
+  'containers.unpause': async (ctx, params) => {
+    await ctx.client().containers.unpause(id(params));
+    return null;
+  },
+  'containers.kill': async (ctx, params) => {
+    await ctx.client().containers.kill(id(params));
+    return null;
+  },
+  'containers.remove': async (ctx, params) => {
+    const p = asParams(params);
+    await ctx.client().containers.remove(str(p, 'id'), { force: optBool(p, 'force') ?? false, volumes: optBool(p, 'volumes') ?? false });
+    return null;
+  },
+  'containers.run': async (ctx, params) => runContainer(ctx.client(), params),
+  'containers.listDir': async (ctx, params) => {
+    const p = asParams(params);
+    return listDir(ctx.client(), str(p, 'id'), str(p, 'path'));
+  },
+  'containers.readFile': async (ctx, params) => {
+    const p = asParams(params);
+    return readFile(ctx.client(), str(p, 'id'), str(p, 'path'));
+  },
+  'containers.writeFile': async (ctx, params) => {
+    const p = asParams(params);
+    await writeFile(ctx.client(), str(p, 'id'), str(p, 'dir'), str(p, 'name'), optStr(p, 'base64') ?? '');
+    return null;
+  },
+
+  'images.list': async (ctx, p) => {
+    none(p);
+    return ctx.client().listImages();
+  },
+  'images.inspect': async (ctx, params) => ctx.client().inspectImage(id(params)),
+  'images.remove': async (ctx, params) => {
+    const p = asParams(params);
+    await ctx.client().removeImage(str(p, 'id'), { force: optBool(p, 'force') ?? false });
+    return null;
+  },
+  'images.prune': async (ctx, params) => {
+    const all = optBool(asParams(params), 'all') ?? false;
+    const r = await ctx.client().pruneImages(all ? { filters: { dangling: ['false'] } } : {});
+    return { deleted: (r.ImagesDeleted ?? []).filter((d) => d.Deleted).length, spaceReclaimed: r.SpaceReclaimed ?? 0 };
+  },
+  'images.pull': async (ctx, params) => {
+    const ref = str(asParams(params), 'ref').trim();
+    return { jobId: ctx.jobs.pull(ctx.client(), ref) };
+  },
+  'jobs.list': async (ctx, p) => {
+    none(p);
+    return ctx.jobs.list();
+  },
+  'jobs.cancel': async (ctx, params) => {
+    ctx.jobs.cancel(id(params));
+    return null;
+  },
+
+  'volumes.list': async (ctx, p) => {
+    none(p);
+    return (await ctx.client().volumes.list()).Volumes ?? [];
+  },
+  'volumes.create': async (ctx, params) => ctx.client().volumes.create(asParams(params) as VolumeCreateBody),
+  'volumes.remove': async (ctx, params) => {
+    const p = asParams(params);
+    await ctx.client().volumes.remove(str(p, 'name'), { force: optBool(p, 'force') ?? false });
+    return null;
+  },
+  'volumes.prune': async (ctx, p) => {
+    none(p);
+    const r = await ctx.client().volumes.prune();
+    return { deleted: (r.VolumesDeleted ?? []).length, spaceReclaimed: r.SpaceReclaimed ?? 0 };
+  },
+
+  'networks.list': async (ctx, p) => {
+    none(p);
+    return ctx.client().networks.list();
+  },
+  'networks.inspect': async (ctx, params) => ctx.client().networks.inspect(id(params)),
+  'networks.create': async (ctx, params) => {
+    const body = asParams(params) as unknown as NetworkCreateBody;
+    if (typeof body.Name !== 'string' || body.Name === '') throw invalid('"Name" must be a non-empty string');
+    const r = await ctx.client().networks.create(body);
+    return { id: r.Id };
+  },
+  'networks.remove': async (ctx, params) => {
+    await ctx.client().networks.remove(id(params));
+    return null;
+  },
+};

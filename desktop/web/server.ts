@@ -1,0 +1,135 @@
+/**
+ * Web mode (`berth desktop --web`): the same renderer and the same bridge host as the Electron
+ * app, served to a browser on 127.0.0.1. The renderer's files are public; the bridge is not:
+ * the WebSocket at /bridge needs the random token from the URL the user was given, must come from
+ * a page of this very server (Origin), and every request must name this server in Host, so
+ * another site open in the browser can neither call the bridge nor reach it by DNS rebinding.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { BridgeHost } from '../bridge/index.js';
+import { contentSecurityPolicy, resolveStatic } from './static.js';
+import { createWireSession } from './wire.js';
+
+export interface WebServerOptions {
+  /** Only loopback makes sense: the token travels in the URL. Default 127.0.0.1. */
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** The built renderer (dist/renderer). */
+  rendererDir: string;
+  bridge: BridgeHost;
+  /** The token (default: 32 random bytes, hex); tests may fix it. */
+  token?: string;
+}
+
+export interface WebServer {
+  /** http://127.0.0.1:PORT/?token=TOKEN — what the user opens. */
+  url: string;
+  /** http://127.0.0.1:PORT */
+  origin: string;
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+/** Largest WebSocket message accepted from the renderer (a file written into a container, as base64). */
+const MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+
+function tokenMatches(given: string | null, token: string): boolean {
+  if (given === null) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`);
+}
+
+export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
+  const bindHost = opts.host ?? '127.0.0.1';
+  const token = opts.token ?? randomBytes(32).toString('hex');
+  let origin = '';
+  let allowedHosts = new Set<string>();
+  let csp = '';
+  const sockets = new Set<WebSocket>();
+
+  const server = http.createServer((req, res) => {
+    if (!allowedHosts.has(req.headers.host ?? '')) {
+      res.writeHead(421, { 'Content-Type': 'text/plain' }).end('wrong host\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    void resolveStatic(opts.rendererDir, req.url ?? '/').then(
+      (file) => {
+        res.writeHead(file.status, {
+          'Content-Type': file.contentType,
+          'Content-Length': file.body.length,
+          'Content-Security-Policy': csp,
+          'X-Content-Type-Options': 'nosniff',
+          'Referrer-Policy': 'no-referrer',
+          'Cross-Origin-Opener-Policy': 'same-origin',
+          'Cache-Control': file.contentType.startsWith('text/html') ? 'no-store' : 'no-cache',
+        });
+        res.end(req.method === 'HEAD' ? undefined : file.body);
+      },
+      () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal error\n'),
+    );
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', origin);
+    if (url.pathname !== '/bridge') return refuse(socket, 404, 'not found\n');
+    if (!allowedHosts.has(req.headers.host ?? '')) return refuse(socket, 421, 'wrong host\n');
+    if (!tokenMatches(url.searchParams.get('token'), token)) return refuse(socket, 401, 'a valid token is required\n');
+    if (req.headers.origin !== origin && req.headers.origin !== origin.replace('127.0.0.1', 'localhost')) {
+      return refuse(socket, 403, 'cross-origin connections are refused\n');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.add(ws);
+      const session = createWireSession(opts.bridge, (frame) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+      });
+      ws.on('message', (data, isBinary) => {
+        if (!isBinary) session.receive(data.toString());
+      });
+      ws.on('close', () => {
+        sockets.delete(ws);
+        session.close();
+      });
+      ws.on('error', () => ws.terminate());
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, bindHost, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  origin = `http://127.0.0.1:${port}`;
+  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
+  csp = contentSecurityPolicy([`ws://127.0.0.1:${port}`, `ws://localhost:${port}`]);
+
+  return {
+    url: `${origin}/?token=${token}`,
+    origin,
+    port,
+    token,
+    async close() {
+      for (const ws of sockets) ws.terminate();
+      wss.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,2 @@
+/** The app's 32x32 icon (a blue disc with a white anchor), for the tray and the window, as a data URL. */
+export const ICON_DATA_URL = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAYAAABzenr0AAAArElEQVR4nO3UzQ2AIAwFYCZxATdyFCd0DDfBkzco76fExNCEI7zPUillFVnbcdVofRY8DcIGp0LccAsRHbifd3OlIdhgFCKHo8EIhAZEAW8xiNSvVwAhgm09AoC7oNy9CmgilMFDAVAXFmABegC3ZEAGgvoNR9eghsMP0agLDIJ+hNxhtIaP7YITDgF6CAbS2w+FjxARJNpDhSMIZknhWQgr3IGkBbOQacG/rQdd3yPvNLH8QQAAAABJRU5ErkJggg==';

@@ -1,0 +1,135 @@
+/**
+ * Berth Desktop's main process: a thin shell around the bridge host. One instance at a time (a
+ * second launch focuses the first), one window whose size and place are remembered, the renderer
+ * served from our own `berth://app` scheme with a strict CSP, a locked-down window (context
+ * isolation, sandbox, no Node in pages, no navigation away, no new windows), IPC checked per
+ * sender, a tray with the engine's state, the native menu, and notifications for finished jobs.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BrowserWindow, Menu, app, nativeImage, protocol, screen, shell } from 'electron';
+import { createBridgeHost } from '../desktop/bridge/index.js';
+import type { BridgeHost } from '../desktop/bridge/index.js';
+import { resolveStatic } from '../desktop/web/index.js';
+import { ICON_DATA_URL } from './icon.js';
+import { registerIpc } from './ipc.js';
+import { buildAppMenu } from './menu.js';
+import { notifyJobs } from './notifications.js';
+import { APP_CSP, APP_ORIGIN, APP_SCHEME, APP_URL, isAppUrl } from './security.js';
+import { createTray } from './tray.js';
+import { loadWindowState, saveWindowState } from './window-state.js';
+import type { WindowState } from './window-state.js';
+
+const RENDERER_DIR = fileURLToPath(new URL('../renderer', import.meta.url));
+const PRELOAD = fileURLToPath(new URL('./preload.cjs', import.meta.url));
+const DEV = !app.isPackaged;
+
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  let win: BrowserWindow | undefined;
+  let host: BridgeHost | undefined;
+  let quitting = false;
+  const cleanups: (() => void)[] = [];
+  const stateFile = (): string => path.join(app.getPath('userData'), 'window-state.json');
+
+  const show = (): void => {
+    if (!win) return;
+    if (win.isMinimized()) win.restore();
+    win.show();
+    win.focus();
+  };
+
+  const createWindow = async (): Promise<void> => {
+    const displays = screen.getAllDisplays().map((d) => d.workArea);
+    const state = await loadWindowState(stateFile(), displays);
+    win = new BrowserWindow({
+      ...state,
+      minWidth: 640,
+      minHeight: 400,
+      show: false,
+      title: 'Berth Desktop',
+      icon: nativeImage.createFromDataURL(ICON_DATA_URL),
+      webPreferences: {
+        preload: PRELOAD,
+        contextIsolation: true,
+        sandbox: true,
+        nodeIntegration: false,
+        webSecurity: true,
+        spellcheck: false,
+      },
+    });
+    if (state.maximized) win.maximize();
+    win.once('ready-to-show', () => win?.show());
+
+    const remember = (): void => {
+      if (!win || win.isDestroyed()) return;
+      const b = win.getNormalBounds();
+      const next: WindowState = { x: b.x, y: b.y, width: b.width, height: b.height, maximized: win.isMaximized() };
+      void saveWindowState(stateFile(), next).catch(() => undefined);
+    };
+    win.on('close', (e) => {
+      remember();
+      // Closing the window keeps the app in the tray; Quit (menu or tray) ends it.
+      if (!quitting && process.platform !== 'linux') {
+        e.preventDefault();
+        win?.hide();
+      }
+    });
+    win.on('closed', () => {
+      win = undefined;
+    });
+
+    const contents = win.webContents;
+    contents.setWindowOpenHandler(({ url }) => {
+      if (/^https?:\/\//.test(url)) void shell.openExternal(url);
+      return { action: 'deny' };
+    });
+    contents.on('will-navigate', (e, url) => {
+      if (!isAppUrl(url, RENDERER_DIR)) e.preventDefault();
+    });
+    contents.on('will-attach-webview', (e) => e.preventDefault());
+    await win.loadURL(APP_URL);
+  };
+
+  app.on('second-instance', show);
+  app.on('activate', () => {
+    if (win) show();
+    else void createWindow();
+  });
+  app.on('before-quit', () => {
+    quitting = true;
+  });
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+  app.on('will-quit', () => {
+    for (const c of cleanups.splice(0)) c();
+    void host?.close();
+  });
+
+  void app.whenReady().then(async () => {
+    protocol.handle(APP_SCHEME, async (request) => {
+      const url = new URL(request.url);
+      if (url.origin !== APP_ORIGIN) return new Response('not found', { status: 404 });
+      const file = await resolveStatic(RENDERER_DIR, url.pathname);
+      return new Response(new Uint8Array(file.body), {
+        status: file.status,
+        headers: { 'Content-Type': file.contentType, 'Content-Security-Policy': APP_CSP, 'X-Content-Type-Options': 'nosniff' },
+      });
+    });
+    host = await createBridgeHost({ kind: 'electron', appVersion: app.getVersion() });
+    const bridge = host;
+    cleanups.push(registerIpc({ host: bridge, rendererDir: RENDERER_DIR, windowId: () => win?.webContents.id }));
+    Menu.setApplicationMenu(buildAppMenu({ dev: DEV, show }));
+    const quit = (): void => {
+      quitting = true;
+      app.quit();
+    };
+    cleanups.push(createTray({ host: bridge, show, quit }));
+    cleanups.push(notifyJobs({ host: bridge, windowFocused: () => win?.isFocused() ?? false }));
+    await createWindow();
+  });
+}
