@@ -200,25 +200,42 @@ function installFakeBridge(): void {
   };
 }
 
-export async function startRendererPage(opts: RendererPageOptions = {}): Promise<RendererPage> {
-  ensureRendererBuilt();
-  const { server, url } = await serveRenderer();
+/** Debian's Chromium, headless, with a fresh profile (removed by `close`), downloads and the clipboard allowed for `origin`. */
+export async function launchChromium(origin: string, viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const userDataDir = mkdtempSync(join(tmpdir(), 'berth-chromium-'));
-  let context: BrowserContext | undefined;
   try {
-    context = await chromium.launchPersistentContext(userDataDir, {
+    const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: opts.viewport ?? { width: 1280, height: 800 },
+      viewport,
       acceptDownloads: true,
     });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
+    return {
+      context,
+      close: async () => {
+        await context.close().catch(() => undefined);
+        rmSync(userDataDir, { recursive: true, force: true });
+      },
+    };
   } catch (err) {
-    server.close();
     rmSync(userDataDir, { recursive: true, force: true });
     throw err;
   }
+}
+
+export async function startRendererPage(opts: RendererPageOptions = {}): Promise<RendererPage> {
+  ensureRendererBuilt();
+  const { server, url } = await serveRenderer();
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  try {
+    browser = await launchChromium(url, opts.viewport);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const context = browser.context;
   const methods: FakeMethods = { ...DEFAULT_METHODS, ...opts.methods };
   const calls: RecordedCall[] = [];
   const streams: RecordedStream[] = [];
@@ -305,9 +322,8 @@ export async function startRendererPage(opts: RendererPageOptions = {}): Promise
         return undefined;
       }),
     async close() {
-      await context.close().catch(() => undefined);
+      await browser.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(userDataDir, { recursive: true, force: true });
     },
   };
 }

@@ -176,7 +176,7 @@ export function ContainerActions(props: { target: ActionTarget; onRemoved?: () =
         </Button>
       )}
       <Button kind="danger" label={`Delete ${t.name}`} onClick={() => setConfirming(true)} disabled={busy}>
-        {props.compact ? '🗑' : 'Delete'}
+        {props.compact ? '✕' : 'Delete'}
       </Button>
       {confirming && (
         <ConfirmRemove
