@@ -3,15 +3,20 @@
 //   - 500 containers: time from a keystroke in the search box to the filtered list painted;
 //   - logs at 10,000 lines/s for 5 s: lines shown, the longest main-thread task, and how long a
 //     keystroke in the log search takes to show while the flood runs.
-// The terminal's keypress-to-echo time through web mode and a real engine is measured by
-// bench/desktop-terminal.ts when web mode is available.
+//   - the terminal's keypress-to-echo time through web mode (WebSocket, bridge host, exec on a
+//     real berthd, the container's tty echo, back, and the next frame painted).
 // Usage: npm run build && node dist/bench/desktop.js
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { ContainerSummary } from '../types/engine-api.js';
-import { ensureRendererBuilt, rendererSkipReason, startRendererPage } from '../test/harness/renderer.js';
+import { createBridgeHost } from '../desktop/bridge/index.js';
+import { startWebServer } from '../desktop/web/index.js';
+import { startContainerEnv, stopContainerEnv } from '../test/harness/containers.js';
+import { ensureRendererBuilt, launchChromium, rendererSkipReason, startRendererPage } from '../test/harness/renderer.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { repoRoot } from '../test/harness/util.js';
 
 // Browser globals used inside page.evaluate callbacks (this file compiles against Node's types).
@@ -137,6 +142,68 @@ async function logFlood(): Promise<{ linesShown: number; seconds: number; longes
   }
 }
 
+/** Keydown in the terminal → the echoed character arriving over the WebSocket → next frame. */
+async function terminalRoundTrip(): Promise<{ medianMs: number; p90Ms: number; samples: number }> {
+  const env = await startContainerEnv({ pull: true });
+  const config = mkdtempSync(join(tmpdir(), 'berth-bench-desktop-'));
+  const bridge = await createBridgeHost({ kind: 'web', localHost: env.daemon.dockerHost, configPath: join(config, 'desktop.json'), env: {} });
+  await bridge.call('settings.set', { onboardingDone: true });
+  const web = await startWebServer({ host: '127.0.0.1', port: 0, rendererDir: join(repoRoot(), 'dist', 'renderer'), bridge });
+  const browser = await launchChromium(web.origin);
+  const { id } = await bridge.call('containers.run', { image: env.ref, name: 'echo-bench', interactive: true, command: ['sh'] });
+  try {
+    const page = await browser.context.newPage();
+    // Timestamps: keydowns, and WebSocket frames carrying terminal output.
+    await page.addInitScript(() => {
+      const g = globalThis as unknown as { __rt: { down: number[]; echo: number[] }; WebSocket: typeof WebSocket; addEventListener: (t: string, f: () => void, c: boolean) => void };
+      g.__rt = { down: [], echo: [] };
+      g.addEventListener('keydown', () => g.__rt.down.push(performance.now()), true);
+      const Orig = g.WebSocket;
+      g.WebSocket = class extends Orig {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          this.addEventListener('message', (ev: MessageEvent) => {
+            if (typeof ev.data === 'string' && ev.data.includes('"data":"x"')) {
+              const t = performance.now();
+              requestAnimationFrame(() => g.__rt.echo.push(t + (performance.now() - t)));
+            }
+          });
+        }
+      } as typeof WebSocket;
+    });
+    await page.goto(`${web.url}#/containers/${id}/terminal`);
+    await page.getByText(/Shell in /).waitFor({ timeout: 30_000 });
+    await page.getByRole('region', { name: /^Terminal of / }).click();
+    const rtts: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      await page.evaluate(() => {
+        const g = globalThis as unknown as { __rt: { down: number[]; echo: number[] } };
+        g.__rt.down = [];
+        g.__rt.echo = [];
+      });
+      await page.keyboard.press('x');
+      const rt = await page.waitForFunction(
+        () => {
+          const g = globalThis as unknown as { __rt: { down: number[]; echo: number[] } };
+          return g.__rt.echo.length > 0 && g.__rt.down.length > 0 ? g.__rt.echo[0]! - g.__rt.down[0]! : undefined;
+        },
+        undefined,
+        { polling: 'raf' },
+      );
+      rtts.push((await rt.jsonValue()) as number);
+    }
+    const sorted = [...rtts].sort((a, b) => a - b);
+    return { medianMs: median(rtts), p90Ms: sorted[Math.floor(sorted.length * 0.9)] ?? NaN, samples: rtts.length };
+  } finally {
+    await bridge.call('containers.remove', { id, force: true }).catch(() => undefined);
+    await browser.close();
+    await web.close();
+    await bridge.close();
+    rmSync(config, { recursive: true, force: true });
+    await stopContainerEnv(env);
+  }
+}
+
 async function main(): Promise<number> {
   const skip = rendererSkipReason();
   if (skip) {
@@ -147,7 +214,8 @@ async function main(): Promise<number> {
   const bundle = bundleSize();
   const list = await listFilter();
   const logs = await logFlood();
-  const results = { date: new Date().toISOString(), bundle, list500: list, logFlood: logs };
+  const terminal = await terminalRoundTrip();
+  const results = { date: new Date().toISOString(), bundle, list500: list, logFlood: logs, terminal };
   const file = join(repoRoot(), 'bench', 'results', 'desktop.json');
   await mkdir(join(repoRoot(), 'bench', 'results'), { recursive: true });
   await writeFile(file, JSON.stringify(results, null, 2) + '\n');
@@ -159,6 +227,7 @@ async function main(): Promise<number> {
     `| 500 containers: keystroke to filtered list painted | median ${list.medianMs.toFixed(1)} ms, max ${list.maxMs.toFixed(1)} ms | ≤ 100 ms ${list.maxMs <= 100 ? 'PASS' : 'MISS'} |`,
     `| logs at ${Math.round(logs.linesShown / logs.seconds)} lines/s: longest main-thread task | ${logs.longestTaskMs === 0 ? 'none over 50 ms' : `${logs.longestTaskMs.toFixed(0)} ms`} | no freeze |`,
     `| logs flood: keystroke in log search to painted | median ${median(logs.keystrokeMs).toFixed(1)} ms, max ${Math.max(...logs.keystrokeMs).toFixed(1)} ms | input keeps up |`,
+    `| terminal keypress to echo painted (web mode, real engine) | median ${terminal.medianMs.toFixed(1)} ms, p90 ${terminal.p90Ms.toFixed(1)} ms (${terminal.samples} keys) | < 30 ms ${terminal.medianMs < 30 ? 'PASS' : 'MISS'} |`,
   ];
   process.stdout.write(`${lines.join('\n')}\n\nwrote ${file}\n`);
   return 0;
