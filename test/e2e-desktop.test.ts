@@ -109,7 +109,6 @@ test('first run: the tour pulls with progress, runs with a published port, opens
   await page.keyboard.type('echo live-line-$((2*21)) > /proc/1/fd/1\n');
   await page.getByRole('tab', { name: 'Logs' }).click();
   await log.getByText('live-line-42').waitFor({ timeout: 20_000 });
-  await page.screenshot({ path: join(SHOTS_DIR(), 'container-logs-light.png') });
 
   // The Containers screen lists it; stop, then delete.
   await page.goto(`${web.url}#/containers`);
@@ -138,6 +137,7 @@ test('every main screen, light and dark, saved under docs/screenshots', { skip }
     const screens: [string, string, string][] = [
       ['dashboard', '/', 'Dashboard'],
       ['containers', '/containers', 'Containers'],
+      ['container-logs', `/containers/${id}/logs`, 'hello-web'],
       ['container-terminal', `/containers/${id}/terminal`, 'hello-web'],
       ['container-stats', `/containers/${id}/stats`, 'hello-web'],
       ['images', '/images', 'Images'],
