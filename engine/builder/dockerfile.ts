@@ -237,7 +237,12 @@ function checkArgs(ins: Instruction, rest: string, escape: string): void {
       parseInstruction(rest, line, escape);
       break;
     }
-    default: // RUN, CMD, ENTRYPOINT, EXPOSE
+    case 'CMD':
+    case 'ENTRYPOINT':
+      // `ENTRYPOINT []` is how an image resets its parent's entrypoint.
+      need(ins.json || count > 0, 'at least one argument');
+      break;
+    default: // RUN, EXPOSE
       need(count > 0, 'at least one argument');
   }
 }

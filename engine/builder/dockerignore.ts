@@ -105,6 +105,7 @@ function compilePattern(pattern: string): (path: string) => boolean {
       const next = chars[i + 1];
       if (next === undefined) throw invalid(`invalid .dockerignore pattern "${pattern}": syntax error in pattern`, 'DOCKERIGNORE_PATTERN');
       source += next.replace(REGEX_SPECIAL, '\\$&');
+      kind = 'regexp'; // the pattern text differs from the path it matches
       i += 2;
     } else {
       source += ch.replace(REGEX_SPECIAL, '\\$&');

@@ -187,7 +187,7 @@ class WordExpander {
 /** A shell glob (`*`, `?`, `[...]`, escapes) as the source of a JS regular expression. */
 function globSource(pattern: string, escape: string, greedy: boolean): string {
   const chars = Array.from(pattern);
-  const quote = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+  const quote = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
   let src = '';
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i] as string;
