@@ -8,7 +8,8 @@
  * --env-file files, so the mapping is unit-tested without an engine.
  */
 import { readFileSync } from 'node:fs';
-import type { ContainerCreateBody, DeviceMapping, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
+import { parseGoDuration } from '../client/index.js';
+import type { ContainerCreateBody, DeviceMapping, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 import { buildNetworking, checkDns, parseExtraHost } from './network-flags.js';
@@ -37,6 +38,12 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'env', short: 'e', type: 'list', valueName: 'list', description: 'Set environment variables' },
   { name: 'env-file', type: 'list', valueName: 'list', description: 'Read in a file of environment variables' },
   { name: 'expose', type: 'list', valueName: 'list', description: 'Expose a port or a range of ports' },
+  { name: 'health-cmd', type: 'string', description: 'Command to run to check health' },
+  { name: 'health-interval', type: 'string', valueName: 'duration', description: 'Time between running the check (ms|s|m|h) (default 0s)' },
+  { name: 'health-retries', type: 'string', valueName: 'int', description: 'Consecutive failures needed to report unhealthy' },
+  { name: 'health-start-interval', type: 'string', valueName: 'duration', description: 'Time between running the check during the start period (ms|s|m|h) (default 0s)' },
+  { name: 'health-start-period', type: 'string', valueName: 'duration', description: 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)' },
+  { name: 'health-timeout', type: 'string', valueName: 'duration', description: 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)' },
   { name: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
   { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
@@ -55,6 +62,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'net-alias', type: 'list', valueName: 'list', description: 'Add network-scoped alias for the container', hidden: true },
   { name: 'network', type: 'list', valueName: 'network', description: 'Connect a container to a network' },
   { name: 'network-alias', type: 'list', valueName: 'list', description: 'Add network-scoped alias for the container' },
+  { name: 'no-healthcheck', type: 'bool', description: 'Disable any container-specified HEALTHCHECK' },
   { name: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
   { name: 'pids-limit', type: 'string', valueName: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
@@ -187,6 +195,49 @@ export function parseCpus(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new UsageError(`invalid argument "${value}" for "--cpus" flag: failed to parse ${value} as a rational number`);
   return Math.round(n * 1e9);
+}
+
+/** A Go duration flag ("1m30s", "500ms", "0", "-1s") in nanoseconds. */
+export function parseDurationFlag(value: string, flag: string): number {
+  const sign = value.startsWith('-') ? -1 : 1;
+  const text = value.replace(/^[-+]/, '');
+  const ms = text === '0' ? 0 : parseGoDuration(text);
+  if (ms === undefined) throw new UsageError(`invalid argument "${value}" for "--${flag}" flag: time: invalid duration "${value}"`);
+  return sign * Math.round(ms * 1e6);
+}
+
+/**
+ * The --health-* flags and --no-healthcheck as the create body's Healthcheck (undefined when none
+ * is given, so the image's applies); a field left out is taken from the image by the engine.
+ */
+export function buildHealthcheck(a: ParsedArgs): HealthConfig | undefined {
+  const durations = [
+    ['health-interval', 'Interval'],
+    ['health-timeout', 'Timeout'],
+    ['health-start-period', 'StartPeriod'],
+    ['health-start-interval', 'StartInterval'],
+  ] as const;
+  const cmd = a.string('health-cmd') ?? '';
+  const given = cmd !== '' || a.has('health-retries') || durations.some(([flag]) => a.has(flag));
+  if (a.bool('no-healthcheck')) {
+    if (given) throw new UsageError('--no-healthcheck conflicts with --health-* options');
+    return { Test: ['NONE'] };
+  }
+  if (!given) return undefined;
+  const out: HealthConfig = {};
+  if (cmd !== '') out.Test = ['CMD-SHELL', cmd];
+  for (const [flag, field] of durations) {
+    if (!a.has(flag)) continue;
+    const ns = parseDurationFlag(a.string(flag) ?? '', flag);
+    if (ns < 0) throw new UsageError(`--${flag} cannot be negative`);
+    out[field] = ns;
+  }
+  if (a.has('health-retries')) {
+    const n = parseIntFlag(a.string('health-retries') ?? '', '--health-retries');
+    if (n < 0) throw new UsageError('--health-retries cannot be negative');
+    out.Retries = n;
+  }
+  return out;
 }
 
 /** "no" | "always" | "unless-stopped" | "on-failure[:N]". */
@@ -453,6 +504,8 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
     if (!Number.isInteger(stopTimeout)) throw new UsageError(`invalid argument "${a.string('stop-timeout')}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${a.string('stop-timeout')}": invalid syntax`);
   }
 
+  const healthcheck = buildHealthcheck(a);
+
   let entrypoint: string[] | undefined;
   if (a.has('entrypoint')) entrypoint = [a.string('entrypoint') ?? ''];
 
@@ -476,6 +529,7 @@ export function buildCreateRequest(a: ParsedArgs, ctx: CreateContext): CreateReq
     Labels: labels,
     ...(a.has('stop-signal') ? { StopSignal: a.string('stop-signal') as string } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: net.endpoints },
   };

@@ -544,6 +544,7 @@ export interface ContainerCreateBody {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthConfig;
   HostConfig: HostConfig;
   NetworkingConfig: { EndpointsConfig: Record<string, EndpointSettings> };
 }

@@ -7,6 +7,7 @@
  */
 import type { ImageConfig } from '../images/config.js';
 import type { ImageRuntimeConfig } from '../runtime/types.js';
+import { mergeHealthConfig, parseHealthConfig } from './health.js';
 import type { CreateBody } from './types.js';
 
 export function imageRuntime(cfg: ImageConfig | undefined): ImageRuntimeConfig {
@@ -54,9 +55,17 @@ export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg:
     Entrypoint: entrypoint,
     OnBuild: null,
     Labels: { ...(cfg.config?.Labels ?? {}), ...(create.Labels ?? {}) },
+    ...healthcheck(create, cfg),
+    ...(Array.isArray(cfg.config?.Shell) && cfg.config.Shell.length > 0 ? { Shell: cfg.config.Shell } : {}),
     ...(create.StopSignal || image.StopSignal ? { StopSignal: create.StopSignal || image.StopSignal } : {}),
     ...(typeof create.StopTimeout === 'number' ? { StopTimeout: create.StopTimeout } : {}),
   };
+}
+
+/** Config.Healthcheck: the create body's (400 when malformed) over the image's; absent when neither has one. */
+function healthcheck(create: CreateBody, cfg: ImageConfig): { Healthcheck?: object } {
+  const merged = mergeHealthConfig(parseHealthConfig(create['Healthcheck']), cfg.config?.Healthcheck);
+  return merged ? { Healthcheck: merged } : {};
 }
 
 /** Config.Volumes as inspect shows it: the image's VOLUMEs and the create's (`-v /path`), or null. */

@@ -25,6 +25,7 @@ import type { AttachSession, ConmonMonitor } from '../runtime/monitor.js';
 import { parseBoundingSet } from '../runtime/spec.js';
 import { resolveUser } from '../runtime/user.js';
 import { encodeOutput } from './stdcopy.js';
+import type { ProbeResult } from './health.js';
 import type { AttachSink } from './types.js';
 
 /** What exec needs of a running container. */
@@ -283,6 +284,58 @@ export class ExecManager {
       return new BerthError('invalid', msg, { code: err.code });
     }
     return isBerthError(err) ? err : new BerthError('system', msg, { cause: err });
+  }
+
+  // ---------------------------------------------------------------- health probes
+
+  /**
+   * Runs a HEALTHCHECK probe (ProbeRunner, health.ts): an exec like `docker exec` (same events),
+   * with stdout and stderr collected up to maxOutput bytes, killed when `signal` aborts, and
+   * forgotten once done (as dockerd unregisters its probe execs). A probe that cannot start
+   * finishes with 126/127 and the runtime's error as its output, like an attached exec.
+   */
+  async probe(containerId: string, cmd: string[], o: { signal: AbortSignal; maxOutput: number; onStarted: () => void }): Promise<ProbeResult> {
+    const { Id } = this.create(containerId, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const ex = this.get(Id);
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let truncated = false;
+    let ended!: () => void;
+    const done = new Promise<void>((r) => (ended = r));
+    const sink: AttachSink = {
+      write: (b) => {
+        const room = o.maxOutput - kept;
+        if (b.length > room) truncated = true;
+        if (room > 0) {
+          chunks.push(b.subarray(0, room));
+          kept += Math.min(room, b.length);
+        }
+      },
+      end: () => ended(),
+    };
+    const kill = (): void =>
+      void ex.started.then(() => {
+        if (ex.state !== 'running' || ex.pid <= 0) return;
+        try {
+          process.kill(ex.pid, 'SIGKILL');
+        } catch {
+          /* exited meanwhile */
+        }
+      });
+    o.signal.addEventListener('abort', kill, { once: true });
+    void ex.started.then(() => {
+      if (ex.state === 'running') o.onStarted();
+    });
+    try {
+      // A start with Tty set gives the output raw (the process itself gets no terminal).
+      await this.start(Id, { detach: false, tty: true }, () => sink);
+      await done;
+    } finally {
+      o.signal.removeEventListener('abort', kill);
+      if (ex.state === 'running') ex.dropWhenDone = true;
+      else this.execs.delete(Id);
+    }
+    return { exitCode: ex.exitCode ?? -1, output: Buffer.concat(chunks), truncated };
   }
 
   // ---------------------------------------------------------------- resize, inspect

@@ -39,6 +39,7 @@ import type { ExecTarget } from './exec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
 import { sampleStats } from './stats.js';
+import { HealthMonitor, type ProbeRunner } from './health.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
 import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
@@ -77,6 +78,8 @@ export interface ContainerServiceOptions {
   defaultBridge?: boolean;
   /** Volumes for binds, named and anonymous volumes (mounts.ts, volume-mounts.ts). */
   volumes: ContainerVolumes;
+  /** Runs HEALTHCHECK probes in running containers (the daemon wires the exec manager in). */
+  healthProbes: ProbeRunner;
 }
 
 const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
@@ -91,12 +94,28 @@ export class ContainerService {
   private readonly mounts = new RootfsMounts();
   /** Docker's default seccomp profile, or a container's own (SecurityOpt seccomp=<json>). */
   private readonly seccomp = seccompProvider();
+  /** HEALTHCHECK probing of running containers (health.ts); State.Health lives in the records. */
+  private readonly health: HealthMonitor;
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
     this.monitor = new ConmonMonitor(o.conmon ? { conmonPath: o.conmon } : {});
     const hash = createHash('sha256').update(path.resolve(o.dataRoot)).digest('hex').slice(0, 12);
     this.cgroupParent = `/berth-${hash}`;
+    this.health = new HealthMonitor({
+      runner: o.healthProbes,
+      log: o.log,
+      host: {
+        save: async (id) => {
+          const c = this.records.byId.get(id);
+          if (c && !c.removing) await this.records.save(c);
+        },
+        publish: (id, action) => {
+          const c = this.records.byId.get(id);
+          if (c) this.publish(c, action);
+        },
+      },
+    });
   }
 
   // ---------------------------------------------------------------- host facts
@@ -172,6 +191,7 @@ export class ContainerService {
         if (c.session) pump(c, c.session);
         await this.startRotator(c);
         this.watch(c);
+        if (!c.rec.State.Paused) this.health.resume(c.rec);
         this.o.log.info('container still running', { id: c.rec.Id, pid: c.rec.State.Pid });
         return;
       }
@@ -194,6 +214,7 @@ export class ContainerService {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.health.close();
     for (const c of this.records.byId.values()) {
       clearTimeout(c.restartTimer);
       void c.rotator?.stop();
@@ -459,11 +480,14 @@ export class ContainerService {
         OOMKilled: false,
         StartedAt: new Date().toISOString(),
         FinishedAt: ZERO_TIME,
+        ...(c.rec.State.Health ? { Health: c.rec.State.Health } : {}),
       };
+      this.health.start(c.rec);
       c.rec.HasBeenStartedBefore = true;
       await this.records.save(c);
       await this.startRotator(c).catch((err: unknown) => this.o.log.warn('cannot keep rotated logs', { id, err: errorMessage(err) }));
     } catch (err) {
+      this.health.stop(c.rec);
       if (sandbox) await this.o.network.teardown(id).catch(() => undefined);
       if (volumesHeld) await detachMounts(id, c.rec.MountPoints ?? [], this.o.volumes);
       await this.mounts.release(id, merged).catch(() => undefined);
@@ -506,6 +530,7 @@ export class ContainerService {
   private async finishExit(c: LiveContainer, code: number, oom: boolean): Promise<void> {
     const id = c.rec.Id;
     const execDir = this.records.execDir(id);
+    this.health.stop(c.rec);
     if (c.session) {
       // conmon closes the attach socket when the container exits; let the last output through.
       await Promise.race([c.session.closed, sleep(2000)]);
@@ -645,6 +670,7 @@ export class ContainerService {
     if (c.rec.State.Paused) throw conflict(`Container ${c.rec.Id} is already paused`);
     await this.monitor.pause(this.records.execDir(c.rec.Id));
     c.rec.State.Paused = true;
+    this.health.stop(c.rec);
     await this.records.save(c);
     this.publish(c, 'pause');
   }
@@ -654,6 +680,7 @@ export class ContainerService {
     if (c.rec.State.Status !== 'running' || !c.rec.State.Paused) throw conflict(`Container ${c.rec.Id} is not paused`);
     await this.monitor.resume(this.records.execDir(c.rec.Id));
     c.rec.State.Paused = false;
+    this.health.resume(c.rec);
     await this.records.save(c);
     this.publish(c, 'unpause');
   }

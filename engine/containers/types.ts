@@ -42,6 +42,24 @@ export interface ContainerState {
   Paused?: boolean;
   StartedAt: string;
   FinishedAt: string;
+  /** The health check's state (health.ts); absent for containers without one (or with NONE). */
+  Health?: HealthState;
+}
+
+/** inspect's State.Health: status, consecutive failures and the last probes, oldest first. */
+export interface HealthState {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  FailingStreak: number;
+  Log: HealthLogEntry[];
+}
+
+export interface HealthLogEntry {
+  /** RFC 3339 with nanoseconds, as dockerd writes times. */
+  Start: string;
+  End: string;
+  /** The probe's exit code; -1 when it timed out or could not be run. */
+  ExitCode: number;
+  Output: string;
 }
 
 /** What `<data-root>/containers/<id>/config.json` holds. */

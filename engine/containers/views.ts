@@ -1,6 +1,6 @@
 /**
  * What `docker ps` and `docker inspect` show of a container: the list and inspect shapes, the
- * human Status strings ("Up 5 minutes", "Exited (0) 2 hours ago") and the list filters.
+ * human Status strings ("Up 5 minutes (healthy)", "Exited (0) 2 hours ago") and the list filters.
  *
  * Kept apart from the lifecycle (service.ts): these are pure functions of a record (and, for
  * inspect, of where its files are) that change with the API, not with how containers run.
@@ -24,6 +24,11 @@ const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exi
 /** The Status Docker reports: a paused container is "paused", not "running". */
 export function dockerStatus(r: ContainerRecord): string {
   return r.State.Status === 'running' && r.State.Paused ? 'paused' : r.State.Status;
+}
+
+/** The health the `health` filter matches: the check's status, or "none" without one. */
+function healthStatus(r: ContainerRecord): string {
+  return r.State.Health?.Status ?? 'none';
 }
 
 /** Running in Docker's sense: the process exists, or a restart policy is about to bring it back. */
@@ -93,8 +98,7 @@ export function listFilter(all: ContainerRecord[], filters: Record<string, strin
   }
   if (f['health']) {
     for (const v of f['health']) if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw invalid(`Unrecognised filter value for health: ${v}`);
-    // No container has a health check yet: every one is "none".
-    tests.push(() => f['health']!.includes('none'));
+    tests.push((r) => f['health']!.includes(healthStatus(r)));
   }
   if (f['is-task']) tests.push(() => f['is-task']!.includes('false'));
   if (f['isolation']) tests.push(() => f['isolation']!.some((v) => v === 'default' || v === ''));
@@ -178,6 +182,7 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
       Error: st.Error,
       StartedAt: st.StartedAt,
       FinishedAt: st.FinishedAt,
+      ...(st.Health ? { Health: st.Health } : {}),
     },
     Image: r.ImageID,
     ResolvConfPath: path.join(dataDir, 'resolv.conf'),
@@ -254,8 +259,12 @@ function hostConfigView(r: ContainerRecord): Record<string, unknown> {
 function statusText(r: ContainerRecord): string {
   const st = r.State;
   switch (st.Status) {
-    case 'running':
-      return `Up ${humanDuration(Date.now() - Date.parse(st.StartedAt))}${st.Paused ? ' (Paused)' : ''}`;
+    case 'running': {
+      const up = `Up ${humanDuration(Date.now() - Date.parse(st.StartedAt))}`;
+      if (st.Paused) return `${up} (Paused)`;
+      if (st.Health) return `${up} (${st.Health.Status === 'starting' ? 'health: starting' : st.Health.Status})`;
+      return up;
+    }
     case 'restarting':
       return `Restarting (${st.ExitCode}) ${humanDuration(Date.now() - Date.parse(st.FinishedAt))} ago`;
     case 'exited':

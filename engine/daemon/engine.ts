@@ -130,7 +130,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
       void events.publish('network', action, n.Id, { name: n.Name, ...attrs }),
   });
   await network.init();
-  const containers = new ContainerService({
+  const containers: ContainerService = new ContainerService({
     volumes,
     dataRoot: cfg.dataRoot,
     execRoot: cfg.execRoot,
@@ -142,6 +142,14 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     log: log.child({ subsystem: 'containers' }),
     network,
     defaultBridge: !cfg.noDefaultBridge,
+    // HEALTHCHECK probes are execs (with exec_* events, as from dockerd).
+    healthProbes: { probe: (id, cmd, o) => execs.probe(id, cmd, o) },
+  });
+  // Made before the containers load: running containers resume their health checks then.
+  const execs: ExecManager = new ExecManager({
+    host: { runningContainer: (ref) => containers.execTarget(ref), publish: (id, action, attrs) => containers.publishFor(id, action, attrs) },
+    monitor: new ConmonMonitor(),
+    log: log.child({ subsystem: 'exec' }),
   });
   images.users = { containersUsing: (id) => containers.containersUsing(id) };
   volumes.users = { containersUsing: (name) => containers.containersUsingVolume(name) };
@@ -151,11 +159,6 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   await volumes.releaseUnheld();
   await network.retain((id) => containers.isLive(id));
 
-  const execs = new ExecManager({
-    host: { runningContainer: (ref) => containers.execTarget(ref), publish: (id, action, attrs) => containers.publishFor(id, action, attrs) },
-    monitor: new ConmonMonitor(),
-    log: log.child({ subsystem: 'exec' }),
-  });
   // A container's execs (which die with its PID namespace) are forgotten when it is removed.
   events.subscribe((e) => {
     if (e.Type === 'container' && e.Action === 'destroy') execs.containerGone(e.Actor.ID);
