@@ -19,9 +19,9 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { chainIds, DigestTap, sha256, type Digest } from '../common/digest.js';
-import { notFound } from '../common/errors.js';
+import { invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { familiarString, parseReference, refString } from '../registry/reference.js';
+import { familiarString, parseReference, parseRepoAndTag, refString } from '../registry/reference.js';
 import { autoDecompressor } from '../store/compression.js';
 import type { BlobInfo, ContentStore, ContentWriter, LayerInfo, LayerStore, PreparedLayer } from '../store/types.js';
 import { unpackLayer } from '../store/unpack.js';
@@ -51,6 +51,13 @@ export interface CommitRequest {
   tags?: string[];
   /** The container the image was made from (inspect's `Container`). */
   container?: string;
+}
+
+/** `repo` and `tag` query parameters (commit, import) as a full reference and as Docker shows it; 400 when malformed. */
+export function commitTarget(repo: string, tag: string | undefined): { ref: string; familiar: string } {
+  const r = parseRepoAndTag(repo, tag);
+  if (r.digest) throw invalid('refusing to create a tag with a digest reference');
+  return { ref: refString(r), familiar: familiarString(r) };
 }
 
 /** Paths the runtime creates in every container's upper dir (mount points, the bind-mounted /etc files). */
