@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { docker } from './harness/docker.js';
@@ -21,6 +23,23 @@ const ok = (args: string[], input?: string | Buffer): Promise<string> =>
     assert.equal(r.code, 0, `docker ${args.join(' ')} failed: ${r.stderr}`);
     return r.stdout;
   });
+
+const BIN = fileURLToPath(new URL('../../bin/berth', import.meta.url));
+
+/** bin/berth against the test daemon; asserts exit 0 and returns stdout. */
+function berth(args: string[], input: string | Buffer = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env['PATH'] ?? '', BERTH_HOST: env.daemon.dockerHost } });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out).toString()) : reject(new Error(`berth ${args.join(' ')}: ${code}: ${err}`))));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}
 
 before(async () => {
   if (skip) return;
@@ -162,6 +181,19 @@ test('import: export → import round trip runs; stdin import with changes and m
   const garbage = await docker(env.daemon, ['import', '-', 'garbage:1'], { input: Buffer.from('this is not a tar archive at all'.repeat(40)) });
   assert.notEqual(garbage.code, 0);
   assert.equal((await docker(env.daemon, ['image', 'inspect', 'garbage:1'])).code, 1);
+});
+
+test('berth commit, history and import', { skip }, async () => {
+  const id = (await berth(['commit', '-m', 'by berth', '-c', 'ENV WHO=berth', 'src', 'berth-made:1'])).trim();
+  assert.match(id, /^sha256:[a-f0-9]{64}$/);
+  assert.equal(await ok(['run', '--rm', 'berth-made:1', 'sh', '-c', 'echo $WHO; cat /etc/motd']), 'berth\nnew\n');
+  const hist = (await berth(['history', '--format', '{{.ID}}|{{.Comment}}', 'berth-made:1'])).trim().split('\n');
+  assert.deepEqual(hist, [`${id.slice(7, 19)}|by berth`, `${env.imageId.slice(7, 19)}|`]);
+  const exported = path.join(work, 'export.tar');
+  const imported = (await berth(['import', '-m', 'berth import', '-', 'berth-imported:1'], await fsp.readFile(exported))).trim();
+  assert.equal((await ok(['image', 'inspect', '-f', '{{.Id}}', 'berth-imported:1'])).trim(), imported);
+  assert.equal(await ok(['run', '--rm', 'berth-imported:1', 'cat', '/etc/motd']), 'new\n');
+  await ok(['rmi', 'berth-made:1', 'berth-imported:1']);
 });
 
 test('cleanup: committed and imported images go with rmi', { skip }, async () => {
