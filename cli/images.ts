@@ -468,6 +468,71 @@ export const historyCommand: Command = {
   },
 };
 
+// ---------------------------------------------------------------------------
+// commit, import
+
+/** "repo[:tag]" as the API's separate repo and tag parameters (a digest cannot be a target). */
+function repoAndTag(target: string | undefined): { repo?: string; tag?: string } {
+  if (!target) return {};
+  const ref = parseReference(target);
+  if (ref.digest) throw new EngineError(`refusing to create a tag with a digest reference: ${target}`, 0, 'INVALID');
+  return { repo: familiarName(ref), ...(ref.tag ? { tag: ref.tag } : {}) };
+}
+
+export const commitCommand: Command = {
+  name: 'commit',
+  usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
+  description: "Create a new image from a container's changes",
+  minArgs: 1,
+  maxArgs: 2,
+  flags: [
+    { name: 'author', short: 'a', type: 'string', description: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")' },
+    { name: 'change', short: 'c', type: 'list', description: 'Apply Dockerfile instruction to the created image' },
+    { name: 'message', short: 'm', type: 'string', description: 'Commit message' },
+    { name: 'pause', short: 'p', type: 'bool', description: 'Pause container during commit (default true)' },
+  ],
+  async run(ctx, a) {
+    const author = a.string('author');
+    const message = a.string('message');
+    const { Id } = await ctx.client.commitContainer(a.args[0] as string, {
+      ...repoAndTag(a.args[1]),
+      ...(author ? { author } : {}),
+      ...(message ? { comment: message } : {}),
+      pause: a.has('pause') ? a.bool('pause') : true,
+      changes: a.list('change'),
+    });
+    ctx.out(`${Id}\n`);
+    return 0;
+  },
+};
+
+export const importCommand: Command = {
+  name: 'import',
+  usage: '[OPTIONS] file|- [REPOSITORY[:TAG]]',
+  description: 'Import the contents from a tarball to create a filesystem image',
+  minArgs: 1,
+  maxArgs: 2,
+  flags: [
+    { name: 'change', short: 'c', type: 'list', description: 'Apply Dockerfile instruction to the created image' },
+    { name: 'message', short: 'm', type: 'string', description: 'Set commit message for imported image' },
+  ],
+  async run(ctx, a) {
+    const source = a.args[0] as string;
+    if (/^https?:\/\//i.test(source)) throw new EngineError('importing from a URL is not supported: download the archive and import the file', 0, 'INVALID');
+    const message = a.string('message');
+    const src = source === '-' ? ctx.io.stdin : await openInput(source);
+    let id = '';
+    await followProgress(
+      ctx.client.importImage(src, { ...repoAndTag(a.args[1]), ...(message ? { message } : {}), changes: a.list('change') }),
+      (m) => {
+        if (m.status) id = m.status;
+      },
+    );
+    ctx.out(`${id}\n`);
+    return 0;
+  },
+};
+
 export const imageCommands: Command[] = [
   imagesList,
   pullCommand,
@@ -478,9 +543,10 @@ export const imageCommands: Command[] = [
   inspectCommand,
   pruneCommand,
   historyCommand,
+  importCommand,
 ];
 
-/** Top-level shortcuts: pull, images, rmi, tag, save, load. */
+/** Top-level shortcuts: pull, images, rmi, tag, save, load, history, import, commit. */
 export const imageShortcuts: Command[] = [
   pullCommand,
   imagesTopLevel,
@@ -488,4 +554,7 @@ export const imageShortcuts: Command[] = [
   tagCommand,
   saveCommand,
   loadCommand,
+  historyCommand,
+  importCommand,
+  commitCommand,
 ];

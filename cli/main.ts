@@ -27,7 +27,7 @@ import {
 import { cpCommand } from './cp.js';
 import { desktopCommand } from './desktop.js';
 import { execCommand } from './exec.js';
-import { describeError, imageCommands, imageShortcuts } from './images.js';
+import { commitCommand, describeError, imageCommands, imageShortcuts } from './images.js';
 import { logsCommand } from './logs.js';
 import { networkCommands, portCommand } from './networks.js';
 import { psCommand, psTopLevel } from './ps.js';
@@ -90,7 +90,7 @@ const GROUPS: CommandGroup[] = [
   {
     name: 'container',
     description: 'Manage containers',
-    commands: [psCommand, ...CONTAINER_VERBS, containerInspectCommand, containerPruneCommand],
+    commands: [psCommand, ...CONTAINER_VERBS, commitCommand, containerInspectCommand, containerPruneCommand],
   },
   { name: 'image', description: 'Manage images', commands: imageCommands },
   { name: 'volume', description: 'Manage volumes', commands: volumeCommands },

@@ -280,6 +280,35 @@ export class EngineClient {
     if (text) yield { stream: text };
   }
 
+  /** POST /commit: a new image from a container's changes; answers the new image's ID. */
+  async commitContainer(
+    container: string,
+    opts: { repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean; changes?: string[] } = {},
+  ): Promise<{ Id: string }> {
+    return this.transport.json<{ Id: string }>({
+      method: 'POST',
+      path: '/commit',
+      query: { container, repo: opts.repo, tag: opts.tag, comment: opts.comment, author: opts.author, pause: opts.pause === false ? '0' : undefined, changes: opts.changes },
+    });
+  }
+
+  /** POST /images/create?fromSrc=-: sends a filesystem tar (plain or compressed) and yields the engine's messages (the new ID as a status). */
+  async *importImage(
+    tar: Readable,
+    opts: { repo?: string; tag?: string; message?: string; changes?: string[]; signal?: AbortSignal } = {},
+  ): AsyncGenerator<ProgressMessage, void, undefined> {
+    const res = await this.transport.send({
+      method: 'POST',
+      path: '/images/create',
+      query: { fromSrc: '-', repo: opts.repo, tag: opts.tag, message: opts.message, changes: opts.changes },
+      headers: { 'Content-Type': 'application/x-tar' },
+      body: tar,
+      stream: true,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    yield* iterateJson<ProgressMessage>(res, opts.signal);
+  }
+
   /** GET /distribution/{name}/json: the registry's descriptor for a reference. */
   distributionInspect(name: string, auth?: AuthConfig): Promise<DistributionInspect> {
     return this.transport.json<DistributionInspect>({

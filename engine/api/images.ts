@@ -3,6 +3,7 @@ import { invalid } from '../common/errors.js';
 import type { AuthConfig, Platform } from '../registry/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boolParam, JsonStream, parseFilters, readBody, sendJson, type Ctx, type Router } from './router.js';
+import { importFromRequest, type CommitBackend } from './commit.js';
 
 /** Docker's JSONMessage; the API layer only serialises it. */
 export interface ProgressMsg {
@@ -71,7 +72,7 @@ function abortOnClose(ctx: { req: IncomingMessage; res: ServerResponse }): Abort
   return ac.signal;
 }
 
-export function imageRoutes(router: Router, backend: ImagesBackend): void {
+export function imageRoutes(router: Router, backend: ImagesBackend, imports: Pick<CommitBackend, 'importImage'>): void {
   router.add('GET', '/images/json', async ({ res, query }) => {
     const filters = parseFilters(query, IMAGE_LIST_FILTERS);
     // Old clients send `filter=<reference>`.
@@ -86,8 +87,11 @@ export function imageRoutes(router: Router, backend: ImagesBackend): void {
 
   router.add('POST', '/images/create', async (ctx) => {
     const { req, res, query, log } = ctx;
+    if (query.get('fromSrc') !== null) {
+      await importFromRequest(ctx, imports);
+      return;
+    }
     const fromImage = query.get('fromImage');
-    if (query.get('fromSrc') !== null) throw invalid('importing images from a tarball (fromSrc) is not supported yet');
     if (!fromImage) throw invalid('fromImage must be given');
     const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
     const platform = parsePlatform(query.get('platform'));

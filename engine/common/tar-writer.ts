@@ -32,15 +32,17 @@ export interface TarEntryHeader {
   linkname?: string;
   devmajor?: number;
   devminor?: number;
+  /** Extended attributes, written as PAX `SCHILY.xattr.<name>` records (binary values kept as they are, like Go). */
+  xattrs?: ReadonlyMap<string, Buffer>;
 }
 
 /** A PAX record: "<len> <key>=<value>\n", where len counts the whole record. */
-function paxRecord(key: string, value: string): Buffer {
-  const body = ` ${key}=${value}\n`;
-  const n = Buffer.byteLength(body);
+function paxRecord(key: string, value: string | Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), Buffer.from(value), Buffer.from('\n')]);
+  const n = body.length;
   let len = n + String(n).length;
   if (String(len).length !== String(n).length) len = n + String(len).length;
-  return Buffer.from(`${len}${body}`);
+  return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
 const fitsOctal = (v: number, width: number): boolean => Number.isSafeInteger(v) && v >= 0 && v < 8 ** (width - 1);
@@ -84,6 +86,7 @@ export class TarWriter {
     if (!fitsOctal(h.size, 12)) pax.push(paxRecord('size', String(h.size)));
     if (!fitsOctal(h.uid, 8)) pax.push(paxRecord('uid', String(h.uid)));
     if (!fitsOctal(h.gid, 8)) pax.push(paxRecord('gid', String(h.gid)));
+    for (const [name, value] of h.xattrs ?? []) pax.push(paxRecord(`SCHILY.xattr.${name}`, value));
     if (pax.length > 0) {
       const data = Buffer.concat(pax);
       const base = h.name.replace(/\/+$/, '').split('/').pop() ?? '';

@@ -23,6 +23,7 @@ import { atomicWrite, diskUsage } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
+import type { ContainerConfig } from '../images/config.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
 import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveCommand, resolveWorkingDir, serializeSpec } from '../runtime/spec.js';
 import type { RuntimeInfo } from '../runtime/detect.js';
@@ -961,6 +962,19 @@ export class ContainerService {
       if (c) this.publish(c, action);
     },
   };
+
+  /** What `docker commit` reads of a container (CommitHost in commit.ts). */
+  commitSource(ref: string): { id: string; imageId: Digest; upperDir: string; config: ContainerConfig; running: boolean; paused: boolean } {
+    const c = this.find(ref);
+    return {
+      id: c.rec.Id,
+      imageId: c.rec.ImageID,
+      upperDir: path.join(this.records.dataDir(c.rec.Id), 'upper'),
+      config: structuredClone(c.rec.Config) as ContainerConfig,
+      running: c.rec.State.Status === 'running',
+      paused: c.rec.State.Paused === true,
+    };
+  }
 
   // ---------------------------------------------------------------- views
 

@@ -33,6 +33,10 @@ import type { DaemonConfig } from './flags.js';
 import { VolumeStore } from '../volumes/store.js';
 import { VolumeService } from '../volumes/service.js';
 import { volumeRoutes } from '../api/volumes.js';
+import { commitRoutes, type CommitBackend } from '../api/commit.js';
+import { ImageCommitter } from '../images/commit.js';
+import { importImage } from '../images/import.js';
+import { ContainerCommits } from '../containers/commit.js';
 
 export const ENGINE_VERSION: string = (() => {
   try {
@@ -176,7 +180,15 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     },
     login: async (auth) => (await getRegistry()).login(auth),
   });
-  imageRoutes(router, views);
+  // docker commit and import: images/commit.ts makes images, containers/commit.ts reads a container for it.
+  const committer = new ImageCommitter(images, layers, content, log.child({ subsystem: 'commit' }));
+  const commits = new ContainerCommits(containers, committer, log.child({ subsystem: 'commit' }));
+  const commitBackend: CommitBackend = {
+    commit: (ref, params) => commits.commit(ref, params),
+    importImage: (tar, params, signal) => importImage(committer, events, tar, params, signal),
+  };
+  commitRoutes(router, commitBackend);
+  imageRoutes(router, views, commitBackend);
   containerRoutes(router, containers);
   networkRoutes(router, {
     list: (filters) => {

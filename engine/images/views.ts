@@ -111,7 +111,8 @@ export class ImageViews {
       RepoTags: this.images.repoTags(record.id),
       RepoDigests: this.images.familiarRepoDigests(record),
       Parent: record.parent ?? '',
-      Comment: config.comment ?? '',
+      // dockerd falls back to the last step's comment (builds and commits put it there).
+      Comment: config.comment || (config.history?.at(-1)?.comment ?? ''),
       Created: config.created ?? '0001-01-01T00:00:00Z',
       Container: config.container ?? '',
       ContainerConfig: config.container_config ?? emptyContainerConfig(),
@@ -157,10 +158,14 @@ export class ImageViews {
       };
     });
     rows.reverse();
-    const top = rows[0];
-    if (top) {
-      top.Id = record.id;
-      top.Tags = this.images.repoTags(record.id);
+    // As dockerd: the newest row is the image, each older one its next parent (build and
+    // commit make one image per step), as far as the parent chain is known locally.
+    let img: ImageRecord | undefined = record;
+    for (const row of rows) {
+      if (!img) break;
+      row.Id = img.id;
+      row.Tags = this.images.repoTags(img.id);
+      img = img.parent !== undefined ? this.images.db.image(img.parent) : undefined;
     }
     return rows;
   }
