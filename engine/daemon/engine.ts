@@ -33,6 +33,11 @@ import type { DaemonConfig } from './flags.js';
 import { VolumeStore } from '../volumes/store.js';
 import { VolumeService } from '../volumes/service.js';
 import { volumeRoutes } from '../api/volumes.js';
+import { buildRoutes } from '../api/build.js';
+import { parsePlatform } from '../api/images.js';
+import { Builder } from '../builder/builder.js';
+import { parseReference } from '../registry/reference.js';
+import type { AuthConfig } from '../registry/types.js';
 
 export const ENGINE_VERSION: string = (() => {
   try {
@@ -162,6 +167,25 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   containers.execIdsOf = (id) => execs.execIds(id);
 
+  // docker build (classic builder): steps run through the container service, commit through the committer.
+  const builder = new Builder({
+    images,
+    containers,
+    committer,
+    dir: path.join(cfg.dataRoot, 'builder'),
+    log: log.child({ subsystem: 'builder' }),
+    pull: async (ref, o) => {
+      const platform = parsePlatform(o.platform ?? null);
+      await views.pull(ref, undefined, {
+        ...buildAuth(ref, o.registryAuth),
+        ...(platform ? { platform } : {}),
+        signal: o.signal,
+        progress: o.progress,
+      });
+      return images.resolveRecord(ref).id;
+    },
+  });
+
   const router = new Router();
   systemRoutes(router, {
     events,
@@ -202,6 +226,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
+  buildRoutes(router, { build: (context, req) => builder.build(context, req) });
 
   return {
     router,
@@ -216,6 +241,17 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
       }
     },
   };
+}
+
+/** X-Registry-Config holds credentials per registry; a base image pull uses its own registry's. */
+function buildAuth(ref: string, byRegistry: Record<string, unknown>): { auth?: AuthConfig } {
+  const domain = parseReference(ref).domain;
+  const keys = domain === 'docker.io' ? ['docker.io', 'https://index.docker.io/v1/', 'index.docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
+  for (const k of keys) {
+    const a = byRegistry[k];
+    if (typeof a === 'object' && a !== null) return { auth: a as AuthConfig };
+  }
+  return {};
 }
 
 /** The host's nameservers, read fresh (resolv.conf changes as laptops move between networks). */
