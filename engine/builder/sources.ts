@@ -65,7 +65,7 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'
  * No match for a glob is an error, as in Docker ("no source files were specified").
  */
 export async function findSources(root: string, src: string): Promise<FoundSource[]> {
-  const clean = path.posix.normalize('/' + src);
+  const clean = path.posix.normalize('/' + src).replace(/(.)\/+$/, '$1');
   if (!GLOB_META.test(clean)) return [await findOne(root, clean, src)];
   // Expand element by element; each match is resolved in scope afterwards.
   let candidates = ['/'];
@@ -126,7 +126,8 @@ async function findOne(root: string, abs: string, shown: string): Promise<FoundS
       }
       try {
         const dirPath = await containerPathOf(root, loc.dirFd);
-        const st = await fsp.lstat(at(loc.dirFd, loc.name)).catch((err: unknown) => {
+        // name '' is the directory itself: its magic link must be followed (stat, not lstat).
+        const st = await (loc.name === '' ? fsp.stat(at(loc.dirFd)) : fsp.lstat(at(loc.dirFd, loc.name))).catch((err: unknown) => {
           if (isErrno(err, 'ENOENT')) throw invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${shown}: no such file or directory`);
           throw err;
         });
