@@ -122,3 +122,100 @@ test('every instruction: FROM, RUN, COPY, ADD, ENV, ARG, LABEL, EXPOSE, WORKDIR,
   assert.match(history, /COPY file:[0-9a-f]{64} in \/app\//);
   await env.ok(['rmi', 'every:1']);
 });
+
+test('rebuild comes from cache; a changed file rebuilds only the steps after its COPY; --no-cache rebuilds all', { skip }, async () => {
+  const dir = await context('cache', {
+    'Dockerfile': [`FROM ${env.ref}`, 'RUN echo one > /one', 'COPY app.txt /app.txt', 'RUN cat /app.txt > /copy', 'CMD ["cat", "/copy"]', ''].join('\n'),
+    'app.txt': 'v1\n',
+  });
+  const first = await buildOk(['-t', 'cached:1', dir]);
+  assert.doesNotMatch(first, /Using cache/);
+  const second = await buildOk(['-t', 'cached:1', dir]);
+  assert.equal(second.match(/ ---> Using cache/g)?.length, 4, second);
+  assert.doesNotMatch(second, /Running in/);
+  const id1 = /Successfully built ([0-9a-f]{12})/.exec(first)?.[1];
+  assert.equal(/Successfully built ([0-9a-f]{12})/.exec(second)?.[1], id1, 'the same image');
+
+  await fsp.writeFile(path.join(dir, 'app.txt'), 'v2\n');
+  const third = await buildOk(['-t', 'cached:1', dir]);
+  // RUN echo one stays cached; COPY (content changed) and everything after runs again.
+  assert.equal(third.match(/ ---> Using cache/g)?.length, 1, third);
+  assert.match(third, /Step 2\/5 : RUN echo one > \/one\n ---> Using cache/);
+  assert.match(third, /Step 4\/5 : RUN cat \/app.txt > \/copy\n ---> Running in/);
+  assert.equal(await env.ok(['run', '--rm', 'cached:1']), 'v2\n');
+
+  const fresh = await buildOk(['--no-cache', '-t', 'cached:1', dir]);
+  assert.doesNotMatch(fresh, /Using cache/);
+  await env.ok(['rmi', 'cached:1']);
+});
+
+test('.dockerignore keeps files out of the context, with ! exceptions and **', { skip }, async () => {
+  const dir = await context('ignore', {
+    'Dockerfile': [`FROM ${env.ref}`, 'COPY . /ctx/', 'RUN cd /ctx && find . -type f | sort > /list', 'CMD ["cat", "/list"]', ''].join('\n'),
+    '.dockerignore': 'secret.txt\n**/*.log\nlogs/\n!logs/keep.log\n',
+    'secret.txt': 's',
+    'app.txt': 'a',
+    'sub/debug.log': 'x',
+    'logs/a.log': 'x',
+    'logs/keep.log': 'k',
+  });
+  await buildOk(['-t', 'ignored:1', dir]);
+  const list = await env.ok(['run', '--rm', 'ignored:1']);
+  assert.equal(list, './.dockerignore\n./Dockerfile\n./app.txt\n./logs/keep.log\n');
+  await env.ok(['rmi', 'ignored:1']);
+});
+
+test('multi-stage: COPY --from a stage and an image, --target, unused stages skipped, build args', { skip }, async () => {
+  const dir = await context('multi', {
+    'Dockerfile': [
+      'ARG BASE',
+      'FROM ${BASE} AS builder',
+      'ARG VERSION=0.1',
+      'RUN mkdir /out && echo "built $VERSION" > /out/result',
+      'FROM ${BASE} AS unused',
+      'RUN echo this stage must not run && exit 1',
+      'FROM ${BASE} AS final',
+      'COPY --from=builder /out/result /result',
+      'COPY --from=0 /out /out-copy/',
+      `COPY --from=${env.ref} /bin/busybox /bb`,
+      'CMD ["cat", "/result"]',
+      'FROM final AS debug',
+      'RUN echo debug > /debug',
+      '',
+    ].join('\n'),
+  });
+  const out = await buildOk(['--build-arg', `BASE=${env.ref}`, '--build-arg', 'VERSION=2.0', '--target', 'final', '-t', 'multi:1', dir]);
+  assert.doesNotMatch(out, /this stage must not run/);
+  assert.doesNotMatch(out, /echo debug/);
+  assert.equal(await env.ok(['run', '--rm', 'multi:1']), 'built 2.0\n');
+  assert.equal(await runIn('multi:1', 'cat /out-copy/result; test -x /bb && echo bb'), 'built 2.0\nbb\n');
+  const debug = await buildOk(['--build-arg', `BASE=${env.ref}`, '-t', 'multi:debug', dir]);
+  assert.match(debug, /Step \d+\/\d+ : RUN echo debug > \/debug/);
+  assert.equal(await runIn('multi:debug', 'cat /debug /result'), 'debug\nbuilt 0.1\n');
+  const missing = await build(['--build-arg', `BASE=${env.ref}`, '--target', 'nope', dir]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /failed to reach build target nope in Dockerfile/);
+  await env.ok(['rmi', 'multi:1', 'multi:debug']);
+});
+
+test('a failing RUN reports the command and exit code; --force-rm leaves no container; parse errors name the line', { skip }, async () => {
+  const dir = await context('fail', { 'Dockerfile': [`FROM ${env.ref}`, 'RUN echo before && exit 3', ''].join('\n') });
+  const r = await build(['--force-rm', dir]);
+  assert.equal(r.code, 3, 'the CLI exits with the code in errorDetail, as with dockerd');
+  assert.match(r.stdout, /before\n/);
+  assert.match(r.stderr, /The command '\/bin\/sh -c echo before && exit 3' returned a non-zero code: 3/);
+  assert.equal((await env.ok(['ps', '-aq'])).trim(), '', 'no step container left with --force-rm');
+
+  // Without --force-rm the failed step's container stays for inspection, as with dockerd.
+  const kept = await build([dir]);
+  assert.equal(kept.code, 3);
+  const left = (await env.ok(['ps', '-aq', '--filter', 'status=exited'])).trim();
+  assert.match(left, /^[0-9a-f]{12}$/);
+  await env.ok(['rm', left]);
+
+  const bad = await context('bad', { 'Dockerfile': `FROM ${env.ref}\nFROBNICATE now\n` });
+  const parse = await build([bad]);
+  assert.notEqual(parse.code, 0);
+  assert.match(parse.stderr, /line 2/i);
+  assert.match(parse.stderr, /unknown instruction: FROBNICATE/i);
+});
