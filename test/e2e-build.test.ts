@@ -8,7 +8,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { docker, type DockerResult } from './harness/docker.js';
 import { containerSkip as skip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
-import { makeTempDir, removeDir } from './harness/util.js';
+import { existsSync } from 'node:fs';
+import { makeTempDir, removeDir, run } from './harness/util.js';
 
 let env: ContainerEnv;
 let ctxRoot: string;
@@ -84,7 +85,6 @@ test('every instruction: FROM, RUN, COPY, ADD, ENV, ARG, LABEL, EXPOSE, WORKDIR,
   const tarSrc = path.join(ctxRoot, 'tarsrc');
   await fsp.mkdir(path.join(tarSrc, 'inner'), { recursive: true });
   await fsp.writeFile(path.join(tarSrc, 'inner', 'x.txt'), 'x\n');
-  const { run } = await import('./harness/util.js');
   await run('tar', ['-czf', path.join(dir, 'files.tar.gz'), '-C', tarSrc, 'inner']);
 
   const out = await buildOk(['-t', 'every:1', dir]);
@@ -218,4 +218,19 @@ test('a failing RUN reports the command and exit code; --force-rm leaves no cont
   assert.notEqual(parse.code, 0);
   assert.match(parse.stderr, /line 2/i);
   assert.match(parse.stderr, /unknown instruction: FROBNICATE/i);
+});
+
+const COMPOSE = '/usr/bin/docker-compose';
+test('docker-compose build: a service with build: (docker-py, classic builder) and build args', { skip: skip || (existsSync(COMPOSE) ? false : 'needs docker-compose') }, async () => {
+  const dir = await context('compose', {
+    'app/Dockerfile': [`FROM ${env.ref}`, 'ARG FLAVOR', 'RUN echo "flavor $FLAVOR" > /flavor', 'CMD ["cat", "/flavor"]', ''].join('\n'),
+    'docker-compose.yml': ['version: "3.7"', 'services:', '  app:', '    image: composebuilt:1', '    build:', '      context: ./app', '      args:', '        FLAVOR: mint', ''].join('\n'),
+  });
+  const r = await run(COMPOSE, ['-p', 'berthbuild', '-f', path.join(dir, 'docker-compose.yml'), 'build'], {
+    env: { ...process.env, DOCKER_HOST: env.daemon.dockerHost, DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0' },
+    timeoutMs: 300_000,
+  });
+  assert.equal(r.code, 0, r.stdout.toString() + r.stderr.toString());
+  assert.equal(await env.ok(['run', '--rm', 'composebuilt:1']), 'flavor mint\n');
+  await env.ok(['rmi', 'composebuilt:1']);
 });
