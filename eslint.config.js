@@ -57,6 +57,13 @@ export default tseslint.config(
       'containers use common, runtime, events, images, network and volumes; never the API layer or the daemon',
     ),
   },
+  {
+    files: ['engine/builder/**/*.ts'],
+    rules: restrict(
+      ['**/api/**', '**/daemon/**', '**/store/**', '**/registry/**', '**/network/**', '**/volumes/**'],
+      'the builder uses common, images, containers, events and runtime (user lookup); never the API layer or the daemon',
+    ),
+  },
   { files: ['engine/api/**/*.ts'], rules: restrict(['**/daemon/**'], 'routes see backends through interfaces; the daemon wires them') },
   {
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],

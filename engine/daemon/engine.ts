@@ -37,6 +37,11 @@ import { commitRoutes, type CommitBackend } from '../api/commit.js';
 import { ImageCommitter } from '../images/commit.js';
 import { importImage } from '../images/import.js';
 import { ContainerCommits } from '../containers/commit.js';
+import { buildRoutes } from '../api/build.js';
+import { parsePlatform } from '../api/images.js';
+import { Builder } from '../builder/builder.js';
+import { parseReference } from '../registry/reference.js';
+import type { AuthConfig } from '../registry/types.js';
 
 export const ENGINE_VERSION: string = (() => {
   try {
@@ -169,6 +174,26 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   containers.execIdsOf = (id) => execs.execIds(id);
 
+  const committer = new ImageCommitter(images, layers, content, log.child({ subsystem: 'commit' }));
+  // docker build (classic builder): steps run through the container service, commit through the committer.
+  const builder = new Builder({
+    images,
+    containers,
+    committer,
+    dir: path.join(cfg.dataRoot, 'builder'),
+    log: log.child({ subsystem: 'builder' }),
+    pull: async (ref, o) => {
+      const platform = parsePlatform(o.platform ?? null);
+      await views.pull(ref, undefined, {
+        ...buildAuth(ref, o.registryAuth),
+        ...(platform ? { platform } : {}),
+        signal: o.signal,
+        progress: o.progress,
+      });
+      return images.resolveRecord(ref).id;
+    },
+  });
+
   const router = new Router();
   systemRoutes(router, {
     events,
@@ -181,7 +206,6 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     login: async (auth) => (await getRegistry()).login(auth),
   });
   // docker commit and import: images/commit.ts makes images, containers/commit.ts reads a container for it.
-  const committer = new ImageCommitter(images, layers, content, log.child({ subsystem: 'commit' }));
   const commits = new ContainerCommits(containers, committer, log.child({ subsystem: 'commit' }));
   const commitBackend: CommitBackend = {
     commit: (ref, params) => commits.commit(ref, params),
@@ -217,6 +241,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
+  buildRoutes(router, { build: (context, req) => builder.build(context, req) });
 
   return {
     router,
@@ -231,6 +256,17 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
       }
     },
   };
+}
+
+/** X-Registry-Config holds credentials per registry; a base image pull uses its own registry's. */
+function buildAuth(ref: string, byRegistry: Record<string, unknown>): { auth?: AuthConfig } {
+  const domain = parseReference(ref).domain;
+  const keys = domain === 'docker.io' ? ['docker.io', 'https://index.docker.io/v1/', 'index.docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
+  for (const k of keys) {
+    const a = byRegistry[k];
+    if (typeof a === 'object' && a !== null) return { auth: a as AuthConfig };
+  }
+  return {};
 }
 
 /** The host's nameservers, read fresh (resolv.conf changes as laptops move between networks). */

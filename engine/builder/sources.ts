@@ -1,0 +1,305 @@
+/**
+ * COPY and ADD sources: finding them (paths and globs, resolved inside a root the way Docker
+ * does), hashing them for the build cache, and turning them into the tar stream that
+ * containers/extract.ts writes into the step's rootfs.
+ *
+ * A root is the extracted build context or the mounted rootfs of another image (COPY --from).
+ * The source path is resolved in the root's scope (scoped-fs.ts: symlinks followed but never out
+ * of the root); below it, walking never follows a symlink — links are copied as links. Nothing
+ * writes to a root while a step reads it (the context is the builder's own, and a --from rootfs
+ * belongs to a container that never runs), so the real paths recorded while walking still name
+ * the same files when they are read again for the tar.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { invalid, isErrno } from '../common/errors.js';
+import { TarWriter, type TarEntryType } from '../common/tar-writer.js';
+import { at, closeFd, containerPathOf, locate, openDirAt, openTrustedDir } from '../containers/scoped-fs.js';
+
+/** One thing to copy, named relative to the source it came from. */
+interface FoundEntry {
+  /** Path below the matched source ('' = the source itself when it is not a directory). */
+  rel: string;
+  /** Real path below the root (no symlinks on the way). */
+  real: string;
+  st: Stats;
+  linkname?: string;
+}
+
+export interface FoundSource {
+  /** The source as matched, relative to the root. */
+  path: string;
+  isDir: boolean;
+  entries: FoundEntry[];
+}
+
+const GLOB_META = /[*?[\\]/;
+
+/** Go's filepath.Match for one path element: * ? [class] and backslash escapes. */
+export function segmentMatcher(pattern: string): (name: string) => boolean {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '\\' && i + 1 < pattern.length) re += escapeRe(pattern[++i] as string);
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) throw invalid(`syntax error in pattern: ${pattern}`);
+      let cls = pattern.slice(i + 1, end);
+      if (cls.startsWith('^')) cls = '!' + cls.slice(1);
+      re += '[' + (cls.startsWith('!') ? '^' + cls.slice(1) : cls).replace(/\\/g, '\\\\') + ']';
+      i = end;
+    } else re += escapeRe(c);
+  }
+  const rx = new RegExp(`^${re}$`, 's');
+  return (name) => rx.test(name);
+}
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * Resolves `src` (relative to the root; globs allowed in any element) to the sources it names.
+ * No match for a glob is an error, as in Docker ("no source files were specified").
+ */
+export async function findSources(root: string, src: string): Promise<FoundSource[]> {
+  const clean = path.posix.normalize('/' + src).replace(/(.)\/+$/, '$1');
+  if (!GLOB_META.test(clean)) return [await findOne(root, clean, src)];
+  // Expand element by element; each match is resolved in scope afterwards.
+  let candidates = ['/'];
+  for (const part of clean.split('/').filter((p) => p !== '')) {
+    if (!GLOB_META.test(part)) {
+      candidates = candidates.map((c) => path.posix.join(c, part));
+      continue;
+    }
+    const match = segmentMatcher(part);
+    const next: string[] = [];
+    for (const c of candidates) {
+      for (const name of await listDir(root, c)) if (match(name)) next.push(path.posix.join(c, name));
+    }
+    candidates = next.sort();
+  }
+  const found: FoundSource[] = [];
+  for (const c of candidates) {
+    try {
+      found.push(await findOne(root, c, c.slice(1)));
+    } catch (err) {
+      if (!(err instanceof Error && /no such file/.test(err.message))) throw err;
+    }
+  }
+  if (found.length === 0) throw invalid(`COPY failed: no source files were specified (${src} matched nothing)`);
+  return found;
+}
+
+async function listDir(root: string, dir: string): Promise<string[]> {
+  const rootFd = await openTrustedDir(root);
+  try {
+    const loc = await locate(rootFd, dir.endsWith('/') ? dir : dir + '/').catch(() => undefined);
+    if (!loc) return [];
+    try {
+      return await fsp.readdir(at(loc.dirFd));
+    } finally {
+      await closeFd(loc.dirFd);
+    }
+  } finally {
+    await closeFd(rootFd);
+  }
+}
+
+const MAX_LINKS = 40;
+
+/** One source path: symlinks on the way and at its end are followed in scope; below a directory nothing is. */
+async function findOne(root: string, abs: string, shown: string): Promise<FoundSource> {
+  const rootFd = await openTrustedDir(root);
+  try {
+    let p = abs;
+    for (let hops = 0; ; hops++) {
+      if (hops > MAX_LINKS) throw invalid(`COPY failed: too many levels of symbolic links: ${shown}`);
+      let loc;
+      try {
+        loc = await locate(rootFd, p);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${shown}: no such file or directory`);
+        throw err;
+      }
+      try {
+        const dirPath = await containerPathOf(root, loc.dirFd);
+        // name '' is the directory itself: its magic link must be followed (stat, not lstat).
+        const st = await (loc.name === '' ? fsp.stat(at(loc.dirFd)) : fsp.lstat(at(loc.dirFd, loc.name))).catch((err: unknown) => {
+          if (isErrno(err, 'ENOENT')) throw invalid(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${shown}: no such file or directory`);
+          throw err;
+        });
+        if (st.isSymbolicLink()) {
+          const target = await fsp.readlink(at(loc.dirFd, loc.name));
+          p = target.startsWith('/') ? target : path.posix.join(dirPath, target);
+          continue;
+        }
+        const real = path.posix.join(dirPath, loc.name).replace(/^\/+/, '');
+        if (!st.isDirectory()) return { path: shown, isDir: false, entries: [{ rel: '', real, st }] };
+        const entries: FoundEntry[] = [];
+        const sub = loc.name === '' ? await openDirAt(loc.dirFd, '') : await openDirAt(loc.dirFd, loc.name);
+        try {
+          await walk(sub, '', real, entries);
+        } finally {
+          await closeFd(sub);
+        }
+        return { path: shown, isDir: true, entries };
+      } finally {
+        await closeFd(loc.dirFd);
+      }
+    }
+  } finally {
+    await closeFd(rootFd);
+  }
+}
+
+async function walk(fd: number, rel: string, real: string, out: FoundEntry[]): Promise<void> {
+  const names = (await fsp.readdir(at(fd))).sort();
+  for (const name of names) {
+    const st = await fsp.lstat(at(fd, name));
+    const r = rel === '' ? name : `${rel}/${name}`;
+    const rp = real === '' ? name : `${real}/${name}`;
+    if (st.isSocket()) continue;
+    const e: FoundEntry = { rel: r, real: rp, st };
+    if (st.isSymbolicLink()) e.linkname = await fsp.readlink(at(fd, name));
+    out.push(e);
+    if (st.isDirectory()) {
+      const sub = await openDirAt(fd, name);
+      try {
+        await walk(sub, r, rp, out);
+      } finally {
+        await closeFd(sub);
+      }
+    }
+  }
+}
+
+/** A file from outside any root (ADD <url>, COPY <<heredoc): its bytes are at hand. */
+export interface InlineFile {
+  name: string;
+  data: Buffer;
+  mode: number;
+  mtime: number;
+}
+
+/** An entry of the tar to extract at "/": its name is the destination path without the leading slash. */
+export interface PlannedEntry {
+  name: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  /** Where its content is: a real path below the root, or bytes. */
+  from?: { root: string; real: string } | { data: Buffer };
+}
+
+export interface CopyOptions {
+  /** Keep the owners from the root (COPY --from); otherwise everything is root's, as in Docker. */
+  keepOwners: boolean;
+  /** --chmod: applied to files and directories alike. */
+  chmod?: number;
+}
+
+function typeOf(st: Stats): TarEntryType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return undefined;
+}
+
+/**
+ * Docker's COPY destination rules: a directory source copies its contents into `dest`; a file
+ * goes to `dest/<basename>` when `dest` is a directory (ends with "/", exists as one, or there
+ * are several sources), else to `dest` itself.
+ */
+export function planCopy(
+  root: string,
+  sources: FoundSource[],
+  inline: InlineFile[],
+  dest: string,
+  destIsDir: boolean,
+  o: CopyOptions,
+): PlannedEntry[] {
+  const d = dest.replace(/^\/+/, '').replace(/\/+$/, '');
+  const join = (rel: string): string => (d === '' ? rel : rel === '' ? d : `${d}/${rel}`);
+  const out: PlannedEntry[] = [];
+  const mode = (st: Stats): number => (o.chmod !== undefined && !st.isSymbolicLink() ? o.chmod : st.mode & 0o7777);
+  for (const s of sources) {
+    for (const e of s.entries) {
+      const type = typeOf(e.st);
+      if (!type) continue;
+      const name = s.isDir ? join(e.rel) : destIsDir ? join(path.posix.basename(s.path)) : d;
+      if (name === '') throw invalid('COPY failed: cannot copy a file onto the root directory');
+      const major = Math.floor(e.st.rdev / 256);
+      out.push({
+        name,
+        type,
+        mode: mode(e.st),
+        uid: o.keepOwners ? e.st.uid : 0,
+        gid: o.keepOwners ? e.st.gid : 0,
+        size: type === 'file' ? e.st.size : 0,
+        mtime: Math.floor(e.st.mtimeMs / 1000),
+        ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+        ...(type === 'char' || type === 'block' ? { devmajor: major, devminor: e.st.rdev % 256 } : {}),
+        ...(type === 'file' ? { from: { root, real: e.real } } : {}),
+      });
+    }
+  }
+  for (const f of inline) {
+    const name = destIsDir ? join(f.name) : d;
+    out.push({ name, type: 'file', mode: o.chmod ?? f.mode, uid: 0, gid: 0, size: f.data.length, mtime: f.mtime, from: { data: f.data } });
+  }
+  return out;
+}
+
+/** A file's bytes, opened without following a symlink at its last element. */
+export async function* readNoFollow(file: string): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) yield chunk as Buffer;
+  } finally {
+    await fh.close();
+  }
+}
+
+function content(from: NonNullable<PlannedEntry['from']>): AsyncIterable<Buffer> {
+  if ('data' in from) return (async function* () { yield from.data; })();
+  // The walk found no symlink on the way to it; O_NOFOLLOW covers the last element.
+  return readNoFollow(path.join(from.root, from.real));
+}
+
+/** The cache key of a copy: names, types, modes, owners and contents (not times, as in Docker). */
+export async function hashPlan(plan: PlannedEntry[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const e of plan) {
+    h.update(JSON.stringify([e.name, e.type, e.mode, e.uid, e.gid, e.linkname ?? '']));
+    if (e.type === 'file' && e.from) for await (const chunk of content(e.from)) h.update(chunk);
+    h.update('\0');
+  }
+  return h.digest('hex');
+}
+
+/** The plan as a tar stream (written as it is read, memory bounded). */
+export function planTar(plan: PlannedEntry[], signal?: AbortSignal): Readable {
+  const out = new PassThrough();
+  const tar = new TarWriter(out, signal);
+  void (async () => {
+    for (const e of plan) {
+      const body = e.from ? content(e.from) : undefined;
+      await tar.add({ name: e.type === 'dir' ? `${e.name}/` : e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtime, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}), ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}) }, body);
+    }
+    await tar.finish();
+    out.end();
+  })().catch((err: unknown) => out.destroy(err as Error));
+  return out;
+}
