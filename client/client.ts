@@ -309,6 +309,51 @@ export class EngineClient {
     yield* iterateJson<ProgressMessage>(res, opts.signal);
   }
 
+  /**
+   * POST /build (the classic builder): sends the context tar and yields the engine's messages
+   * (`stream` lines, `aux` with the image ID, `error` on failure).
+   */
+  async *buildImage(
+    context: Readable,
+    opts: {
+      tags?: string[];
+      dockerfile?: string;
+      buildArgs?: Record<string, string>;
+      labels?: Record<string, string>;
+      target?: string;
+      noCache?: boolean;
+      pull?: boolean;
+      quiet?: boolean;
+      forceRm?: boolean;
+      rm?: boolean;
+      platform?: string;
+      signal?: AbortSignal;
+    } = {},
+  ): AsyncGenerator<ProgressMessage & { stream?: string; aux?: { ID?: string } }, void, undefined> {
+    const res = await this.transport.send({
+      method: 'POST',
+      path: '/build',
+      query: {
+        t: opts.tags,
+        dockerfile: opts.dockerfile,
+        buildargs: opts.buildArgs ? JSON.stringify(opts.buildArgs) : undefined,
+        labels: opts.labels ? JSON.stringify(opts.labels) : undefined,
+        target: opts.target,
+        nocache: opts.noCache ? '1' : undefined,
+        pull: opts.pull ? '1' : undefined,
+        q: opts.quiet ? '1' : undefined,
+        forcerm: opts.forceRm ? '1' : undefined,
+        rm: opts.rm === false ? '0' : undefined,
+        platform: opts.platform,
+      },
+      headers: { 'Content-Type': 'application/x-tar' },
+      body: context,
+      stream: true,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    yield* iterateJson<ProgressMessage & { stream?: string; aux?: { ID?: string } }>(res, opts.signal);
+  }
+
   /** GET /distribution/{name}/json: the registry's descriptor for a reference. */
   distributionInspect(name: string, auth?: AuthConfig): Promise<DistributionInspect> {
     return this.transport.json<DistributionInspect>({

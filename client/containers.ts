@@ -234,6 +234,16 @@ export class ContainerApi {
     return stat;
   }
 
+  /** GET /containers/{id}/changes: what changed in the container's filesystem (Kind 0 modified, 1 added, 2 deleted). */
+  changes(id: string): Promise<{ Path: string; Kind: number }[] | null> {
+    return this.t.json<{ Path: string; Kind: number }[] | null>({ method: 'GET', path: this.path(id, '/changes') });
+  }
+
+  /** GET /containers/{id}/export: the container's filesystem as a tar stream. */
+  export(id: string): Promise<IncomingMessage> {
+    return this.t.send({ method: 'GET', path: this.path(id, '/export'), stream: true });
+  }
+
   /** GET /containers/{id}/archive?path=: a tar of `path`, its root named after the path's base name. */
   async getArchive(id: string, path: string): Promise<{ stat: PathStat | undefined; tar: IncomingMessage }> {
     const tar = await this.t.send({ method: 'GET', path: this.path(id, '/archive'), query: { path }, stream: true });
