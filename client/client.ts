@@ -77,6 +77,11 @@ export interface PullOptions {
   signal?: AbortSignal;
 }
 
+export interface PushOptions {
+  auth?: AuthConfig;
+  signal?: AbortSignal;
+}
+
 export interface RemoveImageOptions {
   force?: boolean;
   noprune?: boolean;
@@ -239,6 +244,25 @@ export class EngineClient {
         tag: parsed.digest ?? parsed.tag ?? 'latest',
         platform: opts.platform,
       },
+      headers,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  /**
+   * POST /images/{name}/push?tag=: yields the engine's progress messages. `ref`
+   * with a tag pushes that tag; without one, every local tag of the repository.
+   * The last message of each pushed tag carries aux {Tag, Digest, Size}.
+   */
+  async *pushImage(ref: string, opts: PushOptions = {}): AsyncGenerator<ProgressMessage, void, undefined> {
+    const parsed = parseReference(ref);
+    if (parsed.digest) throw new EngineError('cannot push a digest reference', 0, 'INVALID');
+    // dockerd before API 1.42 refuses a push without the header: send an empty one.
+    const headers = { 'X-Registry-Auth': encodeRegistryAuth(opts.auth ?? {}) };
+    yield* this.transport.jsonStream<ProgressMessage>({
+      method: 'POST',
+      path: `/images/${encodePathName(familiarName(parsed))}/push`,
+      query: { tag: parsed.tag },
       headers,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
