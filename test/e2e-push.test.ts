@@ -227,6 +227,16 @@ test('a layer whose blob is gone is re-created from its directory, whiteouts inc
   assert.equal(layers.length, 3);
   assert.equal(layers[0]?.digest, wh.layerDigests[0], 'the layer with a blob went up as it is');
   for (const [i, l] of layers.entries()) if (i > 0) assert.ok(!wh.layerDigests.includes(l.digest), 're-created blobs are new');
+  const cfgRes = await fetch(`${registry.url}/v2/team/recreated/blobs/${m.body['config'].digest}`);
+  const cfg = (await cfgRes.json()) as { rootfs: { diff_ids: string[] } };
+  // A re-created tar is not byte for byte the original one: the config names its DiffIDs.
+  assert.equal(cfg.rootfs.diff_ids.length, 3);
+  assert.equal(cfg.rootfs.diff_ids[0], wh.diffIds[0]);
+  // Deterministic: pushing again re-creates the very same blobs.
+  const again = await push(daemon, `${registry.host}/team/recreated`, '1');
+  assert.equal(again.error, undefined, again.error);
+  assert.equal(aux(again.messages).Digest, m.digest);
+  for (const s of layerOutcomes(again.messages).values()) assert.equal(s, 'Layer already exists');
   // Back into berthd: every DiffID the pushed config names checks out.
   const back = await pull(fresh, `${registry.host}/team/recreated`, '1');
   assert.equal(back.error, undefined, back.error);
