@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startRegistry, type TestRegistry } from './harness/registry.js';
 import { startDaemon, type TestDaemon } from './harness/daemon.js';
 import { startTokenServer, type TokenServer } from './harness/token-server.js';
 import { busyboxLayer, pushImage, type PushedImage } from './harness/images.js';
 import { parseNdjson, pull, registryAuthHeader } from './harness/api.js';
 import { docker } from './harness/docker.js';
+import { run } from './harness/util.js';
 import { startDockerd, which, type Engine } from '../bench/peers.js';
 
 /** Small enough that the busybox layer (~1 MB gzipped) goes up in chunks, the others in one PUT. */
@@ -152,6 +154,20 @@ test('pushing again finds every layer already in the repository', async () => {
   const log = registryLog(logAt);
   assert.doesNotMatch(log, /POST \/v2\/team\/copy\/blobs\/uploads/);
   assert.doesNotMatch(log, /PATCH /);
+});
+
+test('berth push shows the same progress, and names a missing image', async () => {
+  const bin = fileURLToPath(new URL('../../bin/berth', import.meta.url));
+  const env = { PATH: process.env['PATH'] ?? '', BERTH_HOST: daemon.dockerHost };
+  const ok = await run(process.execPath, [bin, 'push', `${registry.host}/team/copy:1`], { env });
+  assert.equal(ok.code, 0, ok.stderr.toString());
+  const out = ok.stdout.toString();
+  assert.match(out, new RegExp(`The push refers to repository \\[${registry.host}/team/copy\\]`));
+  for (const diffId of base.diffIds) assert.match(out, new RegExp(`${short(diffId)}: Layer already exists`));
+  assert.match(out, new RegExp(`1: digest: ${base.manifestDigest} size: \\d+`));
+  const missing = await run(process.execPath, [bin, 'push', `${registry.host}/team/nothing`], { env });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr.toString(), /An image does not exist locally with the tag: .*team\/nothing/);
 });
 
 test('a loaded image is gzipped and uploaded (chunked above the threshold) and pulls back as the same image', async () => {
