@@ -156,6 +156,23 @@ test('pushing again finds every layer already in the repository', async () => {
   assert.doesNotMatch(log, /PATCH /);
 });
 
+test('a mount the registry cannot do falls back to the next repository holding the blob', async () => {
+  // lib/base loses its link to the motd layer: mounting it from there opens an upload instead.
+  const motd = base.layerDigests[1] as string;
+  const del = await fetch(`${registry.url}/v2/lib/base/blobs/${motd}`, { method: 'DELETE' });
+  assert.equal(del.status, 202);
+  await tag(daemon, `${registry.host}/lib/base:1`, `${registry.host}/team/copy2`, '1');
+  const logAt = registryLog().length;
+  const r = await push(daemon, `${registry.host}/team/copy2`, '1');
+  assert.equal(r.error, undefined, r.error);
+  const outcomes = layerOutcomes(r.messages);
+  assert.equal(outcomes.get(short(base.diffIds[0] as string)), 'Mounted from lib/base');
+  assert.equal(outcomes.get(short(base.diffIds[1] as string)), 'Mounted from team/copy');
+  const log = registryLog(logAt);
+  assert.match(log, /"DELETE \/v2\/team\/copy2\/blobs\/uploads\//, 'the upload the failed mount opened is cancelled');
+  assert.doesNotMatch(log, /PATCH /);
+});
+
 test('berth push shows the same progress, and names a missing image', async () => {
   const bin = fileURLToPath(new URL('../../bin/berth', import.meta.url));
   const env = { PATH: process.env['PATH'] ?? '', BERTH_HOST: daemon.dockerHost };
@@ -209,6 +226,11 @@ test('the docker CLI pushes with token auth; without credentials the registry re
     const target = `${authRegistry.host}/team/auth:1`;
     const tagged = await docker(daemon, ['tag', `${registry.host}/lib/base:1`, target]);
     assert.equal(tagged.code, 0, tagged.stderr);
+    const refused = await push(daemon, `${authRegistry.host}/team/auth`, '1');
+    assert.equal(refused.status, 200, 'the refusal comes after the first progress message, in the stream');
+    const last = refused.messages.at(-1) as { error?: string; errorDetail?: { message?: string } };
+    assert.match(last.error ?? '', /denied: requested access to the resource is denied/);
+    assert.equal(last.errorDetail?.message, last.error);
     const anon = await docker({ dockerHost: daemon.dockerHost }, ['push', target]);
     assert.notEqual(anon.code, 0);
     assert.match(anon.stderr, /denied|unauthorized/i);

@@ -141,11 +141,18 @@ export class ImagePusher {
       const manifest = await this.manifestFor(record, config, layers);
       const tag = ref.tag ?? 'latest';
       const digest = await session.putManifest(tag, manifest.mediaType, manifest.body, opts.signal);
-      if (configDigest === record.id) {
+      const current = this.images.db.image(record.id);
+      if (configDigest === record.id && current !== undefined) {
         // The registry now serves this very image: remember it like a pull would.
         await this.images.content.putBuffer(manifest.body, digest);
         await this.images.commitImage(
-          { id: record.id, diffIds: record.diffIds, layerBlobs: [], repoDigest: `${fullRepo(ref)}@${digest}`, manifest: { repo: fullRepo(ref), digest } },
+          {
+            id: record.id,
+            diffIds: record.diffIds,
+            layerBlobs: current.layerBlobs,
+            repoDigest: `${fullRepo(ref)}@${digest}`,
+            manifest: { repo: fullRepo(ref), digest },
+          },
           undefined,
         );
       }
