@@ -198,5 +198,7 @@ function counted(src: Readable, base: number, onProgress: ((sent: number) => voi
     },
   });
   src.on('error', (err) => t.destroy(err));
+  // A request that ends early (refused, aborted) must not leave the file open.
+  t.on('close', () => src.destroy());
   return src.pipe(t);
 }
