@@ -2,7 +2,6 @@
  * OCI distribution client: manifests and blobs over HTTP(S) with Docker's auth
  * flows, scheme rules, redirects and retries; the upload protocol (push.ts) sends its
  * requests through the same sessions.
- * Docker's auth flows, scheme rules, redirects and retries.
  *
  * - HTTPS by default. Registries listed as insecure (host, host:port or CIDR) and
  *   loopback registries are tried over HTTPS without certificate verification,
