@@ -77,7 +77,8 @@ export const buildCommand: Command = {
         forceRm: a.bool('force-rm'),
       }),
       (m) => {
-        if (m.aux?.ID) id = m.aux.ID;
+        const aux = m.aux as { ID?: string } | undefined;
+        if (aux?.ID) id = aux.ID;
         if (!quiet && typeof m.stream === 'string') ctx.out(m.stream);
       },
     );
@@ -94,6 +95,7 @@ export const diffCommand: Command = {
   description: "Inspect changes to files or directories on a container's filesystem",
   minArgs: 1,
   maxArgs: 1,
+  flags: [],
   async run(ctx, a) {
     for (const c of (await ctx.client.containers.changes(a.args[0] as string)) ?? []) ctx.out(`${KIND[c.Kind] ?? '?'} ${c.Path}\n`);
     return 0;

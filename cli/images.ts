@@ -1,5 +1,5 @@
 /**
- * Image verbs: pull, images/image ls, rmi, tag, save, load, image inspect,
+ * Image verbs: pull, push, images/image ls, rmi, tag, save, load, image inspect,
  * image prune, image history.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -219,6 +219,45 @@ export const pullCommand: Command = {
       if (!quiet) ctx.out(renderer.finish());
     }
     ctx.out(`${normalizedString(ref)}\n`);
+    return 0;
+  },
+};
+
+// ---------------------------------------------------------------------------
+// push
+
+export const pushCommand: Command = {
+  name: 'push',
+  usage: '[OPTIONS] NAME[:TAG]',
+  description: 'Upload an image to a registry',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [
+    { name: 'all-tags', short: 'a', type: 'bool', description: 'Push all tags of an image to the repository' },
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' },
+    { name: 'disable-content-trust', type: 'bool', description: 'Skip image signing', hidden: true },
+  ],
+  async run(ctx, a) {
+    const given = parseReference(a.args[0] as string);
+    const quiet = a.bool('quiet');
+    const all = a.bool('all-tags');
+    if (given.digest !== undefined) throw new EngineError('cannot push a digest reference', 0, 'INVALID');
+    if (all && given.tag !== undefined) throw new EngineError('tag can\'t be used with --all-tags/-a', 0, 'INVALID');
+    if (!all && given.tag === undefined && !quiet) ctx.out('Using default tag: latest\n');
+    const ref = all ? given : withDefaultTag(given);
+    const stdout = ctx.io.stdout;
+    const renderer = new ProgressRenderer({
+      tty: stdout.isTTY === true,
+      ...(stdout.columns ? { columns: stdout.columns } : {}),
+    });
+    try {
+      await followProgress(ctx.client.pushImage(familiarString(ref)), (m) => {
+        if (!quiet) ctx.out(renderer.push(m));
+      });
+    } finally {
+      if (!quiet) ctx.out(renderer.finish());
+    }
+    if (quiet) ctx.out(`${normalizedString(ref)}\n`);
     return 0;
   },
 };
@@ -536,6 +575,7 @@ export const importCommand: Command = {
 export const imageCommands: Command[] = [
   imagesList,
   pullCommand,
+  pushCommand,
   rmiCommand,
   tagCommand,
   saveCommand,
@@ -549,6 +589,7 @@ export const imageCommands: Command[] = [
 /** Top-level shortcuts: pull, images, rmi, tag, save, load, history, import, commit. */
 export const imageShortcuts: Command[] = [
   pullCommand,
+  pushCommand,
   imagesTopLevel,
   { ...rmiCommand, name: 'rmi', aliases: [] },
   tagCommand,

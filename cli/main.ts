@@ -28,6 +28,7 @@ import { cpCommand } from './cp.js';
 import { desktopCommand } from './desktop.js';
 import { execCommand } from './exec.js';
 import { commitCommand, describeError, imageCommands, imageShortcuts } from './images.js';
+import { buildCommand, diffCommand, exportCommand } from './build.js';
 import { logsCommand } from './logs.js';
 import { networkCommands, portCommand } from './networks.js';
 import { psCommand, psTopLevel } from './ps.js';
@@ -71,6 +72,8 @@ const CONTAINER_VERBS: Command[] = [
   unpauseCommand,
   updateCommand,
   portCommand,
+  diffCommand,
+  exportCommand,
 ];
 
 /** Verbs available at the top level. */
@@ -78,6 +81,7 @@ const TOP_LEVEL: Command[] = [
   psTopLevel,
   ...CONTAINER_VERBS,
   ...imageShortcuts,
+  buildCommand,
   inspectAnyCommand,
   versionCommand,
   infoCommand,

@@ -77,6 +77,11 @@ export interface PullOptions {
   signal?: AbortSignal;
 }
 
+export interface PushOptions {
+  auth?: AuthConfig;
+  signal?: AbortSignal;
+}
+
 export interface RemoveImageOptions {
   force?: boolean;
   noprune?: boolean;
@@ -244,6 +249,25 @@ export class EngineClient {
     });
   }
 
+  /**
+   * POST /images/{name}/push?tag=: yields the engine's progress messages. `ref`
+   * with a tag pushes that tag; without one, every local tag of the repository.
+   * The last message of each pushed tag carries aux {Tag, Digest, Size}.
+   */
+  async *pushImage(ref: string, opts: PushOptions = {}): AsyncGenerator<ProgressMessage, void, undefined> {
+    const parsed = parseReference(ref);
+    if (parsed.digest) throw new EngineError('cannot push a digest reference', 0, 'INVALID');
+    // dockerd before API 1.42 refuses a push without the header: send an empty one.
+    const headers = { 'X-Registry-Auth': encodeRegistryAuth(opts.auth ?? {}) };
+    yield* this.transport.jsonStream<ProgressMessage>({
+      method: 'POST',
+      path: `/images/${encodePathName(familiarName(parsed))}/push`,
+      query: { tag: parsed.tag },
+      headers,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
   /** GET /images/get?names=...: a tar stream of the images (docker save). */
   async saveImages(names: string[], opts: { signal?: AbortSignal } = {}): Promise<Readable> {
     if (names.length === 0) throw new EngineError('no images given to save', 0, 'INVALID');
@@ -329,7 +353,7 @@ export class EngineClient {
       platform?: string;
       signal?: AbortSignal;
     } = {},
-  ): AsyncGenerator<ProgressMessage & { stream?: string; aux?: { ID?: string } }, void, undefined> {
+  ): AsyncGenerator<ProgressMessage & { stream?: string }, void, undefined> {
     const res = await this.transport.send({
       method: 'POST',
       path: '/build',
@@ -351,7 +375,7 @@ export class EngineClient {
       stream: true,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    yield* iterateJson<ProgressMessage & { stream?: string; aux?: { ID?: string } }>(res, opts.signal);
+    yield* iterateJson<ProgressMessage & { stream?: string }>(res, opts.signal);
   }
 
   /** GET /distribution/{name}/json: the registry's descriptor for a reference. */

@@ -5,6 +5,7 @@ export type {
   EventsOptions,
   ListImagesOptions,
   PullOptions,
+  PushOptions,
   RemoveImageOptions,
   TimeSpec,
 } from './client.js';

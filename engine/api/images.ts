@@ -155,9 +155,6 @@ export function imageRoutes(router: Router, backend: ImagesBackend, imports: Pic
     res.writeHead(201);
     res.end();
   });
-  router.add('POST', '/images/{name*}/push', () => {
-    throw invalid('push is not supported yet');
-  });
   router.add('DELETE', '/images/{name*}', async ({ res, params, query }) => {
     sendJson(
       res,
@@ -167,6 +164,35 @@ export function imageRoutes(router: Router, backend: ImagesBackend, imports: Pic
   });
   router.add('GET', '/distribution/{name*}/json', async ({ req, res, params }) => {
     sendJson(res, 200, await backend.distribution(params['name'] ?? '', decodeRegistryAuth(req.headers['x-registry-auth'])));
+  });
+}
+
+/** What the push route needs; engine/images/push.ts implements it, the daemon wires it. */
+export interface ImagePushBackend {
+  push(
+    name: string,
+    tag: string | undefined,
+    opts: { auth?: AuthConfig; signal: AbortSignal; progress: (m: ProgressMsg) => void },
+  ): Promise<void>;
+}
+
+/** POST /images/{name}/push?tag=: progress as newline-delimited JSON, like a pull. */
+export function imagePushRoutes(router: Router, backend: ImagePushBackend): void {
+  router.add('POST', '/images/{name*}/push', async (ctx) => {
+    const { req, res, query, params, log } = ctx;
+    await readBody(req);
+    const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
+    const out = new JsonStream(res);
+    try {
+      await backend.push(params['name'] ?? '', query.get('tag') || undefined, {
+        ...(auth ? { auth } : {}),
+        signal: abortOnClose(ctx),
+        progress: (m) => out.write(m),
+      });
+      out.end();
+    } catch (err) {
+      out.fail(err, log);
+    }
   });
 }
 

@@ -15,7 +15,9 @@ import type { ImageArchiver } from '../images/archive.js';
 import type { Registry } from '../registry/types.js';
 import { Router, API_VERSION, MIN_API_VERSION } from '../api/router.js';
 import { systemRoutes } from '../api/system.js';
-import { imageRoutes } from '../api/images.js';
+import { imagePushRoutes, imageRoutes } from '../api/images.js';
+import { ImagePusher } from '../images/push.js';
+import { heavyWork } from '../common/memory.js';
 import { containerRoutes } from '../api/containers.js';
 import { networkRoutes } from '../api/networks.js';
 import { NetworkService } from '../network/service.js';
@@ -213,6 +215,11 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   };
   commitRoutes(router, commitBackend);
   imageRoutes(router, views, commitBackend);
+  const pusher = new ImagePusher(images, layers, getRegistry, log.child({ subsystem: 'push' }), {
+    concurrency: cfg.maxConcurrentUploads,
+    chunkSize: cfg.pushChunkSize,
+  });
+  imagePushRoutes(router, { push: async (name, tag, opts) => void (await heavyWork(() => pusher.push(name, tag, opts))) });
   containerRoutes(router, containers);
   networkRoutes(router, {
     list: (filters) => {

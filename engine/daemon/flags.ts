@@ -10,6 +10,9 @@ export interface DaemonConfig {
   group: string;
   maxConcurrentDownloads: number;
   maxDownloadAttempts: number;
+  maxConcurrentUploads: number;
+  /** --push-chunk-size: blobs above this many bytes are pushed in PATCH chunks of this size. */
+  pushChunkSize: number;
   /** --default-runtime: a runtime name (runc, crun or one of --add-runtime); undefined = detect. */
   defaultRuntime?: string;
   /** --add-runtime name=path */
@@ -40,6 +43,8 @@ Options:
   -G, --group string                 Group owning the unix socket (default docker, if it exists)
       --max-concurrent-downloads int Layers downloaded at once per pull (default 4)
       --max-download-attempts int    Attempts per layer download (default 5)
+      --max-concurrent-uploads int   Layers uploaded at once per push (default 5)
+      --push-chunk-size bytes        Blobs above this size are pushed in chunks of it (default 33554432)
       --default-runtime string       OCI runtime for containers (default: runc, else crun, whichever works here)
       --add-runtime name=path        Register another OCI runtime (repeatable)
       --log-driver string            Default log driver for containers: json-file, local or k8s-file (default json-file)
@@ -63,6 +68,8 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
     group: 'docker',
     maxConcurrentDownloads: 4,
     maxDownloadAttempts: 5,
+    maxConcurrentUploads: 5,
+    pushChunkSize: 32 * 1024 * 1024,
     addRuntimes: {},
     logDriver: 'json-file',
     logOpts: {},
@@ -133,6 +140,12 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
         break;
       case '--max-download-attempts':
         cfg.maxDownloadAttempts = positiveInt(name, take());
+        break;
+      case '--max-concurrent-uploads':
+        cfg.maxConcurrentUploads = positiveInt(name, take());
+        break;
+      case '--push-chunk-size':
+        cfg.pushChunkSize = positiveInt(name, take());
         break;
       case '--default-runtime':
         cfg.defaultRuntime = take();

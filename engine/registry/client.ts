@@ -1,6 +1,7 @@
 /**
- * OCI distribution client (pull side): manifests and blobs over HTTP(S) with
- * Docker's auth flows, scheme rules, redirects and retries.
+ * OCI distribution client: manifests and blobs over HTTP(S) with Docker's auth
+ * flows, scheme rules, redirects and retries; the upload protocol (push.ts) sends its
+ * requests through the same sessions.
  *
  * - HTTPS by default. Registries listed as insecure (host, host:port or CIDR) and
  *   loopback registries are tried over HTTPS without certificate verification,
@@ -19,7 +20,7 @@ import type { LookupAddress } from 'node:dns';
 import { Transform, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
-import { type BerthError, errorMessage, invalid, isBerthError, notFound, unauthorized, upstream } from '../common/errors.js';
+import { BerthError, errorMessage, invalid, isBerthError, notFound, unauthorized, upstream } from '../common/errors.js';
 import { isDigest, parseDigest, sha256, type Digest } from '../common/digest.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import {
@@ -49,7 +50,8 @@ import {
   normalizeServerAddress,
   splitHostPort,
 } from './reference.js';
-import type { AuthConfig, BlobStream, FetchedManifest, Reference, Registry, RepositorySession } from './types.js';
+import type { AuthConfig, BlobStream, FetchedManifest, PushSession, Reference, Registry, RepositorySession } from './types.js';
+import { RegistryPushSession, type SessionResponse } from './push.js';
 
 export interface RegistryClientOptions {
   /** dockerd's --insecure-registry values: "host", "host:port" or a CIDR ("10.0.0.0/8"). */
@@ -83,6 +85,9 @@ const CLIENT_ID = 'berth';
 const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 
 type Scheme = 'https' | 'http';
+/** A request body; uploads pass a factory so the body can be sent again after an auth challenge. */
+export type RequestBody = string | Buffer | Readable;
+export type BodySource = () => RequestBody;
 type Response = Dispatcher.ResponseData;
 type Headers = Record<string, string>;
 
@@ -365,6 +370,16 @@ export class RegistryClient implements Registry {
   }
 
   /**
+   * A push session: pull and push on `ref`'s repository, plus pull on each repository
+   * of `mountFrom` (paths on the same registry) so blobs can be mounted from them
+   * with the same token.
+   */
+  pushSession(ref: Reference, auth?: AuthConfig, mountFrom: readonly string[] = []): PushSession {
+    const extra = mountFrom.filter((p) => p !== ref.path).map((p) => repositoryScope(p, ['pull']));
+    return new RegistryPushSession(new Session(this, ref, credentialsOf(auth), ['pull', 'push'], extra));
+  }
+
+  /**
    * Check credentials like `docker login`: GET /v2/, answer its challenge with the
    * credentials (for a token server: an offline token without scope). Resolves with
    * the refresh token as identityToken when the token server issued one.
@@ -484,7 +499,7 @@ export class RegistryClient implements Registry {
   }
 
   /** One HTTP exchange, logged at debug level. */
-  async send(method: string, url: URL, headers: Headers, signal?: AbortSignal, body?: string): Promise<Response> {
+  async send(method: string, url: URL, headers: Headers, signal?: AbortSignal, body?: RequestBody): Promise<Response> {
     const t0 = performance.now();
     try {
       const res = await request(url, {
@@ -513,27 +528,36 @@ export class RegistryClient implements Registry {
     }
   }
 
-  /** GET a registry path, choosing HTTPS or (for insecure/loopback registries) HTTP. */
+  /**
+   * Send to a registry path, choosing HTTPS or (for insecure/loopback registries) HTTP.
+   * An absolute URL (an upload Location) is used as it is.
+   */
   private async toRegistry(
     domain: string,
     pathAndQuery: string,
     headers: Headers,
     signal?: AbortSignal,
+    method = 'GET',
+    body?: BodySource,
   ): Promise<{ res: Response; url: URL }> {
+    if (/^https?:\/\//i.test(pathAndQuery)) {
+      const url = new URL(pathAndQuery);
+      return { res: await this.send(method, url, headers, signal, body?.()), url };
+    }
     const host = this.apiHost(domain);
     const known = this.schemes.get(domain);
     const insecure = await this.isInsecure(domain);
     const scheme: Scheme = known ?? 'https';
     const url = new URL(`${scheme}://${host}${pathAndQuery}`);
     try {
-      const res = await this.send('GET', url, headers, signal);
+      const res = await this.send(method, url, headers, signal, body?.());
       if (known === undefined) this.schemes.set(domain, scheme);
       return { res, url };
     } catch (err) {
       if (known !== undefined || !insecure || isAbort(err, signal) || !isConnectionFailure(err)) throw err;
       const httpUrl = new URL(`http://${host}${pathAndQuery}`);
       this.log.debug('registry not reachable over HTTPS, trying HTTP', { registry: domain, error: errorMessage(err) });
-      const res = await this.send('GET', httpUrl, headers, signal);
+      const res = await this.send(method, httpUrl, headers, signal, body?.());
       this.schemes.set(domain, 'http');
       return { res, url: httpUrl };
     }
@@ -593,16 +617,18 @@ export class RegistryClient implements Registry {
   };
 
   /**
-   * GET a repository path with auth: send with what we know, and on a 401 with a
-   * usable challenge fetch credentials and send once more. A final 401/403 is
-   * returned (body unread) for the caller to explain.
+   * Send to a repository path with auth: send with what we know, and on a 401 with a
+   * usable challenge fetch credentials and send once more (re-opening the body). A
+   * final 401/403 is returned (body unread) for the caller to explain.
    */
-  private async authorizedGet(
+  private async authorized(
     domain: string,
     pathAndQuery: string,
     headers: Headers,
     ctx: AuthContext,
     signal?: AbortSignal,
+    method = 'GET',
+    body?: BodySource,
   ): Promise<RegistryResponse> {
     let sent = await this.authorizationFor(domain, ctx, []);
     const withAuth = (s: SentAuth | undefined): Headers => ({
@@ -610,7 +636,7 @@ export class RegistryClient implements Registry {
       'user-agent': this.userAgent,
       ...(s ? { authorization: s.header } : {}),
     });
-    let { res, url } = await this.toRegistry(domain, pathAndQuery, withAuth(sent), signal);
+    let { res, url } = await this.toRegistry(domain, pathAndQuery, withAuth(sent), signal, method, body);
     if (res.statusCode !== 401 || sent?.kind === 'registrytoken') return { res, url, ...(sent ? { sent } : {}) };
 
     const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']));
@@ -638,7 +664,7 @@ export class RegistryClient implements Registry {
         : [];
     await discard(res);
     sent = await this.authorizationFor(domain, ctx, extra);
-    ({ res, url } = await this.toRegistry(domain, pathAndQuery, withAuth(sent), signal));
+    ({ res, url } = await this.toRegistry(domain, pathAndQuery, withAuth(sent), signal, method, body));
     return { res, url, ...(sent ? { sent } : {}), challenge };
   }
 
@@ -647,6 +673,7 @@ export class RegistryClient implements Registry {
     first: RegistryResponse,
     headers: Headers,
     signal?: AbortSignal,
+    method: 'GET' | 'HEAD' = 'GET',
   ): Promise<RegistryResponse> {
     let { res, url } = first;
     const registryOrigin = first.url.origin;
@@ -662,24 +689,50 @@ export class RegistryClient implements Registry {
       const h: Headers = { ...headers, 'user-agent': this.userAgent };
       if (next.origin === registryOrigin && first.sent) h.authorization = first.sent.header;
       url = next;
-      res = await this.send('GET', next, h, signal);
+      res = await this.send(method, next, h, signal);
     }
     await discard(res);
     throw upstream(`too many redirects fetching ${redact(first.url)}`, 'TOO_MANY_REDIRECTS');
   }
 
-  /** authorizedGet + redirects, retried on connection errors, 429 and 5xx. */
+  /** authorized GET (or HEAD) + redirects, retried on connection errors, 429 and 5xx. */
   async get(
     domain: string,
     pathAndQuery: string,
     headers: Headers,
     ctx: AuthContext,
     signal?: AbortSignal,
+    method: 'GET' | 'HEAD' = 'GET',
   ): Promise<RegistryResponse> {
     return this.withRetries(signal, async () => {
-      const r = await this.authorizedGet(domain, pathAndQuery, headers, ctx, signal);
-      return this.followRedirects(r, headers, signal);
+      const r = await this.authorized(domain, pathAndQuery, headers, ctx, signal, method);
+      return this.followRedirects(r, headers, signal, method);
     });
+  }
+
+  /**
+   * An authorized request that changes the registry (POST, PATCH, PUT, DELETE), not
+   * redirected. Bodiless ones are retried like GETs; one with a body is sent once
+   * (plus the re-send after an auth challenge): a half-received upload cannot simply
+   * be repeated, its caller starts the upload over instead.
+   */
+  async write(
+    domain: string,
+    method: string,
+    target: string,
+    headers: Headers,
+    ctx: AuthContext,
+    body?: BodySource,
+    signal?: AbortSignal,
+  ): Promise<RegistryResponse> {
+    const once = (): Promise<RegistryResponse> => this.authorized(domain, target, headers, ctx, signal, method, body);
+    if (body === undefined) return this.withRetries(signal, once);
+    try {
+      return await once();
+    } catch (err) {
+      if (isAbort(err, signal)) throw signal?.reason ?? (err instanceof RequestFailed ? err.cause : err);
+      throw this.networkError(err);
+    }
   }
 
   /** Run `fn`, retrying transient failures with exponential backoff and jitter. */
@@ -753,8 +806,50 @@ class Session implements RepositorySession {
     readonly ref: Reference,
     creds: Credentials,
     actions: readonly ('pull' | 'push')[],
+    extraScopes: readonly string[] = [],
   ) {
-    this.ctx = { creds, scopes: [repositoryScope(ref.path, actions)], path: ref.path };
+    this.ctx = { creds, scopes: [repositoryScope(ref.path, actions), ...extraScopes], path: ref.path };
+  }
+
+  /** One authorized request for the push protocol (push.ts); `target` is a path or an upload Location. */
+  async request(
+    method: string,
+    target: string,
+    headers: Headers,
+    body?: BodySource,
+    signal?: AbortSignal,
+  ): Promise<SessionResponse> {
+    const r =
+      method === 'HEAD'
+        ? await this.client.get(this.ref.domain, target, headers, this.ctx, signal, 'HEAD')
+        : await this.client.write(this.ref.domain, method, target, headers, this.ctx, body, signal);
+    return {
+      status: r.res.statusCode,
+      header: (name) => header(r.res, name),
+      url: r.url,
+      discard: () => discard(r.res),
+      refusal: async (what) => this.refusal(r, what),
+    };
+  }
+
+  /** A push answered with an error status, explained the way dockerd does. */
+  private async refusal(r: RegistryResponse, what: string): Promise<BerthError> {
+    const status = r.res.statusCode;
+    const body = await errorBody(r.res);
+    const detail = errorText(body);
+    if (status === 401 || status === 403) {
+      if (status === 401 && r.challenge?.scheme === 'basic' && !hasBasic(this.ctx.creds)) {
+        return unauthorized(`${detail?.code ? `${detail.text}: ` : ''}no basic auth credentials`, 'UNAUTHORIZED');
+      }
+      const text = detail?.code && detail.code !== 'DENIED' && detail.code !== 'UNAUTHORIZED' ? detail.text : 'denied: requested access to the resource is denied';
+      return unauthorized(text, 'PUSH_ACCESS_DENIED');
+    }
+    if (status === 404 && detail?.code === 'NAME_UNKNOWN') {
+      return notFound(`repository ${familiarName(this.ref)} not found: ${detail.text}`, 'REPO_NOT_FOUND');
+    }
+    if (detail?.code) return upstream(`${what}: ${detail.text}`, 'REGISTRY_ERROR');
+    const e = this.client.unexpected(status, r.url, body);
+    return new BerthError(e.kind, `${what}: ${e.message}`, { code: e.code });
   }
 
   async getManifest(tagOrDigest: string, signal?: AbortSignal): Promise<FetchedManifest> {

@@ -43,8 +43,38 @@ export interface RepositorySession {
   fetchBlob(digest: Digest, opts?: { signal?: AbortSignal; offset?: number }): Promise<BlobStream>;
 }
 
+/** A blob to upload: what it is, and its bytes (all, or a range for one chunk), opened afresh each time. */
+export interface BlobSource {
+  digest: Digest;
+  size: number;
+  /** `end` is inclusive. */
+  open(range?: { start: number; end: number }): Readable;
+}
+
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** Bytes sent so far (called as the upload proceeds). */
+  onProgress?: (sent: number) => void;
+  /** Blobs larger than this go up in PATCH chunks of this size; smaller ones in one PUT. */
+  chunkSize?: number;
+}
+
+/** The upload side of the distribution protocol for one repository (see push.ts). */
+export interface PushSession extends RepositorySession {
+  /** HEAD a blob: its size when this repository has it, undefined when not. */
+  statBlob(digest: Digest, signal?: AbortSignal): Promise<number | undefined>;
+  /** Cross-repository mount from `fromPath` on the same registry; false when the registry did not mount it. */
+  mountBlob(digest: Digest, fromPath: string, signal?: AbortSignal): Promise<boolean>;
+  /** Upload a blob (monolithic PUT, or chunked PATCHes and a closing PUT), verified by the registry. */
+  uploadBlob(blob: BlobSource, opts?: UploadOptions): Promise<void>;
+  /** PUT a manifest under a tag (or digest); resolves with the digest the registry stored it by. */
+  putManifest(tagOrDigest: string, mediaType: string, body: Buffer, signal?: AbortSignal): Promise<Digest>;
+}
+
 export interface Registry {
   session(ref: Reference, auth?: AuthConfig, actions?: readonly ('pull' | 'push')[]): RepositorySession;
+  /** A push session on `ref`'s repository that may also mount blobs from the `mountFrom` repositories. */
+  pushSession(ref: Reference, auth?: AuthConfig, mountFrom?: readonly string[]): PushSession;
   /** Validate credentials against a registry (POST /auth). Resolves with an optional identity token. */
   login(auth: AuthConfig): Promise<{ identityToken?: string }>;
 }
