@@ -234,3 +234,42 @@ test('docker-compose build: a service with build: (docker-py, classic builder) a
   assert.equal(await env.ok(['run', '--rm', 'composebuilt:1']), 'flavor mint\n');
   await env.ok(['rmi', 'composebuilt:1']);
 });
+
+test('berth build, diff and export through Berth\'s own CLI', { skip }, async () => {
+  const dir = await context('berth-cli', {
+    Dockerfile: `FROM ${env.ref}\nARG GREETING=hi\nCOPY hello.txt /hello.txt\nRUN echo "$GREETING from RUN" > /made.txt\nCMD ["cat", "/made.txt"]\n`,
+    'hello.txt': 'hello\n',
+  });
+  const bin = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'berth');
+  const berth = async (args: string[]): Promise<string> => {
+    const r = await run(process.execPath, [bin, ...args], { env: { PATH: process.env['PATH'] ?? '', BERTH_HOST: env.daemon.dockerHost }, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr.toString()}`);
+    return r.stdout.toString();
+  };
+  const out = await berth(['build', '-t', 'berth-cli:1', '--build-arg', 'GREETING=howdy', dir]);
+  assert.match(out, /Step 1\/5 : FROM /);
+  assert.match(out, /Successfully tagged berth-cli:1/);
+  const quiet = (await berth(['build', '-q', '-t', 'berth-cli:1', '--build-arg', 'GREETING=howdy', dir])).trim();
+  assert.match(quiet, /^sha256:[0-9a-f]{64}$/, 'quiet prints only the ID (a cached rebuild)');
+  const id = (await berth(['create', '--name', 'cli-built', 'berth-cli:1'])).trim();
+  try {
+    await berth(['start', '-a', id]).then((o) => assert.equal(o, 'howdy from RUN\n'));
+    const exported = path.join(ctxRoot, 'export.tar');
+    await berth(['export', '-o', exported, id]);
+    const listing = (await run('tar', ['-tf', exported])).stdout.toString();
+    assert.match(listing, /^made\.txt$/m);
+    assert.match(listing, /^hello\.txt$/m);
+  } finally {
+    await berth(['rm', '-f', id]);
+  }
+  const changed = (await berth(['run', '-d', 'berth-cli:1', 'sh', '-c', 'echo x > /new.txt; rm /hello.txt'])).trim();
+  try {
+    await berth(['wait', changed]);
+    const diff = await berth(['diff', changed]);
+    assert.match(diff, /^A \/new\.txt$/m);
+    assert.match(diff, /^D \/hello\.txt$/m);
+  } finally {
+    await berth(['rm', '-f', changed]);
+  }
+  await env.ok(['rmi', 'berth-cli:1']);
+});
