@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startDaemon } from '../test/harness/daemon.js';
+import { startDaemon, unixRequest } from '../test/harness/daemon.js';
 import { dockerCliPath } from '../test/harness/docker.js';
 import { run, type RunResult } from '../test/harness/util.js';
 import { command, deferCleanup, killStrays, readRss, snapshotStrayDirs, spawnDaemon, tempDir, waitForPing, type DaemonProc, type RssReading } from './proc.js';
@@ -352,6 +352,8 @@ export async function dockerCli(engine: Pick<Engine, 'dockerHost'>, args: string
     DOCKER_CONFIG: await cliConfigDir,
     DOCKER_CLI_HINTS: 'false',
     DOCKER_CLI_NO_TELEMETRY: '1',
+    // `docker build` speaks the classic builder protocol (no buildx here), as every engine supports.
+    DOCKER_BUILDKIT: '0',
   });
   return command(dockerCliPath(), args, { env, timeoutMs });
 }
@@ -363,4 +365,17 @@ export function mustSucceed(what: string, r: RunResult): RunResult {
     throw new Error(`${what} exited ${r.code}: ${out}`);
   }
   return r;
+}
+
+/** Pulls the bench image into a running engine (docker CLI, or podman's libpod API with tlsVerify=false). */
+export async function pullInto(engine: Engine, img: { ref: string }): Promise<void> {
+  if (engine.name !== 'podman') {
+    mustSucceed(`${engine.name}: docker pull`, await dockerCli(engine, ['pull', img.ref]));
+    return;
+  }
+  const q = new URLSearchParams({ reference: img.ref, tlsVerify: 'false', quiet: 'true' });
+  const res = await unixRequest(engine.socket, 'POST', `/v4.0.0/libpod/images/pull?${q.toString()}`, undefined, {}, 180_000);
+  const text = res.body.toString();
+  const err = /"error"\s*:\s*"([^"]+)"/.exec(text);
+  if (res.status !== 200 || err) throw new Error(`podman service pull: ${res.status} ${err?.[1] ?? text.slice(0, 200)}`);
 }

@@ -18,11 +18,11 @@
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { berthdPath, unixRequest } from '../test/harness/daemon.js';
+import { berthdPath } from '../test/harness/daemon.js';
 import { repoRoot, sleep } from '../test/harness/util.js';
 import { makeExited, monitorRss, pushBusybox, removeAll, runArgs, timedCli } from './containers.js';
 import { BenchSource, type BenchImage } from './image.js';
-import { PODMAN_RUNTIME_NOTE, dockerCli, ensurePeers, mustSucceed, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
+import { PODMAN_RUNTIME_NOTE, dockerCli, ensurePeers, pullInto, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
 import { pingLatency } from './ping.js';
 import { installSignalHandlers, runCleanups } from './proc.js';
 import { berthdRunner, dockerdRunner, podmanRunner, skopeoRunner, type PullRunner } from './pull.js';
@@ -109,19 +109,6 @@ async function pullPhase(runners: PullRunner[], source: BenchSource, results: Re
     if (err !== undefined) entry.error = err;
     results.pull[r.name as PeerName] = entry;
   }
-}
-
-/** Pulls the bench image into a running engine (docker CLI, or podman's libpod API with tlsVerify=false). */
-async function pullInto(engine: Engine, img: Pick<BenchImage, 'ref'>): Promise<void> {
-  if (engine.name !== 'podman') {
-    mustSucceed(`${engine.name}: docker pull`, await dockerCli(engine, ['pull', img.ref]));
-    return;
-  }
-  const q = new URLSearchParams({ reference: img.ref, tlsVerify: 'false', quiet: 'true' });
-  const res = await unixRequest(engine.socket, 'POST', `/v4.0.0/libpod/images/pull?${q.toString()}`, undefined, {}, 180_000);
-  const text = res.body.toString();
-  const err = /"error"\s*:\s*"([^"]+)"/.exec(text);
-  if (res.status !== 200 || err) throw new Error(`podman service pull: ${res.status} ${err?.[1] ?? text.slice(0, 200)}`);
 }
 
 async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, img: BenchImage, results: Results, doRss: boolean, doPing: boolean): Promise<void> {
