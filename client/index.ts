@@ -18,6 +18,7 @@ export { hijack } from './hijack.js';
 export type { HijackRequest, HijackedConnection } from './hijack.js';
 export { STDERR, STDIN, STDOUT, SYSTEMERR, StdcopyDemuxer, copyRaw, demuxStream, encodeFrame } from './stdcopy.js';
 export type { Frame } from './stdcopy.js';
+export { packPath } from './pack.js';
 export { TAR_END, TarReader, encodeHeader, tarPadding } from './tar.js';
 export type { TarEntryType, TarEvent, TarHeader } from './tar.js';
 export { EngineError, codeForStatus, isAbortError, isEngineError } from './errors.js';

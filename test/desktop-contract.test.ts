@@ -43,6 +43,8 @@ const METHODS: Record<MethodName, true> = {
   'images.remove': true,
   'images.prune': true,
   'images.pull': true,
+  'images.push': true,
+  'images.build': true,
   'jobs.list': true,
   'jobs.cancel': true,
   'volumes.list': true,

@@ -5,7 +5,7 @@
 // screen is saved as a screenshot, light and dark, under docs/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -120,6 +120,34 @@ test('first run: the tour pulls with progress, runs with a published port, opens
   await page.getByRole('dialog').getByRole('button', { name: /^Delete/ }).click();
   await eventually(async () => assert.equal((await bridge.call('containers.list', { all: true })).length, 0), 30_000);
   await assert.rejects(httpGet(`http://127.0.0.1:${WEB_PORT}/`), 'the port is gone with the container');
+});
+
+test('build from a folder with live output, then push with progress to the registry', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-desktop-build-'));
+  const tag = `${env.registry.host}/built/app:1`;
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${env.registry.host}/samples/hello:1\nRUN echo built-by-the-desktop > /www/index.html\n`);
+    await page.goto(`${web.url}#/images/build`);
+    const dialog = page.getByRole('dialog', { name: 'Build an image' });
+    await dialog.getByLabel('Folder (the build context)').fill(dir);
+    await dialog.getByLabel('Tag').fill(tag);
+    await dialog.getByRole('button', { name: 'Build' }).click();
+    const output = dialog.getByRole('log', { name: `Output of Build ${tag}` });
+    await output.getByText(/Step 2\/2 : RUN echo built-by-the-desktop/).waitFor({ timeout: 60_000 });
+    await output.getByText(`Successfully tagged ${tag}`).waitFor({ timeout: 60_000 });
+    await page.keyboard.press('Escape');
+
+    await page.getByRole('button', { name: `Push ${tag}` }).click();
+    const job = page.getByRole('group', { name: `Job: Push ${tag}` });
+    await job.getByText('done').waitFor({ timeout: 60_000 });
+    await job.getByText(/digest: sha256:[0-9a-f]{64}/).waitFor();
+    const tags = (await (await fetch(`http://${env.registry.host}/v2/built/app/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(tags.tags, ['1'], 'the registry has the pushed tag');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const c of await bridge.call('containers.list', { all: true })) await bridge.call('containers.remove', { id: c.Id, force: true });
+    await bridge.call('images.remove', { id: tag, force: true }).catch(() => undefined);
+  }
 });
 
 function SHOTS_DIR(): string {

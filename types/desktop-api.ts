@@ -75,6 +75,16 @@ export interface RunRequest {
   interactive?: boolean;
 }
 
+export interface BuildRequest {
+  /** The build context: a directory (absolute path) where the bridge host runs. */
+  context: string;
+  /** The Dockerfile's path inside the context (default "Dockerfile"). */
+  dockerfile?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  noCache?: boolean;
+}
+
 export interface FileEntry {
   name: string;
   type: 'file' | 'dir' | 'symlink' | 'other';
@@ -97,14 +107,16 @@ export interface LayerProgress {
 
 export interface Job {
   id: string;
-  kind: 'pull';
+  kind: 'pull' | 'push' | 'build';
   title: string;
   state: 'running' | 'done' | 'failed' | 'cancelled';
   startedAt: string;
   finishedAt?: string;
   layers: LayerProgress[];
-  /** The latest status line ("Downloaded newer image for ..."). */
+  /** The latest status line ("Downloaded newer image for ...", "Built sha256:..."). */
   message?: string;
+  /** A build's output, the latest lines ("Step 2/5 : RUN ...", the commands' own output). */
+  output?: string[];
   error?: string;
 }
 
@@ -150,6 +162,10 @@ export interface BridgeMethods {
   'images.prune': [{ all?: boolean }, { deleted: number; spaceReclaimed: number }];
   /** Starts a pull job (progress on the "jobs" stream). */
   'images.pull': [{ ref: string }, { jobId: string }];
+  /** Starts a push job for a local tag (per-layer progress on the "jobs" stream). */
+  'images.push': [{ ref: string }, { jobId: string }];
+  /** Starts a build job from a folder on the machine the bridge host runs on (output on the "jobs" stream). */
+  'images.build': [BuildRequest, { jobId: string }];
   'jobs.list': [Record<string, never>, Job[]];
   'jobs.cancel': [{ id: string }, null];
 

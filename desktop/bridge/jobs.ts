@@ -1,14 +1,15 @@
 /**
- * Jobs: long work that lives in the bridge host rather than in a view, so a pull keeps going while
+ * Jobs: long work that lives in the bridge host rather than in a view, so a pull, push or build keeps going while
  * the user navigates and its progress can be shown anywhere. A pull's progress is folded per layer
  * from the engine's JSON messages (status, progressDetail current/total); cancelling aborts the HTTP
  * request, which makes the engine stop the pull. Finished jobs stay listed for a while so the
  * renderer can show what just happened, then are dropped.
  */
 import { randomUUID } from 'node:crypto';
-import { isAbortError } from '../../client/index.js';
+import { Readable } from 'node:stream';
+import { isAbortError, packPath } from '../../client/index.js';
 import type { EngineClient } from '../../client/index.js';
-import type { Job, LayerProgress } from '../../types/desktop-api.js';
+import type { BuildRequest, Job, LayerProgress } from '../../types/desktop-api.js';
 import type { ProgressMessage } from '../../types/engine-api.js';
 import { notFound, toBridgeError } from './errors.js';
 
@@ -53,6 +54,28 @@ export function applyPullMessage(job: Job, msg: ProgressMessage): void {
   if (msg.status) job.message = msg.id && !LAYER_ID.test(msg.id) ? `${msg.id}: ${msg.status}` : msg.status;
 }
 
+/** The build output lines a job keeps (the latest). */
+const MAX_OUTPUT_LINES = 2000;
+
+/** Fold one build message into the job: output text becomes lines; the image ID becomes the message. */
+export function applyBuildMessage(job: Job, msg: ProgressMessage & { stream?: string }): void {
+  if (msg.error || msg.errorDetail) {
+    job.error = msg.errorDetail?.message || msg.error || 'build failed';
+    return;
+  }
+  const aux = msg.aux as { ID?: string } | undefined;
+  if (aux?.ID) job.message = `Built ${aux.ID}`;
+  if (typeof msg.stream === 'string' && msg.stream !== '') {
+    const out = (job.output ??= []);
+    const lines = msg.stream.split('\n');
+    // A stream chunk may end mid-line: continue the last line.
+    if (out.length > 0 && !out[out.length - 1]!.endsWith('\n') && lines.length > 0) out[out.length - 1] += lines.shift() as string;
+    for (let i = 0; i < lines.length; i++) out.push(i < lines.length - 1 ? `${lines[i]}\n` : (lines[i] as string));
+    if (out.length > 0 && out[out.length - 1] === '') out.pop();
+    if (out.length > MAX_OUTPUT_LINES) out.splice(0, out.length - MAX_OUTPUT_LINES);
+  }
+}
+
 export class JobManager {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners = new Set<Listener>();
@@ -69,11 +92,38 @@ export class JobManager {
 
   /** Starts pulling `ref` on `client`; resolves at once with the job's id. */
   pull(client: EngineClient, ref: string): string {
-    const job: Job = { id: randomUUID(), kind: 'pull', title: `Pull ${ref}`, state: 'running', startedAt: new Date().toISOString(), layers: [] };
+    return this.start('pull', `Pull ${ref}`, (signal) => client.pullImage(ref, { signal }), applyPullMessage);
+  }
+
+  /** Starts pushing the local tag `ref` (the same per-layer progress as a pull). */
+  push(client: EngineClient, ref: string): string {
+    return this.start('push', `Push ${ref}`, (signal) => client.pushImage(ref, { signal }), applyPullMessage);
+  }
+
+  /** Starts a build from a host directory; its output lines go to `job.output`. */
+  build(client: EngineClient, req: BuildRequest): string {
+    const title = `Build ${req.tags?.[0] ?? req.context}`;
+    return this.start(
+      'build',
+      title,
+      (signal) =>
+        client.buildImage(Readable.from(packPath(req.context, { rootName: '', contentsOnly: true })), {
+          ...(req.tags ? { tags: req.tags } : {}),
+          ...(req.dockerfile ? { dockerfile: req.dockerfile } : {}),
+          ...(req.buildArgs ? { buildArgs: req.buildArgs } : {}),
+          noCache: req.noCache === true,
+          signal,
+        }),
+      applyBuildMessage,
+    );
+  }
+
+  private start(kind: Job['kind'], title: string, messages: (signal: AbortSignal) => AsyncIterable<ProgressMessage>, fold: (job: Job, m: ProgressMessage) => void): string {
+    const job: Job = { id: randomUUID(), kind, title, state: 'running', startedAt: new Date().toISOString(), layers: [] };
     const entry: Entry = { job, abort: new AbortController(), pending: false };
     this.entries.set(job.id, entry);
     this.emit(entry);
-    void this.runPull(entry, client, ref);
+    void this.runJob(entry, messages, fold);
     return job.id;
   }
 
@@ -93,11 +143,11 @@ export class JobManager {
     this.listeners.clear();
   }
 
-  private async runPull(entry: Entry, client: EngineClient, ref: string): Promise<void> {
+  private async runJob(entry: Entry, messages: (signal: AbortSignal) => AsyncIterable<ProgressMessage>, fold: (job: Job, m: ProgressMessage) => void): Promise<void> {
     const { job } = entry;
     try {
-      for await (const msg of client.pullImage(ref, { signal: entry.abort.signal })) {
-        applyPullMessage(job, msg);
+      for await (const msg of messages(entry.abort.signal)) {
+        fold(job, msg);
         this.schedule(entry);
       }
       job.state = job.error ? 'failed' : 'done';

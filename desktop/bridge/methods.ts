@@ -3,13 +3,14 @@
  * a method added to types/desktop-api.ts does not compile until it has a handler here. Handlers
  * check their parameters (params.ts) and speak to the active engine through client/.
  */
-import { readFile as readTextFile } from 'node:fs/promises';
+import { readFile as readTextFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Diagnostics, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
 import type { NetworkCreateBody, VolumeCreateBody } from '../../types/engine-api.js';
 import type { HostContext } from './context.js';
 import { invalid } from './errors.js';
 import { listDir, readFile, writeFile } from './files.js';
-import { asParams, oneOf, optBool, optStr, str } from './params.js';
+import { asParams, oneOf, optBool, optStr, optStrings, str } from './params.js';
 import { runContainer } from './run.js';
 import { probeEngine } from './status.js';
 
@@ -175,6 +176,32 @@ export const methods: MethodTable = {
   'images.pull': async (ctx, params) => {
     const ref = str(asParams(params), 'ref').trim();
     return { jobId: ctx.jobs.pull(ctx.client(), ref) };
+  },
+  'images.push': async (ctx, params) => {
+    const ref = str(asParams(params), 'ref').trim();
+    return { jobId: ctx.jobs.push(ctx.client(), ref) };
+  },
+  'images.build': async (ctx, params) => {
+    const p = asParams(params);
+    const context = str(p, 'context');
+    if (!path.isAbsolute(context)) throw invalid('the build context must be an absolute path to a folder');
+    const st = await stat(context).catch(() => undefined);
+    if (!st?.isDirectory()) throw invalid(`the build context ${context} is not a folder`);
+    const buildArgs = p['buildArgs'];
+    if (buildArgs !== undefined && (typeof buildArgs !== 'object' || buildArgs === null || Object.values(buildArgs).some((v) => typeof v !== 'string'))) {
+      throw invalid('buildArgs must map names to strings');
+    }
+    const dockerfile = optStr(p, 'dockerfile');
+    const tags = optStrings(p, 'tags');
+    return {
+      jobId: ctx.jobs.build(ctx.client(), {
+        context,
+        ...(dockerfile ? { dockerfile } : {}),
+        ...(tags ? { tags } : {}),
+        ...(buildArgs ? { buildArgs: buildArgs as Record<string, string> } : {}),
+        noCache: optBool(p, 'noCache') === true,
+      }),
+    };
   },
   'jobs.list': async (ctx, p) => {
     none(p);

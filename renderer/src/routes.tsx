@@ -36,6 +36,7 @@ export const ROUTES: RouteDef[] = [
   { path: '/images', title: 'Images', nav: true, keys: 'g i', render: () => <Images query={query()} /> },
   { path: '/images/pull', title: 'Pull an image', render: () => <Images dialog="pull" query={query()} /> },
   { path: '/images/run', title: 'Run a container', render: () => <Images dialog="run" query={query()} /> },
+  { path: '/images/build', title: 'Build an image', render: () => <Images dialog="build" query={query()} /> },
   { path: '/volumes', title: 'Volumes', nav: true, keys: 'g v', render: () => <Volumes /> },
   { path: '/networks', title: 'Networks', nav: true, keys: 'g n', render: () => <Networks /> },
   { path: '/settings', title: 'Settings', nav: true, keys: 'g s', render: () => <Settings /> },

@@ -57,7 +57,8 @@ export function JobProgress(props: { job: Job; showLayers?: boolean }): ReactNod
   const { job } = props;
   const t = jobTotals(job);
   const summary =
-    `${t.layersDone} of ${t.layers} layers complete` + (t.bytesTotal ? ` · ${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)} downloaded` : '');
+    `${t.layersDone} of ${t.layers} layers complete` +
+    (t.bytesTotal ? ` · ${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)} ${job.kind === 'push' ? 'uploaded' : 'downloaded'}` : '');
   const cancel = (): void => {
     void bridge().invoke('jobs.cancel', { id: job.id }).catch(() => undefined);
   };
@@ -74,12 +75,21 @@ export function JobProgress(props: { job: Job; showLayers?: boolean }): ReactNod
         )}
       </div>
       <div aria-live="polite">
-        <Bar label={`${job.title}: overall progress`} percent={t.percent} text={`${t.percent}% · ${summary}`} />
-        <p className="muted job-summary">
-          {t.percent}% · {summary}
-        </p>
+        {job.kind !== 'build' && (
+          <>
+            <Bar label={`${job.title}: overall progress`} percent={t.percent} text={`${t.percent}% · ${summary}`} />
+            <p className="muted job-summary">
+              {t.percent}% · {summary}
+            </p>
+          </>
+        )}
         {job.message && job.state !== 'failed' && <p className="job-message">{job.message}</p>}
       </div>
+      {job.output && job.output.length > 0 && (
+        <pre className="job-output" role="log" aria-label={`Output of ${job.title}`}>
+          {job.output.slice(-300).join('')}
+        </pre>
+      )}
       {job.error && (
         <p className="job-error" role="alert">
           {job.error}

@@ -7,6 +7,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import type { ImageSummary } from '../../../types/engine-api';
 import { bridge } from '../bridge';
 import { registerCommands } from '../components/CommandPalette';
+import { BuildDialog } from '../components/BuildDialog';
 import { JobProgress, PullDialog } from '../components/PullDialog';
 import { RunDialog } from '../components/RunDialog';
 import { Button, Dialog, Empty, ErrorBanner, useAction } from '../components/ui';
@@ -107,7 +108,7 @@ function JobsPanel(): ReactNode {
   if (jobs.length === 0) return null;
   return (
     <section className="panel" aria-labelledby="jobs-title">
-      <h2 id="jobs-title">Pulls</h2>
+      <h2 id="jobs-title">Pulls, pushes and builds</h2>
       {jobs.slice(0, 10).map((j) => (
         <JobProgress key={j.id} job={j} showLayers={j.state === 'running'} />
       ))}
@@ -115,7 +116,7 @@ function JobsPanel(): ReactNode {
   );
 }
 
-export function Images(props: { dialog?: 'pull' | 'run'; query: URLSearchParams }): ReactNode {
+export function Images(props: { dialog?: 'pull' | 'run' | 'build'; query: URLSearchParams }): ReactNode {
   const images = useCall('images.list', {}, ['image']);
   const containers = useCall('containers.list', { all: true }, ['container']);
   const [removing, setRemoving] = useState<ImageSummary>();
@@ -125,12 +126,15 @@ export function Images(props: { dialog?: 'pull' | 'run'; query: URLSearchParams 
     () =>
       registerCommands('images', [
         { id: 'images-pull', title: 'Pull an image', run: () => navigate('/images/pull') },
+        { id: 'images-build', title: 'Build an image from a folder', run: () => navigate('/images/build') },
         { id: 'images-run', title: 'Run a container from an image', run: () => navigate('/images/run') },
         { id: 'images-prune', title: 'Prune unused images', run: () => setPruning(true) },
       ]),
     [],
   );
 
+  const [, run] = useAction();
+  const push = (ref: string): Promise<void> => run(`Pushing ${ref}`, () => bridge().invoke('images.push', { ref }));
   const usedBy = (id: string): number => (containers.data ?? []).filter((c) => c.ImageID === id).length;
   const list = [...(images.data ?? [])].sort((a, b) => b.Created - a.Created);
 
@@ -142,6 +146,7 @@ export function Images(props: { dialog?: 'pull' | 'run'; query: URLSearchParams 
         <Button kind="primary" onClick={() => navigate('/images/pull')}>
           Pull an image
         </Button>
+        <Button onClick={() => navigate('/images/build')}>Build an image</Button>
         <Button onClick={() => navigate('/images/run')}>Run a container</Button>
         <Button onClick={() => setPruning(true)}>Prune</Button>
       </div>
@@ -182,6 +187,11 @@ export function Images(props: { dialog?: 'pull' | 'run'; query: URLSearchParams 
                     <Button onClick={() => navigate(`/images/run?image=${encodeURIComponent(ref)}`)} label={`Run ${ref}`}>
                       Run
                     </Button>
+                    {ref.includes('/') && !ref.startsWith('<none>') && (
+                      <Button onClick={() => void push(ref)} label={`Push ${ref}`}>
+                        Push
+                      </Button>
+                    )}
                     <Button kind="danger" onClick={() => setRemoving(i)} label={`Remove ${ref}`}>
                       Remove
                     </Button>
@@ -195,6 +205,7 @@ export function Images(props: { dialog?: 'pull' | 'run'; query: URLSearchParams 
       {removing && <RemoveDialog image={removing} users={usedBy(removing.Id)} onClose={() => setRemoving(undefined)} />}
       {pruning && <PruneDialog onClose={() => setPruning(false)} />}
       {props.dialog === 'pull' && <PullDialog onClose={() => navigate('/images')} initialRef={props.query.get('ref') ?? undefined} />}
+      {props.dialog === 'build' && <BuildDialog onClose={() => navigate('/images')} />}
       {props.dialog === 'run' && <RunDialog onClose={() => navigate('/images')} image={props.query.get('image') ?? undefined} />}
     </section>
   );
