@@ -84,9 +84,10 @@ test('kill -9 in the middle of a pull leaves a store the next start cleans, and 
   const d = await startDaemon();
   try {
     const pulling = pull(d, `${proxy.host}/crash/big`, '1').catch(() => undefined);
-    // Wait until the slow layer is in flight (something in ingest), then kill.
+    // Wait until the slow layer is in flight (something in ingest), then kill. The slow layer
+    // takes ~3 s; on a loaded machine the pull itself may take seconds to get there.
     const ingest = path.join(d.dataRoot, 'content/ingest');
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 600; i++) {
       if ((await fsp.readdir(ingest).catch(() => [])).length > 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
