@@ -46,7 +46,7 @@ export function applyPullMessage(job: Job, msg: ProgressMessage): void {
     if (d && typeof d.total === 'number' && d.total > 0) next.total = d.total;
     // Keep the size once known: later lines ("Pull complete") carry no counts.
     if (next.total === undefined && layer.total !== undefined) next.total = layer.total;
-    if (next.current === undefined && /complete|exists/i.test(msg.status) && next.total !== undefined) next.current = next.total;
+    if (next.current === undefined && /complete|exists|^pushed|^mounted from/i.test(msg.status) && next.total !== undefined) next.current = next.total;
     Object.assign(layer, next);
     if (next.current === undefined) delete layer.current;
     return;
@@ -67,11 +67,10 @@ export function applyBuildMessage(job: Job, msg: ProgressMessage & { stream?: st
   if (aux?.ID) job.message = `Built ${aux.ID}`;
   if (typeof msg.stream === 'string' && msg.stream !== '') {
     const out = (job.output ??= []);
-    const lines = msg.stream.split('\n');
-    // A stream chunk may end mid-line: continue the last line.
-    if (out.length > 0 && !out[out.length - 1]!.endsWith('\n') && lines.length > 0) out[out.length - 1] += lines.shift() as string;
-    for (let i = 0; i < lines.length; i++) out.push(i < lines.length - 1 ? `${lines[i]}\n` : (lines[i] as string));
-    if (out.length > 0 && out[out.length - 1] === '') out.pop();
+    // Lines keep their newline; a chunk that ended mid-line is continued by the next one.
+    let text = msg.stream;
+    if (out.length > 0 && !(out[out.length - 1] as string).endsWith('\n')) text = (out.pop() as string) + text;
+    out.push(...text.split(/(?<=\n)/));
     if (out.length > MAX_OUTPUT_LINES) out.splice(0, out.length - MAX_OUTPUT_LINES);
   }
 }

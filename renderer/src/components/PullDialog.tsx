@@ -16,6 +16,9 @@ function layerFraction(l: LayerProgress): number {
   const s = l.status.toLowerCase();
   const part = l.total && l.current !== undefined ? Math.min(1, l.current / l.total) : 0;
   if (s.startsWith('pull complete') || s.startsWith('already exists')) return 1;
+  // A push: uploading, then pushed, already there, or mounted from another repository.
+  if (s.startsWith('pushed') || s.startsWith('layer already exists') || s.startsWith('mounted from')) return 1;
+  if (s.startsWith('pushing')) return part;
   if (s.startsWith('extracting')) return 0.5 + part / 2;
   if (s.startsWith('download complete') || s.startsWith('verifying')) return 0.5;
   if (s.startsWith('downloading')) return part / 2;
@@ -37,7 +40,7 @@ export function jobTotals(job: Job): JobTotals {
   for (const l of layers) {
     if (!l.total) continue;
     bytesTotal += l.total;
-    bytesDone += l.status.toLowerCase().startsWith('downloading') ? (l.current ?? 0) : l.total;
+    bytesDone += /^(downloading|pushing)/i.test(l.status) ? (l.current ?? 0) : l.total;
   }
   const sum = layers.reduce((n, l) => n + layerFraction(l), 0);
   const percent = job.state === 'done' ? 100 : layers.length ? Math.round((sum / layers.length) * 100) : 0;
