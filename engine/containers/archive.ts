@@ -15,6 +15,7 @@ import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { isErrno, notFound } from '../common/errors.js';
 import { TarWriter, type TarEntryHeader } from '../common/tar-writer.js';
+import { readFd } from '../common/fd.js';
 import { resolveInRoot } from '../runtime/user.js';
 import { at, closeFd, containerAbsPath, containerPathOf, locate, lstatAt, openDirAt, openTrustedDir } from './scoped-fs.js';
 
@@ -36,9 +37,7 @@ export interface ArchiveScope {
 }
 
 const fdOpen = promisify(fs.open);
-const fdRead = promisify(fs.read);
 const fdFstat = promisify(fs.fstat);
-const READ_CHUNK = 256 * 1024;
 const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'];
 
 // Go's os.FileMode type bits.
@@ -267,14 +266,6 @@ class TreeWriter {
   }
 }
 
-async function* readFd(fd: number): AsyncGenerator<Buffer> {
-  for (;;) {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    const { bytesRead } = await fdRead(fd, buf, 0, READ_CHUNK, null);
-    if (bytesRead === 0) return;
-    yield buf.subarray(0, bytesRead);
-  }
-}
 
 async function* readHostFile(file: string): AsyncGenerator<Buffer> {
   const fh = await fsp.open(file, 'r');

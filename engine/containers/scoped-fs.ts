@@ -16,6 +16,7 @@
 import fs, { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { isErrno } from '../common/errors.js';
+import { at } from '../common/fd.js';
 
 /** Linux follows at most 40 symlinks in one lookup. */
 const MAX_SYMLINKS = 40;
@@ -24,8 +25,8 @@ const DIR_FLAGS = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
 const fdOpen = promisify(fs.open);
 const fdClose = promisify(fs.close);
 
-/** The path that names `name` inside the directory `fd` holds (or the directory itself). */
-export const at = (fd: number, name = ''): string => (name === '' ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`);
+/** The path that names `name` inside the directory `fd` holds (shared with the image layer writer). */
+export { at };
 
 export function errnoError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: ${message}`), { code });

@@ -18,12 +18,11 @@ import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { BerthError, isErrno } from '../common/errors.js';
 import { TarWriter, type TarEntryHeader } from '../common/tar-writer.js';
+import { at, readFd } from '../common/fd.js';
 
 const fdOpen = promisify(fs.open);
 const fdClose = promisify(fs.close);
-const fdRead = promisify(fs.read);
 const fdFstat = promisify(fs.fstat);
-const READ_CHUNK = 256 * 1024;
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 export const WHITEOUT_PREFIX = '.wh.';
@@ -130,16 +129,6 @@ async function addFile(
   }
 }
 
-const at = (fd: number, name = ''): string => (name === '' ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`);
-
-async function* readFd(fd: number): AsyncGenerator<Buffer> {
-  for (;;) {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    const { bytesRead } = await fdRead(fd, buf, 0, READ_CHUNK, null);
-    if (bytesRead === 0) return;
-    yield buf.subarray(0, bytesRead);
-  }
-}
 
 /**
  * Every xattr under `dir` (trusted.* included: the daemon runs as root), by relative path, from

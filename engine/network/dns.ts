@@ -169,24 +169,40 @@ function listenTcp(server: Server, address: string, port: number): Promise<void>
   });
 }
 
-/** One query/answer with an upstream over UDP: a fresh socket, a random ID, the first valid reply. */
-function exchangeUdp(up: Upstream, query: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  const id = randomInt(0, 0x10000);
+type Settle = (err: Error | undefined, reply?: Buffer) => void;
+
+/**
+ * One exchange with an upstream: `start` opens its socket and calls `done` with the reply or an
+ * error; the first call wins, and the timeout, the server closing and the socket's release are
+ * handled once here for UDP and TCP alike.
+ */
+function exchange(timeoutMs: number, signal: AbortSignal, start: (done: Settle) => { release(): void }): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const sock = createSocket({ type: up.family === 6 ? 'udp6' : 'udp4' });
     let settled = false;
-    const done = (err: Error | undefined, reply?: Buffer): void => {
+    // Filled in once `start` returned (it may already have settled by then).
+    const opened: { sock?: { release(): void } } = {};
+    const done: Settle = (err, reply) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      sock.close();
+      opened.sock?.release();
       if (err) reject(err);
       else resolve(reply as Buffer);
     };
     const onAbort = (): void => done(new Error('server closing'));
     const timer = setTimeout(() => done(new Error('timed out')), timeoutMs);
     signal.addEventListener('abort', onAbort);
+    opened.sock = start(done);
+    if (settled) opened.sock.release();
+  });
+}
+
+/** One query/answer with an upstream over UDP: a fresh socket, a random ID, the first valid reply. */
+function exchangeUdp(up: Upstream, query: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
+  const id = randomInt(0, 0x10000);
+  return exchange(timeoutMs, signal, (done) => {
+    const sock = createSocket({ type: up.family === 6 ? 'udp6' : 'udp4' });
     sock.on('error', (err) => done(err));
     sock.on('message', (msg, rinfo) => {
       if (rinfo.address !== up.host || rinfo.port !== up.port) return;
@@ -195,28 +211,16 @@ function exchangeUdp(up: Upstream, query: Buffer, timeoutMs: number, signal: Abo
       done(undefined, msg);
     });
     sock.send(withId(query, id), up.port, up.host);
+    return { release: () => sock.close() };
   });
 }
 
 /** One query/answer with an upstream over TCP (2-byte length framing, RFC 1035 4.2.2). */
 function exchangeTcp(up: Upstream, query: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
   const id = randomInt(0, 0x10000);
-  return new Promise((resolve, reject) => {
+  return exchange(timeoutMs, signal, (done) => {
     const sock = connect({ host: up.host, port: up.port });
     let buf: Buffer = Buffer.alloc(0);
-    let settled = false;
-    const done = (err: Error | undefined, reply?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(reply as Buffer);
-    };
-    const onAbort = (): void => done(new Error('server closing'));
-    const timer = setTimeout(() => done(new Error('timed out')), timeoutMs);
-    signal.addEventListener('abort', onAbort);
     sock.on('error', (err) => done(err));
     sock.on('close', () => done(new Error('connection closed before a reply')));
     sock.on('data', (chunk: Buffer) => {
@@ -233,6 +237,7 @@ function exchangeTcp(up: Upstream, query: Buffer, timeoutMs: number, signal: Abo
     framed.writeUInt16BE(query.length, 0);
     withId(query, id).copy(framed, 2);
     sock.write(framed);
+    return { release: () => sock.destroy() };
   });
 }
 

@@ -65,11 +65,7 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
           void submit();
         }}
       >
-        {error && (
-          <div className="error-banner" role="alert">
-            <span>{error}</span>
-          </div>
-        )}
+        <ErrorBanner error={error} />
         <label className="field">
           Name (empty for a generated one)
           <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
