@@ -32,6 +32,10 @@ export default tseslint.config(
     rules: restrict(['**/engine/**', '**/electron/**', '**/cli/**', '**/renderer/**'], 'the bridge host and web mode reach engines through client/ only'),
   },
   {
+    files: ['vm/**/*.ts'],
+    rules: restrict(['**/engine/**', '**/cli/**', '**/desktop/**', '**/electron/**', '**/renderer/**'], 'the VM launcher reaches the guest engine through client/ only'),
+  },
+  {
     files: ['electron/**/*.ts', 'electron/**/*.cts'],
     rules: restrict(['**/engine/**', '**/cli/**', '**/renderer/**'], 'Electron main and preload use desktop/, client/, types/ and common/'),
   },

@@ -42,6 +42,8 @@ export interface Command {
    * container's, not ours), like docker's SetInterspersed(false).
    */
   stopAtFirstArg?: boolean;
+  /** Runs without an engine (contexts, the VM): no connection is made first. */
+  noEngine?: boolean;
   run(ctx: Context, args: ParsedArgs): Promise<number | void>;
 }
 

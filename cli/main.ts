@@ -35,6 +35,9 @@ import { psCommand, psTopLevel } from './ps.js';
 import { attachCommand, createCommand, runCommand, startCommand } from './run.js';
 import { CLI_VERSION, eventsCommand, infoCommand, loginCommand, systemCommands, versionCommand } from './system.js';
 import { volumeCommands } from './volumes.js';
+import { contextCommands, resolveEngine } from './context.js';
+import type { ResolvedEngine } from './context.js';
+import { vmCommands } from './vm.js';
 
 const PROG = 'berth';
 
@@ -45,6 +48,13 @@ const GLOBAL_FLAGS: FlagSpec[] = [
     type: 'string',
     valueName: 'string',
     description: `Engine address to connect to (default: $BERTH_HOST, $DOCKER_HOST or ${DEFAULT_HOST})`,
+  },
+  {
+    name: 'context',
+    short: 'c',
+    type: 'string',
+    valueName: 'string',
+    description: 'Name of the context to use (overrides BERTH_HOST/DOCKER_HOST and the current context; see `berth context`)',
   },
   { name: 'help', short: 'h', type: 'bool', description: 'Print usage' },
   { name: 'version', short: 'v', type: 'bool', description: 'Print version information and quit' },
@@ -100,6 +110,8 @@ const GROUPS: CommandGroup[] = [
   { name: 'volume', description: 'Manage volumes', commands: volumeCommands },
   { name: 'network', description: 'Manage networks', commands: networkCommands },
   { name: 'system', description: 'Manage Berth', commands: systemCommands },
+  { name: 'context', description: 'Manage contexts (the engines berth and Berth Desktop talk to)', commands: contextCommands },
+  { name: 'vm', description: 'Manage the Berth VM (the Linux engine for macOS and Windows)', commands: vmCommands },
 ];
 
 function findCommand(commands: Command[], name: string): Command | undefined {
@@ -180,6 +192,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   let helpPath = '';
   let usage = '';
   let client: EngineClient | undefined;
+  let resolved: ResolvedEngine | undefined;
   try {
     const globals = parseArgs(argv, GLOBAL_FLAGS, { interspersed: false });
     if (globals.bool('version')) {
@@ -225,11 +238,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     checkArgCount(path, cmd, parsed.args.length);
 
     const hostFlag = globals.string('host');
-    try {
-      client = new EngineClient(hostFlag ? { host: hostFlag } : { host: io.env['BERTH_HOST'] || io.env['DOCKER_HOST'] || DEFAULT_HOST });
-    } catch (e) {
-      if (e instanceof EngineError) throw new UsageError(e.message);
-      throw e;
+    if (cmd.noEngine) {
+      client = new EngineClient({ host: hostFlag || io.env['BERTH_HOST'] || io.env['DOCKER_HOST'] || DEFAULT_HOST });
+    } else {
+      resolved = await resolveEngine(io, hostFlag, globals.string('context'));
+      client = resolved.client;
     }
     const ctx: Context = { io, host: client.host, client, prog: PROG, out, err };
     const rc = await cmd.run(ctx, parsed);
@@ -256,6 +269,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     return 1;
   } finally {
     client?.close();
+    await resolved?.link.close();
   }
 }
 

@@ -122,7 +122,7 @@ test('engines registry: add, use, list, remove, persisted in the config file; ba
   const again = await createBridgeHost({ kind: 'web', configPath: path.join(dir, 'desktop.json'), localHost: env.daemon.dockerHost });
   try {
     const list = await again.call('engine.list', {});
-    assert.deepEqual(list.engines.map((e) => e.id), ['local', added.id]);
+    assert.deepEqual(list.engines.map((e) => e.id), ['local', 'vm', added.id]);
     assert.equal(list.active, added.id, 'the active engine survives a restart of the app');
   } finally {
     await again.close();

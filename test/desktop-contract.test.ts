@@ -55,8 +55,12 @@ const METHODS: Record<MethodName, true> = {
   'networks.inspect': true,
   'networks.create': true,
   'networks.remove': true,
+  'vm.status': true,
+  'vm.start': true,
+  'vm.stop': true,
+  'vm.configure': true,
 };
-const STREAMS: Record<StreamName, true> = { events: true, jobs: true, logs: true, stats: true, terminal: true };
+const STREAMS: Record<StreamName, true> = { events: true, jobs: true, logs: true, stats: true, terminal: true, vm: true };
 
 test('type level: parameters, results, stream messages and inputs are what the contract says', () => {
   expectType<Equal<MethodParams<'containers.inspect'>, { id: string }>>(true);

@@ -30,8 +30,12 @@ export interface EngineEndpoint {
   id: string;
   name: string;
   kind: 'local' | 'vm' | 'ssh' | 'socket';
-  /** unix:///path.sock, tcp://host:port or ssh://user@host */
+  /** unix:///path.sock, tcp://host:port or ssh://user@host[:port][/socket] */
   host: string;
+  /** ssh engines: the private key to use (default: the SSH agent, Berth's key, ~/.ssh/id_*). */
+  identityFile?: string;
+  /** ssh engines: the host key pinned when the engine was added (`ssh-ed25519 SHA256:...`). */
+  hostKey?: string;
 }
 
 export type EngineStatus =
@@ -121,12 +125,65 @@ export interface Job {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The Berth VM (the engine on macOS and Windows; optional on Linux)
+
+export type VmAccelerator = 'auto' | 'kvm' | 'hvf' | 'whpx' | 'tcg';
+
+export interface VmSettings {
+  cpus: number;
+  memoryMiB: number;
+  /** The data disk's size; it can only grow (the guest grows its filesystem at boot). */
+  diskGiB: number;
+  /** Host directories shared into the guest at the same path (default: the home directory). */
+  shares: string[];
+  accel: VmAccelerator;
+}
+
+/** Boot stages in order, as the guest reports them on its console, then the host's own checks. */
+export type VmStage = 'qemu' | 'initramfs' | 'rootfs' | 'data-disk' | 'network' | 'hostkey' | 'sshd' | 'berthd' | 'ready' | 'ssh' | 'engine';
+
+export interface VmForwardedPort {
+  proto: 'tcp' | 'udp';
+  port: number;
+  /** Names of the containers publishing it. */
+  containers: string[];
+  /** Set when the host port could not be taken (another program has it). */
+  error?: string;
+}
+
+export interface VmStatus {
+  state: 'absent' | 'stopped' | 'starting' | 'running' | 'stopping';
+  /** While starting: the last stage reached and the fraction done (0..1). */
+  stage?: VmStage;
+  progress?: number;
+  /** Why the last start failed or the VM stopped on its own. */
+  error?: string;
+  /** The accelerator in use (while running) and why, e.g. "kvm hangs here; using tcg". */
+  accel?: Exclude<VmAccelerator, 'auto'>;
+  accelNote?: string;
+  /** The engine socket forwarded over SSH (DOCKER_HOST=unix://...). */
+  socket: string;
+  sshPort?: number;
+  /** Milliseconds from qemu start to the engine answering through the socket. */
+  bootMs?: number;
+  startedAt?: string;
+  /** Last health check: the engine's ping round trip through SSH. */
+  healthy?: boolean;
+  pingMs?: number;
+  ports: VmForwardedPort[];
+  image?: { version: string; arch: string; compressedBytes?: number };
+  settings: VmSettings;
+  /** True where the OS has no Linux kernel (macOS, Windows): the VM is how containers run. */
+  required: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Calls: name → [params, result]
 
 export interface BridgeMethods {
   'engine.status': [Record<string, never>, EngineStatus];
   'engine.list': [Record<string, never>, { engines: EngineEndpoint[]; active: string }];
-  'engine.add': [{ name: string; host: string }, EngineEndpoint];
+  'engine.add': [{ name: string; host: string; identityFile?: string }, EngineEndpoint];
   'engine.remove': [{ id: string }, null];
   'engine.use': [{ id: string }, EngineStatus];
 
@@ -178,6 +235,14 @@ export interface BridgeMethods {
   'networks.inspect': [{ id: string }, NetworkInspect];
   'networks.create': [NetworkCreateBody, { id: string }];
   'networks.remove': [{ id: string }, null];
+
+  'vm.status': [Record<string, never>, VmStatus];
+  /** Starts the VM; returns once the start is under way (progress on the "vm" stream). */
+  'vm.start': [Record<string, never>, VmStatus];
+  /** Stops the VM cleanly; returns when it is down. */
+  'vm.stop': [Record<string, never>, VmStatus];
+  /** Saves settings; they apply at the next start. */
+  'vm.configure': [Partial<VmSettings>, VmStatus];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,6 +277,8 @@ export interface BridgeStreams {
   /** Log lines in batches (a flood arrives as few messages). */
   logs: [{ id: string; follow: boolean; tail?: number; since?: number; timestamps?: boolean }, { lines: LogLine[] }, never];
   stats: [{ id: string }, StatsSample, never];
+  /** The VM's status, on open and on every change (boot progress, ports, health). */
+  vm: [Record<string, never>, VmStatus, never];
   /** An interactive exec with a TTY: bash when the container has it, else sh (or `cmd`). */
   terminal: [{ id: string; cmd?: string[]; cols: number; rows: number }, { type: 'data'; data: string } | { type: 'exit'; code: number }, TerminalInput];
 }

@@ -5,17 +5,30 @@
  * cannot be parsed is set aside as `.corrupt` and defaults are used: the app must still start.
  *
  * The local engine is not stored: it is always present, at BERTH_HOST / DOCKER_HOST or the default
- * socket, so changing the environment changes where "Local engine" points.
+ * socket, so changing the environment changes where "Local engine" points. Neither is the VM's:
+ * "Berth VM" is always listed at the socket its supervisor forwards (`~/.berth/run/docker.sock`),
+ * and on macOS and Windows, where there is no local engine, it is the one active by default.
+ *
+ * The CLI's contexts (`berth context ...`) are this same list, so the app and the CLI agree on
+ * which engine is in use.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultHost, parseHost } from '../../client/index.js';
+import { berthHome } from '../../client/home.js';
+import { parseSshHost } from '../../client/ssh/index.js';
 import type { EngineEndpoint, Settings } from '../../types/desktop-api.js';
 import { invalid, notFound } from './errors.js';
 
 export const LOCAL_ENGINE_ID = 'local';
+export const VM_ENGINE_ID = 'vm';
+
+/** The engine active until the user picks one: the VM where the OS has no containers of its own. */
+export function defaultEngineId(platform: NodeJS.Platform = process.platform): string {
+  return platform === 'linux' ? LOCAL_ENGINE_ID : VM_ENGINE_ID;
+}
 
 export const DEFAULT_SETTINGS: Settings = {
   theme: 'system',
@@ -68,9 +81,13 @@ function cleanEngines(raw: unknown): EngineEndpoint[] {
     if (!e || typeof e !== 'object') return [];
     const r = e as Record<string, unknown>;
     const kinds = ['vm', 'ssh', 'socket'];
-    if (typeof r['id'] !== 'string' || r['id'] === LOCAL_ENGINE_ID || typeof r['name'] !== 'string' || typeof r['host'] !== 'string') return [];
+    if (typeof r['id'] !== 'string' || r['id'] === LOCAL_ENGINE_ID || r['id'] === VM_ENGINE_ID) return [];
+    if (typeof r['name'] !== 'string' || typeof r['host'] !== 'string') return [];
     if (typeof r['kind'] !== 'string' || !kinds.includes(r['kind'])) return [];
-    return [{ id: r['id'], name: r['name'], kind: r['kind'] as EngineEndpoint['kind'], host: r['host'] }];
+    const engine: EngineEndpoint = { id: r['id'], name: r['name'], kind: r['kind'] as EngineEndpoint['kind'], host: r['host'] };
+    if (typeof r['identityFile'] === 'string') engine.identityFile = r['identityFile'];
+    if (typeof r['hostKey'] === 'string') engine.hostKey = r['hostKey'];
+    return [engine];
   });
 }
 
@@ -78,13 +95,17 @@ function cleanEngines(raw: unknown): EngineEndpoint[] {
 export class DesktopConfig {
   private constructor(
     readonly file: string,
-    private readonly local: EngineEndpoint,
+    private readonly builtin: EngineEndpoint[],
     private state: StoredConfig,
   ) {}
 
   static async load(file: string, env: NodeJS.ProcessEnv = process.env, localHost?: string): Promise<DesktopConfig> {
-    const local: EngineEndpoint = { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host: localHost ?? defaultHost(env) };
-    let state: StoredConfig = { engines: [], active: LOCAL_ENGINE_ID, settings: { ...DEFAULT_SETTINGS } };
+    const builtin: EngineEndpoint[] = [
+      { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host: localHost ?? defaultHost(env) },
+      { id: VM_ENGINE_ID, name: 'Berth VM', kind: 'vm', host: `unix://${berthHome(env).vmSocket}` },
+    ];
+    const fallback = defaultEngineId();
+    let state: StoredConfig = { engines: [], active: fallback, settings: { ...DEFAULT_SETTINGS } };
     const text = await fsp.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;
@@ -93,17 +114,18 @@ export class DesktopConfig {
       try {
         const raw = JSON.parse(text) as Record<string, unknown>;
         const engines = cleanEngines(raw['engines']);
-        const active = typeof raw['active'] === 'string' && engines.some((e) => e.id === raw['active']) ? raw['active'] : LOCAL_ENGINE_ID;
+        const known = [...builtin, ...engines];
+        const active = typeof raw['active'] === 'string' && known.some((e) => e.id === raw['active']) ? raw['active'] : fallback;
         state = { engines, active, settings: cleanSettings(raw['settings']) };
       } catch {
         await fsp.rename(file, `${file}.corrupt`).catch(() => undefined);
       }
     }
-    return new DesktopConfig(file, local, state);
+    return new DesktopConfig(file, builtin, state);
   }
 
   engines(): EngineEndpoint[] {
-    return [this.local, ...this.state.engines];
+    return [...this.builtin, ...this.state.engines];
   }
 
   get activeId(): string {
@@ -111,7 +133,7 @@ export class DesktopConfig {
   }
 
   active(): EngineEndpoint {
-    return this.engines().find((e) => e.id === this.state.active) ?? this.local;
+    return this.engines().find((e) => e.id === this.state.active) ?? (this.builtin[0] as EngineEndpoint);
   }
 
   get(id: string): EngineEndpoint {
@@ -120,26 +142,45 @@ export class DesktopConfig {
     return e;
   }
 
-  /** Adds a Docker-compatible engine by address; refuses addresses the client cannot speak to. */
-  async add(name: string, host: string): Promise<EngineEndpoint> {
+  /** By id, else by name (the CLI names contexts). */
+  find(idOrName: string): EngineEndpoint {
+    const e = this.engines().find((x) => x.id === idOrName) ?? this.engines().find((x) => x.name === idOrName);
+    if (!e) throw notFound(`context "${idOrName}" does not exist`);
+    return e;
+  }
+
+  /**
+   * Checks a new engine's address and options, without saving it: unix://, tcp://, http:// or
+   * ssh://user@host[:port][/socket] (with an optional identity file).
+   */
+  prepare(name: string, host: string, identityFile?: string): EngineEndpoint {
     const trimmed = host.trim();
-    if (trimmed.startsWith('ssh://')) throw invalid('ssh:// engines are reached through the VM support; add the forwarded socket (unix://...) instead');
+    const label = name.trim() || trimmed;
+    if (this.engines().some((e) => e.name === label)) throw invalid(`an engine named "${label}" already exists`);
     try {
-      parseHost(trimmed);
+      if (trimmed.startsWith('ssh://')) parseSshHost(trimmed);
+      else parseHost(trimmed);
     } catch (err) {
       throw invalid(err instanceof Error ? err.message : String(err));
     }
-    const engine: EngineEndpoint = { id: randomUUID(), name: name.trim() || trimmed, kind: 'socket', host: trimmed };
+    if (identityFile && !trimmed.startsWith('ssh://')) throw invalid('an identity file only applies to ssh:// engines');
+    const engine: EngineEndpoint = { id: randomUUID(), name: label, kind: trimmed.startsWith('ssh://') ? 'ssh' : 'socket', host: trimmed };
+    if (identityFile) engine.identityFile = path.resolve(identityFile);
+    return engine;
+  }
+
+  /** Saves an engine made by `prepare` (after the caller reached it, for ssh engines). */
+  async add(engine: EngineEndpoint): Promise<EngineEndpoint> {
     this.state = { ...this.state, engines: [...this.state.engines, engine] };
     await this.save();
     return engine;
   }
 
   async remove(id: string): Promise<void> {
-    if (id === LOCAL_ENGINE_ID) throw invalid('the local engine cannot be removed');
+    if (this.builtin.some((e) => e.id === id)) throw invalid(`the built-in engine "${id}" cannot be removed`);
     this.get(id);
     const engines = this.state.engines.filter((e) => e.id !== id);
-    this.state = { ...this.state, engines, active: this.state.active === id ? LOCAL_ENGINE_ID : this.state.active };
+    this.state = { ...this.state, engines, active: this.state.active === id ? defaultEngineId() : this.state.active };
     await this.save();
   }
 

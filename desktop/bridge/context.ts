@@ -17,6 +17,8 @@ export interface HostContext {
   /** The client of the active engine (replaced when the active engine changes). */
   client(): EngineClient;
   activeEngine(): EngineEndpoint;
+  /** The active engine's status (ping and version; for ssh engines the SSH connection first). */
+  probe(): Promise<EngineStatus>;
   /** Makes `id` the active engine and answers its status. */
   useEngine(id: string): Promise<EngineStatus>;
   /** Calls `fn` whenever the active engine changes; returns the unsubscribe function. */

@@ -8,9 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { EngineClient } from '../../client/index.js';
+import { openEngineLink } from '../../client/engine-link.js';
+import type { EngineLink } from '../../client/engine-link.js';
+import { berthHome } from '../../client/home.js';
 import type {
   BridgeError,
+  EngineEndpoint,
   MethodName,
   MethodParams,
   MethodResult,
@@ -90,7 +95,19 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
   const jobs = new JobManager();
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
-  let client = new EngineClient({ host: config.active().host });
+  const home = berthHome(env);
+  // ssh engines get a forwarded socket; the link lives while its engine is the active one.
+  const connect = async (engine: EngineEndpoint): Promise<{ link: EngineLink; client: EngineClient }> => {
+    const link = await openEngineLink(engine, { home, env, keepConnected: true }).catch(
+      (err: unknown): EngineLink => ({
+        host: `unix://${path.join(home.runDir, `engine-${engine.id}.sock`)}`,
+        close: async () => undefined,
+        error: err instanceof Error ? err : new Error(String(err)),
+      }),
+    );
+    return { link, client: new EngineClient({ host: link.host }) };
+  };
+  let { link, client } = await connect(config.active());
   let closed = false;
   const open = new Set<() => void>();
 
@@ -102,13 +119,15 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
     jobs,
     client: () => client,
     activeEngine: () => config.active(),
+    probe: () => probeEngine(config.active(), client, link),
     async useEngine(id) {
       const engine = await config.use(id);
-      const old = client;
-      client = new EngineClient({ host: engine.host });
-      old.close();
+      const [oldClient, oldLink] = [client, link];
+      ({ link, client } = await connect(engine));
+      oldClient.close();
+      await oldLink.close();
       changes.emit('change');
-      return probeEngine(engine, client);
+      return probeEngine(engine, client, link);
     },
     onEngineChange(fn) {
       changes.on('change', fn);
@@ -214,6 +233,7 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
       jobs.close();
       changes.removeAllListeners();
       client.close();
+      await link.close();
     },
   };
 }

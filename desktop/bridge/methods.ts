@@ -12,7 +12,8 @@ import { invalid } from './errors.js';
 import { listDir, readFile, writeFile } from './files.js';
 import { asParams, oneOf, optBool, optStr, optStrings, str } from './params.js';
 import { runContainer } from './run.js';
-import { probeEngine } from './status.js';
+import { addEngine } from './engines.js';
+import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
 
 export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
 export type MethodTable = { [M in MethodName]: MethodHandler<M> };
@@ -53,7 +54,7 @@ function settingsPatch(params: unknown): Partial<Settings> {
 export const methods: MethodTable = {
   'engine.status': async (ctx, p) => {
     none(p);
-    return probeEngine(ctx.activeEngine(), ctx.client());
+    return ctx.probe();
   },
   'engine.list': async (ctx, p) => {
     none(p);
@@ -61,7 +62,8 @@ export const methods: MethodTable = {
   },
   'engine.add': async (ctx, params) => {
     const p = asParams(params);
-    return ctx.config.add(optStr(p, 'name') ?? '', str(p, 'host'));
+    const identityFile = optStr(p, 'identityFile');
+    return addEngine(ctx.config, { name: optStr(p, 'name') ?? '', host: str(p, 'host'), ...(identityFile ? { identityFile } : {}) }, ctx.env);
   },
   'engine.remove': async (ctx, params) => {
     const engineId = id(params);
@@ -87,7 +89,7 @@ export const methods: MethodTable = {
   'diagnostics.collect': async (ctx, p): Promise<Diagnostics> => {
     none(p);
     const client = ctx.client();
-    const engine = await probeEngine(ctx.activeEngine(), client);
+    const engine = await ctx.probe();
     const pingMs: number[] = [];
     if (engine.state === 'running') {
       for (let i = 0; i < 5; i++) {
@@ -111,6 +113,20 @@ export const methods: MethodTable = {
     return ctx.config.settings();
   },
   'settings.set': async (ctx, params) => ctx.config.setSettings(settingsPatch(params)),
+
+  'vm.status': async (ctx, p) => {
+    none(p);
+    return vmStatusOf(ctx);
+  },
+  'vm.start': async (ctx, p) => {
+    none(p);
+    return vmStart(ctx);
+  },
+  'vm.stop': async (ctx, p) => {
+    none(p);
+    return vmStop(ctx);
+  },
+  'vm.configure': vmConfigure,
 
   'containers.list': async (ctx, params) => ctx.client().containers.list({ all: optBool(asParams(params), 'all') ?? false }),
   'containers.inspect': async (ctx, params) => ctx.client().containers.inspect(id(params)),

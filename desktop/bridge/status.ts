@@ -5,6 +5,7 @@
  */
 import { EngineError, parseHost } from '../../client/index.js';
 import type { EngineClient } from '../../client/index.js';
+import type { EngineLink } from '../../client/engine-link.js';
 import type { EngineEndpoint, EngineStatus } from '../../types/desktop-api.js';
 
 /** How long a probe waits for the engine before calling it unreachable. */
@@ -26,7 +27,9 @@ export function explainUnreachable(engine: EngineEndpoint, err: unknown): { reas
   const startFix =
     engine.kind === 'local'
       ? 'start berthd: sudo bash build/start.sh (from a source checkout), or run berthd'
-      : `start the engine behind ${where}, or check the address`;
+      : engine.kind === 'vm'
+        ? 'start the VM: berth vm start, or Settings → Virtual machine → Start'
+        : `start the engine behind ${where}, or check the address`;
   if (errno === 'EACCES' || errno === 'EPERM') {
     return {
       reason: `permission denied on ${where}`,
@@ -48,8 +51,25 @@ export function explainUnreachable(engine: EngineEndpoint, err: unknown): { reas
   return { reason: message, fix: startFix };
 }
 
-/** Ping (timed) and version: running with the engine's facts, or unreachable with reason and fix. */
-export async function probeEngine(engine: EngineEndpoint, client: EngineClient): Promise<EngineStatus> {
+/**
+ * Ping (timed) and version: running with the engine's facts, or unreachable with reason and fix.
+ * An ssh:// engine's SSH connection is made first, so its failure (host key, credentials, sshd
+ * refusing socket forwarding) is what the user reads, not a reset local socket.
+ */
+export async function probeEngine(engine: EngineEndpoint, client: EngineClient, link?: EngineLink): Promise<EngineStatus> {
+  if (link?.error) return { state: 'unreachable', engine, reason: link.error.message, fix: 'close the other program serving this socket, or restart the app' };
+  if (link?.forwarder) {
+    try {
+      await link.forwarder.ensureSession();
+    } catch (err) {
+      return {
+        state: 'unreachable',
+        engine,
+        reason: err instanceof Error ? err.message : String(err),
+        fix: 'check the address, that your key is in the remote authorized_keys, and that sshd allows AllowStreamLocalForwarding',
+      };
+    }
+  }
   const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
   try {
     const started = performance.now();

@@ -10,8 +10,9 @@ import type { HostContext } from './context.js';
 import { LineBatcher, pumpLogs } from './logs.js';
 import { asParams, int, optBool, optInt, optStrings, str } from './params.js';
 import { pumpStats } from './stats.js';
-import { probeEngine, sameStatus } from './status.js';
+import { sameStatus } from './status.js';
 import { openTerminal, parseTerminalInput } from './terminal.js';
+import { followVm } from './vm.js';
 
 export interface StreamOut<S extends StreamName> {
   push(msg: StreamMessage<S>): void;
@@ -55,9 +56,8 @@ async function events(ctx: HostContext, params: unknown, out: StreamOut<'events'
     const unsubscribe = ctx.onEngineChange(() => changed.abort());
     const signal = AbortSignal.any([out.signal, changed.signal]);
     try {
-      const engine = ctx.activeEngine();
       const client = ctx.client();
-      const status = await probeEngine(engine, client);
+      const status = await ctx.probe();
       if (signal.aborted) continue;
       report(status);
       if (status.state === 'running') {
@@ -72,7 +72,7 @@ async function events(ctx: HostContext, params: unknown, out: StreamOut<'events'
         }
         if (signal.aborted) continue;
         since = Math.floor(Date.now() / 1000);
-        const after = await probeEngine(engine, client);
+        const after = await ctx.probe();
         report(after);
         if (after.state === 'running') continue;
       }
@@ -131,4 +131,9 @@ async function terminal(ctx: HostContext, params: unknown, out: StreamOut<'termi
   }
 }
 
-export const streams: StreamTable = { events, jobs, logs, stats, terminal };
+async function vm(ctx: HostContext, params: unknown, out: StreamOut<'vm'>): Promise<void> {
+  asParams(params);
+  await followVm(ctx, (s) => out.push(s), out.signal);
+}
+
+export const streams: StreamTable = { events, jobs, logs, stats, terminal, vm };

@@ -1,0 +1,194 @@
+/**
+ * Contexts: the engines `berth` can talk to, one of them current. They are the desktop app's
+ * engine list (desktop/bridge/config.ts), so switching in either switches both. Verbs mirror
+ * `docker context`: ls, use, create, rm, inspect, show.
+ *
+ * Which engine a command talks to, first match wins: -H/--host; --context or BERTH_CONTEXT;
+ * BERTH_HOST / DOCKER_HOST; the current context. An ssh:// context is reached through a forwarded
+ * socket that lives for the one command.
+ */
+import path from 'node:path';
+import { DEFAULT_HOST, EngineClient, EngineError } from '../client/index.js';
+import { openEngineLink } from '../client/engine-link.js';
+import type { EngineLink } from '../client/engine-link.js';
+import { berthHome } from '../client/home.js';
+import { DesktopConfig, LOCAL_ENGINE_ID, defaultConfigPath } from '../desktop/bridge/config.js';
+import { addEngine, expandHome } from '../desktop/bridge/engines.js';
+import type { EngineEndpoint } from '../types/desktop-api.js';
+import { UsageError } from './args.js';
+import type { CliIo, Command } from './command.js';
+import { printRows } from './images.js';
+
+export function loadContexts(env: NodeJS.ProcessEnv): Promise<DesktopConfig> {
+  return DesktopConfig.load(defaultConfigPath(env), env);
+}
+
+export interface ResolvedEngine {
+  client: EngineClient;
+  link: EngineLink;
+}
+
+/** Applies the precedence above and opens the engine's link. */
+export async function resolveEngine(io: CliIo, hostFlag: string | undefined, contextFlag: string | undefined): Promise<ResolvedEngine> {
+  const env = io.env;
+  const named = contextFlag || env['BERTH_CONTEXT'];
+  let engine: EngineEndpoint | undefined;
+  if (!hostFlag) {
+    if (named || !(env['BERTH_HOST'] || env['DOCKER_HOST'])) {
+      const config = await loadContexts(env);
+      try {
+        engine = named ? config.find(named) : config.active();
+      } catch (err) {
+        throw new UsageError(err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+  engine ??= { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host: hostFlag || env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST };
+  const home = berthHome(env);
+  let link: EngineLink;
+  try {
+    link = await openEngineLink(engine, { home, env, connectNow: true, socketPath: path.join(home.runDir, `cli-${process.pid}.sock`) });
+  } catch (err) {
+    throw new EngineError(`cannot reach context "${engine.name}": ${err instanceof Error ? err.message : String(err)}`, 0, 'UNREACHABLE');
+  }
+  try {
+    return { client: new EngineClient({ host: link.host }), link };
+  } catch (e) {
+    await link.close();
+    if (e instanceof EngineError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function rows(config: DesktopConfig): Record<string, string>[] {
+  return config.engines().map((e) => ({
+    Name: e.name,
+    Current: e.id === config.activeId ? 'true' : 'false',
+    Kind: e.kind,
+    DockerEndpoint: e.host,
+    Description: e.kind === 'local' ? 'The engine on this machine' : e.kind === 'vm' ? 'The engine in the Berth VM' : e.hostKey ? `Host key ${e.hostKey}` : '',
+  }));
+}
+
+const lsCommand: Command = {
+  name: 'ls',
+  aliases: ['list'],
+  usage: '[OPTIONS]',
+  description: 'List contexts',
+  noEngine: true,
+  maxArgs: 0,
+  flags: [
+    { name: 'format', type: 'string', description: "Format output using a custom template ('table', 'json' or a Go template)" },
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Only show context names' },
+  ],
+  async run(ctx, args) {
+    const config = await loadContexts(ctx.io.env);
+    const list = rows(config).map((r) => ({ ...r, Name: r['Current'] === 'true' && !args.string('format') ? `${r['Name']} *` : r['Name'] }));
+    if (args.bool('quiet')) {
+      for (const e of config.engines()) ctx.out(`${e.name}\n`);
+      return;
+    }
+    printRows(ctx, list, args.string('format'), 'table {{.Name}}\t{{.Kind}}\t{{.DockerEndpoint}}\t{{.Description}}', {
+      Name: 'NAME',
+      Kind: 'KIND',
+      DockerEndpoint: 'DOCKER ENDPOINT',
+      Description: 'DESCRIPTION',
+    });
+  },
+};
+
+const useCommand: Command = {
+  name: 'use',
+  usage: 'CONTEXT',
+  description: 'Set the current context',
+  noEngine: true,
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [],
+  async run(ctx, args) {
+    const config = await loadContexts(ctx.io.env);
+    const engine = config.find(args.args[0] as string);
+    await config.use(engine.id);
+    ctx.out(`${engine.name}\n`);
+    if (ctx.io.env['BERTH_HOST'] || ctx.io.env['DOCKER_HOST']) {
+      ctx.err(`Warning: BERTH_HOST or DOCKER_HOST is set and overrides the current context; unset it to use "${engine.name}"\n`);
+    }
+    ctx.err(`Current context is now "${engine.name}"\n`);
+  },
+};
+
+const createCommand: Command = {
+  name: 'create',
+  usage: '[OPTIONS] CONTEXT',
+  description: 'Create a context (an engine address: unix://, tcp:// or ssh://user@host)',
+  noEngine: true,
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [
+    { name: 'host', type: 'string', description: 'The engine address: unix:///path, tcp://host:port or ssh://user@host[:port][/socket]' },
+    { name: 'docker', type: 'string', description: "docker's form of the address: host=ADDRESS" },
+    { name: 'identity', short: 'i', type: 'string', description: 'ssh engines: the private key file to use' },
+  ],
+  async run(ctx, args) {
+    const docker = args.string('docker');
+    const host = args.string('host') ?? (docker?.startsWith('host=') ? docker.slice(5) : undefined);
+    if (!host) throw new UsageError('the engine address is required: --host ADDRESS (or --docker host=ADDRESS)');
+    const identity = args.string('identity');
+    const config = await loadContexts(ctx.io.env);
+    const engine = await addEngine(config, { name: args.args[0] as string, host, ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}) }, ctx.io.env);
+    if (engine.hostKey) ctx.err(`Pinned the host key of ${host}: ${engine.hostKey}\n`);
+    ctx.out(`${engine.name}\n`);
+    ctx.err(`Successfully created context "${engine.name}"\n`);
+  },
+};
+
+const rmCommand: Command = {
+  name: 'rm',
+  aliases: ['remove'],
+  usage: 'CONTEXT [CONTEXT...]',
+  description: 'Remove one or more contexts',
+  noEngine: true,
+  minArgs: 1,
+  flags: [],
+  async run(ctx, args) {
+    const config = await loadContexts(ctx.io.env);
+    let failed = false;
+    for (const name of args.args) {
+      try {
+        await config.remove(config.find(name).id);
+        ctx.out(`${name}\n`);
+      } catch (err) {
+        failed = true;
+        ctx.err(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    }
+    return failed ? 1 : 0;
+  },
+};
+
+const inspectCommand: Command = {
+  name: 'inspect',
+  usage: '[CONTEXT...]',
+  description: 'Display detailed information on one or more contexts (default: the current one)',
+  noEngine: true,
+  flags: [],
+  async run(ctx, args) {
+    const config = await loadContexts(ctx.io.env);
+    const engines = args.args.length ? args.args.map((n) => config.find(n)) : [config.active()];
+    ctx.out(`${JSON.stringify(engines.map((e) => ({ Name: e.name, Current: e.id === config.activeId, ...e })), null, 4)}\n`);
+  },
+};
+
+const showCommand: Command = {
+  name: 'show',
+  usage: '',
+  description: 'Print the name of the current context',
+  noEngine: true,
+  maxArgs: 0,
+  flags: [],
+  async run(ctx) {
+    ctx.out(`${(await loadContexts(ctx.io.env)).active().name}\n`);
+  },
+};
+
+export const contextCommands: Command[] = [createCommand, inspectCommand, lsCommand, rmCommand, showCommand, useCommand];

@@ -1,0 +1,55 @@
+/**
+ * From an engine entry (a "context") to an address the HTTP client can use. Local, socket and VM
+ * engines already are one (the VM supervisor serves the forwarded socket); an ssh:// engine gets a
+ * forwarder of its own, a local socket carried over SSH, which lives as long as the link.
+ */
+import path from 'node:path';
+import type { EngineEndpoint } from '../types/desktop-api.js';
+import type { BerthHome } from './home.js';
+import type { SocketForwarder } from './ssh/forwarder.js';
+import { remoteForwarder } from './ssh/remote.js';
+import type { SshTarget } from './ssh/session.js';
+
+export interface EngineLink {
+  /** unix://, tcp:// or http:// address for EngineClient. */
+  host: string;
+  /** The SSH forwarder behind `host`, for ssh:// engines. */
+  forwarder?: SocketForwarder;
+  /** Why the link could not be set up (its socket could not be created); `host` then leads nowhere. */
+  error?: Error;
+  close(): Promise<void>;
+}
+
+export interface LinkOptions {
+  home: BerthHome;
+  env?: NodeJS.ProcessEnv;
+  /** Where the forwarded socket goes (default `<home>/run/engine-<id>.sock`). */
+  socketPath?: string;
+  /** Connect now, so a wrong address or key fails here with the SSH reason. */
+  connectNow?: boolean;
+  /** Reconnect in the background after a loss (long-lived links: the desktop). */
+  keepConnected?: boolean;
+  /** Allow pinning an unknown host key (adding an engine). */
+  onNewHostKey?: (target: SshTarget, fingerprint: string) => void;
+}
+
+export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions): Promise<EngineLink> {
+  if (engine.kind !== 'ssh') return { host: engine.host, close: async () => undefined };
+  const socketPath = opts.socketPath ?? path.join(opts.home.runDir, `engine-${engine.id}.sock`);
+  const forwarder = remoteForwarder({ host: engine.host, ...(engine.identityFile ? { identityFile: engine.identityFile } : {}) }, socketPath, {
+    home: opts.home,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.onNewHostKey ? { onNewHostKey: opts.onNewHostKey } : {}),
+    keepConnected: opts.keepConnected ?? false,
+  });
+  await forwarder.listen();
+  if (opts.connectNow) {
+    try {
+      await forwarder.ensureSession();
+    } catch (err) {
+      await forwarder.close();
+      throw err;
+    }
+  }
+  return { host: `unix://${socketPath}`, forwarder, close: () => forwarder.close() };
+}
