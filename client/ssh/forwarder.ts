@@ -15,6 +15,8 @@ import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { ClientChannel } from 'ssh2';
+import { SshError } from './session.js';
 import type { SshSession } from './session.js';
 
 export interface ForwarderOptions {
@@ -125,14 +127,29 @@ export class SocketForwarder extends EventEmitter {
     this.emit('state', state);
   }
 
+  /**
+   * A channel to the far socket. A session that died without us noticing yet (a blip, the peer
+   * restarted) fails the open: it is dropped and one new session is tried, so the first request
+   * after a blip works instead of failing.
+   */
+  private async openChannel(): Promise<ClientChannel> {
+    const session = await this.ensureSession();
+    try {
+      return await session.streamLocal(this.opts.remotePath);
+    } catch (err) {
+      if (err instanceof SshError && err.refused) throw err;
+      session.close();
+      this.lost(session);
+      return (await this.ensureSession()).streamLocal(this.opts.remotePath);
+    }
+  }
+
   private accept(sock: net.Socket): void {
     this.sockets.add(sock);
     sock.once('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.pause();
-    this.ensureSession()
-      .then((session) => session.streamLocal(this.opts.remotePath))
-      .then(
+    this.openChannel().then(
         (channel) => {
           if (sock.destroyed) {
             channel.close();

@@ -60,7 +60,17 @@ export interface SshConnectOptions {
   keepaliveMs?: number;
 }
 
-export class SshError extends Error {}
+export class SshError extends Error {
+  /** The server refused the channel (the connection itself is fine). */
+  refused = false;
+}
+
+/** ssh2 marks a channel the server refused with a numeric `reason`; other failures are the connection's. */
+function channelError(message: string, err: Error): SshError {
+  const e = new SshError(message, { cause: err });
+  e.refused = typeof (err as Error & { reason?: unknown }).reason === 'number';
+  return e;
+}
 
 export interface ExecResult {
   code: number | null;
@@ -137,7 +147,7 @@ export class SshSession extends EventEmitter {
   streamLocal(socketPath: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       this.client.openssh_forwardOutStreamLocal(socketPath, (err, channel) => {
-        if (err) reject(new SshError(`cannot open ${socketPath} on ${this.label}: ${describe(err)}`));
+        if (err) reject(channelError(`cannot open ${socketPath} on ${this.label}: ${describe(err)}`, err));
         else resolve(channel);
       });
     });
@@ -147,7 +157,7 @@ export class SshSession extends EventEmitter {
   streamTcp(host: string, port: number): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       this.client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
-        if (err) reject(new SshError(`cannot reach ${host}:${port} from ${this.label}: ${describe(err)}`));
+        if (err) reject(channelError(`cannot reach ${host}:${port} from ${this.label}: ${describe(err)}`, err));
         else resolve(channel);
       });
     });

@@ -8,6 +8,8 @@ import type { EngineClient } from '../../client/index.js';
 import type { EngineLink } from '../../client/engine-link.js';
 import type { EngineEndpoint, EngineStatus } from '../../types/desktop-api.js';
 
+const SSH_FIX = 'check the address, that your key is in the remote authorized_keys, and that sshd allows AllowStreamLocalForwarding';
+
 /** How long a probe waits for the engine before calling it unreachable. */
 export const PROBE_TIMEOUT_MS = 3000;
 
@@ -66,7 +68,7 @@ export async function probeEngine(engine: EngineEndpoint, client: EngineClient, 
         state: 'unreachable',
         engine,
         reason: err instanceof Error ? err.message : String(err),
-        fix: 'check the address, that your key is in the remote authorized_keys, and that sshd allows AllowStreamLocalForwarding',
+        fix: SSH_FIX,
       };
     }
   }
@@ -85,6 +87,9 @@ export async function probeEngine(engine: EngineEndpoint, client: EngineClient, 
       latencyMs,
     };
   } catch (err) {
+    // Over SSH, a failed request after a lost connection is best explained by the reconnect's failure.
+    const sshFailure = link?.forwarder ? await link.forwarder.ensureSession().then(() => undefined, (e: unknown) => e) : undefined;
+    if (sshFailure) return { state: 'unreachable', engine, reason: sshFailure instanceof Error ? sshFailure.message : String(sshFailure), fix: SSH_FIX };
     const timedOut = signal.aborted ? Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }) : err;
     return { state: 'unreachable', engine, ...explainUnreachable(engine, timedOut) };
   }

@@ -1,0 +1,202 @@
+// The SSH transport against a real OpenSSH server and a real berthd: remote engines (ssh://)
+// as contexts for berth and the desktop, the docker CLI through a forwarded socket (attach,
+// stdin half-close), host key pinning and refusal, key file modes, and reconnecting after the
+// connection drops.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import ssh2 from 'ssh2';
+import { run as berthRun } from '../cli/main.js';
+import type { CliIo } from '../cli/command.js';
+import { berthHome } from '../client/home.js';
+import { KnownHosts, blobFromPublicLine, ensureKeyPair, fingerprint, remoteForwarder } from '../client/ssh/index.js';
+import { createBridgeHost } from '../desktop/bridge/index.js';
+import type { BridgeError } from '../types/desktop-api.js';
+import { containerSkip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
+import { docker } from './harness/docker.js';
+import { SSHD, startSshd, type TestSshd } from './harness/sshd.js';
+import { makeTempDir, removeDir } from './harness/util.js';
+
+const skip = containerSkip || (!existsSync(SSHD) && 'needs OpenSSH server (apt install openssh-server)');
+
+let env: ContainerEnv;
+let sshd: TestSshd;
+let dir: string;
+let keyFile: string;
+let testEnv: NodeJS.ProcessEnv;
+
+before(async () => {
+  if (skip) return;
+  env = await startContainerEnv();
+  dir = await makeTempDir('berth-ssh-');
+  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  keyFile = path.join(dir, 'id_test');
+  await fsp.writeFile(keyFile, pair.private, { mode: 0o600 });
+  sshd = await startSshd(dir, [pair.public]);
+  // The user's world for berth: its own HOME (no ~/.ssh), BERTH_HOME and desktop config.
+  testEnv = { PATH: process.env['PATH'] ?? '', HOME: path.join(dir, 'home'), BERTH_HOME: path.join(dir, 'berth'), BERTH_DESKTOP_CONFIG: path.join(dir, 'desktop.json'), USER: 'root' };
+});
+
+after(async () => {
+  if (skip) return;
+  await sshd?.stop();
+  await stopContainerEnv(env);
+  if (dir) await removeDir(dir);
+});
+
+async function berth(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (into: Buffer[]): Writable => new Writable({ write: (c: Buffer, _e, cb) => (into.push(Buffer.from(c)), cb()) });
+  const io: CliIo = {
+    stdout: Object.assign(sink(out), { isTTY: false }),
+    stderr: sink(err),
+    stdin: Object.assign(Readable.from(input ? [Buffer.from(input)] : []), { isTTY: false }),
+    env: testEnv,
+  };
+  const code = await berthRun(args, io);
+  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
+const remoteAddress = (): string => `ssh://root@127.0.0.1:${sshd.port}${env.daemon.socket}`;
+
+test('berth context create pins the host key; commands then run on the remote engine', { skip, timeout: 120_000 }, async () => {
+  const unknown = await berth(['--host', 'unix:///nope', 'context', 'ls', '--format', '{{.Name}} {{.Kind}} {{.Current}}']);
+  assert.equal(unknown.code, 0, unknown.stderr);
+  assert.equal(unknown.stdout, 'Local engine local true\nBerth VM vm false\n');
+
+  const created = await berth(['context', 'create', 'remote', '--host', remoteAddress(), '--identity', keyFile]);
+  assert.equal(created.code, 0, created.stderr);
+  const fp = fingerprint(blobFromPublicLine(sshd.hostKey));
+  assert.match(created.stderr, new RegExp(`Pinned the host key of .*ssh-ed25519 ${fp.replace(/[+/]/g, '\\$&')}`));
+  const pinned = await fsp.readFile(path.join(testEnv['BERTH_HOME'] as string, 'ssh', 'known_hosts'), 'utf8');
+  assert.equal(pinned, `[127.0.0.1]:${sshd.port} ${sshd.hostKey}\n`);
+
+  const ps = await berth(['--context', 'remote', 'run', '--rm', env.ref, 'echo', 'over ssh']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.equal(ps.stdout, 'over ssh\n');
+  const piped = await berth(['--context', 'remote', 'run', '-i', '--rm', env.ref, 'cat'], 'stdin crosses ssh\n');
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.equal(piped.stdout, 'stdin crosses ssh\n');
+
+  const use = await berth(['context', 'use', 'remote']);
+  assert.equal(use.code, 0, use.stderr);
+  const version = await berth(['version', '--format', '{{.Server.Os}}']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.equal(version.stdout.trim(), 'linux');
+  assert.equal((await berth(['context', 'show'])).stdout, 'remote\n');
+  // The per-command socket is gone afterwards.
+  const run = await fsp.readdir(path.join(testEnv['BERTH_HOME'] as string, 'run'));
+  assert.deepEqual(run.filter((f) => f.startsWith('cli-')), []);
+  assert.equal((await berth(['context', 'use', 'Local engine'])).code, 0);
+  assert.equal((await berth(['context', 'rm', 'remote'])).code, 0);
+});
+
+test('host keys: a changed key and an unknown host are refused with the reason', { skip, timeout: 60_000 }, async () => {
+  const home = berthHome(testEnv);
+  const known = new KnownHosts(home.knownHosts);
+  const other = ssh2.utils.generateKeyPairSync('ed25519').public;
+  await known.pin('127.0.0.1', sshd.port, blobFromPublicLine(other));
+  const changed = await berth(['context', 'create', 'changed', '--host', remoteAddress(), '--identity', keyFile]);
+  assert.equal(changed.code, 1);
+  assert.match(changed.stderr, /differs from the pinned key/);
+  await known.unpin('127.0.0.1', sshd.port);
+
+  // Connecting (not adding) to a host nobody vouches for is refused.
+  const fwd = remoteForwarder({ host: remoteAddress(), identityFile: keyFile }, path.join(dir, 'unknown.sock'), { home, env: testEnv });
+  await fwd.listen();
+  try {
+    await assert.rejects(fwd.ensureSession(), /is not known: add the engine again/);
+  } finally {
+    await fwd.close();
+  }
+  assert.equal(existsSync(path.join(dir, 'unknown.sock')), false, 'close removes the socket');
+
+  const loose = path.join(dir, 'id_loose');
+  await fsp.copyFile(keyFile, loose);
+  await fsp.chmod(loose, 0o644);
+  const open = await berth(['context', 'create', 'loose', '--host', remoteAddress(), '--identity', loose]);
+  assert.equal(open.code, 1);
+  assert.match(open.stderr, /permissions 0644 for .*id_loose are too open/);
+  const ctxs = await berth(['context', 'ls', '-q']);
+  assert.doesNotMatch(ctxs.stdout, /changed|loose/, 'failed creates save nothing');
+});
+
+test('the docker CLI through a forwarded socket, which reconnects after the connection drops', { skip, timeout: 180_000 }, async () => {
+  const home = berthHome(testEnv);
+  await new KnownHosts(home.knownHosts).pin('127.0.0.1', sshd.port, blobFromPublicLine(sshd.hostKey));
+  const sock = path.join(home.runDir, 'fwd-test.sock');
+  const fwd = remoteForwarder({ host: remoteAddress(), identityFile: keyFile }, sock, { home, env: testEnv, keepConnected: true });
+  await fwd.listen();
+  try {
+    const st = await fsp.stat(sock);
+    assert.equal(st.mode & 0o777, 0o600, 'the forwarded socket is for its owner only');
+    assert.equal((await fsp.stat(home.runDir)).mode & 0o777, 0o700);
+    const target = { dockerHost: `unix://${sock}` };
+    const hi = await docker(target, ['run', '--rm', env.ref, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(hi.code, 3, hi.stderr);
+    assert.equal(hi.stdout, 'out\n');
+    assert.match(hi.stderr, /err/);
+    const cat = await docker(target, ['run', '-i', '--rm', env.ref, 'cat'], { input: 'half-close travels over ssh\n' });
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(cat.stdout, 'half-close travels over ssh\n');
+    const id = (await docker(target, ['run', '-d', env.ref, 'sh', '-c', 'while true; do echo tick; sleep 1; done'])).stdout.trim();
+    try {
+      // A blip: every SSH connection is cut. The next command works again.
+      await sshd.dropConnections();
+      const after = await docker(target, ['logs', '--tail', '1', id]);
+      assert.equal(after.code, 0, after.stderr);
+      assert.equal(after.stdout, 'tick\n');
+      // The server goes away for a while (a VM restart): requests fail, then work when it is back.
+      await sshd.stop();
+      const down = await docker(target, ['ps', '-q']);
+      assert.notEqual(down.code, 0);
+      await sshd.start();
+      const back = await docker(target, ['ps', '-q', '--no-trunc']);
+      assert.equal(back.code, 0, back.stderr);
+      assert.equal(back.stdout.trim(), id);
+    } finally {
+      await docker(target, ['rm', '-f', id]);
+    }
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('desktop: an ssh engine is added, becomes active and answers; a refused one says why', { skip, timeout: 120_000 }, async () => {
+  const host = await createBridgeHost({ kind: 'web', configPath: path.join(dir, 'bridge.json'), env: testEnv, localHost: env.daemon.dockerHost });
+  try {
+    const added = await host.call('engine.add', { name: 'box', host: remoteAddress(), identityFile: keyFile });
+    assert.equal(added.kind, 'ssh');
+    assert.equal(added.identityFile, keyFile);
+    const status = await host.call('engine.use', { id: added.id });
+    assert.equal(status.state, 'running', JSON.stringify(status));
+    const list = await host.call('containers.list', { all: true });
+    assert.ok(Array.isArray(list));
+    await assert.rejects(host.call('engine.add', { name: 'nobody', host: `ssh://root@127.0.0.1:${sshd.port}/no/such.sock`, identityFile: keyFile }), (e: BridgeError) => e.status === 400 && /no engine answered/.test(e.message));
+    await assert.rejects(host.call('engine.add', { name: 'bad', host: 'ssh://root@127.0.0.1:notaport' }), (e: BridgeError) => e.status === 400);
+    // The engine's host key changes: the status explains it instead of a bare connection error.
+    await fsp.writeFile(berthHome(testEnv).knownHosts, `[127.0.0.1]:${sshd.port} ${ssh2.utils.generateKeyPairSync('ed25519').public}\n`);
+    await sshd.dropConnections();
+    const refused = await host.call('engine.status', {});
+    assert.equal(refused.state, 'unreachable');
+    if (refused.state === 'unreachable') assert.match(refused.reason, /differs from the pinned key/);
+  } finally {
+    await host.close();
+  }
+});
+
+test('the installation key pair: generated once with safe modes, reused after', { skip }, async () => {
+  const sshDir = path.join(dir, 'keys', 'ssh');
+  const first = await ensureKeyPair(sshDir);
+  assert.match(first.publicKey, /^ssh-ed25519 AAAA\S+ berth@/);
+  assert.equal((await fsp.stat(first.privateKeyPath)).mode & 0o777, 0o600);
+  assert.equal((await fsp.stat(first.publicKeyPath)).mode & 0o777, 0o644);
+  assert.equal((await fsp.stat(sshDir)).mode & 0o777, 0o700);
+  await fsp.chmod(first.privateKeyPath, 0o644);
+  const again = await ensureKeyPair(sshDir);
+  assert.equal(again.publicKey, first.publicKey);
+  assert.equal((await fsp.stat(first.privateKeyPath)).mode & 0o777, 0o600, 'a loosened mode is put back');
+});
