@@ -61,6 +61,7 @@ const startCommand: Command = {
     { name: 'disk', type: 'string', description: 'Data disk size in GiB (it can only grow)' },
     { name: 'share', type: 'list', description: 'Host folder to share at the same path (repeatable; replaces the list; default: your home)' },
     { name: 'accel', type: 'string', description: 'Accelerator: auto, kvm, hvf, whpx or tcg' },
+    { name: 'insecure-registry', type: 'list', description: 'Registry the VM engine may use over plain HTTP (repeatable; replaces the list)' },
   ],
   async run(ctx, args) {
     const patch: Partial<VmSettings> = {};
@@ -71,6 +72,7 @@ const startCommand: Command = {
     if (memory !== undefined) patch.memoryMiB = memory;
     if (disk !== undefined) patch.diskGiB = disk;
     if (args.list('share').length) patch.shares = args.list('share');
+    if (args.list('insecure-registry').length) patch.insecureRegistries = args.list('insecure-registry');
     const accel = args.string('accel');
     if (accel !== undefined) patch.accel = accel as VmSettings['accel'];
     if (Object.keys(patch).length) {

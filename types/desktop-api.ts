@@ -137,6 +137,8 @@ export interface VmSettings {
   /** Host directories shared into the guest at the same path (default: the home directory). */
   shares: string[];
   accel: VmAccelerator;
+  /** Registries the guest engine may reach over plain HTTP (host:port), e.g. host.docker.internal:5000. */
+  insecureRegistries?: string[];
 }
 
 /** Boot stages in order, as the guest reports them on its console, then the host's own checks. */

@@ -58,6 +58,8 @@ export async function vmConfigure(ctx: HostContext, params: unknown): Promise<Vm
   if (diskGiB !== undefined) patch.diskGiB = diskGiB;
   if (accel !== undefined) patch.accel = accel as VmSettings['accel'];
   if (shares !== undefined) patch.shares = shares;
+  const insecure = optStrings(p, 'insecureRegistries');
+  if (insecure !== undefined) patch.insecureRegistries = insecure;
   try {
     await configureVm(berthHome(ctx.env), patch, ctx.env);
   } catch (err) {

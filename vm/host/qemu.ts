@@ -51,7 +51,6 @@ export interface LaunchSpec {
   consoleLog: string;
   /** `unix:<path>` or `tcp:127.0.0.1:<port>` */
   qmp: string;
-  insecureRegistries?: string[];
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -65,7 +64,7 @@ export function kernelCmdline(spec: LaunchSpec): string {
     'quiet',
     `berth.key=${b64(spec.publicKey)}`,
     `berth.shares=${b64(shares)}`,
-    `berth.insecure=${(spec.insecureRegistries ?? []).join(',')}`,
+    `berth.insecure=${(spec.settings.insecureRegistries ?? []).join(',')}`,
   ].join(' ');
 }
 

@@ -48,6 +48,12 @@ export function mergeVmSettings(base: VmSettings, patch: Partial<VmSettings>): V
     }
     out.shares = [...new Set(patch.shares.map((d) => path.resolve(d)))];
   }
+  if (patch.insecureRegistries !== undefined) {
+    if (!Array.isArray(patch.insecureRegistries) || !patch.insecureRegistries.every((r) => typeof r === 'string' && /^[\w.-]+(:\d+)?$/.test(r))) {
+      throw new VmSettingsError('insecure registries are host or host:port names');
+    }
+    out.insecureRegistries = [...patch.insecureRegistries];
+  }
   return out;
 }
 
