@@ -21,9 +21,16 @@ function home(ctx: Context) {
 function progressPrinter(ctx: Context): { update(s: VmStatus): void; done(): void } {
   const tty = ctx.io.stdout.isTTY === true;
   let lastStage: string | undefined;
+  let lastNote: string | undefined;
   let drawn = false;
   return {
     update(s) {
+      if (s.accelNote && s.accelNote !== lastNote) {
+        lastNote = s.accelNote;
+        lastStage = undefined;
+        ctx.out(`${drawn ? '\n' : ''}Note: ${s.accelNote}\n`);
+        drawn = false;
+      }
       if (s.state !== 'starting' || !s.stage || s.stage === lastStage) return;
       lastStage = s.stage;
       const pct = Math.round((s.progress ?? 0) * 100);

@@ -172,6 +172,13 @@ export class SocketForwarder extends EventEmitter {
       );
   }
 
+  /** No more background reconnects (the far side is shutting down on purpose). */
+  quiesce(): void {
+    this.opts.keepConnected = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
   /** Stops listening, ends every forwarded connection and the SSH session, removes the socket. */
   async close(): Promise<void> {
     this.setState('closed');

@@ -123,7 +123,8 @@ export class SshSession extends EventEmitter {
         client.removeListener('error', fail);
         resolve(new SshSession(client, label));
       });
-      client.once('error', fail);
+      // ssh2 may report more than one error for one failed handshake: all go here.
+      client.on('error', fail);
       client.once('close', () => fail(new Error('connection closed during the handshake')));
       client.connect({
         host: opts.host,

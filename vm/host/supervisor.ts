@@ -47,6 +47,7 @@ export function vmPaths(home: BerthHome) {
     consoleLog: path.join(home.vmDir, 'console.log'),
     supervisorLog: path.join(home.vmDir, 'supervisor.log'),
     qmpSocket: path.join(home.vmDir, 'qmp.sock'),
+    qemuPid: path.join(home.vmDir, 'qemu.pid'),
     accelFile: path.join(home.vmDir, 'accel.json'),
     lastError: path.join(home.vmDir, 'last-error'),
   };
@@ -121,6 +122,7 @@ export class VmSupervisor extends EventEmitter {
       const image = await findImage(guestArch(), this.env);
       this.update({ image: { version: image.version, arch: image.arch, ...(image.compressedBytes ? { compressedBytes: image.compressedBytes } : {}) } });
       const keys = await ensureKeyPair(home.sshDir);
+      await this.killStrayQemu();
       await this.prepareDataDisk(settings.diskGiB);
       const hostKey = await this.boot(image, keys);
       // The socket the docker CLI, berth and the app use, carried over SSH to the guest's engine.
@@ -150,6 +152,26 @@ export class VmSupervisor extends EventEmitter {
       this.update({ state: 'stopped', error: message, stage: undefined, progress: undefined });
       throw err;
     }
+  }
+
+  /**
+   * A qemu left running by a supervisor that died (crash, kill -9) still holds the data disk:
+   * it is stopped before a new one starts. Only a process whose command line names this VM's
+   * data disk is touched, whatever the pid file says.
+   */
+  private async killStrayQemu(): Promise<void> {
+    const pid = Number((await fsp.readFile(this.paths.qemuPid, 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    const { stdout } = await run('ps', ['-o', 'command=', '-p', String(pid)]).catch(() => ({ stdout: '' }));
+    if (!stdout.includes('berth-vm') || !stdout.includes(this.paths.dataDisk)) return;
+    this.log(`stopping a qemu left over from an earlier supervisor (pid ${pid})`);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 50; i++) {
+      const alive = await run('ps', ['-o', 'stat=', '-p', String(pid)]).then((r) => r.stdout.trim() !== '' && !r.stdout.startsWith('Z'), () => false);
+      if (!alive) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await fsp.rm(this.paths.qemuPid, { force: true });
   }
 
   /** Creates the data disk on first start, or grows it to the configured size. */
@@ -223,7 +245,7 @@ export class VmSupervisor extends EventEmitter {
     this.log(`starting ${binary} with ${accel}`);
     this.update({ accel, sshPort });
     this.stage('qemu');
-    const qemu = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const qemu = spawn(binary, [...args, '-pidfile', this.paths.qemuPid], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.qemu = qemu;
     let stderr = '';
     qemu.stderr?.on('data', (d: Buffer) => {
@@ -308,16 +330,17 @@ export class VmSupervisor extends EventEmitter {
       this.qmp = q;
       return q;
     });
-    const hostfwd = async (cmd: string): Promise<void> => {
+    // The monitor answers in words: nothing when a rule was added, "... removed" when one was removed.
+    const hostfwd = async (cmd: string, ok: RegExp): Promise<void> => {
       const out = await (await qmpReady).hmp(cmd);
-      if (out) throw new Error(out.includes('Could not') ? 'the host port is in use by another program' : out);
+      if (!ok.test(out)) throw new Error(/Could not set up/.test(out) ? 'the host port is in use by another program' : out);
     };
     const client = this.client as EngineClient;
     this.agent = new PortAgent(
       () => client,
       {
-        add: (proto, port) => hostfwd(`hostfwd_add net0 ${proto}:127.0.0.1:${port}-:${port}`),
-        remove: (proto, port) => hostfwd(`hostfwd_remove net0 ${proto}:127.0.0.1:${port}`),
+        add: (proto, port) => hostfwd(`hostfwd_add net0 ${proto}:127.0.0.1:${port}-:${port}`, /^$/),
+        remove: (proto, port) => hostfwd(`hostfwd_remove net0 ${proto}:127.0.0.1:${port}`, /removed/),
       },
       (ports) => this.update({ ports }),
       this.log,
@@ -359,6 +382,7 @@ export class VmSupervisor extends EventEmitter {
         exited ? Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]) : Promise.resolve(true);
       let down = false;
       const session = await this.forwarder?.ensureSession().catch(() => undefined);
+      this.forwarder?.quiesce();
       if (session) {
         this.log('asking the guest to power off');
         session.exec('/usr/sbin/berth-poweroff', 90_000).catch(() => undefined);
@@ -389,6 +413,7 @@ export class VmSupervisor extends EventEmitter {
     this.qmp?.close();
     await this.killQemu();
     await fsp.rm(this.paths.qmpSocket, { force: true });
+    await fsp.rm(this.paths.qemuPid, { force: true });
   }
 
   private async killQemu(): Promise<void> {

@@ -1,0 +1,188 @@
+// The Berth VM end to end, on this machine's real qemu (KVM is tried first; where it fails or
+// hangs, as nested KVM does here, the supervisor falls back to TCG): boot with progress, the
+// docker CLI through the SSH-forwarded socket, a pull from the host's registry, a published port
+// reachable on the host's 127.0.0.1 and gone after the container, a host folder bind-mounted,
+// pure cgroup v2, clean shutdown, a second boot on the same data disk (host key pin holds, images
+// persist), and removal. Needs the image from `bash vm/build.sh` (CI builds it first).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, promises as fsp } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { run as berthRun } from '../cli/main.js';
+import type { CliIo } from '../cli/command.js';
+import { berthHome } from '../client/home.js';
+import type { VmStatus } from '../types/desktop-api.js';
+import { stopVm } from '../vm/host/control.js';
+import { vmPaths } from '../vm/host/supervisor.js';
+import { docker } from './harness/docker.js';
+import { busyboxLayer, pushImage } from './harness/images.js';
+import { startRegistry, type TestRegistry } from './harness/registry.js';
+import { freePort, makeTempDir, removeDir, repoRoot } from './harness/util.js';
+
+const IMAGE = process.env['BERTH_VM_IMAGE'] || path.join(repoRoot(), 'vm', 'out', 'x86_64');
+const hasImage = existsSync(path.join(IMAGE, 'manifest.json'));
+const hasQemu = existsSync('/usr/bin/qemu-system-x86_64');
+// In CI the image is built before the tests: a missing one is a failure there, not a skip.
+const skip = process.env['CI'] ? false : !hasImage ? `no VM image at ${IMAGE} (build it: bash vm/build.sh)` : !hasQemu ? 'needs qemu-system-x86' : false;
+
+let dir: string;
+let share: string;
+let registry: TestRegistry;
+let testEnv: NodeJS.ProcessEnv;
+let ref: string;
+let target: { dockerHost: string };
+
+before(async () => {
+  if (skip) return;
+  dir = await makeTempDir('berth-vm-');
+  share = path.join(dir, 'project');
+  await fsp.mkdir(share);
+  registry = await startRegistry();
+  await pushImage(registry, 'library/busybox:vm', { layers: [await busyboxLayer()], config: { Cmd: ['sh'] } });
+  // The guest reaches the host's loopback as 10.0.2.2 (user-mode networking).
+  ref = `10.0.2.2:${registry.host.split(':')[1]}/library/busybox:vm`;
+  testEnv = { PATH: process.env['PATH'] ?? '', HOME: dir, BERTH_HOME: path.join(dir, '.berth'), BERTH_VM_IMAGE: IMAGE, BERTH_DESKTOP_CONFIG: path.join(dir, 'desktop.json') };
+  target = { dockerHost: `unix://${berthHome(testEnv).vmSocket}` };
+});
+
+after(async () => {
+  if (skip) return;
+  if (testEnv) await stopVm(berthHome(testEnv), undefined, testEnv).catch(() => undefined);
+  await registry?.stop();
+  if (dir) await removeDir(dir);
+});
+
+async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (into: Buffer[]): Writable => new Writable({ write: (c: Buffer, _e, cb) => (into.push(Buffer.from(c)), cb()) });
+  const io: CliIo = {
+    stdout: Object.assign(sink(out), { isTTY: false }),
+    stderr: sink(err),
+    stdin: Object.assign(Readable.from([]), { isTTY: false }),
+    env: testEnv,
+  };
+  const code = await berthRun(args, io);
+  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
+async function status(): Promise<VmStatus> {
+  const r = await berth(['vm', 'status', '--format', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as VmStatus;
+}
+
+async function fetchText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let data = '';
+    sock.setTimeout(10_000, () => sock.destroy(new Error('timeout')));
+    sock.on('connect', () => sock.write(`GET / HTTP/1.0\r\nHost: x\r\n\r\n`));
+    sock.on('data', (d: Buffer) => (data += d.toString()));
+    sock.on('end', () => resolve(data));
+    sock.on('error', reject);
+  });
+}
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastErr: unknown;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (ok(last)) return last;
+    } catch (e) {
+      lastErr = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what}: not reached (last: ${JSON.stringify(last)} ${lastErr ? String(lastErr) : ''})`);
+}
+
+test('the VM boots with progress and serves the docker CLI over the SSH-forwarded socket', { skip, timeout: 900_000 }, async () => {
+  const start = await berth(['vm', 'start', '--share', share, '--insecure-registry', ref.split('/')[0] as string, '--memory', '1024', '--cpus', '2']);
+  assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}\n${await fsp.readFile(vmPaths(berthHome(testEnv)).supervisorLog, 'utf8').catch(() => '')}`);
+  const stages = [...start.stdout.matchAll(/Starting the Berth VM: (\S+) \(/g)].map((m) => m[1]);
+  const expected = ['initramfs', 'rootfs', 'data-disk', 'network', 'hostkey', 'sshd', 'berthd', 'ready', 'ssh', 'engine'];
+  assert.deepEqual(stages.filter((s) => s !== 'qemu').slice(-expected.length), expected, start.stdout);
+  assert.match(start.stdout, /The Berth VM is running \((kvm|tcg), ready in [\d.]+ s\)/);
+
+  const s = await status();
+  assert.equal(s.state, 'running');
+  assert.equal(s.healthy, true);
+  assert.ok(s.bootMs && s.bootMs > 0);
+  const home = berthHome(testEnv);
+  assert.equal((await fsp.stat(home.vmSocket)).mode & 0o777, 0o600, 'the engine socket is for its owner only');
+  assert.equal((await fsp.stat(path.join(home.sshDir, 'id_ed25519'))).mode & 0o777, 0o600);
+  const console = await fsp.readFile(vmPaths(home).consoleLog, 'utf8');
+  const hostKey = /BERTH-BOOT hostkey (\S+ \S+)/.exec(console)?.[1];
+  assert.ok(hostKey, 'the guest printed its host key');
+  assert.equal((await fsp.readFile(home.knownHosts, 'utf8')).trim(), `berth-vm ${hostKey}`, 'pinned from the console');
+
+  const version = await docker(target, ['version', '--format', '{{.Server.Os}} {{.Server.Version}}']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.match(version.stdout, /^linux /);
+  const info = await docker(target, ['info', '--format', '{{.CgroupVersion}}']);
+  assert.equal(info.stdout.trim(), '2', 'pure cgroup v2 in the guest');
+  const mounts = await berth(['vm', 'ssh', 'sh', '-c', 'grep cgroup /proc/mounts']);
+  assert.equal(mounts.code, 0, mounts.stderr);
+  const lines = mounts.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, `one cgroup mount, no v1 hierarchies: ${mounts.stdout}`);
+  assert.match(lines[0] as string, /^cgroup2 \/sys\/fs\/cgroup cgroup2 /);
+});
+
+test('pull from the host registry, published port on the host loopback, host folder bind mount', { skip, timeout: 900_000 }, async () => {
+  const pull = await docker(target, ['pull', ref], { timeoutMs: 300_000 });
+  assert.equal(pull.code, 0, pull.stderr);
+
+  await fsp.writeFile(path.join(share, 'in.txt'), 'from the host\n');
+  const bind = await docker(target, ['run', '--rm', '-v', `${share}:/src`, ref, 'sh', '-c', 'cat /src/in.txt; echo from the container > /src/out.txt'], { timeoutMs: 300_000 });
+  assert.equal(bind.code, 0, bind.stderr);
+  assert.equal(bind.stdout, 'from the host\n');
+  assert.equal(await fsp.readFile(path.join(share, 'out.txt'), 'utf8'), 'from the container\n');
+
+  const port = await freePort();
+  const run = await docker(target, ['run', '-d', '--name', 'web', '-p', `${port}:8080`, ref, 'sh', '-c', 'mkdir -p /www && echo hello-from-the-vm > /www/index.html && exec httpd -f -p 8080 -h /www'], { timeoutMs: 300_000 });
+  assert.equal(run.code, 0, run.stderr);
+  const page = await eventually(() => fetchText(port), (t) => t.includes('hello-from-the-vm'), `GET 127.0.0.1:${port}`);
+  assert.match(page, /^HTTP\/1\.[01] 200/);
+  const s = await status();
+  assert.deepEqual(s.ports.map((p) => [p.proto, p.port, p.containers]), [['tcp', port, ['web']]]);
+
+  const rm = await docker(target, ['rm', '-f', 'web'], { timeoutMs: 120_000 });
+  assert.equal(rm.code, 0, rm.stderr);
+  await eventually(() => fetchText(port).then(() => 'open', () => 'closed'), (v) => v === 'closed', `port ${port} closed after rm`);
+  assert.deepEqual((await status()).ports, []);
+});
+
+test('clean stop; a second boot keeps the host key pin and the images; rm deletes the VM', { skip, timeout: 900_000 }, async () => {
+  const home = berthHome(testEnv);
+  const stop = await berth(['vm', 'stop']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal((await status()).state, 'stopped');
+  assert.equal(existsSync(home.vmSocket), false, 'the socket goes with the VM');
+  assert.equal(existsSync(vmPaths(home).qemuPid), false, 'qemu is gone');
+  const supervisorLog = await fsp.readFile(vmPaths(home).supervisorLog, 'utf8');
+  assert.match(supervisorLog, /asking the guest to power off/);
+  assert.doesNotMatch(supervisorLog, /quitting qemu/, 'the guest powered off by itself');
+
+  const pinned = await fsp.readFile(home.knownHosts, 'utf8');
+  const again = await berth(['vm', 'start']);
+  assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
+  assert.equal(await fsp.readFile(home.knownHosts, 'utf8'), pinned, 'the same host key on the same data disk');
+  const images = await docker(target, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.equal(images.stdout.trim(), ref, 'the data disk kept the pulled image');
+  const ssh = await berth(['vm', 'ssh', 'cat', '/etc/hostname']);
+  assert.equal(ssh.stdout.trim(), 'berth-vm');
+
+  const refused = await berth(['vm', 'rm']);
+  assert.equal(refused.code, 125, 'rm refuses a running VM without --force');
+  const rm = await berth(['vm', 'rm', '--force']);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.equal((await status()).state, 'absent');
+  assert.equal(existsSync(vmPaths(home).dataDisk), false);
+  assert.doesNotMatch(await fsp.readFile(home.knownHosts, 'utf8'), /berth-vm/);
+});
