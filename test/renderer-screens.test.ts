@@ -459,7 +459,7 @@ describe('renderer screens', { skip }, () => {
     );
     const { page } = app;
     await page.getByRole('table', { name: 'Engines' }).getByRole('row', { name: /Berth VM/ }).waitFor();
-    assert.equal(await page.getByRole('region', { name: 'VM resources' }).count(), 0, 'no VM section for a local engine');
+    assert.equal(await page.getByRole('button', { name: 'Remove engine Berth VM' }).count(), 0, 'the built-in VM engine cannot be removed');
 
     const form = page.getByRole('form', { name: 'Add an engine' });
     await form.getByLabel('Engine name').fill('remote');
@@ -474,7 +474,7 @@ describe('renderer screens', { skip }, () => {
     await page.getByRole('button', { name: 'Use engine Berth VM' }).click();
     assert.deepEqual(await called(page, 'engine.use'), { id: 'vm' });
     await page.getByText('connect ENOENT /tmp/vm.sock. Start the VM').first().waitFor();
-    await page.getByRole('region', { name: 'VM resources' }).waitFor();
+    await page.getByRole('region', { name: 'Virtual machine' }).waitFor();
 
     assert.equal(await page.evaluate(() => document.documentElement.dataset['theme']), 'light');
     await page.getByRole('radio', { name: 'Dark' }).check();

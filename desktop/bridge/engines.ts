@@ -20,7 +20,8 @@ export interface NewEngine {
 }
 
 export async function addEngine(config: DesktopConfig, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<EngineEndpoint> {
-  const engine = config.prepare(spec.name, spec.host, spec.identityFile);
+  // `~/.ssh/id_x` as typed in the app (the CLI expands it too; expanding twice changes nothing).
+  const engine = config.prepare(spec.name, spec.host, spec.identityFile === undefined ? undefined : expandHome(spec.identityFile, env));
   if (engine.kind !== 'ssh') return config.add(engine);
   const home = berthHome(env);
   const probeSocket = path.join(home.runDir, `add-${process.pid}-${engine.id.slice(0, 8)}.sock`);

@@ -1,10 +1,14 @@
-/** The first screen: engine status and version, counts, disk usage, recent activity, quick actions. */
+/**
+ * The first screen: engine status and version (with Start when the engine is in the stopped VM),
+ * counts, disk usage, recent activity, quick actions.
+ */
 import type { ReactNode } from 'react';
 import type { EventMessage } from '../../../types/engine-api';
 import { Button, ErrorBanner } from '../components/ui';
 import { formatAgo, formatBytes, shortId } from '../format';
 import { navigate } from '../router';
 import { useCall, useEngineStatus, useRecentEvents } from '../state';
+import { VmEngineDown } from './VmPanel';
 
 function Card(props: { label: string; value: ReactNode; href?: string }): ReactNode {
   const body = (
@@ -33,7 +37,8 @@ export function Dashboard(): ReactNode {
   return (
     <section aria-labelledby="dash-title">
       <h1 id="dash-title">Dashboard</h1>
-      {status?.state === 'unreachable' && (
+      {status?.state === 'unreachable' && status.engine.kind === 'vm' && <VmEngineDown status={status} />}
+      {status?.state === 'unreachable' && status.engine.kind !== 'vm' && (
         <div className="error-banner" role="alert">
           <span>
             <strong>The engine is unreachable</strong> ({status.engine.host}): {status.reason}. {status.fix}

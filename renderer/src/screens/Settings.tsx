@@ -1,7 +1,7 @@
 /**
- * Settings: the engines the app knows (add one by name and host, remove, use one and see its
- * status), the theme (light, dark or the system's), and — only when the active engine is the VM —
- * a note on where the VM's resources are set.
+ * Settings: the engines the app knows (add one by name and host — ssh:// ones with an optional
+ * identity file, showing the host key pinned on the way —, remove the added ones, use one and see
+ * its status), the Berth VM (VmPanel), and the theme (light, dark or the system's).
  */
 import { useState, type ReactNode } from 'react';
 import type { EngineEndpoint, EngineStatus, Theme } from '../../../types/desktop-api';
@@ -9,8 +9,12 @@ import { bridge, errorText } from '../bridge';
 import { Badge, Button, Confirm, ErrorBanner, toast, useAction } from '../components/ui';
 import { engineStatus, useCall, useEngineStatus } from '../state';
 import { applyTheme } from '../theme';
+import { VmPanel } from './VmPanel';
 
-const HOST = /^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d+|ssh:\/\/[^/\s]+)$/;
+const HOST = /^(unix:\/\/\/.+|tcp:\/\/[^/\s]+:\d+|ssh:\/\/[^/\s]+(\/\S*)?)$/;
+
+/** The engines the host always lists (this computer's and the VM's): they cannot be removed. */
+const builtin = (e: EngineEndpoint): boolean => e.kind === 'local' || e.kind === 'vm';
 
 function StatusText(props: { status: EngineStatus | undefined }): ReactNode {
   const s = props.status;
@@ -32,18 +36,24 @@ function StatusText(props: { status: EngineStatus | undefined }): ReactNode {
 function AddEngine(props: { onAdded: () => void }): ReactNode {
   const [name, setName] = useState('');
   const [host, setHost] = useState('');
+  const [identity, setIdentity] = useState('');
   const [problem, setProblem] = useState<string>();
+  const [added, setAdded] = useState<EngineEndpoint>();
   const [busy, setBusy] = useState(false);
+  const ssh = host.trim().startsWith('ssh://');
   const submit = async (): Promise<void> => {
     if (!name.trim()) return setProblem('Give the engine a name.');
     if (!HOST.test(host.trim())) return setProblem('The host is unix:///path.sock, tcp://host:port or ssh://user@host.');
     setProblem(undefined);
+    setAdded(undefined);
     setBusy(true);
     try {
-      const e = await bridge().invoke('engine.add', { name: name.trim(), host: host.trim() });
+      const e = await bridge().invoke('engine.add', { name: name.trim(), host: host.trim(), ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}) });
       toast(`Added engine ${e.name}`);
       setName('');
       setHost('');
+      setIdentity('');
+      if (e.kind === 'ssh') setAdded(e);
       props.onAdded();
     } catch (err) {
       setProblem(errorText(err));
@@ -66,15 +76,43 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
         </label>
         <label>
           Engine host{' '}
-          <input value={host} onChange={(e) => setHost(e.target.value)} placeholder="unix:///run/berth/docker.sock" size={34} aria-invalid={problem ? true : undefined} aria-describedby={problem ? 'engine-problem' : undefined} />
+          <input
+            value={host}
+            onChange={(e) => setHost(e.target.value)}
+            placeholder="unix:///run/berth/docker.sock"
+            size={34}
+            aria-invalid={problem ? true : undefined}
+            aria-describedby={problem ? 'engine-problem engine-host-help' : 'engine-host-help'}
+          />
         </label>
+        {ssh && (
+          <label>
+            Identity file <input value={identity} onChange={(e) => setIdentity(e.target.value)} placeholder="~/.ssh/id_ed25519 (optional)" size={26} autoComplete="off" />
+          </label>
+        )}
         <Button type="submit" kind="primary" disabled={busy}>
           Add engine
         </Button>
       </div>
+      <p id="engine-host-help" className="muted">
+        A remote engine over SSH is ssh://user@host, with :port and /path/to/docker.sock when they are not the usual ones. Berth connects once to check it and pins the
+        server's host key. Without an identity file it uses the SSH agent, Berth's key or ~/.ssh/id_*.
+      </p>
       {problem && (
         <p id="engine-problem" className="field-error" role="alert">
           {problem}
+        </p>
+      )}
+      {added && (
+        <p role="status">
+          Added {added.name}.{' '}
+          {added.hostKey ? (
+            <>
+              Pinned host key: <code>{added.hostKey}</code>
+            </>
+          ) : (
+            'Its host key was already trusted (~/.ssh/known_hosts).'
+          )}
         </p>
       )}
     </form>
@@ -112,7 +150,10 @@ function Engines(): ReactNode {
                   {e.name} {e.id === active && <Badge tone="ok">in use</Badge>}
                 </td>
                 <td>{e.kind}</td>
-                <td className="mono">{e.host}</td>
+                <td className="mono">
+                  {e.host}
+                  {e.hostKey && <div className="muted">host key {e.hostKey}</div>}
+                </td>
                 <td className="row">
                   <Button
                     disabled={busy || e.id === active}
@@ -126,9 +167,11 @@ function Engines(): ReactNode {
                   >
                     Use
                   </Button>
-                  <Button kind="danger" disabled={e.id === active} label={`Remove engine ${e.name}`} onClick={() => setRemoving(e)}>
-                    Remove
-                  </Button>
+                  {!builtin(e) && (
+                    <Button kind="danger" disabled={e.id === active} label={`Remove engine ${e.name}`} onClick={() => setRemoving(e)}>
+                      Remove
+                    </Button>
+                  )}
                 </td>
               </tr>
             ))}
@@ -136,12 +179,7 @@ function Engines(): ReactNode {
         </table>
         <AddEngine onAdded={engines.reload} />
       </section>
-      {activeEngine?.kind === 'vm' && (
-        <section className="panel" aria-labelledby="vm-title">
-          <h2 id="vm-title">VM resources</h2>
-          <p>The engine runs in Berth's Linux VM. Its CPUs, memory and disk are set when the VM is created and come with the VM image; they are not changed from here.</p>
-        </section>
-      )}
+      <VmPanel />
       {removing && (
         <Confirm
           title={`Remove engine ${removing.name}?`}
