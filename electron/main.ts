@@ -131,5 +131,9 @@ if (!app.requestSingleInstanceLock()) {
     cleanups.push(createTray({ host: bridge, show, quit }));
     cleanups.push(notifyJobs({ host: bridge, windowFocused: () => win?.isFocused() ?? false }));
     await createWindow();
+    // Where the engine is the VM (macOS, Windows), opening the app boots it; the Dashboard and
+    // Settings show the progress. The VM outlives the app, so the docker CLI keeps working.
+    const engines = await bridge.call('engine.list', {});
+    if (engines.engines.find((e) => e.id === engines.active)?.kind === 'vm') void bridge.call('vm.start', {}).catch(() => undefined);
   });
 }
