@@ -40,11 +40,14 @@ for m in $(sed -n 's/^initramfs: *//p' "$REPO/vm/modules.txt"); do
   chroot "$root" modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }' \
     | sed "s|^/usr/lib/modules/$kver/||; s|^/lib/modules/$kver/||" >> "$WORK/kernel/initramfs"
 done
-awk '!seen[$0]++' "$WORK/kernel/initramfs" > "$WORK/kernel/initramfs.order"
+awk '!seen[$0]++' "$WORK/kernel/initramfs" | sed 's/\.xz$//' > "$WORK/kernel/initramfs.order"
 sort -u "$WORK/kernel/keep" > "$WORK/kernel/keep.sorted"
 (cd "$root/usr/lib/modules/$kver" && find kernel -name '*.ko*' | sort > "$WORK/kernel/all")
 comm -23 "$WORK/kernel/all" "$WORK/kernel/keep.sorted" | (cd "$root/usr/lib/modules/$kver" && xargs rm -f)
 find "$root/usr/lib/modules/$kver/kernel" -depth -type d -empty -delete
+# Stored uncompressed: the squashfs compresses them about as well, and modprobe under emulation
+# is much faster without unpacking xz.
+find "$root/usr/lib/modules/$kver/kernel" -name '*.ko.xz' -exec xz -d {} +
 chroot "$root" depmod -a "$kver"
 echo "customize: kernel $kver, $(wc -l < "$WORK/kernel/keep.sorted") modules kept"
 
