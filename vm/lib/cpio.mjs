@@ -7,6 +7,7 @@
  *
  * usage: node vm/lib/cpio.mjs <dir> <mtime seconds> > initrd.cpio
  */
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 
