@@ -1,0 +1,160 @@
+#!/bin/bash
+# Builds the Berth guest image: a Debian trixie root with berthd, booted by a tiny initramfs.
+#
+#   vm/build.sh [--arch x86_64|aarch64] [--out DIR]        (as root; default DIR vm/out/<arch>)
+#
+# Outputs in DIR: vmlinuz, initrd.img, rootfs.img (squashfs) and manifest.json (see vm/README.md).
+# Everything comes from Debian packages (deb.debian.org, or $BERTH_VM_MIRROR) plus the berthd
+# bundle from this checkout. The result is cached by the hash of its inputs - this recipe (vm/),
+# the bundle's files, package-lock.json and the architecture - in
+# ${BERTH_VM_CACHE:-/var/cache/berth/vm}/<hash>/; a cache hit takes seconds.
+#
+# aarch64 is the same recipe for arm64. Built on an x86_64 host it needs qemu-user-static with
+# binfmt_misc registered (mmdebstrap runs the arm64 maintainer scripts, depmod and modprobe
+# under emulation); it has not been verified on this project's x86_64-only build machines.
+set -euo pipefail
+
+ARCH=x86_64
+OUT=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --arch) ARCH=${2:?--arch needs a value}; shift 2 ;;
+    --out) OUT=${2:?--out needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+case $ARCH in
+  x86_64) DEB_ARCH=amd64 CONSOLE=ttyS0 ;;
+  aarch64) DEB_ARCH=arm64 CONSOLE=ttyAMA0 ;;
+  *) echo "build.sh: --arch must be x86_64 or aarch64" >&2; exit 2 ;;
+esac
+# linux-image-cloud-* would be smaller but has no 9p (CONFIG_NET_9P is not set), which the
+# shared folders need; the generic flavour is pruned to vm/modules.txt instead.
+KERNEL_FLAVOUR=$DEB_ARCH
+SUITE=trixie
+MIRROR=${BERTH_VM_MIRROR:-http://deb.debian.org/debian}
+CACHE=${BERTH_VM_CACHE:-/var/cache/berth/vm}
+# One fixed timestamp for every file, so identical inputs give identical images.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600}
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$REPO/vm/out/$ARCH}
+START=$(date +%s.%N)
+stage() { printf '==> [%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $START" | bc)" "$*"; }
+die() { echo "build.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap builds a root filesystem with its real owners)"
+for tool in mmdebstrap mksquashfs node npx gzip xz bc; do
+  command -v "$tool" > /dev/null || die "$tool is required"
+done
+
+WORK=$(mktemp -d /var/tmp/berth-vm.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+stage "compile (tsc -b)"
+(cd "$REPO" && npx --no-install tsc -b) || die "tsc -b failed"
+
+stage "bundle berthd for $ARCH"
+BUNDLE=$WORK/bundle
+node "$REPO/vm/lib/bundle.mjs" "$REPO" "$ARCH" "$BUNDLE"
+
+stage "hash inputs"
+# The recipe is every file under vm/ except its outputs and docs; modes count (exec bits).
+HASH=$(
+  {
+    echo "arch $ARCH"
+    (cd "$REPO" && find vm -path vm/out -prune -o -type f ! -name '*.md' -printf '%m %p\n' | LC_ALL=C sort)
+    (cd "$REPO" && find vm -path vm/out -prune -o -type f ! -name '*.md' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    (cd "$BUNDLE" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    (cd "$REPO" && sha256sum package-lock.json)
+  } | sha256sum | cut -c1-32
+)
+echo "version $HASH"
+
+install_outputs() {
+  mkdir -p "$OUT"
+  for f in vmlinuz initrd.img rootfs.img manifest.json; do
+    rm -f "$OUT/$f"
+    ln "$1/$f" "$OUT/$f" 2> /dev/null || cp "$1/$f" "$OUT/$f"
+  done
+}
+
+if [ -f "$CACHE/$HASH/manifest.json" ]; then
+  stage "cached: $CACHE/$HASH"
+  install_outputs "$CACHE/$HASH"
+  stage "done: $OUT"
+  exit 0
+fi
+
+stage "root filesystem (mmdebstrap $SUITE/$DEB_ARCH)"
+export REPO WORK BUNDLE DEB_ARCH KERNEL_FLAVOUR
+mmdebstrap --quiet --variant=essential --architectures="$DEB_ARCH" \
+  --include="$(grep -v '^#' "$REPO/vm/packages.txt" | awk 'NF' | paste -sd,)" \
+  --aptopt='APT::Install-Recommends "false"' --aptopt='Acquire::Languages "none"' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
+  --customize-hook="$REPO/vm/lib/customize.sh" \
+  "$SUITE" "$WORK/root" "$MIRROR"
+chroot "$WORK/root" dpkg-query -W -f '${Package}\t${Version}\n' > "$WORK/versions"
+
+stage "initramfs"
+KVER=$(cat "$WORK/kernel/release")
+INITRAMFS=$WORK/initramfs
+mkdir -p "$INITRAMFS"/{bin,dev,proc,sys,lib/modules}
+cp "$WORK/root/usr/bin/busybox" "$INITRAMFS/bin/busybox"
+install -m 755 "$REPO/vm/initramfs/init" "$INITRAMFS/init"
+# busybox insmod takes plain .ko files; the archive is compressed as a whole anyway.
+: > "$INITRAMFS/lib/modules/load"
+while read -r ko; do
+  name=$(basename "$ko" | sed 's/\.ko\.xz$/.ko/; s/\.ko\.zst$/.ko/')
+  case $ko in
+    *.xz) xz -dc "$WORK/root/usr/lib/modules/$KVER/$ko" > "$INITRAMFS/lib/modules/$name" ;;
+    *.zst) zstd -qdc "$WORK/root/usr/lib/modules/$KVER/$ko" > "$INITRAMFS/lib/modules/$name" ;;
+    *) cp "$WORK/root/usr/lib/modules/$KVER/$ko" "$INITRAMFS/lib/modules/$name" ;;
+  esac
+  echo "$name" >> "$INITRAMFS/lib/modules/load"
+done < "$WORK/kernel/initramfs.order"
+mkdir -p "$WORK/out"
+node "$REPO/vm/lib/cpio.mjs" "$INITRAMFS" "$SOURCE_DATE_EPOCH" | gzip -9 -n > "$WORK/out/initrd.img"
+cp "$WORK/vmlinuz" "$WORK/out/vmlinuz"
+
+stage "squashfs"
+# (mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times below.)
+env -u SOURCE_DATE_EPOCH mksquashfs "$WORK/root" "$WORK/out/rootfs.img" -noappend -quiet -no-progress \
+  -comp zstd -Xcompression-level 19 -b 1M \
+  -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" > /dev/null
+
+stage "manifest"
+ARCH=$ARCH HASH=$HASH CONSOLE=$CONSOLE KERNEL_PACKAGE="$(cat "$WORK/kernel/package")" \
+  node - "$WORK/out" "$WORK/versions" "$REPO/vm/packages.txt" <<'EOF'
+const fs = require('node:fs');
+const [out, versionsFile, packagesFile] = process.argv.slice(2);
+const versions = new Map(fs.readFileSync(versionsFile, 'utf8').trim().split('\n').map((l) => l.split('\t')));
+const wanted = fs.readFileSync(packagesFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const packages = {};
+const [kernelName, kernelVersion] = process.env.KERNEL_PACKAGE.split(' ');
+packages[kernelName] = kernelVersion;
+for (const p of wanted) packages[p] = versions.get(p);
+const files = { kernel: 'vmlinuz', initrd: 'initrd.img', rootfs: 'rootfs.img' };
+const sizes = Object.fromEntries(Object.values(files).map((f) => [f, fs.statSync(`${out}/${f}`).size]));
+const manifest = {
+  arch: process.env.ARCH,
+  version: process.env.HASH,
+  ...files,
+  console: process.env.CONSOLE,
+  sizes,
+  compressedBytes: Object.values(sizes).reduce((a, b) => a + b, 0),
+  packages,
+};
+fs.writeFileSync(`${out}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+EOF
+
+stage "store in cache $CACHE/$HASH"
+mkdir -p "$CACHE"
+rm -rf "$CACHE/$HASH.tmp.$$"
+cp -a "$WORK/out" "$CACHE/$HASH.tmp.$$"
+mv -T "$CACHE/$HASH.tmp.$$" "$CACHE/$HASH" 2> /dev/null || rm -rf "$CACHE/$HASH.tmp.$$"
+install_outputs "$CACHE/$HASH"
+stage "done: $OUT ($(du -cb "$OUT"/{vmlinuz,initrd.img,rootfs.img} | tail -1 | cut -f1) bytes)"

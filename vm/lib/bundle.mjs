@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+/**
+ * Stages the berthd bundle that goes into the guest at /opt/berth:
+ *   bin/berthd, package.json (it carries "type": "module"), the compiled files berthd actually
+ *   loads, and the production node_modules they import, for one target architecture.
+ *
+ * Why computed rather than copied wholesale: dist/ also holds the desktop app, the CLI and the
+ * tests, and node_modules holds electron, react, vite... The compiled module graph is walked from
+ * dist/engine/daemon/cli.js (static and dynamic imports); every bare import must be a node: builtin
+ * or a dependency in package.json, and the package closure comes from package-lock.json, with
+ * platform packages (node-unix-socket's prebuilt addons) kept only for linux/<arch>/glibc.
+ * A package is copied from the local node_modules when the installed version is the locked one,
+ * else fetched with `npm pack` and checked against the lock's integrity hash.
+ *
+ * usage: node vm/lib/bundle.mjs <repo> <arch: x86_64|aarch64> <outdir>
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { builtinModules } from 'node:module';
+
+const [repo, arch, out] = process.argv.slice(2);
+if (!repo || !out || (arch !== 'x86_64' && arch !== 'aarch64')) {
+  console.error('usage: bundle.mjs <repo> <x86_64|aarch64> <outdir>');
+  process.exit(2);
+}
+const npmCpu = arch === 'x86_64' ? 'x64' : 'arm64';
+const ENTRY = 'dist/engine/daemon/cli.js';
+
+const builtins = new Set(builtinModules);
+const isBuiltin = (s) => s.startsWith('node:') || builtins.has(s.split('/')[0]);
+/** The package a bare specifier names: "undici", "@scope/name" (subpaths dropped). */
+const packageOf = (s) => s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/');
+
+/** Walks the compiled module graph; returns repo-relative files and the bare packages imported. */
+function moduleClosure() {
+  const files = new Set();
+  const packages = new Set();
+  const todo = [path.join(repo, ENTRY)];
+  // tsc emits module-level imports/exports at column 0; dynamic imports take a literal here.
+  const importRes = [
+    /^(?:import|export)\s[^;]*?\bfrom\s*['"]([^'"\n]+)['"]/gm,
+    /^import\s*['"]([^'"\n]+)['"]/gm,
+    /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g,
+  ];
+  while (todo.length > 0) {
+    const file = todo.pop();
+    const rel = path.relative(repo, file);
+    if (files.has(rel)) continue;
+    if (!fs.existsSync(file)) throw new Error(`bundle: ${rel} is imported but missing (run npx tsc -b)`);
+    files.add(rel);
+    const text = fs.readFileSync(file, 'utf8');
+    for (const spec of importRes.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]))) {
+      if (spec.startsWith('.')) todo.push(path.resolve(path.dirname(file), spec));
+      else if (!isBuiltin(spec)) packages.add(packageOf(spec));
+    }
+  }
+  return { files: [...files].sort(), packages: [...packages].sort() };
+}
+
+/** A lock entry fits the guest when its os/cpu/libc lists (if any) allow linux/<arch>/glibc. */
+function fitsGuest(entry) {
+  const ok = (list, v) => !list || list.includes(v) || (list.every((x) => x.startsWith('!')) && !list.includes(`!${v}`));
+  return ok(entry.os, 'linux') && ok(entry.cpu, npmCpu) && ok(entry.libc, 'glibc');
+}
+
+function packageClosure(roots, lock, pkg) {
+  const declared = { ...pkg.dependencies };
+  const keys = new Set();
+  const todo = roots.map((name) => {
+    if (!declared[name]) throw new Error(`bundle: the engine imports ${name}, which is not in package.json dependencies`);
+    return `node_modules/${name}`;
+  });
+  while (todo.length > 0) {
+    const key = todo.pop();
+    if (keys.has(key)) continue;
+    const entry = lock.packages[key];
+    if (!entry) throw new Error(`bundle: ${key} is not in package-lock.json`);
+    if (entry.dev) throw new Error(`bundle: ${key} is a dev dependency`);
+    keys.add(key);
+    const optional = new Set(Object.keys(entry.optionalDependencies ?? {}));
+    const peerOptional = new Set(Object.entries(entry.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([n]) => n));
+    const deps = [...Object.keys(entry.dependencies ?? {}), ...optional, ...Object.keys(entry.peerDependencies ?? {})];
+    for (const dep of deps) {
+      if (peerOptional.has(dep)) continue;
+      const depKey = `node_modules/${dep}`;
+      const depEntry = lock.packages[depKey];
+      if (optional.has(dep) && (!depEntry || !fitsGuest(depEntry))) continue;
+      todo.push(depKey);
+    }
+  }
+  return [...keys].sort();
+}
+
+// Types, sources and docs are dead weight at run time. `prebuilds/` holds native addons for the
+// Bare runtime (bare-fs & co. come in through tar-stream but Node never loads them); Node addons
+// we need (node-unix-socket-linux-*) sit at their package root.
+const SKIP_FILE = /(\.d\.ts|\.d\.mts|\.d\.cts|\.map|\.md|\.markdown|\.ts|\.c|\.h|^CMakeLists\.txt)$/i;
+const SKIP_DIR = new Set(['node_modules', 'prebuilds']);
+const KEEP_FILE = /^licen[sc]e|^copying|^notice/i;
+function copyPackageTree(src, dst) {
+  fs.mkdirSync(dst, { recursive: true });
+  for (const ent of fs.readdirSync(src, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (ent.isDirectory() && SKIP_DIR.has(ent.name)) continue;
+    const s = path.join(src, ent.name);
+    const d = path.join(dst, ent.name);
+    if (ent.isDirectory()) copyPackageTree(s, d);
+    else if (ent.isFile() && (KEEP_FILE.test(ent.name) || !SKIP_FILE.test(ent.name))) fs.copyFileSync(s, d);
+  }
+}
+
+function fetchPackage(key, entry, dst) {
+  const name = key.slice('node_modules/'.length);
+  const tmp = fs.mkdtempSync(path.join(out, '.pack-'));
+  const tgz = execFileSync('npm', ['pack', '--silent', `${name}@${entry.version}`, '--pack-destination', tmp], { encoding: 'utf8' }).trim().split('\n').pop();
+  const data = fs.readFileSync(path.join(tmp, tgz));
+  const [algo, want] = entry.integrity.split('-');
+  const got = createHash(algo).update(data).digest('base64');
+  if (got !== want) throw new Error(`bundle: ${name}@${entry.version} integrity mismatch`);
+  fs.mkdirSync(path.join(tmp, 'x'));
+  execFileSync('tar', ['-xzf', path.join(tmp, tgz), '-C', path.join(tmp, 'x')]);
+  copyPackageTree(path.join(tmp, 'x', 'package'), dst);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
+const lock = JSON.parse(fs.readFileSync(path.join(repo, 'package-lock.json'), 'utf8'));
+const { files, packages } = moduleClosure();
+
+fs.rmSync(out, { recursive: true, force: true });
+fs.mkdirSync(out, { recursive: true });
+for (const rel of ['bin/berthd', 'package.json', ...files]) {
+  fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+  fs.copyFileSync(path.join(repo, rel), path.join(out, rel));
+}
+fs.chmodSync(path.join(out, 'bin/berthd'), 0o755);
+
+const closure = packageClosure(packages, lock, pkg);
+const fetched = [];
+for (const key of closure) {
+  const entry = lock.packages[key];
+  const local = path.join(repo, key);
+  const localPkg = path.join(local, 'package.json');
+  const localVersion = fs.existsSync(localPkg) ? JSON.parse(fs.readFileSync(localPkg, 'utf8')).version : undefined;
+  if (localVersion === entry.version) copyPackageTree(local, path.join(out, key));
+  else {
+    fetchPackage(key, entry, path.join(out, key));
+    fetched.push(key);
+  }
+}
+console.log(`bundle: ${files.length} compiled files; packages: ${closure.map((k) => k.slice(13)).join(' ')}${fetched.length ? `; fetched: ${fetched.join(' ')}` : ''}`);
