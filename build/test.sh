@@ -9,5 +9,8 @@ npx eslint --max-warnings 0 .
 echo "berth test: type-check"
 npx tsc -b --pretty
 npx tsc -p renderer/tsconfig.json --pretty
+echo "berth test: VM image"
+# Cached by the hash of its inputs (/var/cache/berth/vm): only a changed recipe or engine rebuilds it.
+bash vm/build.sh
 echo "berth test: tests"
 node build/run-tests.mjs "$@"

@@ -162,8 +162,9 @@ test('clean stop; a second boot keeps the host key pin and the images; rm delete
   const home = berthHome(testEnv);
   const stop = await berth(['vm', 'stop']);
   assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(stop.stdout, 'The Berth VM is stopped.\n', await fsp.readFile(vmPaths(home).supervisorLog, 'utf8'));
   assert.equal((await status()).state, 'stopped');
-  assert.equal(existsSync(home.vmSocket), false, 'the socket goes with the VM');
+  assert.equal(existsSync(home.vmSocket), false, `the socket goes with the VM: ${await fsp.readFile(vmPaths(home).supervisorLog, 'utf8')}`);
   assert.equal(existsSync(vmPaths(home).qemuPid), false, 'qemu is gone');
   const supervisorLog = await fsp.readFile(vmPaths(home).supervisorLog, 'utf8');
   assert.match(supervisorLog, /asking the guest to power off/);

@@ -60,12 +60,13 @@ BUNDLE=$WORK/bundle
 node "$REPO/vm/lib/bundle.mjs" "$REPO" "$ARCH" "$BUNDLE"
 
 stage "hash inputs"
-# The recipe is every file under vm/ except its outputs and docs; modes count (exec bits).
+# The recipe is every file under vm/ except its outputs, docs and the host-side launcher (vm/host);
+# modes count (exec bits).
 HASH=$(
   {
     echo "arch $ARCH"
-    (cd "$REPO" && find vm -path vm/out -prune -o -type f ! -name '*.md' -printf '%m %p\n' | LC_ALL=C sort)
-    (cd "$REPO" && find vm -path vm/out -prune -o -type f ! -name '*.md' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    (cd "$REPO" && find vm \( -path vm/out -o -path vm/host \) -prune -o -type f ! -name '*.md' -printf '%m %p\n' | LC_ALL=C sort)
+    (cd "$REPO" && find vm \( -path vm/out -o -path vm/host \) -prune -o -type f ! -name '*.md' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     (cd "$BUNDLE" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     (cd "$REPO" && sha256sum package-lock.json)
   } | sha256sum | cut -c1-32

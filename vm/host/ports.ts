@@ -65,13 +65,18 @@ export class PortAgent {
       try {
         await this.reconcile();
         for await (const ev of this.client().events({ signal: this.abort.signal, filters: { type: ['container', 'network'] } })) {
-          if (RELEVANT.has(ev.Action ?? '')) void this.reconcile();
+          if (RELEVANT.has(ev.Action ?? '')) this.reconcile().catch((err: unknown) => this.failed(err));
         }
       } catch {
         // The engine went away (VM stopping, SSH blip): try again shortly.
       }
       if (!this.stopped) await new Promise((r) => setTimeout(r, 500));
     }
+  }
+
+  private failed(err: unknown): void {
+    // Stopping aborts a pass in flight; anything else is worth a line in the log.
+    if (!this.stopped) this.log(`port agent: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   /** Brings the forwards in line with the engine; overlapping calls coalesce into one more pass. */

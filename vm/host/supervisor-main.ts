@@ -84,6 +84,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
   process.on('SIGHUP', () => undefined);
+  // The supervisor holds the VM: a stray rejection somewhere is logged, never fatal.
+  process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 
   try {
     await vm.start();
