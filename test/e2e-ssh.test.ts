@@ -6,15 +6,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
-import { run as berthRun } from '../cli/main.js';
-import type { CliIo } from '../cli/command.js';
 import { berthHome } from '../client/home.js';
 import { KnownHosts, blobFromPublicLine, ensureKeyPair, fingerprint, remoteForwarder } from '../client/ssh/index.js';
 import { createBridgeHost } from '../desktop/bridge/index.js';
 import type { BridgeError } from '../types/desktop-api.js';
 import { containerSkip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
+import { runBerth, type BerthResult } from './harness/cli.js';
 import { docker } from './harness/docker.js';
 import { SSHD, startSshd, type TestSshd } from './harness/sshd.js';
 import { makeTempDir, removeDir } from './harness/util.js';
@@ -46,19 +44,7 @@ after(async () => {
   if (dir) await removeDir(dir);
 });
 
-async function berth(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const sink = (into: Buffer[]): Writable => new Writable({ write: (c: Buffer, _e, cb) => (into.push(Buffer.from(c)), cb()) });
-  const io: CliIo = {
-    stdout: Object.assign(sink(out), { isTTY: false }),
-    stderr: sink(err),
-    stdin: Object.assign(Readable.from(input ? [Buffer.from(input)] : []), { isTTY: false }),
-    env: testEnv,
-  };
-  const code = await berthRun(args, io);
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+const berth = (args: string[], input = ''): Promise<BerthResult> => runBerth(args, testEnv, input);
 
 const remoteAddress = (): string => `ssh://root@127.0.0.1:${sshd.port}${env.daemon.socket}`;
 

@@ -9,13 +9,11 @@ import assert from 'node:assert/strict';
 import { existsSync, promises as fsp } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { run as berthRun } from '../cli/main.js';
-import type { CliIo } from '../cli/command.js';
 import { berthHome } from '../client/home.js';
 import type { VmStatus } from '../types/desktop-api.js';
 import { stopVm } from '../vm/host/control.js';
 import { vmPaths } from '../vm/host/supervisor.js';
+import { runBerth, type BerthResult } from './harness/cli.js';
 import { docker } from './harness/docker.js';
 import { busyboxLayer, pushImage } from './harness/images.js';
 import { startRegistry, type TestRegistry } from './harness/registry.js';
@@ -54,19 +52,7 @@ after(async () => {
   if (dir) await removeDir(dir);
 });
 
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const sink = (into: Buffer[]): Writable => new Writable({ write: (c: Buffer, _e, cb) => (into.push(Buffer.from(c)), cb()) });
-  const io: CliIo = {
-    stdout: Object.assign(sink(out), { isTTY: false }),
-    stderr: sink(err),
-    stdin: Object.assign(Readable.from([]), { isTTY: false }),
-    env: testEnv,
-  };
-  const code = await berthRun(args, io);
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+const berth = (args: string[]): Promise<BerthResult> => runBerth(args, testEnv);
 
 async function status(): Promise<VmStatus> {
   const r = await berth(['vm', 'status', '--format', 'json']);

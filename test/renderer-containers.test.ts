@@ -3,10 +3,10 @@
 // live stats, virtualization) and the detail tabs (logs, terminal, inspect, stats, files).
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { FileEntry, LogLine, StatsSample } from '../types/desktop-api.js';
 import type { ContainerInspect, ContainerSummary } from '../types/engine-api.js';
-import { rendererSkipReason, startRendererPage, type RendererPage, type RendererPageOptions } from './harness/renderer.js';
+import { pageOpener, rendererSkipReason } from './harness/renderer.js';
 
 const skip = rendererSkipReason();
 
@@ -62,18 +62,7 @@ function sample(sec: number, cpu: number, mem: number): StatsSample {
   };
 }
 
-const pages: RendererPage[] = [];
-async function open(opts: RendererPageOptions): Promise<RendererPage> {
-  const r = await startRendererPage({ ...opts, methods: { 'containers.list': LIST, 'containers.inspect': INSPECT, ...opts.methods } });
-  pages.push(r);
-  return r;
-}
-after(async () => {
-  for (const p of pages) {
-    assert.deepEqual(p.pageErrors, [], 'the page threw');
-    await p.close();
-  }
-});
+const open = pageOpener({ 'containers.list': LIST, 'containers.inspect': INSPECT });
 
 describe('containers list', { skip }, () => {
   test('rows are grouped by compose project, and a group collapses', async () => {

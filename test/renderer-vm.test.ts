@@ -3,9 +3,9 @@
 // stream, Start/Stop, the settings patch and the host's refusal, the DOCKER_HOST line), the
 // engines form for ssh:// hosts, and the dashboard's Start offer when the VM engine is down.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { EngineEndpoint, EngineStatus, VmStatus } from '../types/desktop-api.js';
-import { rendererSkipReason, startRendererPage, type RendererPage, type RendererPageOptions } from './harness/renderer.js';
+import { pageOpener, rendererSkipReason, type RendererPage } from './harness/renderer.js';
 
 const skip = rendererSkipReason();
 
@@ -26,18 +26,7 @@ function vm(over: Partial<VmStatus> = {}): VmStatus {
 }
 const starting = (stage: VmStatus['stage'], progress: number): VmStatus => vm({ state: 'starting', stage, progress, accel: 'kvm' });
 
-const pages: RendererPage[] = [];
-async function open(opts: RendererPageOptions): Promise<RendererPage> {
-  const r = await startRendererPage({ ...opts, methods: { 'engine.list': { engines: [LOCAL, VM, OTHER], active: 'local' }, ...opts.methods } });
-  pages.push(r);
-  return r;
-}
-after(async () => {
-  for (const p of pages) {
-    assert.deepEqual(p.pageErrors, [], 'the page threw');
-    await p.close();
-  }
-});
+const open = pageOpener({ 'engine.list': { engines: [LOCAL, VM, OTHER], active: 'local' } });
 
 /** The progress bar's value once it is named `stage`. */
 async function progressAt(r: RendererPage, stage: string): Promise<string | null> {

@@ -15,6 +15,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { BridgeError, MethodName, MethodParams, MethodResult, StreamMessage, StreamName, StreamParams } from '../../types/desktop-api.js';
 
@@ -325,5 +327,24 @@ export async function startRendererPage(opts: RendererPageOptions = {}): Promise
       await browser.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * An `open` for a test file: pages start with `defaults` under their own methods, and after the
+ * file every page is checked for uncaught errors and closed.
+ */
+export function pageOpener(defaults: FakeMethods): (opts: RendererPageOptions) => Promise<RendererPage> {
+  const pages: RendererPage[] = [];
+  after(async () => {
+    for (const p of pages) {
+      assert.deepEqual(p.pageErrors, [], 'the page threw');
+      await p.close();
+    }
+  });
+  return async (opts) => {
+    const r = await startRendererPage({ ...opts, methods: { ...defaults, ...opts.methods } });
+    pages.push(r);
+    return r;
   };
 }
