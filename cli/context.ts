@@ -13,7 +13,7 @@ import { openEngineLink } from '../client/engine-link.js';
 import type { EngineLink } from '../client/engine-link.js';
 import { berthHome } from '../client/home.js';
 import { DesktopConfig, LOCAL_ENGINE_ID, defaultConfigPath } from '../desktop/bridge/config.js';
-import { addEngine, expandHome } from '../desktop/bridge/engines.js';
+import { addEngine, expandHome, removeEngine } from '../desktop/bridge/engines.js';
 import type { EngineEndpoint } from '../types/desktop-api.js';
 import { UsageError } from './args.js';
 import type { CliIo, Command } from './command.js';
@@ -155,7 +155,7 @@ const rmCommand: Command = {
     let failed = false;
     for (const name of args.args) {
       try {
-        await config.remove(config.find(name).id);
+        await removeEngine(config, config.find(name).id, ctx.io.env);
         ctx.out(`${name}\n`);
       } catch (err) {
         failed = true;

@@ -15,7 +15,7 @@ import { containerSkip, startContainerEnv, stopContainerEnv, type ContainerEnv }
 import { runBerth, type BerthResult } from './harness/cli.js';
 import { docker } from './harness/docker.js';
 import { SSHD, startSshd, type TestSshd } from './harness/sshd.js';
-import { makeTempDir, removeDir } from './harness/util.js';
+import { makeTempDir, removeDir, runOk, spawnTracked, stopChild, waitUntil } from './harness/util.js';
 
 const skip = containerSkip || (!existsSync(SSHD) && 'needs OpenSSH server (apt install openssh-server)');
 
@@ -78,6 +78,7 @@ test('berth context create pins the host key; commands then run on the remote en
   assert.deepEqual(run.filter((f) => f.startsWith('cli-')), []);
   assert.equal((await berth(['context', 'use', 'Local engine'])).code, 0);
   assert.equal((await berth(['context', 'rm', 'remote'])).code, 0);
+  assert.equal(await fsp.readFile(path.join(testEnv['BERTH_HOME'] as string, 'ssh', 'known_hosts'), 'utf8'), '', 'the pin goes with the engine');
 });
 
 test('host keys: a changed key and an unknown host are refused with the reason', { skip, timeout: 60_000 }, async () => {
@@ -171,6 +172,28 @@ test('desktop: an ssh engine is added, becomes active and answers; a refused one
     if (refused.state === 'unreachable') assert.match(refused.reason, /differs from the pinned key/);
   } finally {
     await host.close();
+  }
+});
+
+test('an engine reached with the SSH agent holding the key (no identity file)', { skip, timeout: 60_000 }, async () => {
+  await new KnownHosts(berthHome(testEnv).knownHosts).unpin('127.0.0.1', sshd.port);
+  const agentSock = path.join(dir, 'agent.sock');
+  const agent = spawnTracked('ssh-agent', ['-D', '-a', agentSock], { stdio: 'ignore' });
+  try {
+    await waitUntil(async () => existsSync(agentSock), 10_000);
+    await runOk('ssh-add', [keyFile], { env: { ...process.env, SSH_AUTH_SOCK: agentSock } });
+    const withAgent = { ...testEnv, SSH_AUTH_SOCK: agentSock };
+    const created = await runBerth(['context', 'create', 'agent', '--host', remoteAddress()], withAgent);
+    assert.equal(created.code, 0, created.stderr);
+    const r = await runBerth(['--context', 'agent', 'version', '--format', '{{.Server.Os}}'], withAgent);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'linux');
+    const without = await runBerth(['--context', 'agent', 'version'], testEnv);
+    assert.equal(without.code, 1, 'no agent, no key: refused');
+    assert.match(without.stderr, /no SSH credentials|authentication failed/);
+    assert.equal((await runBerth(['context', 'rm', 'agent'], testEnv)).code, 0);
+  } finally {
+    await stopChild(agent);
   }
 });
 

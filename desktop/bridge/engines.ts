@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EngineClient } from '../../client/index.js';
 import { openEngineLink } from '../../client/engine-link.js';
 import { berthHome } from '../../client/home.js';
+import { KnownHosts, parseSshHost } from '../../client/ssh/index.js';
 import type { EngineEndpoint } from '../../types/desktop-api.js';
 import type { DesktopConfig } from './config.js';
 import { invalid } from './errors.js';
@@ -49,6 +50,23 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
     await link.close();
   }
   return config.add(engine);
+}
+
+/**
+ * Removes an engine. An ssh engine's pinned host key goes with it unless another engine uses the
+ * same host and port, so "remove it and add it again" is how a changed key is accepted.
+ */
+export async function removeEngine(config: DesktopConfig, id: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const engine = config.get(id);
+  await config.remove(id);
+  if (engine.kind !== 'ssh') return;
+  const target = parseSshHost(engine.host);
+  const shared = config.engines().some((e) => {
+    if (e.kind !== 'ssh') return false;
+    const t = parseSshHost(e.host);
+    return t.host === target.host && t.port === target.port;
+  });
+  if (!shared) await new KnownHosts(berthHome(env).knownHosts).unpin(target.host, target.port);
 }
 
 /** `~` in an identity file path typed by a person. */

@@ -12,7 +12,7 @@ import { invalid } from './errors.js';
 import { listDir, readFile, writeFile } from './files.js';
 import { asParams, oneOf, optBool, optStr, optStrings, str } from './params.js';
 import { runContainer } from './run.js';
-import { addEngine } from './engines.js';
+import { addEngine, removeEngine } from './engines.js';
 import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
 
 export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
@@ -68,7 +68,7 @@ export const methods: MethodTable = {
   'engine.remove': async (ctx, params) => {
     const engineId = id(params);
     const wasActive = ctx.config.activeId === engineId;
-    await ctx.config.remove(engineId);
+    await removeEngine(ctx.config, engineId, ctx.env);
     if (wasActive) await ctx.useEngine(ctx.config.activeId);
     return null;
   },
