@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { berthHome } from '../client/home.js';
 import { KnownHosts, SshSession, ensureKeyPair } from '../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../types/desktop-api.js';
-import { configureVm, removeVm, startVm, stopVm, vmStatus } from '../vm/host/control.js';
+import { ORPHANED_VM, configureVm, removeVm, startVm, stopVm, vmStatus } from '../vm/host/control.js';
 import { VM_HOST_NAME, vmPaths } from '../vm/host/supervisor.js';
 import { UsageError } from './args.js';
 import type { Command, Context } from './command.js';
@@ -111,7 +111,7 @@ const stopCommand: Command = {
   flags: [],
   async run(ctx) {
     const before = await vmStatus(home(ctx), ctx.io.env);
-    if (before.state === 'stopped' || before.state === 'absent') {
+    if (before.state === 'absent' || (before.state === 'stopped' && before.error !== ORPHANED_VM)) {
       ctx.out('The Berth VM is not running.\n');
       return 0;
     }

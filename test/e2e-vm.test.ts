@@ -6,12 +6,13 @@
 // persist), and removal. Needs the image from `bash vm/build.sh` (CI builds it first).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { berthHome } from '../client/home.js';
 import type { VmStatus } from '../types/desktop-api.js';
-import { stopVm } from '../vm/host/control.js';
+import { ORPHANED_VM, stopVm } from '../vm/host/control.js';
 import { vmPaths } from '../vm/host/supervisor.js';
 import { runBerth, type BerthResult } from './harness/cli.js';
 import { docker } from './harness/docker.js';
@@ -167,6 +168,18 @@ test('clean stop; a second boot keeps the host key pin and the images; rm delete
 
   const refused = await berth(['vm', 'rm']);
   assert.equal(refused.code, 125, 'rm refuses a running VM without --force');
+
+  // The supervisor dies (kill -9): the status says qemu is orphaned, and stop still ends it.
+  const qemuPid = Number(await fsp.readFile(vmPaths(home).qemuPid, 'utf8'));
+  process.kill(Number(await fsp.readFile(vmPaths(home).supervisorPid, 'utf8')), 'SIGKILL');
+  await eventually(() => status(), (st) => st.state === 'stopped', 'status without the supervisor', 10_000);
+  assert.equal((await status()).error, ORPHANED_VM);
+  assert.equal((await berth(['vm', 'stop'])).code, 0);
+  const ps = spawnSync('ps', ['-o', 'stat=', '-p', String(qemuPid)], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(ps === '' || ps.startsWith('Z'), `the orphaned qemu is gone (ps: ${ps})`);
+  assert.equal(existsSync(home.vmSocket), false, 'and its stale socket');
+  assert.equal((await status()).error, undefined);
+
   const rm = await berth(['vm', 'rm', '--force']);
   assert.equal(rm.code, 0, rm.stderr);
   assert.equal((await status()).state, 'absent');

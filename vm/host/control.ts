@@ -12,15 +12,18 @@ import { promises as fsp, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { BerthHome } from '../../client/home.js';
-import { KnownHosts } from '../../client/ssh/index.js';
+import { KnownHosts, removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../../types/desktop-api.js';
 import { findImage, guestArch } from './image.js';
 import { loadVmSettings, mergeVmSettings, saveVmSettings } from './settings.js';
-import { VM_HOST_NAME, vmPaths } from './supervisor.js';
+import { VM_HOST_NAME, stopStrayQemu, vmPaths } from './supervisor.js';
 
 const SUPERVISOR_MAIN = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
 
 export type ControlOp = 'status' | 'watch' | 'stop';
+
+/** The status error when qemu outlived its supervisor. */
+export const ORPHANED_VM = 'a VM process is running without its supervisor (it died); berth vm stop ends it';
 
 /** Opens a control connection; undefined when no supervisor answers. */
 function connectControl(home: BerthHome): Promise<net.Socket | undefined> {
@@ -65,7 +68,10 @@ async function converse(home: BerthHome, op: ControlOp, onStatus: (s: VmStatus) 
 async function offlineStatus(home: BerthHome, env: NodeJS.ProcessEnv): Promise<VmStatus> {
   const p = vmPaths(home);
   const hasDisk = await fsp.access(p.dataDisk).then(() => true, () => false);
-  const error = (await fsp.readFile(p.lastError, 'utf8').catch(() => '')).trim();
+  const stray = await stopStrayQemu(home, true);
+  const error = stray
+    ? ORPHANED_VM
+    : (await fsp.readFile(p.lastError, 'utf8').catch(() => '')).trim();
   const image = await findImage(guestArch(), env).catch(() => undefined);
   return {
     state: hasDisk ? 'stopped' : 'absent',
@@ -137,7 +143,14 @@ async function spawnSupervisor(home: BerthHome, env: NodeJS.ProcessEnv): Promise
 
 /** Stops the VM cleanly; resolves with the final status (offline if none was running). */
 export async function stopVm(home: BerthHome, onStatus: (s: VmStatus) => void = () => undefined, env: NodeJS.ProcessEnv = process.env): Promise<VmStatus> {
-  await converse(home, 'stop', (s) => void onStatus(s));
+  const answered = await converse(home, 'stop', (s) => void onStatus(s));
+  // No supervisor, but its qemu may have outlived it: nothing else would ever stop that one.
+  if (!answered) {
+    await stopStrayQemu(home);
+    // What the dead supervisor left: sockets nobody serves, its pid file.
+    for (const sock of [home.vmSocket, home.vmControl]) await removeStaleSocket(sock).catch(() => undefined);
+    await fsp.rm(vmPaths(home).supervisorPid, { force: true });
+  }
   // The supervisor exits after answering; its socket goes with it.
   for (let i = 0; i < 50; i++) {
     const sock = await connectControl(home);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { berthHome } from '../../client/home.js';
 import { removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmStatus } from '../../types/desktop-api.js';
-import { VmSupervisor } from './supervisor.js';
+import { VmSupervisor, vmPaths } from './supervisor.js';
 
 const log = (line: string): void => {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     for (const w of watchers) w.end();
     server.close();
     await fsp.rm(home.vmControl, { force: true });
+    await fsp.rm(vmPaths(home).supervisorPid, { force: true });
     log('supervisor exiting');
     setTimeout(() => process.exit(0), 50).unref();
   };
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     server.listen(home.vmControl, () => resolve());
   });
   await fsp.chmod(home.vmControl, 0o600);
+  await fsp.writeFile(vmPaths(home).supervisorPid, `${process.pid}\n`);
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
   process.on('SIGHUP', () => undefined);

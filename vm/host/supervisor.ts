@@ -48,6 +48,7 @@ export function vmPaths(home: BerthHome) {
     supervisorLog: path.join(home.vmDir, 'supervisor.log'),
     qmpSocket: path.join(home.vmDir, 'qmp.sock'),
     qemuPid: path.join(home.vmDir, 'qemu.pid'),
+    supervisorPid: path.join(home.vmDir, 'supervisor.pid'),
     accelFile: path.join(home.vmDir, 'accel.json'),
     lastError: path.join(home.vmDir, 'last-error'),
   };
@@ -122,7 +123,7 @@ export class VmSupervisor extends EventEmitter {
       const image = await findImage(guestArch(), this.env);
       this.update({ image: { version: image.version, arch: image.arch, ...(image.compressedBytes ? { compressedBytes: image.compressedBytes } : {}) } });
       const keys = await ensureKeyPair(home.sshDir);
-      await this.killStrayQemu();
+      if (await stopStrayQemu(home)) this.log('stopped a qemu left over from an earlier supervisor');
       await this.prepareDataDisk(settings.diskGiB);
       const hostKey = await this.boot(image, keys);
       // The socket the docker CLI, berth and the app use, carried over SSH to the guest's engine.
@@ -152,26 +153,6 @@ export class VmSupervisor extends EventEmitter {
       this.update({ state: 'stopped', error: message, stage: undefined, progress: undefined });
       throw err;
     }
-  }
-
-  /**
-   * A qemu left running by a supervisor that died (crash, kill -9) still holds the data disk:
-   * it is stopped before a new one starts. Only a process whose command line names this VM's
-   * data disk is touched, whatever the pid file says.
-   */
-  private async killStrayQemu(): Promise<void> {
-    const pid = Number((await fsp.readFile(this.paths.qemuPid, 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(pid) || pid <= 0) return;
-    const { stdout } = await run('ps', ['-o', 'command=', '-p', String(pid)]).catch(() => ({ stdout: '' }));
-    if (!stdout.includes('berth-vm') || !stdout.includes(this.paths.dataDisk)) return;
-    this.log(`stopping a qemu left over from an earlier supervisor (pid ${pid})`);
-    process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 50; i++) {
-      const alive = await run('ps', ['-o', 'stat=', '-p', String(pid)]).then((r) => r.stdout.trim() !== '' && !r.stdout.startsWith('Z'), () => false);
-      if (!alive) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await fsp.rm(this.paths.qemuPid, { force: true });
   }
 
   /** Creates the data disk on first start, or grows it to the configured size. */
@@ -422,6 +403,28 @@ export class VmSupervisor extends EventEmitter {
     qemu.kill('SIGKILL');
     await this.qemuExit;
   }
+}
+
+/**
+ * A qemu left running by a supervisor that died (crash, kill -9) still holds the data disk: it is
+ * stopped before a new one starts, and by `berth vm stop` when no supervisor answers. Only a process
+ * whose command line names this VM's data disk is touched, whatever the pid file says. Answers
+ * whether there was one.
+ */
+export async function stopStrayQemu(home: BerthHome, dryRun = false): Promise<boolean> {
+  const paths = vmPaths(home);
+  const pid = Number((await fsp.readFile(paths.qemuPid, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const alive = async (): Promise<boolean> => {
+    const { stdout } = await run('ps', ['-o', 'stat=,command=', '-p', String(pid)]).catch(() => ({ stdout: '' }));
+    return !stdout.trimStart().startsWith('Z') && stdout.includes('berth-vm') && stdout.includes(paths.dataDisk);
+  };
+  if (!(await alive())) return false;
+  if (dryRun) return true;
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && (await alive()); i++) await new Promise((r) => setTimeout(r, 100));
+  await fsp.rm(paths.qemuPid, { force: true });
+  return true;
 }
 
 /** A free TCP port on 127.0.0.1 (for qemu's SSH forward). */
