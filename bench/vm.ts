@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { berthHome } from '../client/home.js';
+import { berthHome, hostFor } from '../client/home.js';
 import { SshSession, ensureKeyPair, KnownHosts } from '../client/ssh/index.js';
 import type { VmStage, VmStatus } from '../types/desktop-api.js';
 import { findImage, guestArch } from '../vm/host/image.js';
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     const slowdown = guestLoop / hostLoop;
     ssh.close();
 
-    const dockerHost = `unix://${home.vmSocket}`;
+    const dockerHost = hostFor(home.vmSocket);
     const dockerEnv = { ...process.env, DOCKER_HOST: dockerHost, DOCKER_CONFIG: path.join(root, 'docker') };
     const tarDir = path.join(root, 'bb');
     await fsp.mkdir(path.join(tarDir, 'bin'), { recursive: true });

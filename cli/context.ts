@@ -7,11 +7,10 @@
  * BERTH_HOST / DOCKER_HOST; the current context. An ssh:// context is reached through a forwarded
  * socket that lives for the one command.
  */
-import path from 'node:path';
 import { DEFAULT_HOST, EngineClient, EngineError } from '../client/index.js';
 import { openEngineLink } from '../client/engine-link.js';
 import type { EngineLink } from '../client/engine-link.js';
-import { berthHome } from '../client/home.js';
+import { berthHome, socketIn } from '../client/home.js';
 import { DesktopConfig, LOCAL_ENGINE_ID, defaultConfigPath } from '../desktop/bridge/config.js';
 import { addEngine, expandHome, removeEngine } from '../desktop/bridge/engines.js';
 import type { EngineEndpoint } from '../types/desktop-api.js';
@@ -47,7 +46,7 @@ export async function resolveEngine(io: CliIo, hostFlag: string | undefined, con
   const home = berthHome(env);
   let link: EngineLink;
   try {
-    link = await openEngineLink(engine, { home, env, connectNow: true, socketPath: path.join(home.runDir, `cli-${process.pid}.sock`) });
+    link = await openEngineLink(engine, { home, env, connectNow: true, socketPath: socketIn(home, `cli-${process.pid}`) });
   } catch (err) {
     throw new EngineError(`cannot reach context "${engine.name}": ${err instanceof Error ? err.message : String(err)}`, 0, 'UNREACHABLE');
   }

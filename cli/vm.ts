@@ -97,7 +97,7 @@ const startCommand: Command = {
       return 1;
     }
     ctx.out(`The Berth VM is running (${final.accel}${final.bootMs ? `, ready in ${(final.bootMs / 1000).toFixed(1)} s` : ''}).\n`);
-    ctx.out(`Use it with: export DOCKER_HOST=unix://${final.socket}   (or: ${ctx.prog} context use "Berth VM")\n`);
+    ctx.out(`Use it with: export DOCKER_HOST=${final.dockerHost}   (or: ${ctx.prog} context use "Berth VM")\n`);
     return 0;
   },
 };
@@ -128,7 +128,7 @@ function describeStatus(s: VmStatus): string {
   lines.push(`Resources:    ${s.settings.cpus} CPUs, ${s.settings.memoryMiB} MiB memory, ${s.settings.diskGiB} GiB disk`);
   lines.push(`Shared:       ${s.settings.shares.join(', ') || '(none)'}`);
   if (s.image) lines.push(`Image:        ${s.image.arch} ${s.image.version}${s.image.compressedBytes ? ` (${humanSize(s.image.compressedBytes)})` : ''}`);
-  lines.push(`Socket:       unix://${s.socket}`);
+  lines.push(`Socket:       ${s.dockerHost}`);
   if (s.sshPort) lines.push(`SSH:          127.0.0.1:${s.sshPort}`);
   if (s.startedAt && s.state === 'running') lines.push(`Up:           ${humanDuration(Date.now() - Date.parse(s.startedAt))}${s.bootMs ? ` (booted in ${(s.bootMs / 1000).toFixed(1)} s)` : ''}`);
   if (s.healthy !== undefined) lines.push(`Health:       ${s.healthy ? `healthy${s.pingMs !== undefined ? ` (ping ${s.pingMs} ms)` : ''}` : 'unhealthy: the engine does not answer'}`);

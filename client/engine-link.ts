@@ -3,9 +3,9 @@
  * engines already are one (the VM supervisor serves the forwarded socket); an ssh:// engine gets a
  * forwarder of its own, a local socket carried over SSH, which lives as long as the link.
  */
-import path from 'node:path';
 import type { EngineEndpoint } from '../types/desktop-api.js';
 import type { BerthHome } from './home.js';
+import { hostFor, socketIn } from './home.js';
 import type { SocketForwarder } from './ssh/forwarder.js';
 import { remoteForwarder } from './ssh/remote.js';
 import type { SshTarget } from './ssh/session.js';
@@ -23,7 +23,7 @@ export interface EngineLink {
 export interface LinkOptions {
   home: BerthHome;
   env?: NodeJS.ProcessEnv;
-  /** Where the forwarded socket goes (default `<home>/run/engine-<id>.sock`). */
+  /** Where the forwarded socket goes (default `<home>/run/engine-<id>.sock`, a pipe on Windows). */
   socketPath?: string;
   /** Connect now, so a wrong address or key fails here with the SSH reason. */
   connectNow?: boolean;
@@ -35,7 +35,7 @@ export interface LinkOptions {
 
 export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions): Promise<EngineLink> {
   if (engine.kind !== 'ssh') return { host: engine.host, close: async () => undefined };
-  const socketPath = opts.socketPath ?? path.join(opts.home.runDir, `engine-${engine.id}.sock`);
+  const socketPath = opts.socketPath ?? socketIn(opts.home, `engine-${engine.id}`);
   const forwarder = remoteForwarder({ host: engine.host, ...(engine.identityFile ? { identityFile: engine.identityFile } : {}) }, socketPath, {
     home: opts.home,
     ...(opts.env ? { env: opts.env } : {}),
@@ -51,5 +51,5 @@ export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions):
       throw err;
     }
   }
-  return { host: `unix://${socketPath}`, forwarder, close: () => forwarder.close() };
+  return { host: hostFor(socketPath), forwarder, close: () => forwarder.close() };
 }

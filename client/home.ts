@@ -8,7 +8,11 @@
  *   run/vm.sock                      the VM supervisor's control socket
  *   run/engine-<id>.sock             forwarded sockets of remote (ssh://) engines
  *   vm/                              the VM: settings, data disk, console log, QMP socket, pid
+ *
+ * On Windows the sockets are named pipes (`\\.\pipe\berth-<hash of the root>-docker`, ...): the
+ * docker CLI there speaks `npipe://`, and Node serves pipes where other systems have unix sockets.
  */
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -22,18 +26,41 @@ export interface BerthHome {
   vmDir: string;
 }
 
-export function berthHome(env: NodeJS.ProcessEnv = process.env): BerthHome {
-  const root = env['BERTH_HOME'] || path.join(env['HOME'] || os.homedir(), '.berth');
-  const runDir = path.join(root, 'run');
+export function berthHome(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): BerthHome {
+  const join = platform === 'win32' ? path.win32.join : path.posix.join;
+  const root = env['BERTH_HOME'] || join(env['HOME'] || env['USERPROFILE'] || os.homedir(), '.berth');
+  const runDir = join(root, 'run');
+  const home = { root, runDir, platform };
   return {
     root,
-    sshDir: path.join(root, 'ssh'),
-    knownHosts: path.join(root, 'ssh', 'known_hosts'),
+    sshDir: join(root, 'ssh'),
+    knownHosts: join(root, 'ssh', 'known_hosts'),
     runDir,
-    vmSocket: path.join(runDir, 'docker.sock'),
-    vmControl: path.join(runDir, 'vm.sock'),
-    vmDir: path.join(root, 'vm'),
+    vmSocket: socketIn(home, 'docker'),
+    vmControl: socketIn(home, 'vm'),
+    vmDir: join(root, 'vm'),
   };
+}
+
+const PIPE_PREFIX = '\\\\.\\pipe\\';
+
+/** A named pipe's path (`\\.\pipe\name`) rather than a file. */
+export function isPipe(p: string): boolean {
+  return p.startsWith(PIPE_PREFIX);
+}
+
+/**
+ * Where a socket called `name` lives: `<run>/<name>.sock`, or on Windows a pipe whose name carries
+ * a hash of the Berth root, so two roots (two users, tests) never share one.
+ */
+export function socketIn(home: { root: string; runDir: string; platform?: NodeJS.Platform }, name: string): string {
+  if ((home.platform ?? process.platform) !== 'win32') return path.posix.join(home.runDir, `${name}.sock`);
+  return `${PIPE_PREFIX}berth-${createHash('sha256').update(home.root).digest('hex').slice(0, 8)}-${name}`;
+}
+
+/** The DOCKER_HOST value for a socket: `unix:///path`, or `npipe:////./pipe/name` for a pipe. */
+export function hostFor(socket: string): string {
+  return isPipe(socket) ? `npipe:////./pipe/${socket.slice(PIPE_PREFIX.length)}` : `unix://${socket}`;
 }
 
 /** The user's own OpenSSH files, read (never written) for remote engines. */

@@ -25,7 +25,7 @@ export function defaultHost(env: NodeJS.ProcessEnv = process.env): string {
   return env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST;
 }
 
-/** Parse `unix:///path.sock`, `tcp://host:port`, `http://host:port` (or a bare absolute socket path). */
+/** Parse `unix:///path.sock`, `npipe:////./pipe/name`, `tcp://host:port`, `http://host:port` (or a bare absolute socket path). */
 export function parseHost(host: string): Endpoint {
   const bad = (why: string): EngineError =>
     new EngineError(
@@ -34,6 +34,12 @@ export function parseHost(host: string): Endpoint {
       'INVALID',
     );
   if (host.startsWith('/')) return { protocol: 'unix', socketPath: host };
+  // docker's Windows form: npipe:////./pipe/docker_engine is the pipe \\.\pipe\docker_engine.
+  if (host.startsWith('npipe://')) {
+    const name = /^npipe:\/\/(?:\/\/\.|\/\/)?\/pipe\/([^/]+)$/.exec(host)?.[1];
+    if (!name) throw bad('a named pipe address is npipe:////./pipe/<name>');
+    return { protocol: 'unix', socketPath: `\\\\.\\pipe\\${name}` };
+  }
   if (host.startsWith('unix://')) {
     const socketPath = host.slice('unix://'.length);
     if (!socketPath) throw bad('empty socket path');

@@ -17,6 +17,7 @@ function vm(over: Partial<VmStatus> = {}): VmStatus {
   return {
     state: 'stopped',
     socket: '/home/me/.berth/run/vm.sock',
+    dockerHost: 'unix:///home/me/.berth/run/vm.sock',
     ports: [],
     settings: { cpus: 2, memoryMiB: 2048, diskGiB: 60, shares: ['/home/me'], accel: 'auto' },
     required: false,

@@ -7,6 +7,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { parseHost } from '../client/index.js';
+import { berthHome, hostFor, isPipe, socketIn } from '../client/home.js';
 import { KnownHosts, blobFromPublicLine, parseSshHost } from '../client/ssh/index.js';
 import type { VmSettings } from '../types/desktop-api.js';
 import { parseMarker, stageProgress, BOOT_STAGES } from '../vm/host/console.js';
@@ -164,4 +166,24 @@ test('known hosts: plain, [host]:port, hashed and negated names; mismatch only f
   } finally {
     await removeDir(dir);
   }
+});
+
+test('Windows: the sockets are named pipes per Berth root, and DOCKER_HOST is npipe://', () => {
+  const home = berthHome({ USERPROFILE: 'C:\\Users\\ann' }, 'win32');
+  assert.equal(home.root, 'C:\\Users\\ann\\.berth');
+  assert.equal(home.knownHosts, 'C:\\Users\\ann\\.berth\\ssh\\known_hosts');
+  assert.match(home.vmSocket, /^\\\\\.\\pipe\\berth-[0-9a-f]{8}-docker$/);
+  assert.match(home.vmControl, /^\\\\\.\\pipe\\berth-[0-9a-f]{8}-vm$/);
+  assert.notEqual(berthHome({ USERPROFILE: 'C:\\Users\\bob' }, 'win32').vmSocket, home.vmSocket, 'one pipe per user');
+  assert.ok(isPipe(home.vmSocket));
+  const host = hostFor(home.vmSocket);
+  assert.match(host, /^npipe:\/\/\/\/\.\/pipe\/berth-[0-9a-f]{8}-docker$/);
+  assert.deepEqual(parseHost(host), { protocol: 'unix', socketPath: home.vmSocket }, 'the client reads back the pipe it names');
+  assert.deepEqual(parseHost('npipe:////./pipe/docker_engine'), { protocol: 'unix', socketPath: '\\\\.\\pipe\\docker_engine' });
+  assert.throws(() => parseHost('npipe://nonsense'), /npipe:\/\/\/\/\.\/pipe\/<name>/);
+
+  const posix = berthHome({ HOME: '/home/ann' }, 'linux');
+  assert.equal(posix.vmSocket, '/home/ann/.berth/run/docker.sock');
+  assert.equal(hostFor(posix.vmSocket), 'unix:///home/ann/.berth/run/docker.sock');
+  assert.equal(socketIn(posix, 'engine-x'), '/home/ann/.berth/run/engine-x.sock');
 });

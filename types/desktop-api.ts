@@ -163,8 +163,10 @@ export interface VmStatus {
   /** The accelerator in use (while running) and why, e.g. "kvm hangs here; using tcg". */
   accel?: Exclude<VmAccelerator, 'auto'>;
   accelNote?: string;
-  /** The engine socket forwarded over SSH (DOCKER_HOST=unix://...). */
+  /** The engine socket forwarded over SSH: a unix socket's path, or a named pipe on Windows. */
   socket: string;
+  /** The DOCKER_HOST value for it: unix:///... or npipe:////./pipe/... */
+  dockerHost: string;
   sshPort?: number;
   /** Milliseconds from qemu start to the engine answering through the socket. */
   bootMs?: number;

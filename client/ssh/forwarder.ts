@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { ClientChannel } from 'ssh2';
 import { SshError } from './session.js';
 import type { SshSession } from './session.js';
+import { isPipe } from '../home.js';
 
 export interface ForwarderOptions {
   /** The local socket to create. */
@@ -53,9 +54,11 @@ export class SocketForwarder extends EventEmitter {
 
   /** Creates the socket. Fails if another live process serves the same path. */
   async listen(): Promise<void> {
-    const dir = path.dirname(this.opts.listenPath);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    await removeStaleSocket(this.opts.listenPath);
+    const pipe = isPipe(this.opts.listenPath);
+    if (!pipe) {
+      await fsp.mkdir(path.dirname(this.opts.listenPath), { recursive: true, mode: 0o700 });
+      await removeStaleSocket(this.opts.listenPath);
+    }
     const server = net.createServer({ allowHalfOpen: true }, (sock) => this.accept(sock));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -64,7 +67,8 @@ export class SocketForwarder extends EventEmitter {
         resolve();
       });
     });
-    await fsp.chmod(this.opts.listenPath, 0o600);
+    // A pipe is created with its owner's default ACL; a socket file gets its mode here.
+    if (!pipe) await fsp.chmod(this.opts.listenPath, 0o600);
     this.server = server;
   }
 
@@ -190,7 +194,7 @@ export class SocketForwarder extends EventEmitter {
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    await fsp.rm(this.opts.listenPath, { force: true });
+    if (!isPipe(this.opts.listenPath)) await fsp.rm(this.opts.listenPath, { force: true });
   }
 }
 
@@ -199,6 +203,8 @@ export class SocketForwarder extends EventEmitter {
  * forwarder and is an error (two would fight over the path).
  */
 export async function removeStaleSocket(file: string): Promise<void> {
+  // A pipe goes away with the process that served it: nothing can be stale.
+  if (isPipe(file)) return;
   const st = await fsp.lstat(file).catch(() => undefined);
   if (!st) return;
   if (!st.isSocket()) throw new Error(`${file} exists and is not a socket; move it out of the way`);

@@ -17,7 +17,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultHost, parseHost } from '../../client/index.js';
-import { berthHome } from '../../client/home.js';
+import { berthHome, hostFor } from '../../client/home.js';
 import { parseSshHost } from '../../client/ssh/index.js';
 import type { EngineEndpoint, Settings } from '../../types/desktop-api.js';
 import { invalid, notFound } from './errors.js';
@@ -102,7 +102,7 @@ export class DesktopConfig {
   static async load(file: string, env: NodeJS.ProcessEnv = process.env, localHost?: string): Promise<DesktopConfig> {
     const builtin: EngineEndpoint[] = [
       { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host: localHost ?? defaultHost(env) },
-      { id: VM_ENGINE_ID, name: 'Berth VM', kind: 'vm', host: `unix://${berthHome(env).vmSocket}` },
+      { id: VM_ENGINE_ID, name: 'Berth VM', kind: 'vm', host: hostFor(berthHome(env).vmSocket) },
     ];
     const fallback = defaultEngineId();
     let state: StoredConfig = { engines: [], active: fallback, settings: { ...DEFAULT_SETTINGS } };

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EngineClient } from '../../client/index.js';
 import { openEngineLink } from '../../client/engine-link.js';
-import { berthHome } from '../../client/home.js';
+import { berthHome, socketIn } from '../../client/home.js';
 import { KnownHosts, parseSshHost } from '../../client/ssh/index.js';
 import type { EngineEndpoint } from '../../types/desktop-api.js';
 import type { DesktopConfig } from './config.js';
@@ -25,7 +25,7 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
   const engine = config.prepare(spec.name, spec.host, spec.identityFile === undefined ? undefined : expandHome(spec.identityFile, env));
   if (engine.kind !== 'ssh') return config.add(engine);
   const home = berthHome(env);
-  const probeSocket = path.join(home.runDir, `add-${process.pid}-${engine.id.slice(0, 8)}.sock`);
+  const probeSocket = socketIn(home, `add-${process.pid}-${engine.id.slice(0, 8)}`);
   let link;
   try {
     link = await openEngineLink(engine, {

@@ -8,11 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
-import path from 'node:path';
 import { EngineClient } from '../../client/index.js';
 import { openEngineLink } from '../../client/engine-link.js';
 import type { EngineLink } from '../../client/engine-link.js';
-import { berthHome } from '../../client/home.js';
+import { berthHome, hostFor, socketIn } from '../../client/home.js';
 import type {
   BridgeError,
   EngineEndpoint,
@@ -100,7 +99,7 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
   const connect = async (engine: EngineEndpoint): Promise<{ link: EngineLink; client: EngineClient }> => {
     const link = await openEngineLink(engine, { home, env, keepConnected: true }).catch(
       (err: unknown): EngineLink => ({
-        host: `unix://${path.join(home.runDir, `engine-${engine.id}.sock`)}`,
+        host: hostFor(socketIn(home, `engine-${engine.id}`)),
         close: async () => undefined,
         error: err instanceof Error ? err : new Error(String(err)),
       }),

@@ -12,6 +12,7 @@ import { promises as fsp, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { BerthHome } from '../../client/home.js';
+import { hostFor } from '../../client/home.js';
 import { KnownHosts, removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../../types/desktop-api.js';
 import { findImage, guestArch } from './image.js';
@@ -76,6 +77,7 @@ async function offlineStatus(home: BerthHome, env: NodeJS.ProcessEnv): Promise<V
   return {
     state: hasDisk ? 'stopped' : 'absent',
     socket: home.vmSocket,
+    dockerHost: hostFor(home.vmSocket),
     ports: [],
     settings: await loadVmSettings(home, env),
     required: process.platform !== 'linux',

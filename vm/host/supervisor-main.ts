@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
-import { berthHome } from '../../client/home.js';
+import { berthHome, isPipe } from '../../client/home.js';
 import { removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmStatus } from '../../types/desktop-api.js';
 import { VmSupervisor, vmPaths } from './supervisor.js';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     await vm.stop().catch((err: unknown) => log(`stop: ${String(err)}`));
     for (const w of watchers) w.end();
     server.close();
-    await fsp.rm(home.vmControl, { force: true });
+    if (!isPipe(home.vmControl)) await fsp.rm(home.vmControl, { force: true });
     await fsp.rm(vmPaths(home).supervisorPid, { force: true });
     log('supervisor exiting');
     setTimeout(() => process.exit(0), 50).unref();
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(home.vmControl, () => resolve());
   });
-  await fsp.chmod(home.vmControl, 0o600);
+  if (!isPipe(home.vmControl)) await fsp.chmod(home.vmControl, 0o600);
   await fsp.writeFile(vmPaths(home).supervisorPid, `${process.pid}\n`);
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());

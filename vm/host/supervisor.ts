@@ -22,6 +22,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { EngineClient } from '../../client/index.js';
 import type { BerthHome } from '../../client/home.js';
+import { hostFor } from '../../client/home.js';
 import { KnownHosts, SocketForwarder, SshSession, blobFromPublicLine, ensureKeyPair, expectKey, fingerprint } from '../../client/ssh/index.js';
 import type { KeyPair } from '../../client/ssh/index.js';
 import type { VmStage, VmStatus } from '../../types/desktop-api.js';
@@ -90,6 +91,7 @@ export class VmSupervisor extends EventEmitter {
   private agent: PortAgent | undefined;
   private health: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  private qmpAddress = '';
   state: VmStatus;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -98,7 +100,7 @@ export class VmSupervisor extends EventEmitter {
     this.platform = opts.platform ?? process.platform;
     this.paths = vmPaths(opts.home);
     this.log = opts.log ?? (() => undefined);
-    this.state = { state: 'stopped', socket: opts.home.vmSocket, ports: [], settings: { cpus: 0, memoryMiB: 0, diskGiB: 0, shares: [], accel: 'auto' }, required: this.platform !== 'linux' };
+    this.state = { state: 'stopped', socket: opts.home.vmSocket, dockerHost: hostFor(opts.home.vmSocket), ports: [], settings: { cpus: 0, memoryMiB: 0, diskGiB: 0, shares: [], accel: 'auto' }, required: this.platform !== 'linux' };
   }
 
   private update(patch: Partial<VmStatus>): void {
@@ -138,7 +140,7 @@ export class VmSupervisor extends EventEmitter {
       await this.forwarder.listen();
       await this.forwarder.ensureSession();
       this.stage('ssh');
-      this.client = new EngineClient({ host: `unix://${home.vmSocket}` });
+      this.client = new EngineClient({ host: hostFor(home.vmSocket) });
       await this.client.ping(AbortSignal.timeout(30_000));
       this.stage('engine');
       this.update({ state: 'running', bootMs: Date.now() - started, healthy: true });
@@ -211,6 +213,8 @@ export class VmSupervisor extends EventEmitter {
     const sshPort = await freePort();
     await fsp.writeFile(this.paths.consoleLog, '');
     await fsp.rm(this.paths.qmpSocket, { force: true });
+    // qemu for Windows has no unix sockets: QMP on a loopback port there.
+    this.qmpAddress = this.platform === 'win32' ? `tcp:127.0.0.1:${await freePort()}` : `unix:${this.paths.qmpSocket}`;
     const args = qemuArgs({
       image,
       settings: this.state.settings,
@@ -220,7 +224,7 @@ export class VmSupervisor extends EventEmitter {
       sshPort,
       publicKey: keys.publicKey,
       consoleLog: this.paths.consoleLog,
-      qmp: `unix:${this.paths.qmpSocket}`,
+      qmp: this.qmpAddress,
     });
     const binary = this.env['BERTH_QEMU'] || qemuBinary(image.arch, this.platform);
     this.log(`starting ${binary} with ${accel}`);
@@ -307,7 +311,7 @@ export class VmSupervisor extends EventEmitter {
   }
 
   private startPortAgent(): void {
-    const qmpReady = QmpClient.connect(`unix:${this.paths.qmpSocket}`).then((q) => {
+    const qmpReady = QmpClient.connect(this.qmpAddress).then((q) => {
       this.qmp = q;
       return q;
     });
@@ -412,6 +416,8 @@ export class VmSupervisor extends EventEmitter {
  * whether there was one.
  */
 export async function stopStrayQemu(home: BerthHome, dryRun = false): Promise<boolean> {
+  // Windows has no ps(1); there the check is not made (qemu's own lock on the disk then reports it).
+  if (process.platform === 'win32') return false;
   const paths = vmPaths(home);
   const pid = Number((await fsp.readFile(paths.qemuPid, 'utf8').catch(() => '')).trim());
   if (!Number.isInteger(pid) || pid <= 0) return false;

@@ -95,7 +95,7 @@ function copy(text: string, what: string): void {
 
 function Facts(props: { status: VmStatus }): ReactNode {
   const s = props.status;
-  const exportLine = `export DOCKER_HOST=unix://${s.socket}`;
+  const exportLine = `export DOCKER_HOST=${s.dockerHost}`;
   return (
     <dl className="facts">
       <dt>State</dt>
