@@ -135,7 +135,7 @@ const createCommand: Command = {
     const identity = args.string('identity');
     const config = await loadContexts(ctx.io.env);
     const engine = await addEngine(config, { name: args.args[0] as string, host, ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}) }, ctx.io.env);
-    if (engine.hostKey) ctx.err(`Pinned the host key of ${host}: ${engine.hostKey}\n`);
+    if (engine.hostKey) ctx.err(`${engine.hostKeyPinned ? 'Pinned the host key' : 'Host key (already trusted)'} of ${host}: ${engine.hostKey}\n`);
     ctx.out(`${engine.name}\n`);
     ctx.err(`Successfully created context "${engine.name}"\n`);
   },

@@ -31,6 +31,7 @@ export interface LinkOptions {
   keepConnected?: boolean;
   /** Allow pinning an unknown host key (adding an engine). */
   onNewHostKey?: (target: SshTarget, fingerprint: string) => void;
+  onKnownHostKey?: (target: SshTarget, fingerprint: string) => void;
 }
 
 export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions): Promise<EngineLink> {
@@ -40,6 +41,7 @@ export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions):
     home: opts.home,
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.onNewHostKey ? { onNewHostKey: opts.onNewHostKey } : {}),
+    ...(opts.onKnownHostKey ? { onKnownHostKey: opts.onKnownHostKey } : {}),
     keepConnected: opts.keepConnected ?? false,
   });
   await forwarder.listen();

@@ -26,6 +26,8 @@ export interface RemoteOptions {
   env?: NodeJS.ProcessEnv;
   /** Pin an unknown host key instead of refusing it (adding an engine). Called with what was pinned. */
   onNewHostKey?: (target: SshTarget, fingerprint: string) => void;
+  /** Told the key of a host that was already trusted (pinned, or in ~/.ssh/known_hosts). */
+  onKnownHostKey?: (target: SshTarget, fingerprint: string) => void;
 }
 
 async function candidateKeys(engine: RemoteEngine, home: BerthHome, env: NodeJS.ProcessEnv): Promise<Buffer[]> {
@@ -61,8 +63,11 @@ export function remoteConnector(engine: RemoteEngine, opts: RemoteOptions): { ta
       ...(agent ? { agent } : {}),
       verifyHostKey: async (blob) => {
         const verdict = await known.verify(target.host, target.port, blob);
-        if (verdict === 'match') return true;
         const fp = `${keyTypeOf(blob)} ${fingerprint(blob)}`;
+        if (verdict === 'match') {
+          opts.onKnownHostKey?.(target, fp);
+          return true;
+        }
         if (verdict === 'mismatch') {
           throw new Error(`it presented ${fp}, which differs from the pinned key: the host was reinstalled, or someone is intercepting the connection. If the change is expected, remove the engine and add it again`);
         }

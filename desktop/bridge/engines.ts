@@ -20,13 +20,17 @@ export interface NewEngine {
   identityFile?: string;
 }
 
-export async function addEngine(config: DesktopConfig, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<EngineEndpoint> {
+/** The saved engine, and whether adding it pinned a host key nobody vouched for before. */
+export type AddedEngine = EngineEndpoint & { hostKeyPinned?: boolean };
+
+export async function addEngine(config: DesktopConfig, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<AddedEngine> {
   // `~/.ssh/id_x` as typed in the app (the CLI expands it too; expanding twice changes nothing).
   const engine = config.prepare(spec.name, spec.host, spec.identityFile === undefined ? undefined : expandHome(spec.identityFile, env));
   if (engine.kind !== 'ssh') return config.add(engine);
   const home = berthHome(env);
   const probeSocket = socketIn(home, `add-${process.pid}-${engine.id.slice(0, 8)}`);
   let link;
+  let pinned = false;
   try {
     link = await openEngineLink(engine, {
       home,
@@ -34,6 +38,10 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
       socketPath: probeSocket,
       connectNow: true,
       onNewHostKey: (_target, fp) => {
+        pinned = true;
+        engine.hostKey = fp;
+      },
+      onKnownHostKey: (_target, fp) => {
         engine.hostKey = fp;
       },
     });
@@ -49,7 +57,8 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
     client.close();
     await link.close();
   }
-  return config.add(engine);
+  await config.add(engine);
+  return { ...engine, ...(pinned ? { hostKeyPinned: true } : {}) };
 }
 
 /**
