@@ -247,6 +247,7 @@ export class VmSupervisor extends EventEmitter {
     const follower = new ConsoleFollower(this.paths.consoleLog);
     follower.start();
     try {
+      const consoleTail: string[] = [];
       return await new Promise<Buffer>((resolve, reject) => {
         let hostKey: Buffer | undefined;
         let firstSign = false;
@@ -262,8 +263,10 @@ export class VmSupervisor extends EventEmitter {
           if (!firstSign) done(new BootFailure(`no sign of life from the guest within ${FIRST_SIGN_MS[accel] / 1000} s`, true));
         }, FIRST_SIGN_MS[accel]);
         const overall = setTimeout(() => done(new BootFailure(`the guest did not finish booting within ${BOOT_MS[accel] / 1000} s (see berth vm logs)`, false)), BOOT_MS[accel]);
-        follower.on('line', () => {
+        follower.on('line', (line: string) => {
           firstSign = true;
+          consoleTail.push(line);
+          if (consoleTail.length > 20) consoleTail.shift();
         });
         follower.on('marker', (m: ConsoleMarker) => {
           if ('error' in m) {
@@ -284,8 +287,10 @@ export class VmSupervisor extends EventEmitter {
             setTimeout(() => done(), 20);
           }
         });
-        void this.qemuExit?.then((code) => {
-          const why = stderr.trim().split('\n').slice(-3).join(' ').trim();
+        void this.qemuExit?.then(async (code) => {
+          // The guest's last words come first: an error marker it printed just before powering off.
+          await follower.poll().catch(() => undefined);
+          const why = stderr.trim().split('\n').pop()?.trim() || consoleTail.filter((l) => l.trim()).slice(-3).join(' | ');
           done(new BootFailure(`qemu exited (${code ?? 'signal'}) during boot${why ? `: ${why}` : ''}`, !firstSign));
         });
       });
