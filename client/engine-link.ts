@@ -5,7 +5,7 @@
  */
 import type { EngineEndpoint } from '../types/desktop-api.js';
 import type { BerthHome } from './home.js';
-import { hostFor, socketIn } from './home.js';
+import { ensurePrivateDir, hostFor, isPipe, socketIn } from './home.js';
 import type { SocketForwarder } from './ssh/forwarder.js';
 import { remoteForwarder } from './ssh/remote.js';
 import type { SshTarget } from './ssh/session.js';
@@ -37,6 +37,7 @@ export interface LinkOptions {
 export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions): Promise<EngineLink> {
   if (engine.kind !== 'ssh') return { host: engine.host, close: async () => undefined };
   const socketPath = opts.socketPath ?? socketIn(opts.home, `engine-${engine.id}`);
+  if (!isPipe(socketPath)) await ensurePrivateDir(opts.home.runDir);
   const forwarder = remoteForwarder({ host: engine.host, ...(engine.identityFile ? { identityFile: engine.identityFile } : {}) }, socketPath, {
     home: opts.home,
     ...(opts.env ? { env: opts.env } : {}),

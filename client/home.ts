@@ -13,6 +13,7 @@
  * docker CLI there speaks `npipe://`, and Node serves pipes where other systems have unix sockets.
  */
 import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -66,4 +67,13 @@ export function hostFor(socket: string): string {
 /** The user's own OpenSSH files, read (never written) for remote engines. */
 export function userSshDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env['HOME'] || os.homedir(), '.ssh');
+}
+
+/**
+ * Creates one of Berth's own directories (run/, ssh/, vm/) or takes back one that exists with a
+ * wider mode: what is inside (sockets that reach an engine as root, keys) is for its owner only.
+ */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') await fsp.chmod(dir, 0o700);
 }

@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { ensurePrivateDir } from '../home.js';
 
 export interface KeyPair {
   privateKeyPath: string;
@@ -22,8 +23,7 @@ export interface KeyPair {
 
 /** Load the key pair in `dir`, creating it (and the directory) on first use. */
 export async function ensureKeyPair(dir: string): Promise<KeyPair> {
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fsp.chmod(dir, 0o700);
+  await ensurePrivateDir(dir);
   const privateKeyPath = path.join(dir, 'id_ed25519');
   const publicKeyPath = `${privateKeyPath}.pub`;
   const existing = await fsp.readFile(privateKeyPath).catch((err: NodeJS.ErrnoException) => {

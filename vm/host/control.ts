@@ -12,7 +12,7 @@ import { promises as fsp, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { BerthHome } from '../../client/home.js';
-import { hostFor } from '../../client/home.js';
+import { ensurePrivateDir, hostFor } from '../../client/home.js';
 import { KnownHosts, removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../../types/desktop-api.js';
 import { findImage, guestArch } from './image.js';
@@ -117,8 +117,8 @@ export async function startVm(home: BerthHome, onStatus: (s: VmStatus) => void =
 }
 
 async function spawnSupervisor(home: BerthHome, env: NodeJS.ProcessEnv): Promise<void> {
-  await fsp.mkdir(home.vmDir, { recursive: true, mode: 0o700 });
-  await fsp.mkdir(home.runDir, { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(home.vmDir);
+  await ensurePrivateDir(home.runDir);
   const log = openSync(vmPaths(home).supervisorLog, 'a', 0o600);
   try {
     // ELECTRON_RUN_AS_NODE: started from the app, execPath is Electron's binary.

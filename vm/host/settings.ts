@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BerthHome } from '../../client/home.js';
+import { ensurePrivateDir } from '../../client/home.js';
 import type { VmAccelerator, VmSettings } from '../../types/desktop-api.js';
 
 const ACCELS: VmAccelerator[] = ['auto', 'kvm', 'hvf', 'whpx', 'tcg'];
@@ -83,7 +84,7 @@ export async function loadVmSettings(home: BerthHome, env: NodeJS.ProcessEnv = p
 }
 
 export async function saveVmSettings(home: BerthHome, settings: VmSettings): Promise<void> {
-  await fsp.mkdir(home.vmDir, { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(home.vmDir);
   const file = settingsFile(home);
   const tmp = `${file}.${process.pid}.tmp`;
   await fsp.writeFile(tmp, `${JSON.stringify(settings, null, 2)}\n`, { mode: 0o600 });

@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
-import { berthHome, isPipe } from '../../client/home.js';
+import { berthHome, ensurePrivateDir, isPipe } from '../../client/home.js';
 import { removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmStatus } from '../../types/desktop-api.js';
 import { VmSupervisor, vmPaths } from './supervisor.js';
@@ -15,7 +15,8 @@ const log = (line: string): void => {
 
 async function main(): Promise<void> {
   const home = berthHome();
-  await fsp.mkdir(home.runDir, { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(home.runDir);
+  await ensurePrivateDir(home.vmDir);
   // One supervisor per VM: a live control socket means another one has it.
   try {
     await removeStaleSocket(home.vmControl);

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { EngineClient } from '../../client/index.js';
 import type { BerthHome } from '../../client/home.js';
-import { hostFor } from '../../client/home.js';
+import { ensurePrivateDir, hostFor } from '../../client/home.js';
 import { KnownHosts, SocketForwarder, SshSession, blobFromPublicLine, ensureKeyPair, expectKey, fingerprint } from '../../client/ssh/index.js';
 import type { KeyPair } from '../../client/ssh/index.js';
 import type { VmStage, VmStatus } from '../../types/desktop-api.js';
@@ -117,7 +117,7 @@ export class VmSupervisor extends EventEmitter {
   async start(): Promise<void> {
     const started = Date.now();
     const home = this.opts.home;
-    await fsp.mkdir(home.vmDir, { recursive: true, mode: 0o700 });
+    await ensurePrivateDir(home.vmDir);
     await fsp.rm(this.paths.lastError, { force: true });
     const settings = await loadVmSettings(home, this.env);
     this.update({ state: 'starting', settings, startedAt: new Date(started).toISOString(), error: undefined, ports: [] });
