@@ -62,6 +62,9 @@ rm -f "$root"/etc/ssh/ssh_host_* "$root/etc/machine-id" "$root/var/lib/dbus/mach
 rm -rf "$root"/usr/share/info/* "$root"/usr/share/lintian "$root"/usr/share/linda \
   "$root"/usr/share/bug "$root"/usr/share/menu "$root"/var/cache/* "$root"/var/log/* \
   "$root"/var/lib/dpkg/*-old "$root"/usr/lib/*-linux-gnu/gconv "$root"/usr/share/nodejs/corepack \
-  "$root"/usr/share/doc-base "$root"/boot/* "$root"/tmp/* "$root"/root/.[!.]*
+  "$root"/usr/share/doc-base "$root"/boot/* "$root"/root/.[!.]*
+# Not "$root"/tmp/*: mmdebstrap keeps its apt config there until its own cleanup, which empties /tmp
+# after it. Without that file its final `apt-get update` runs against the HOST's apt directories
+# and wipes the build machine's package lists.
 find "$root/var/lib/dpkg/info" -name '*.md5sums' -delete
 find "$root/usr/lib/python3" "$root/usr/share" -name '__pycache__' -prune -exec rm -rf {} + 2>/dev/null || true
