@@ -109,9 +109,12 @@ export async function startVm(home: BerthHome, onStatus: (s: VmStatus) => void =
     }
     await spawnSupervisor(home, env);
   }
+  let underWay = false;
   const final = await converse(home, 'watch', (s) => {
     onStatus(s);
-    return s.state === 'running' || s.state === 'stopped';
+    underWay ||= s.state === 'starting';
+    // A supervisor on its way out from an earlier run says "stopped" before this start is under way.
+    return s.state === 'running' || (s.state === 'stopped' && (underWay || s.error !== undefined));
   });
   return final ?? offlineStatus(home, env);
 }

@@ -100,7 +100,9 @@ export class VmSupervisor extends EventEmitter {
     this.platform = opts.platform ?? process.platform;
     this.paths = vmPaths(opts.home);
     this.log = opts.log ?? (() => undefined);
-    this.state = { state: 'stopped', socket: opts.home.vmSocket, dockerHost: hostFor(opts.home.vmSocket), ports: [], settings: { cpus: 0, memoryMiB: 0, diskGiB: 0, shares: [], accel: 'auto' }, required: this.platform !== 'linux' };
+    // A supervisor exists to boot the VM: it is starting from its first moment, so a client that
+    // connects before start() runs never mistakes it for a stopped one.
+    this.state = { state: 'starting', socket: opts.home.vmSocket, dockerHost: hostFor(opts.home.vmSocket), ports: [], settings: { cpus: 0, memoryMiB: 0, diskGiB: 0, shares: [], accel: 'auto' }, required: this.platform !== 'linux' };
   }
 
   private update(patch: Partial<VmStatus>): void {
