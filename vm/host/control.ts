@@ -170,7 +170,7 @@ export async function stopVm(home: BerthHome, onStatus: (s: VmStatus) => void = 
 export async function removeVm(home: BerthHome): Promise<void> {
   if (await converse(home, 'status', () => true)) throw new Error('the VM is running: stop it first (berth vm stop), or use --force');
   const p = vmPaths(home);
-  for (const f of [p.dataDisk, p.consoleLog, p.lastError, p.accelFile, p.qmpSocket]) await fsp.rm(f, { force: true });
+  for (const f of [p.dataDisk, p.consoleLog, p.supervisorLog, p.lastError, p.accelFile, p.qmpSocket, p.qemuPid, p.supervisorPid]) await fsp.rm(f, { force: true });
   await new KnownHosts(home.knownHosts).unpin(VM_HOST_NAME, 22);
 }
 
