@@ -67,6 +67,8 @@ export const desktopCommand: Command = {
   name: 'desktop',
   usage: '[OPTIONS]',
   description: 'Open Berth Desktop (the Electron app, or web mode in a browser)',
+  // The app picks its engine from its own list (the contexts); -H / BERTH_HOST set its local one.
+  noEngine: true,
   flags: [
     { name: 'web', type: 'bool', description: 'Serve the app to a browser on 127.0.0.1 instead of opening the Electron app' },
     { name: 'port', type: 'string', valueName: 'int', description: 'Web mode port (default: a free one)' },
