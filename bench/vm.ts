@@ -10,11 +10,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { EngineClient } from '../client/index.js';
 import { berthHome, hostFor } from '../client/home.js';
-import { SshSession, ensureKeyPair, KnownHosts } from '../client/ssh/index.js';
 import type { VmStage, VmStatus } from '../types/desktop-api.js';
 import { findImage, guestArch } from '../vm/host/image.js';
-import { configureVm, removeVm, startVm, stopVm } from '../vm/host/control.js';
-import { VM_HOST_NAME } from '../vm/host/supervisor.js';
+import { configureVm, openGuestSession, removeVm, startVm, stopVm } from '../vm/host/control.js';
 import { dockerCliPath } from '../test/harness/docker.js';
 import { repoRoot } from '../test/harness/util.js';
 
@@ -41,15 +39,7 @@ async function main(): Promise<void> {
     if (final.state !== 'running') throw new Error(`the VM did not start: ${final.error}`);
     log(`booted with ${final.accel} in ${final.bootMs} ms`);
 
-    const keys = await ensureKeyPair(home.sshDir);
-    const known = new KnownHosts(home.knownHosts);
-    const ssh = await SshSession.connect({
-      host: '127.0.0.1',
-      port: final.sshPort as number,
-      username: 'root',
-      keys: [keys.privateKey],
-      verifyHostKey: async (b) => (await known.verify(VM_HOST_NAME, 22, b)) === 'match',
-    });
+    const ssh = await openGuestSession(home, 'berth', env);
     // Idle: give the engine a while after boot, then read the guest's own accounting.
     await new Promise((r) => setTimeout(r, 20_000));
     const meminfo = (await ssh.exec('cat /proc/meminfo')).stdout;

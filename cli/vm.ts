@@ -5,10 +5,10 @@
  */
 import { promises as fsp } from 'node:fs';
 import { berthHome } from '../client/home.js';
-import { KnownHosts, SshSession, ensureKeyPair } from '../client/ssh/index.js';
+import type { SshSession } from '../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../types/desktop-api.js';
-import { ORPHANED_VM, configureVm, removeVm, startVm, stopVm, vmStatus } from '../vm/host/control.js';
-import { VM_HOST_NAME, vmPaths } from '../vm/host/supervisor.js';
+import { ORPHANED_VM, configureVm, openGuestSession, removeVm, startVm, stopVm, vmStatus } from '../vm/host/control.js';
+import { vmPaths } from '../vm/host/supervisor.js';
 import { UsageError } from './args.js';
 import type { Command, Context } from './command.js';
 import { humanDuration, humanSize } from './format.js';
@@ -151,23 +151,9 @@ const statusCommand: Command = {
   },
 };
 
-/** An SSH session to the running guest, with its pinned host key. */
-export async function guestSession(ctx: Context): Promise<SshSession> {
-  const h = home(ctx);
-  const s = await vmStatus(h, ctx.io.env);
-  if (s.state !== 'running' || !s.sshPort) throw new Error(`the Berth VM is ${s.state}: start it with ${ctx.prog} vm start`);
-  const keys = await ensureKeyPair(h.sshDir);
-  const known = new KnownHosts(h.knownHosts);
-  return SshSession.connect({
-    host: '127.0.0.1',
-    port: s.sshPort,
-    username: 'root',
-    keys: [keys.privateKey],
-    verifyHostKey: async (blob) => {
-      if ((await known.verify(VM_HOST_NAME, 22, blob)) === 'match') return true;
-      throw new Error('it is not the key pinned at the VM\'s first boot');
-    },
-  });
+/** An SSH session to the running guest. */
+async function guestSession(ctx: Context): Promise<SshSession> {
+  return openGuestSession(home(ctx), ctx.prog, ctx.io.env);
 }
 
 const sshCommand: Command = {

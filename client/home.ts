@@ -12,7 +12,7 @@
  * On Windows the sockets are named pipes (`\\.\pipe\berth-<hash of the root>-docker`, ...): the
  * docker CLI there speaks `npipe://`, and Node serves pipes where other systems have unix sockets.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,4 +76,19 @@ export function userSshDir(env: NodeJS.ProcessEnv = process.env): string {
 export async function ensurePrivateDir(dir: string): Promise<void> {
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   if (process.platform !== 'win32') await fsp.chmod(dir, 0o700);
+}
+
+/** Write a file so readers see either the old or the new content, never a mix (mode 0600:
+ * Berth's files hold settings, pins and engine addresses of one user). */
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+  const fh = await fsp.open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, file);
 }

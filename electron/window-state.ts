@@ -4,7 +4,7 @@
  * any display, falls back to a centred default window.
  */
 import { promises as fsp } from 'node:fs';
-import { writeFileAtomic } from '../desktop/bridge/config.js';
+import { writeFileAtomic } from '../client/home.js';
 
 export interface WindowState {
   x?: number;

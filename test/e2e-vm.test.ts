@@ -15,6 +15,7 @@ import type { VmStatus } from '../types/desktop-api.js';
 import { ORPHANED_VM, stopVm } from '../vm/host/control.js';
 import { vmPaths } from '../vm/host/supervisor.js';
 import { runBerth, type BerthResult } from './harness/cli.js';
+import { eventually } from './harness/containers.js';
 import { docker } from './harness/docker.js';
 import { busyboxLayer, pushImage } from './harness/images.js';
 import { startRegistry, type TestRegistry } from './harness/registry.js';
@@ -73,22 +74,6 @@ async function fetchText(port: number): Promise<string> {
   });
 }
 
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastErr: unknown;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch (e) {
-      lastErr = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not reached (last: ${JSON.stringify(last)} ${lastErr ? String(lastErr) : ''})`);
-}
-
 test('the VM boots with progress and serves the docker CLI over the SSH-forwarded socket', { skip, timeout: 900_000 }, async () => {
   const start = await berth(['vm', 'start', '--share', share, '--insecure-registry', ref.split('/')[0] as string, '--memory', '1024', '--cpus', '2']);
   assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}\n${await fsp.readFile(vmPaths(berthHome(testEnv)).supervisorLog, 'utf8').catch(() => '')}`);
@@ -134,14 +119,18 @@ test('pull from the host registry, published port on the host loopback, host fol
   const port = await freePort();
   const run = await docker(target, ['run', '-d', '--name', 'web', '-p', `${port}:8080`, ref, 'sh', '-c', 'mkdir -p /www && echo hello-from-the-vm > /www/index.html && exec httpd -f -p 8080 -h /www'], { timeoutMs: 300_000 });
   assert.equal(run.code, 0, run.stderr);
-  const page = await eventually(() => fetchText(port), (t) => t.includes('hello-from-the-vm'), `GET 127.0.0.1:${port}`);
+  const page = await eventually(async () => {
+    const text = await fetchText(port);
+    assert.match(text, /hello-from-the-vm/, `GET 127.0.0.1:${port}`);
+    return text;
+  }, 60_000, 250);
   assert.match(page, /^HTTP\/1\.[01] 200/);
   const s = await status();
   assert.deepEqual(s.ports.map((p) => [p.proto, p.port, p.containers]), [['tcp', port, ['web']]]);
 
   const rm = await docker(target, ['rm', '-f', 'web'], { timeoutMs: 120_000 });
   assert.equal(rm.code, 0, rm.stderr);
-  await eventually(() => fetchText(port).then(() => 'open', () => 'closed'), (v) => v === 'closed', `port ${port} closed after rm`);
+  await eventually(() => assert.rejects(fetchText(port), `port ${port} closed after rm`), 60_000, 250);
   assert.deepEqual((await status()).ports, []);
 });
 
@@ -172,7 +161,7 @@ test('clean stop; a second boot keeps the host key pin and the images; rm delete
   // The supervisor dies (kill -9): the status says qemu is orphaned, and stop still ends it.
   const qemuPid = Number(await fsp.readFile(vmPaths(home).qemuPid, 'utf8'));
   process.kill(Number(await fsp.readFile(vmPaths(home).supervisorPid, 'utf8')), 'SIGKILL');
-  await eventually(() => status(), (st) => st.state === 'stopped', 'status without the supervisor', 10_000);
+  await eventually(async () => assert.equal((await status()).state, 'stopped', 'status without the supervisor'), 10_000, 250);
   assert.equal((await status()).error, ORPHANED_VM);
   assert.equal((await berth(['vm', 'stop'])).code, 0);
   const ps = spawnSync('ps', ['-o', 'stat=', '-p', String(qemuPid)], { encoding: 'utf8' }).stdout.trim();

@@ -9,6 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir, writeFileAtomic } from '../home.js';
 
 export type HostKeyVerdict = 'match' | 'mismatch' | 'unknown';
 
@@ -98,10 +99,8 @@ export class KnownHosts {
     const text = await fsp.readFile(this.pinnedFile, 'utf8').catch(() => '');
     const kept = text.split('\n').filter((line) => line.trim() && !(line.split(/\s+/)[0] === name));
     kept.push(`${name} ${keyTypeOf(blob)} ${blob.toString('base64')}`);
-    await fsp.mkdir(path.dirname(this.pinnedFile), { recursive: true, mode: 0o700 });
-    const tmp = `${this.pinnedFile}.${process.pid}.tmp`;
-    await fsp.writeFile(tmp, `${kept.join('\n')}\n`, { mode: 0o600 });
-    await fsp.rename(tmp, this.pinnedFile);
+    await ensurePrivateDir(path.dirname(this.pinnedFile));
+    await writeFileAtomic(this.pinnedFile, `${kept.join('\n')}\n`);
   }
 
   /** Forgets Berth's pin for host:port (the VM's data disk, and so its host key, was deleted). */
@@ -110,7 +109,7 @@ export class KnownHosts {
     const text = await fsp.readFile(this.pinnedFile, 'utf8').catch(() => undefined);
     if (text === undefined) return;
     const kept = text.split('\n').filter((line) => line.trim() && line.split(/\s+/)[0] !== name);
-    await fsp.writeFile(this.pinnedFile, kept.length ? `${kept.join('\n')}\n` : '', { mode: 0o600 });
+    await writeFileAtomic(this.pinnedFile, kept.length ? `${kept.join('\n')}\n` : '');
   }
 }
 

@@ -17,7 +17,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultHost, parseHost } from '../../client/index.js';
-import { berthHome, hostFor } from '../../client/home.js';
+import { berthHome, hostFor, writeFileAtomic } from '../../client/home.js';
 import { parseSshHost } from '../../client/ssh/index.js';
 import type { EngineEndpoint, Settings } from '../../types/desktop-api.js';
 import { invalid, notFound } from './errors.js';
@@ -48,20 +48,6 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
   if (env['BERTH_DESKTOP_CONFIG']) return env['BERTH_DESKTOP_CONFIG'];
   const base = env['XDG_CONFIG_HOME'] || path.join(env['HOME'] || os.homedir(), '.config');
   return path.join(base, 'berth', 'desktop.json');
-}
-
-/** Write a file so readers see either the old or the new content, never a mix. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
-  const fh = await fsp.open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
 }
 
 function cleanSettings(raw: unknown): Settings {

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { BerthHome } from '../../client/home.js';
 import { ensurePrivateDir, hostFor } from '../../client/home.js';
-import { KnownHosts, removeStaleSocket } from '../../client/ssh/index.js';
+import { KnownHosts, SshSession, ensureKeyPair, removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../../types/desktop-api.js';
 import { findImage, guestArch } from './image.js';
 import { loadVmSettings, mergeVmSettings, saveVmSettings } from './settings.js';
@@ -33,6 +33,17 @@ function connectControl(home: BerthHome): Promise<net.Socket | undefined> {
     sock.once('connect', () => resolve(sock));
     sock.once('error', () => resolve(undefined));
   });
+}
+
+/** Waits (100 ms steps, up to `ms`) until a supervisor answers or no longer does; answers whether it got there. */
+async function untilSupervisor(home: BerthHome, present: boolean, ms: number): Promise<boolean> {
+  for (let waited = 0; ; waited += 100) {
+    const sock = await connectControl(home);
+    sock?.destroy();
+    if (!!sock === present) return true;
+    if (waited >= ms) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Sends `op` and calls `onStatus` for each status line until the supervisor closes or `until` says so. */
@@ -103,10 +114,8 @@ export async function watchVm(home: BerthHome, onStatus: (s: VmStatus) => void, 
 export async function startVm(home: BerthHome, onStatus: (s: VmStatus) => void = () => undefined, env: NodeJS.ProcessEnv = process.env): Promise<VmStatus> {
   const current = await converse(home, 'status', () => true);
   if (!current || current.state === 'stopped' || current.state === 'absent') {
-    if (current) {
-      // A supervisor that is on its way out (stopped): wait for it to go.
-      for (let i = 0; i < 50 && (await connectControl(home).then((s) => (s?.destroy(), !!s))); i++) await new Promise((r) => setTimeout(r, 100));
-    }
+    // A supervisor that is on its way out (stopped): wait for it to go.
+    if (current) await untilSupervisor(home, false, 5_000);
     await spawnSupervisor(home, env);
   }
   let underWay = false;
@@ -135,14 +144,7 @@ async function spawnSupervisor(home: BerthHome, env: NodeJS.ProcessEnv): Promise
     closeSync(log);
   }
   // The supervisor creates its control socket first thing.
-  for (let i = 0; i < 100; i++) {
-    const sock = await connectControl(home);
-    if (sock) {
-      sock.destroy();
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  if (await untilSupervisor(home, true, 10_000)) return;
   throw new Error(`the VM supervisor did not start; see ${vmPaths(home).supervisorLog}`);
 }
 
@@ -157,12 +159,7 @@ export async function stopVm(home: BerthHome, onStatus: (s: VmStatus) => void = 
     await fsp.rm(vmPaths(home).supervisorPid, { force: true });
   }
   // The supervisor exits after answering; its socket goes with it.
-  for (let i = 0; i < 50; i++) {
-    const sock = await connectControl(home);
-    if (!sock) break;
-    sock.destroy();
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await untilSupervisor(home, false, 5_000);
   return offlineStatus(home, env);
 }
 
@@ -179,4 +176,22 @@ export async function configureVm(home: BerthHome, patch: Partial<VmSettings>, e
   const next = mergeVmSettings(await loadVmSettings(home, env), patch);
   await saveVmSettings(home, next);
   return next;
+}
+
+/** An SSH session to the running guest as root, with the installation key and the pinned host key. */
+export async function openGuestSession(home: BerthHome, prog = 'berth', env: NodeJS.ProcessEnv = process.env): Promise<SshSession> {
+  const s = await vmStatus(home, env);
+  if (s.state !== 'running' || !s.sshPort) throw new Error(`the Berth VM is ${s.state}: start it with ${prog} vm start`);
+  const keys = await ensureKeyPair(home.sshDir);
+  const known = new KnownHosts(home.knownHosts);
+  return SshSession.connect({
+    host: '127.0.0.1',
+    port: s.sshPort,
+    username: 'root',
+    keys: [keys.privateKey],
+    verifyHostKey: async (blob) => {
+      if ((await known.verify(VM_HOST_NAME, 22, blob)) === 'match') return true;
+      throw new Error("it is not the key pinned at the VM's first boot");
+    },
+  });
 }

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BerthHome } from '../../client/home.js';
-import { ensurePrivateDir } from '../../client/home.js';
+import { ensurePrivateDir, writeFileAtomic } from '../../client/home.js';
 import type { VmAccelerator, VmSettings } from '../../types/desktop-api.js';
 
 const ACCELS: VmAccelerator[] = ['auto', 'kvm', 'hvf', 'whpx', 'tcg'];
@@ -85,8 +85,5 @@ export async function loadVmSettings(home: BerthHome, env: NodeJS.ProcessEnv = p
 
 export async function saveVmSettings(home: BerthHome, settings: VmSettings): Promise<void> {
   await ensurePrivateDir(home.vmDir);
-  const file = settingsFile(home);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, `${JSON.stringify(settings, null, 2)}\n`, { mode: 0o600 });
-  await fsp.rename(tmp, file);
+  await writeFileAtomic(settingsFile(home), `${JSON.stringify(settings, null, 2)}\n`);
 }
