@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
