@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { dialog, shell } from 'electron';
 import type { BrowserWindow, MessageBoxOptions } from 'electron';
@@ -14,23 +13,8 @@ import { VM_ENGINE_ID } from '../desktop/bridge/config.js';
 import type { BridgeHost } from '../desktop/bridge/index.js';
 import { guestArch } from '../vm/host/image.js';
 import { qemuBinary } from '../vm/host/qemu.js';
-import { SERVICE_PATHS, planEngine, privilegedCommand, qemuAdvice, qemuCandidates, socketProbeFromError } from './engine-setup.js';
-import type { EngineFacts, EnginePlan, SocketProbe } from './engine-setup.js';
-
-function probeSocket(socketPath: string): Promise<SocketProbe> {
-  return new Promise((resolve) => {
-    const conn = net.connect(socketPath);
-    conn.setTimeout(3000, () => {
-      conn.destroy();
-      resolve('other');
-    });
-    conn.once('connect', () => {
-      conn.end();
-      resolve('answers');
-    });
-    conn.once('error', (err: NodeJS.ErrnoException) => resolve(socketProbeFromError(err.code)));
-  });
-}
+import { SERVICE_PATHS, planEngine, privilegedCommand, probeSocket, qemuAdvice, qemuCandidates } from './engine-setup.js';
+import type { EngineFacts, EnginePlan } from './engine-setup.js';
 
 async function gatherFacts(host: BridgeHost): Promise<EngineFacts> {
   const list = await host.call('engine.list', {});

@@ -14,6 +14,7 @@
  *   when it can run.
  * - Any other engine (ssh, socket): nothing; the app's status screens say what is wrong.
  */
+import net from 'node:net';
 import path from 'node:path';
 import type { EngineEndpoint } from '../types/desktop-api.js';
 
@@ -25,6 +26,22 @@ export function socketProbeFromError(code: string | undefined): SocketProbe {
   if (code === 'ECONNREFUSED') return 'refused';
   if (code === 'EACCES' || code === 'EPERM') return 'denied';
   return 'other';
+}
+
+/** Connects to a unix socket once: something listening, nothing there, or refused to us. */
+export function probeSocket(socketPath: string, timeoutMs = 3000): Promise<SocketProbe> {
+  return new Promise((resolve) => {
+    const conn = net.connect(socketPath);
+    conn.setTimeout(timeoutMs, () => {
+      conn.destroy();
+      resolve('other');
+    });
+    conn.once('connect', () => {
+      conn.end();
+      resolve('answers');
+    });
+    conn.once('error', (err: NodeJS.ErrnoException) => resolve(socketProbeFromError(err.code)));
+  });
 }
 
 export interface EngineFacts {

@@ -46,7 +46,12 @@ export function serveStreamPort(host: StreamOpener, port: StreamPort, request: u
     if (ended || !m || typeof m !== 'object') return;
     const msg = m as PortInput;
     if (msg.t === 'input') control.input(msg.data);
-    else if (msg.t === 'close') control.close();
+    else if (msg.t === 'close') {
+      // The page is done with it: nothing more goes out, and the port's own close is not a second one.
+      ended = true;
+      control.close();
+      port.close();
+    }
   });
   port.onClose(() => {
     if (!ended) control.close();
