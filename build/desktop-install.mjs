@@ -12,11 +12,11 @@
 // npm ci skipped under ELECTRON_SKIP_BINARY_DOWNLOAD): the same mirror variables (ELECTRON_MIRROR,
 // electron_config_cache) and the same checksums. Behind a proxy (HTTPS_PROXY) it goes through it.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const pkgDir = join(root, 'node_modules', 'electron');
@@ -37,6 +37,25 @@ function installedBinary() {
   const override = env.ELECTRON_OVERRIDE_DIST_PATH;
   const binary = override ? join(override, relative || 'electron') : relative ? join(pkgDir, 'dist', relative) : undefined;
   return binary && existsSync(binary) ? binary : undefined;
+}
+
+/**
+ * Chromium's sandbox needs user namespaces, or else its setuid helper (chrome-sandbox, root-owned,
+ * mode 4755), which npm cannot set up. Where some distributions restrict unprivileged user namespaces
+ * (Ubuntu 24.04's AppArmor), the app would not start without it. Setup runs as root, so it does
+ * what the deb's install script does. Returns a problem to report, if any.
+ */
+function setUpSandboxHelper(binary) {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
+  const helper = join(dirname(binary), 'chrome-sandbox');
+  if (!existsSync(helper)) return undefined;
+  try {
+    chownSync(helper, 0, 0);
+    chmodSync(helper, 0o4755);
+    return undefined;
+  } catch (err) {
+    return `could not make ${helper} setuid root (${err.message}); where user namespaces are restricted the app will not start`;
+  }
 }
 
 /** The mirror @electron/get will download from (its own order of settings, the common ones). */
@@ -121,6 +140,8 @@ async function main() {
   const version = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
   const present = installedBinary();
   if (present) {
+    const problem = setUpSandboxHelper(present);
+    if (problem) say(`note: ${problem}`);
     if (!setup) say(`Electron ${version} is already installed (${present}).`);
     return 0;
   }
@@ -143,6 +164,8 @@ async function main() {
     console.error('Behind a proxy, set HTTPS_PROXY; with a mirror, set ELECTRON_MIRROR. Berth Desktop keeps working in web mode (berth desktop --web).');
     return 1;
   }
+  const problem = setUpSandboxHelper(installedBinary());
+  if (problem) say(`note: ${problem}`);
   say(`Electron ${version} is installed: Berth Desktop opens as an app (berth desktop, or bash build/start.sh).`);
   return 0;
 }

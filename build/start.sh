@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick start: set everything up, then run Berth: the engine (berthd) and Berth Desktop. The app
 # opens natively where Electron's binary is installed (setup fetches it when it can) and there is a
-# display; else in web mode, a link to open in a browser (`berth desktop` says why). Both stop with
-# Ctrl-C. Arguments go to berthd (dockerd's flags); the first -H unix://... is where the app looks.
+# display; else in web mode, a link to open in a browser (`berth desktop` says why). Ctrl-C stops
+# both; quitting the app leaves the engine running until then. Arguments go to berthd (dockerd's
+# flags); the first -H is where the app looks.
 # BERTH_SKIP_SETUP=1 skips the setup (already done); BERTH_DAEMON_LOG moves the engine's log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,3 +63,9 @@ MSG
 ./bin/berth -H "$HOST" desktop ${BERTH_DESKTOP_ARGS:---no-open} &
 DESKTOP=$!
 wait -n "$BERTHD" "$DESKTOP" || true
+# Quitting the app leaves the engine to the containers and the docker CLI, until Ctrl-C.
+if kill -0 "$BERTHD" 2>/dev/null; then
+  DESKTOP=
+  echo "berth: Berth Desktop closed; the engine keeps running (reopen the app: ./bin/berth -H $HOST desktop). Ctrl-C stops it."
+  wait "$BERTHD" || true
+fi

@@ -5,7 +5,7 @@
 // engine and opens web mode, on its own socket and roots, and stops both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -98,6 +98,28 @@ test("setup, a mirror that answers but has no Electron: Electron's own install s
   }
 });
 
+test('setup with Electron already in place (a stand-in): nothing fetched, nothing said, and its sandbox helper made setuid root', async () => {
+  const { env, dir } = await userEnv({ ELECTRON_MIRROR: 'http://127.0.0.1:9/' });
+  const dist = env['ELECTRON_OVERRIDE_DIST_PATH'] ?? '';
+  try {
+    mkdirSync(dist);
+    writeFileSync(path.join(dist, 'electron'), '#!/bin/sh\n');
+    chmodSync(path.join(dist, 'electron'), 0o755);
+    writeFileSync(path.join(dist, 'chrome-sandbox'), '');
+    chmodSync(path.join(dist, 'chrome-sandbox'), 0o755);
+    const r = await run(process.execPath, [step, '--setup'], { env, timeoutMs: 60_000 });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.toString(), '', 'an installed app needs no word');
+    if (process.getuid?.() === 0) {
+      const st = statSync(path.join(dist, 'chrome-sandbox'));
+      assert.equal(st.mode & 0o7777, 0o4755);
+      assert.equal(st.uid, 0);
+    }
+  } finally {
+    await removeDir(dir);
+  }
+});
+
 test('npm run package without the Electron binary: a clear message and a failure; with one, it packs that binary for this OS', async () => {
   const dir = await makeTempDir('berth-package-');
   const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, ELECTRON_OVERRIDE_DIST_PATH: path.join(dir, 'no-electron') };
@@ -123,8 +145,19 @@ test('npm run package without the Electron binary: a clear message and a failure
   }
 });
 
-test('bash build/start.sh (setup already done): the engine on its socket, web mode opened here, both stopped by Ctrl-C', { skip: process.getuid?.() !== 0 && 'berthd needs root', timeout: 180_000 }, async () => {
+interface StartSh {
+  dir: string;
+  sock: string;
+  out(): string;
+  err(): string;
+  stop(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** bash build/start.sh on its own socket and roots (setup already done), in its own process group. */
+async function startSh(extraEnv: NodeJS.ProcessEnv): Promise<StartSh> {
   const dir = await makeTempDir('berth-start-');
+  chmodSync(dir, 0o755);
   const sock = path.join(dir, 'exec', 'docker.sock');
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
@@ -133,39 +166,83 @@ test('bash build/start.sh (setup already done): the engine on its socket, web mo
     BERTH_DAEMON_LOG: path.join(dir, 'log', 'berthd.log'),
     BERTH_DESKTOP_CONFIG: path.join(dir, 'desktop.json'),
     BERTH_HOME: path.join(dir, '.berth'),
-    // This machine: no display and no Electron binary (looked for in an empty place, in case one is installed).
+    // This machine: no display, and no Electron binary (looked for in an empty place, in case one is installed).
     ELECTRON_OVERRIDE_DIST_PATH: path.join(dir, 'no-electron'),
+    ...extraEnv,
   };
   const args = [path.join(root, 'build', 'start.sh'), '-H', `unix://${sock}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'berthd.pid')];
-  // Its own process group, so that whatever is left can be ended by the group's id.
   const child = spawnTracked('bash', args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return {
+    dir,
+    sock,
+    out: () => out,
+    err: () => err,
+    async stop() {
+      child.kill('SIGINT');
+      assert.ok(await waitUntil(async () => child.exitCode !== null || child.signalCode !== null, 60_000), 'start.sh stops');
+      assert.ok(await waitUntil(async () => !existsSync(path.join(dir, 'berthd.pid')), 30_000), 'berthd stopped (its pidfile is gone)');
+    },
+    async cleanup() {
+      if (child.exitCode === null && child.signalCode === null) await stopChild(child, 'SIGKILL');
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+      await removeDir(dir);
+    },
+  };
+}
+
+const engineAnswers = async (sock: string): Promise<boolean> => (await unixRequest(sock, 'GET', '/_ping', undefined, {}, 5000).catch(() => undefined))?.body.toString() === 'OK';
+
+test('bash build/start.sh here (no display, no Electron): the engine on its socket, web mode opened, both stopped by Ctrl-C', { skip: process.getuid?.() !== 0 && 'berthd needs root', timeout: 180_000 }, async () => {
+  const s = await startSh({});
   try {
     const url = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/;
-    assert.ok(await waitUntil(async () => url.test(out), 120_000), `no web mode link; stdout: ${out}\nstderr: ${err.slice(-3000)}`);
-    assert.ok(out.includes(`Berth engine running on unix://${sock}`), out);
-    assert.ok(out.includes(`export DOCKER_HOST=unix://${sock}`), out);
-    assert.match(err, /No display here/);
-    const page = await fetch(url.exec(out)?.[0] ?? '');
+    assert.ok(await waitUntil(async () => url.test(s.out()), 120_000), `no web mode link; stdout: ${s.out()}\nstderr: ${s.err().slice(-3000)}`);
+    assert.ok(s.out().includes(`Berth engine running on unix://${s.sock}`), s.out());
+    assert.ok(s.out().includes(`export DOCKER_HOST=unix://${s.sock}`), s.out());
+    assert.match(s.err(), /No display here/);
+    const page = await fetch(url.exec(s.out())?.[0] ?? '');
     assert.ok(page.status < 400, `the link answers ${page.status}`);
-    // The engine answers on its socket (the docker CLI's first call).
-    const ping = await unixRequest(sock, 'GET', '/_ping', undefined, {}, 30_000);
-    assert.equal(ping.body.toString(), 'OK');
-    assert.ok(existsSync(path.join(dir, 'log', 'berthd.log')));
-
-    child.kill('SIGINT');
-    assert.ok(await waitUntil(async () => child.exitCode !== null || child.signalCode !== null, 60_000), 'start.sh stops');
-    assert.ok(await waitUntil(async () => !existsSync(path.join(dir, 'berthd.pid')), 30_000), 'berthd stopped (its pidfile is gone)');
+    assert.ok(await engineAnswers(s.sock), 'the engine answers on its socket');
+    assert.ok(existsSync(path.join(s.dir, 'log', 'berthd.log')));
+    await s.stop();
   } finally {
-    if (child.pid && child.exitCode === null) await stopChild(child, 'SIGKILL');
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // the group is gone
+    await s.cleanup();
+  }
+});
+
+test('bash build/start.sh with the app in place (a stand-in) and a display: the app opens as the sudo user; quitting it leaves the engine until Ctrl-C', { skip: process.getuid?.() !== 0 && 'berthd needs root', timeout: 180_000 }, async () => {
+  const electron = await makeTempDir('berth-start-electron-');
+  chmodSync(electron, 0o755);
+  const record = path.join(electron, 'started.txt');
+  writeFileSync(path.join(electron, 'electron'), `#!/bin/sh\n{ echo "uid=$(id -u)"; echo "host=$BERTH_HOST"; echo "args=$*"; } > ${record}\n`);
+  chmodSync(path.join(electron, 'electron'), 0o755);
+  writeFileSync(record, '');
+  chmodSync(record, 0o666);
+  const s = await startSh({ ELECTRON_OVERRIDE_DIST_PATH: electron, DISPLAY: ':0', SUDO_UID: '65534', SUDO_GID: '65534', SUDO_USER: 'nobody' });
+  try {
+    assert.ok(await waitUntil(async () => /engine keeps running/.test(s.out()), 120_000), `the app did not open and quit; stdout: ${s.out()}\nstderr: ${s.err().slice(-3000)}`);
+    const started = readFileSync(record, 'utf8');
+    assert.match(started, /^uid=65534$/m, 'as the user who typed sudo');
+    assert.ok(started.includes(`host=unix://${s.sock}`), started);
+    assert.ok(started.includes(`args=${path.join(root, 'dist', 'electron', 'main.js')}`), started);
+    assert.ok(!/token=/.test(s.out()), 'no web mode');
+    if ((await run('sh', ['-c', 'command -v setfacl'])).code === 0) {
+      // The socket is root's (group docker at most): the user's app is let in, for this socket's life.
+      assert.ok(s.err().includes(`Gave nobody access to ${s.sock}`), s.err());
+      assert.match((await run('getfacl', ['-n', s.sock])).stdout.toString(), /^user:65534:rw-$/m);
     }
-    await removeDir(dir);
+    assert.ok(await engineAnswers(s.sock), 'the engine outlives the app');
+    await s.stop();
+  } finally {
+    await s.cleanup();
+    await removeDir(electron);
   }
 });
