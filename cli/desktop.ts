@@ -1,7 +1,7 @@
 /**
  * `berth desktop`: opens Berth Desktop. The native app (Electron) where it can run, else web mode:
- * the same renderer and bridge served on 127.0.0.1, with a URL holding a token to open in a
- * browser. Which one, and why, is decided by `chooseLaunch` (desktop-launch.ts). Runs until
+ * the same renderer and bridge served on 127.0.0.1, with a URL holding a one-time token to open in
+ * a browser. Which one, and why, is decided by `chooseLaunch` (desktop-launch.ts). Runs until
  * interrupted, or until the app quits.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { createBridgeHost } from '../desktop/bridge/index.js';
 import { startWebServer } from '../desktop/web/index.js';
 import { UsageError } from './args.js';
 import type { Command, Context } from './command.js';
-import { chooseLaunch, electronBinary, sshForwardHint, socketDeniedTo, userSessionEnv, webModeReason } from './desktop-launch.js';
+import { chooseLaunch, electronBinary, hasDisplay, isSshSession, sshForwardHint, socketDeniedTo, userSessionEnv, webModeReason } from './desktop-launch.js';
 import type { RunAs, WebReason } from './desktop-launch.js';
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
@@ -24,12 +24,12 @@ function hasProgram(name: string): boolean {
 }
 
 /** Resolves on SIGINT or SIGTERM (and stops listening for them). */
-function interrupted(): Promise<NodeJS.Signals> {
+function interrupted(): Promise<void> {
   return new Promise((resolve) => {
-    const done = (signal: NodeJS.Signals): void => {
+    const done = (): void => {
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
-      resolve(signal);
+      resolve();
     };
     process.on('SIGINT', done);
     process.on('SIGTERM', done);
@@ -110,11 +110,11 @@ async function runElectron(ctx: Context, binary: string, runAs: RunAs | undefine
 async function runWeb(ctx: Context, port: number, open: boolean, reason: WebReason): Promise<number> {
   const bridge = await createBridgeHost({ kind: 'web', env: ctx.io.env, localHost: ctx.host });
   const web = await startWebServer({ host: '127.0.0.1', port, rendererDir: RENDERER_DIR, bridge });
-  ctx.out(`Berth Desktop (web mode) is at:\n\n  ${web.url}\n\nThe link holds a token; keep it to yourself. Press Ctrl-C to stop.\n`);
+  ctx.out(`Berth Desktop (web mode) is at:\n\n  ${web.url}\n\nThe link holds a one-time token; keep it to yourself. Press Ctrl-C to stop.\n`);
   if (reason === 'ssh') ctx.out(`${sshForwardHint(ctx.io.env, Number(new URL(web.url).port))}\n`);
   if (!existsSync(`${RENDERER_DIR}/index.html`)) ctx.err(`note: the renderer is not built (${DIST}renderer/index.html is missing)\n`);
   // A browser only where one can show: not over SSH, not without a display.
-  const canShow = reason === 'asked' || reason === 'no-binary' || reason === 'root';
+  const canShow = !isSshSession(ctx.io.env) && hasDisplay(process.platform, ctx.io.env);
   if (open && canShow && process.platform === 'linux' && hasProgram('xdg-open')) {
     spawn('xdg-open', [web.url], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
   }
