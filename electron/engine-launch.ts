@@ -37,7 +37,8 @@ async function gatherFacts(host: BridgeHost): Promise<EngineFacts> {
     serviceInstalled: SERVICE_PATHS.some((p) => existsSync(p)),
     canElevate: process.platform === 'linux' && ['/usr/bin/pkexec', '/bin/pkexec'].some((p) => existsSync(p)),
     qemu,
-    vmImage: vm?.image !== undefined,
+    // Without a status (the VM's control failed) the start itself reports what is wrong, on the Dashboard.
+    vmImage: vm ? vm.image !== undefined : true,
     vmUp: vm?.state === 'running' || vm?.state === 'starting',
   };
 }
