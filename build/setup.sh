@@ -14,8 +14,8 @@ need_root() {
 need_root
 
 # Engine runtime: overlayfs tools, xattrs for whiteouts, zstd, runc/conmon for containers,
-# iproute2 and nftables for networking.
-ENGINE_PKGS=(attr zstd runc conmon iproute2 iptables nftables ca-certificates)
+# iproute2 and nftables for networking; acl so `sudo berth desktop` can let the user's app open the socket.
+ENGINE_PKGS=(attr zstd runc conmon iproute2 iptables nftables ca-certificates acl)
 # Tests: a real registry, skopeo to push OCI layouts, htpasswd, openssl for the token server,
 # Debian's docker-compose 1.29 (a real docker-py client), libbsd0 for the netcat the UDP test copies into an image,
 # Debian's chromium for the desktop UI tests (playwright-core drives it), OpenSSH's server for the
@@ -47,6 +47,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
+
+# Berth Desktop's native app: npm ci skips Electron's ~100 MB binary; fetch it where the machine
+# can (never in CI; a short probe first, so offline this costs a moment), else say in one line that
+# the app opens in web mode and how to fetch it later. Never fails the setup.
+node build/desktop-install.mjs --setup
 
 echo "berth setup: building"
 npx tsc -b

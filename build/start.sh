@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# Quick start: set everything up, then run Berth: the engine (berthd) on its default socket and
-# Berth Desktop (the Electron app when its binary is installed, else web mode on 127.0.0.1).
-# Both stop with Ctrl-C. Arguments go to berthd (dockerd's flags).
+# Quick start: set everything up, then run Berth: the engine (berthd) and Berth Desktop. The app
+# opens natively where Electron's binary is installed (setup fetches it when it can) and there is a
+# display; else in web mode, a link to open in a browser (`berth desktop` says why). Ctrl-C stops
+# both; quitting the app leaves the engine running until then. Arguments go to berthd (dockerd's
+# flags); the first -H is where the app looks.
+# BERTH_SKIP_SETUP=1 skips the setup (already done); BERTH_DAEMON_LOG moves the engine's log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash build/setup.sh
-SOCK=/run/berth/docker.sock
-LOG_DIR=/var/log/berth
-mkdir -p "$LOG_DIR"
-export BERTH_DAEMON_LOG="$LOG_DIR/berthd.log"
+[ -n "${BERTH_SKIP_SETUP:-}" ] || bash build/setup.sh
+
+HOST=
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    -H | --host) HOST=${args[i + 1]:-} ;;
+    -H=* | --host=*) HOST=${args[i]#*=} ;;
+    -Hunix://* | -Htcp://*) HOST=${args[i]#-H} ;;
+    *) continue ;;
+  esac
+  [[ "$HOST" == unix://* ]] && break
+done
+HOST=${HOST:-unix:///run/berth/docker.sock}
+SOCK=
+[[ "$HOST" == unix://* ]] && SOCK=${HOST#unix://}
+export BERTH_DAEMON_LOG=${BERTH_DAEMON_LOG:-/var/log/berth/berthd.log}
+mkdir -p "$(dirname "$BERTH_DAEMON_LOG")"
 
 # berthd logs JSON lines to stderr: keep them on the terminal and in a file the app's
 # Troubleshoot screen can show.
@@ -23,24 +39,33 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for _ in $(seq 1 200); do
-  [ -S "$SOCK" ] && break
+ready() {
+  if [ -n "$SOCK" ]; then [ -S "$SOCK" ]; else ./bin/berth -H "$HOST" version >/dev/null 2>&1; fi
+}
+for _ in $(seq 1 300); do
+  ready && break
   kill -0 "$BERTHD" 2>/dev/null || { echo "berth: the engine did not start (see above)" >&2; exit 1; }
   sleep 0.05
 done
 
 cat <<MSG
 
-  Berth engine running on unix://$SOCK (log: $BERTH_DAEMON_LOG)
+  Berth engine running on $HOST (log: $BERTH_DAEMON_LOG)
   Point the docker CLI (or any Docker client) at it from another shell:
 
-      export DOCKER_HOST=unix://$SOCK
+      export DOCKER_HOST=$HOST
       docker run --rm -it <image> sh
 
   or use Berth's own CLI:  $(pwd)/bin/berth ps
   Stop everything with Ctrl-C.
 
 MSG
-./bin/berth -H "unix://$SOCK" desktop ${BERTH_DESKTOP_ARGS:---no-open} &
+./bin/berth -H "$HOST" desktop ${BERTH_DESKTOP_ARGS:---no-open} &
 DESKTOP=$!
 wait -n "$BERTHD" "$DESKTOP" || true
+# Quitting the app leaves the engine to the containers and the docker CLI, until Ctrl-C.
+if kill -0 "$BERTHD" 2>/dev/null; then
+  DESKTOP=
+  echo "berth: Berth Desktop closed; the engine keeps running (reopen the app: ./bin/berth -H $HOST desktop). Ctrl-C stops it."
+  wait "$BERTHD" || true
+fi

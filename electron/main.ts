@@ -2,20 +2,23 @@
  * Berth Desktop's main process: a thin shell around the bridge host. One instance at a time (a
  * second launch focuses the first), one window whose size and place are remembered, the renderer
  * served from our own `berth://app` scheme with a strict CSP, a locked-down window (context
- * isolation, sandbox, no Node in pages, no navigation away, no new windows), IPC checked per
- * sender, a tray with the engine's state, the native menu, and notifications for finished jobs.
+ * isolation, sandbox, no Node in pages, no navigation away in any frame, no new windows, no
+ * permissions but the clipboard), IPC checked per sender, a tray with the engine's state, the
+ * native menu, notifications for finished jobs, and at launch an engine that runs
+ * (engine-launch.ts: the VM, or the host engine on Linux).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BrowserWindow, Menu, app, nativeImage, protocol, screen, shell } from 'electron';
+import { BrowserWindow, Menu, app, nativeImage, protocol, screen, session, shell } from 'electron';
 import { createBridgeHost } from '../desktop/bridge/index.js';
 import type { BridgeHost } from '../desktop/bridge/index.js';
 import { resolveStatic } from '../desktop/web/index.js';
+import { ensureEngine } from './engine-launch.js';
 import { ICON_DATA_URL } from './icon.js';
 import { registerIpc } from './ipc.js';
 import { buildAppMenu } from './menu.js';
 import { notifyJobs } from './notifications.js';
-import { APP_CSP, APP_ORIGIN, APP_SCHEME, APP_URL, isAppUrl } from './security.js';
+import { APP_CSP, APP_ORIGIN, APP_SCHEME, APP_URL, isNavigationAllowed, isPermissionGranted } from './security.js';
 import { createTray } from './tray.js';
 import { loadWindowState, saveWindowState } from './window-state.js';
 import type { WindowState } from './window-state.js';
@@ -87,8 +90,15 @@ if (!app.requestSingleInstanceLock()) {
       if (/^https?:\/\//.test(url)) void shell.openExternal(url);
       return { action: 'deny' };
     });
+    // Our pages never navigate away, and no frame of theirs navigates at all.
     contents.on('will-navigate', (e, url) => {
-      if (!isAppUrl(url, RENDERER_DIR)) e.preventDefault();
+      if (!isNavigationAllowed(url, true, RENDERER_DIR)) e.preventDefault();
+    });
+    contents.on('will-frame-navigate', (e) => {
+      if (!isNavigationAllowed(e.url, e.isMainFrame, RENDERER_DIR)) e.preventDefault();
+    });
+    contents.on('will-redirect', (e) => {
+      if (!isNavigationAllowed(e.url, e.isMainFrame, RENDERER_DIR)) e.preventDefault();
     });
     contents.on('will-attach-webview', (e) => e.preventDefault());
     await win.loadURL(APP_URL);
@@ -111,6 +121,14 @@ if (!app.requestSingleInstanceLock()) {
   });
 
   void app.whenReady().then(async () => {
+    // Only the permissions our pages use (the clipboard), only for our pages; no devices at all.
+    session.defaultSession.setPermissionRequestHandler((_contents, permission, callback, details) => {
+      callback(isPermissionGranted({ permission, requestingUrl: details.requestingUrl, isMainFrame: details.isMainFrame }, RENDERER_DIR));
+    });
+    session.defaultSession.setPermissionCheckHandler((_contents, permission, requestingOrigin, details) =>
+      isPermissionGranted({ permission, requestingUrl: details.requestingUrl ?? requestingOrigin, isMainFrame: details.isMainFrame }, RENDERER_DIR),
+    );
+    session.defaultSession.setDevicePermissionHandler(() => false);
     protocol.handle(APP_SCHEME, async (request) => {
       const url = new URL(request.url);
       if (url.origin !== APP_ORIGIN) return new Response('not found', { status: 404 });
@@ -131,9 +149,9 @@ if (!app.requestSingleInstanceLock()) {
     cleanups.push(createTray({ host: bridge, show, quit }));
     cleanups.push(notifyJobs({ host: bridge, windowFocused: () => win?.isFocused() ?? false }));
     await createWindow();
-    // Where the engine is the VM (macOS, Windows), opening the app boots it; the Dashboard and
-    // Settings show the progress. The VM outlives the app, so the docker CLI keeps working.
-    const engines = await bridge.call('engine.list', {});
-    if (engines.engines.find((e) => e.id === engines.active)?.kind === 'vm') void bridge.call('vm.start', {}).catch(() => undefined);
+    // The first launch (and every one after) ends at a running engine: where it is the VM (macOS,
+    // Windows) opening the app boots it, with progress on the Dashboard, and the VM outlives the
+    // app so the docker CLI keeps working; on Linux the host engine is started on request.
+    await ensureEngine({ host: bridge, window: () => win }).catch(() => undefined);
   });
 }

@@ -1,40 +1,14 @@
-/**
- * The native application menu: the usual Edit and Window roles (so copy, paste and shortcuts
- * work in the renderer), View with reload and zoom (developer tools only in development), and
- * Help with the app's version.
- */
+/** The native application menu (menu-template.ts says what is in it). */
 import { Menu, app, dialog } from 'electron';
-import type { MenuItemConstructorOptions } from 'electron';
+import { aboutText, appMenuTemplate } from './menu-template.js';
 
 export function buildAppMenu(opts: { dev: boolean; show(): void }): Menu {
-  const isMac = process.platform === 'darwin';
-  const template: MenuItemConstructorOptions[] = [
-    ...(isMac ? [{ role: 'appMenu' as const }] : []),
-    { label: 'File', submenu: [{ label: 'Show Berth Desktop', accelerator: 'CmdOrCtrl+Shift+B', click: opts.show }, { type: 'separator' }, isMac ? { role: 'close' } : { role: 'quit' }] },
-    { role: 'editMenu' },
-    {
-      label: 'View',
-      submenu: [
-        { role: 'reload' },
-        ...(opts.dev ? [{ role: 'toggleDevTools' as const }] : []),
-        { type: 'separator' },
-        { role: 'resetZoom' },
-        { role: 'zoomIn' },
-        { role: 'zoomOut' },
-        { type: 'separator' },
-        { role: 'togglefullscreen' },
-      ],
-    },
-    { role: 'windowMenu' },
-    {
-      role: 'help',
-      submenu: [
-        {
-          label: 'About Berth Desktop',
-          click: () => void dialog.showMessageBox({ message: 'Berth Desktop', detail: `Version ${app.getVersion()}\nElectron ${process.versions.electron}` }),
-        },
-      ],
-    },
-  ];
-  return Menu.buildFromTemplate(template);
+  return Menu.buildFromTemplate(
+    appMenuTemplate({
+      platform: process.platform,
+      dev: opts.dev,
+      show: opts.show,
+      about: () => void dialog.showMessageBox(aboutText(app.getVersion(), process.versions.electron)),
+    }),
+  );
 }

@@ -44,3 +44,36 @@ export interface SenderFacts {
 export function isAllowedSender(facts: SenderFacts, ourWebContentsId: number | undefined, rendererDir: string): boolean {
   return ourWebContentsId !== undefined && facts.senderId === ourWebContentsId && facts.frameUrl !== null && isAppUrl(facts.frameUrl, rendererDir);
 }
+
+/**
+ * The web permissions Berth Desktop's pages use: copying (logs, inspect data, the terminal's
+ * selection) and the terminal's paste. Notifications come from the main process, not the page.
+ * Everything else (camera, microphone, geolocation, MIDI, HID/USB/serial, screen capture, opening
+ * external protocols, fullscreen, storage access...) is refused, as is any permission asked for
+ * by something that is not one of our pages.
+ */
+export const GRANTED_PERMISSIONS: ReadonlySet<string> = new Set(['clipboard-sanitized-write', 'clipboard-read']);
+
+/** The facts of a permission request or check (from Electron's session handlers). */
+export interface PermissionAsk {
+  permission: string;
+  /** The requesting page's URL, or its origin for checks ("berth://app"). */
+  requestingUrl: string | null | undefined;
+  /** False for a subframe; undefined when Electron does not say. */
+  isMainFrame?: boolean;
+}
+
+export function isPermissionGranted(ask: PermissionAsk, rendererDir: string): boolean {
+  if (!GRANTED_PERMISSIONS.has(ask.permission)) return false;
+  if (ask.isMainFrame === false) return false;
+  return typeof ask.requestingUrl === 'string' && isAppUrl(ask.requestingUrl, rendererDir);
+}
+
+/**
+ * Whether a frame may navigate to `url` (will-navigate, will-frame-navigate, will-redirect): the
+ * main frame only to our own pages; subframes nowhere (our pages have none, so one that navigates
+ * was put there by something else).
+ */
+export function isNavigationAllowed(url: string, isMainFrame: boolean, rendererDir: string): boolean {
+  return isMainFrame && isAppUrl(url, rendererDir);
+}
