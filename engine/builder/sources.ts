@@ -31,6 +31,10 @@ interface FoundEntry {
 export interface FoundSource {
   /** The source as matched, relative to the root. */
   path: string;
+  /** The source as written in the instruction (a glob gives several matches of one pattern). */
+  pattern: string;
+  /** Its real path below the root, symlinks resolved in scope ('' = the root itself). */
+  real: string;
   isDir: boolean;
   entries: FoundEntry[];
 }
@@ -66,7 +70,7 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'
  */
 export async function findSources(root: string, src: string): Promise<FoundSource[]> {
   const clean = path.posix.normalize('/' + src).replace(/(.)\/+$/, '$1');
-  if (!GLOB_META.test(clean)) return [await findOne(root, clean, src)];
+  if (!GLOB_META.test(clean)) return [{ ...(await findOne(root, clean, src)), pattern: src }];
   // Expand element by element; each match is resolved in scope afterwards.
   let candidates = ['/'];
   for (const part of clean.split('/').filter((p) => p !== '')) {
@@ -84,7 +88,7 @@ export async function findSources(root: string, src: string): Promise<FoundSourc
   const found: FoundSource[] = [];
   for (const c of candidates) {
     try {
-      found.push(await findOne(root, c, c.slice(1)));
+      found.push({ ...(await findOne(root, c, c.slice(1))), pattern: src });
     } catch (err) {
       if (!(err instanceof Error && /no such file/.test(err.message))) throw err;
     }
@@ -111,7 +115,7 @@ async function listDir(root: string, dir: string): Promise<string[]> {
 const MAX_LINKS = 40;
 
 /** One source path: symlinks on the way and at its end are followed in scope; below a directory nothing is. */
-async function findOne(root: string, abs: string, shown: string): Promise<FoundSource> {
+async function findOne(root: string, abs: string, shown: string): Promise<Omit<FoundSource, 'pattern'>> {
   const rootFd = await openTrustedDir(root);
   try {
     let p = abs;
@@ -137,7 +141,7 @@ async function findOne(root: string, abs: string, shown: string): Promise<FoundS
           continue;
         }
         const real = path.posix.join(dirPath, loc.name).replace(/^\/+/, '');
-        if (!st.isDirectory()) return { path: shown, isDir: false, entries: [{ rel: '', real, st }] };
+        if (!st.isDirectory()) return { path: shown, real, isDir: false, entries: [{ rel: '', real, st }] };
         const entries: FoundEntry[] = [];
         const sub = loc.name === '' ? await openDirAt(loc.dirFd, '') : await openDirAt(loc.dirFd, loc.name);
         try {
@@ -145,7 +149,7 @@ async function findOne(root: string, abs: string, shown: string): Promise<FoundS
         } finally {
           await closeFd(sub);
         }
-        return { path: shown, isDir: true, entries };
+        return { path: shown, real, isDir: true, entries };
       } finally {
         await closeFd(loc.dirFd);
       }
@@ -205,6 +209,10 @@ export interface CopyOptions {
   keepOwners: boolean;
   /** --chmod: applied to files and directories alike. */
   chmod?: number;
+  /** --exclude: true for a path to leave out (relative to a directory source, or a file source's path). */
+  exclude?: (rel: string) => boolean;
+  /** --parents: keep each source's parent directories below the destination (after a `/./` pivot only). */
+  parents?: boolean;
 }
 
 function typeOf(st: Stats): TarEntryType | undefined {
@@ -217,29 +225,36 @@ function typeOf(st: Stats): TarEntryType | undefined {
   return undefined;
 }
 
+const joinRel = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
+
+/** The directories --parents keeps for a source: its parent path, cut at a `/./` pivot in the pattern. */
+function keptParents(src: FoundSource): string {
+  const matched = path.posix.normalize('/' + src.path).slice(1);
+  const dir = path.posix.dirname(matched);
+  const segs = dir === '.' || dir === '' ? [] : dir.split('/');
+  const pivot = src.pattern.indexOf('/./');
+  if (pivot < 0) return segs.join('/');
+  const before = path.posix.normalize('/' + src.pattern.slice(0, pivot)).slice(1);
+  return segs.slice(before === '' ? 0 : before.split('/').length).join('/');
+}
+
 /**
- * Docker's COPY destination rules: a directory source copies its contents into `dest`; a file
- * goes to `dest/<basename>` when `dest` is a directory (ends with "/", exists as one, or there
- * are several sources), else to `dest` itself.
+ * The entries a copy writes, named relative to the destination directory: a directory source
+ * copies its contents, a file goes in under its base name (with --parents, both below their
+ * parent path), heredocs and URLs under their own names. Where a lone file lands exactly is
+ * decided later (placeEntries), since that depends on the destination in the image.
  */
-export function planCopy(
-  root: string,
-  sources: FoundSource[],
-  inline: InlineFile[],
-  dest: string,
-  destIsDir: boolean,
-  o: CopyOptions,
-): PlannedEntry[] {
-  const d = dest.replace(/^\/+/, '').replace(/\/+$/, '');
-  const join = (rel: string): string => (d === '' ? rel : rel === '' ? d : `${d}/${rel}`);
+export function copyEntries(sources: FoundSource[], inline: InlineFile[], o: CopyOptions, root: string): PlannedEntry[] {
   const out: PlannedEntry[] = [];
   const mode = (st: Stats): number => (o.chmod !== undefined && !st.isSymbolicLink() ? o.chmod : st.mode & 0o7777);
   for (const s of sources) {
+    const parents = o.parents ? keptParents(s) : '';
+    const base = s.isDir ? (o.parents ? joinRel(parents, path.posix.basename(path.posix.normalize('/' + s.path))) : '') : joinRel(parents, path.posix.basename(s.path));
     for (const e of s.entries) {
       const type = typeOf(e.st);
       if (!type) continue;
-      const name = s.isDir ? join(e.rel) : destIsDir ? join(path.posix.basename(s.path)) : d;
-      if (name === '') throw invalid('COPY failed: cannot copy a file onto the root directory');
+      if (o.exclude && (s.isDir ? e.rel !== '' && o.exclude(e.rel) : o.exclude(path.posix.normalize(s.path).replace(/^\.?\/+/, '')))) continue;
+      const name = s.isDir ? joinRel(base, e.rel) : base;
       const major = Math.floor(e.st.rdev / 256);
       out.push({
         name,
@@ -256,10 +271,23 @@ export function planCopy(
     }
   }
   for (const f of inline) {
-    const name = destIsDir ? join(f.name) : d;
-    out.push({ name, type: 'file', mode: o.chmod ?? f.mode, uid: 0, gid: 0, size: f.data.length, mtime: f.mtime, from: { data: f.data } });
+    out.push({ name: f.name, type: 'file', mode: o.chmod ?? f.mode, uid: 0, gid: 0, size: f.data.length, mtime: f.mtime, from: { data: f.data } });
   }
   return out;
+}
+
+/**
+ * Docker's COPY destination rules applied to copyEntries' names: everything goes below `dest`,
+ * except a lone file copied to a destination that is not a directory (no trailing "/", not an
+ * existing directory), which becomes `dest` itself.
+ */
+export function placeEntries(entries: PlannedEntry[], dest: string, destIsDir: boolean, loneFile: boolean): PlannedEntry[] {
+  const d = dest.replace(/^\/+/, '').replace(/\/+$/, '');
+  return entries.map((e) => {
+    const name = loneFile && !destIsDir ? d : joinRel(d, e.name);
+    if (name === '') throw invalid('COPY failed: cannot copy a file onto the root directory');
+    return { ...e, name };
+  });
 }
 
 /** A file's bytes, opened without following a symlink at its last element. */
