@@ -8,7 +8,8 @@
  * handed to the committer, after the mount points the runtime made for --mount are taken out
  * of it again (pruneMountPoints): a mount never leaves a trace in the image.
  */
-import { promises as fsp } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../common/digest.js';
 import { errorMessage } from '../common/errors.js';
@@ -121,19 +122,28 @@ export class StepRunner {
   }
 }
 
-/** Whether the parent layers (top first) show `rel`: the first layer holding it, or a whiteout of it, decides. */
-async function inLowers(lowers: string[], rel: string): Promise<boolean> {
+/** What the parent layers (top first) show at `rel`: the first layer holding it decides; a whiteout hides it. */
+async function inLowers(lowers: string[], rel: string): Promise<Stats | undefined> {
   for (const dir of lowers) {
     const st = await fsp.lstat(path.join(dir, rel)).catch(() => undefined);
-    if (st !== undefined) return !(st.isCharacterDevice() && st.rdev === 0);
+    if (st !== undefined) return st.isCharacterDevice() && st.rdev === 0 ? undefined : st;
   }
-  return false;
+  return undefined;
+}
+
+/** An overlay upper dir marked opaque hides the lower dir's content: it is a change, never noise. */
+function isOpaque(dir: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', dir], (err, stdout) => resolve(!err && stdout.trim() === 'y'));
+  });
 }
 
 /**
  * Takes out of a RUN's upper dir what the runtime made only to mount something there: each
  * mount target (an empty directory or an empty file) and its parents that are empty, as long as
- * the parent layers did not have them. Stops at anything the command wrote, and at symlinks.
+ * the parent layers did not have them, and a parent the layers did have when the overlay only
+ * copied it up to make the mount point (empty here, same mode and owner, not opaque). Stops at
+ * anything the command wrote, and at symlinks.
  */
 export async function pruneMountPoints(upper: string, lowers: string[], targets: string[]): Promise<void> {
   const deepestFirst = [...targets].sort((a, b) => b.split('/').length - a.split('/').length);
@@ -149,8 +159,14 @@ export async function pruneMountPoints(upper: string, lowers: string[], targets:
     while (clean && rel !== '.' && rel !== '') {
       const host = path.join(upper, rel);
       const st = await fsp.lstat(host).catch(() => undefined);
-      if (!st || (await inLowers(lowers, rel))) break;
-      if (st.isDirectory() && (await fsp.readdir(host)).length === 0) await fsp.rmdir(host);
+      if (!st) break;
+      const lower = await inLowers(lowers, rel);
+      const emptyDir = st.isDirectory() && (await fsp.readdir(host)).length === 0;
+      if (lower) {
+        const copiedUp = emptyDir && lower.isDirectory() && lower.mode === st.mode && lower.uid === st.uid && lower.gid === st.gid && !(await isOpaque(host));
+        if (!copiedUp) break;
+        await fsp.rmdir(host);
+      } else if (emptyDir) await fsp.rmdir(host);
       else if (st.isFile() && st.size === 0) await fsp.unlink(host);
       else break;
       rel = path.posix.dirname(rel);
