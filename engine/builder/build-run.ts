@@ -22,7 +22,7 @@ import type { Logger } from '../common/log.js';
 import type { ImageCommitter } from '../images/commit.js';
 import type { ContainerConfig } from '../images/config.js';
 import type { ImageService } from '../images/service.js';
-import { PROXY_ARGS } from './build-args.js';
+import { formatBuildPlatform, parseBuildPlatform, PROXY_ARGS, type BuildPlatform } from './build-args.js';
 import type { CacheMounts } from './cache-mounts.js';
 import type { BuildCacheStore, BuildState } from './cache-store.js';
 import { isDirIn, planCopyStep, type CopyRoots } from './copy-step.js';
@@ -120,6 +120,8 @@ export class BuildRun {
   private totalSteps = 0;
   /** With cachefrom: the states a step may be taken from the cache as. */
   private cacheSources?: Set<Digest>;
+  /** The platform of the stage being built (for FROM scratch results and pulls). */
+  private stagePlatform?: BuildPlatform;
 
   constructor(
     private readonly d: RunDeps,
@@ -135,6 +137,11 @@ export class BuildRun {
       if (!o.quiet) o.progress({ stream: text });
     };
     this.globalArgs = new Map(autoArgs);
+  }
+
+  /** The build's target platform, from the automatic arguments. */
+  private get targetPlatform(): BuildPlatform {
+    return parseBuildPlatform(this.autoArgs.get('TARGETPLATFORM') ?? 'linux/amd64');
   }
 
   /** Runs every needed stage; returns the target's final state (or image) ID. */
@@ -288,16 +295,18 @@ export class BuildRun {
       if (!id) throw invalid(`stage ${name} produced no image`);
       return { id, config: (await this.d.images.config(id)).config ?? {} };
     }
-    if (name.toLowerCase() === 'scratch') return { config: {} };
     const platformFlag = stage.platform ? expandWord(stage.platform, (n) => this.globalArgs.get(n), this.df.escape) : undefined;
-    const id = await this.imageId(name, platformFlag || this.o.platform, this.o.pull);
+    const platform = platformFlag || this.o.platform;
+    this.stagePlatform = platform ? parseBuildPlatform(platform) : undefined;
+    if (name.toLowerCase() === 'scratch') return { config: {} };
+    const id = await this.imageId(name, platform, this.o.pull);
     return { id, config: (await this.d.images.config(id)).config ?? {} };
   }
 
-  /** A local image, or one pulled (always with --pull). */
+  /** A local image (of the platform asked for, if one is), or one pulled (always with --pull). */
   private async imageId(name: string, platform: string | undefined, pull: boolean): Promise<Digest> {
     const local = pull ? undefined : this.d.images.tryResolve(name)?.id;
-    if (local) return local;
+    if (local && (!platform || (await this.isPlatform(local, parseBuildPlatform(platform))))) return local;
     return this.d.pull(name, {
       registryAuth: this.o.registryAuth,
       ...(platform ? { platform } : {}),
@@ -306,6 +315,12 @@ export class BuildRun {
         if (!this.o.quiet) this.o.progress(m);
       },
     });
+  }
+
+  private async isPlatform(id: Digest, want: BuildPlatform): Promise<boolean> {
+    const cfg = await this.d.images.config(id);
+    const have = parseBuildPlatform(`${cfg.os || 'linux'}/${cfg.architecture || 'amd64'}${cfg.variant ? `/${cfg.variant}` : ''}`);
+    return have.os === want.os && have.architecture === want.architecture && (want.variant === undefined || have.variant === want.variant);
   }
 
   /** Runs one instruction; returns the state after it. */
@@ -326,10 +341,15 @@ export class BuildRun {
     }
   }
 
+  /** A step's key; on scratch the platform counts too (it is the new image's platform). */
+  private keyOf(parent: Digest | undefined, keyText: string): string {
+    return stepKey(parent, parent ? keyText : `${keyText}\nplatform=${formatBuildPlatform(this.stagePlatform ?? this.targetPlatform)}`);
+  }
+
   /** The cached result of a step, if the cache has one this build may use. */
   private async cached(parent: Digest | undefined, keyText: string): Promise<Digest | undefined> {
     if (this.o.noCache) return undefined;
-    const rec = this.d.store.lookup(stepKey(parent, keyText));
+    const rec = this.d.store.lookup(this.keyOf(parent, keyText));
     const state = rec?.state;
     if (!rec || !state) return undefined;
     if (this.cacheSources && !this.cacheSources.has(state.id)) return undefined;
@@ -358,8 +378,9 @@ export class BuildRun {
         ...(layerDir ? { layerDir } : {}),
         config: structuredClone(s.config),
         history: { created: new Date().toISOString(), created_by: createdBy, ...(layerDir ? {} : { empty_layer: true }) },
+        ...(parent ? {} : { platform: this.stagePlatform ?? this.targetPlatform }),
         keep: async (state: BuildState) => {
-          await this.d.store.add({ type: 'regular', key: stepKey(parent, keyText), ...(parent ? { parentState: parent } : {}), description: createdBy, state });
+          await this.d.store.add({ type: 'regular', key: this.keyOf(parent, keyText), ...(parent ? { parentState: parent } : {}), description: createdBy, state });
         },
       },
       this.o.signal,

@@ -69,11 +69,12 @@ export class CacheMounts {
       if (spec.sharing === 'private') {
         while (rec && this.inUse(rec)) rec = this.store.lookup(keyOf(spec.id, ++instance));
       }
+      // A new record counts its first use.
       if (!rec) rec = await this.create(spec, instance, description);
+      else this.store.touch(rec);
       const dir = this.dirOf(rec);
       // A directory removed behind our back (or by a prune racing this step) is made again.
       await this.makeDir(dir, spec);
-      this.store.touch(rec);
       this.holders.set(rec.id, (this.holders.get(rec.id) ?? 0) + 1);
       const held = rec;
       let released = false;

@@ -35,6 +35,8 @@ export interface FoundSource {
   pattern: string;
   /** Its real path below the root, symlinks resolved in scope ('' = the root itself). */
   real: string;
+  /** Its own metadata (a directory's: the entries are what is below it). */
+  st: Stats;
   isDir: boolean;
   entries: FoundEntry[];
 }
@@ -141,7 +143,7 @@ async function findOne(root: string, abs: string, shown: string): Promise<Omit<F
           continue;
         }
         const real = path.posix.join(dirPath, loc.name).replace(/^\/+/, '');
-        if (!st.isDirectory()) return { path: shown, real, isDir: false, entries: [{ rel: '', real, st }] };
+        if (!st.isDirectory()) return { path: shown, real, st, isDir: false, entries: [{ rel: '', real, st }] };
         const entries: FoundEntry[] = [];
         const sub = loc.name === '' ? await openDirAt(loc.dirFd, '') : await openDirAt(loc.dirFd, loc.name);
         try {
@@ -149,7 +151,7 @@ async function findOne(root: string, abs: string, shown: string): Promise<Omit<F
         } finally {
           await closeFd(sub);
         }
-        return { path: shown, real, isDir: true, entries };
+        return { path: shown, real, st, isDir: true, entries };
       } finally {
         await closeFd(loc.dirFd);
       }
@@ -250,7 +252,9 @@ export function copyEntries(sources: FoundSource[], inline: InlineFile[], o: Cop
   for (const s of sources) {
     const parents = o.parents ? keptParents(s) : '';
     const base = s.isDir ? (o.parents ? joinRel(parents, path.posix.basename(path.posix.normalize('/' + s.path))) : '') : joinRel(parents, path.posix.basename(s.path));
-    for (const e of s.entries) {
+    // --parents copies a directory source as itself (with its metadata), not only its content.
+    const own: FoundEntry[] = s.isDir && base !== '' ? [{ rel: '', real: s.real, st: s.st }] : [];
+    for (const e of [...own, ...s.entries]) {
       const type = typeOf(e.st);
       if (!type) continue;
       if (o.exclude && (s.isDir ? e.rel !== '' && o.exclude(e.rel) : o.exclude(path.posix.normalize(s.path).replace(/^\.?\/+/, '')))) continue;

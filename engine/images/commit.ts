@@ -52,6 +52,8 @@ export interface CommitRequest {
   tags?: string[];
   /** The container the image was made from (inspect's `Container`). */
   container?: string;
+  /** Platform of an image without a parent (a build's FROM scratch stage); default: this host's. */
+  platform?: { os: string; architecture: string; variant?: string };
   /**
    * Where the result goes instead of the image db: the build cache keeps a step's result as a
    * state, not an image. Called while the new content is still leased, so garbage collection
@@ -112,9 +114,9 @@ export class ImageCommitter {
       delete step.empty_layer;
       if (!staged) step.empty_layer = true;
       const config: ImageConfig = {
-        architecture: parentConfig?.architecture ?? goArch(),
-        ...(parentConfig?.variant ? { variant: parentConfig.variant } : {}),
-        os: parentConfig?.os ?? 'linux',
+        architecture: parentConfig?.architecture ?? req.platform?.architecture ?? goArch(),
+        ...(parentConfig?.variant ? { variant: parentConfig.variant } : !parentConfig && req.platform?.variant ? { variant: req.platform.variant } : {}),
+        os: parentConfig?.os ?? req.platform?.os ?? 'linux',
         ...(parentConfig?.['os.version'] ? { 'os.version': parentConfig['os.version'] } : {}),
         config: req.config,
         created,
