@@ -110,10 +110,10 @@ test('COPY entries: --exclude against a directory source and file sources, --par
 test('ADD archives: tar plain or compressed (gzip, bzip2, xz, zstd) by content; a compressed non-tar is a file', async () => {
   const root = await tree({ 'in/hello.txt': 'hello\n', 'plain.txt': 'just text\n' });
   await run('tar', ['-cf', path.join(root, 'a.tar'), '-C', path.join(root, 'in'), '.']);
-  const kinds: Array<[string, string[]]> = [['gzip', ['gzip', '-k']], ['bzip2', ['bzip2', '-k']], ['xz', ['xz', '-k']], ['zstd', ['zstd', '-q', '-k']]];
+  const compressors = [['gzip', '-k'], ['bzip2', '-k'], ['xz', '-k'], ['zstd', '-q', '-k']];
   assert.equal(await archiveKind(path.join(root, 'a.tar')), 'tar');
-  for (const [kind, cmd] of kinds) {
-    const r = await run(cmd[0] as string, [...cmd.slice(1), path.join(root, 'a.tar')]);
+  for (const [tool, ...args] of compressors) {
+    const r = await run(tool as string, [...args, path.join(root, 'a.tar')]);
     assert.equal(r.code, 0, r.stderr.toString());
   }
   for (const [file, kind] of [['a.tar.gz', 'gzip'], ['a.tar.bz2', 'bzip2'], ['a.tar.xz', 'xz'], ['a.tar.zst', 'zstd']] as const) {
