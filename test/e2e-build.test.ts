@@ -389,6 +389,31 @@ test('--cache-from: only the steps the named images were built from are taken fr
   await env.ok(['rmi', 'cache-from:1', 'cache-from:2', 'cache-from:3']);
 });
 
+test('--cache-from an image pulled from a registry (no local build cache): its history stands in for the steps', { skip }, async () => {
+  const dir = await context('cache-from-pulled', {
+    Dockerfile: `FROM ${env.ref}\nENV STAGE=ci\nRUN echo pulled-one > /1\nCOPY f.txt /f.txt\nRUN cat /1 /f.txt > /both\nCMD ["cat", "/both"]\n`,
+    'f.txt': 'f\n',
+  });
+  const remote = `${env.registry.host}/cache/app:1`;
+  await buildOk(['-t', remote, dir]);
+  const original = JSON.parse(await env.ok(['image', 'inspect', remote]))[0].Id as string;
+  await env.ok(['push', remote]);
+  await env.ok(['rmi', remote]);
+  await env.ok(['builder', 'prune', '-af']);
+  await env.ok(['pull', remote]);
+  const out = await buildOk(['--cache-from', remote, '-t', 'cache-from-pulled:1', dir]);
+  assert.equal(out.match(/ ---> Using cache/g)?.length, 5, out);
+  assert.doesNotMatch(out, /Running in/);
+  assert.equal(JSON.parse(await env.ok(['image', 'inspect', 'cache-from-pulled:1']))[0].Id, original, 'the same image as the one pulled');
+  assert.equal(await env.ok(['run', '--rm', 'cache-from-pulled:1']), 'pulled-one\nf\n');
+  // A change after the third step: the steps before it still come from the pulled image.
+  await fsp.writeFile(path.join(dir, 'f.txt'), 'g\n');
+  const changed = await buildOk(['--cache-from', remote, '-t', 'cache-from-pulled:2', dir]);
+  assert.equal(changed.match(/ ---> Using cache/g)?.length, 2, changed);
+  assert.equal(await env.ok(['run', '--rm', 'cache-from-pulled:2']), 'pulled-one\ng\n');
+  await env.ok(['rmi', 'cache-from-pulled:1', 'cache-from-pulled:2']);
+});
+
 test('berth build --secret: RUN reads it; it reaches no layer, history, data-root file or log, and changing it keeps the cache', { skip }, async () => {
   const value = `s3cr3t-${randomBytes(8).toString('hex')}`;
   const dir = await context('secrets', {

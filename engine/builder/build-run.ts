@@ -9,7 +9,8 @@
  * step costs a lookup: no container, no mount, no copy.
  *
  * `cachefrom` limits the cache as Docker's classic builder does: a step is taken from the
- * cache only when its state is one the named images were built from (or one of them).
+ * cache only when its state is one the named images were built from (or one of them), or when
+ * a named image's history continues with this step (cache-from.ts: images pulled, not built here).
  * Output is Docker's: "Step N/M : ...", " ---> Using cache", " ---> Running in <id>", the
  * command's output (stderr in red, as dockerd colours it), " ---> <id>".
  */
@@ -23,6 +24,7 @@ import type { ImageCommitter } from '../images/commit.js';
 import type { ContainerConfig } from '../images/config.js';
 import type { ImageService } from '../images/service.js';
 import { formatBuildPlatform, parseBuildPlatform, PROXY_ARGS, type BuildPlatform } from './build-args.js';
+import { CacheFromImages } from './cache-from.js';
 import type { CacheMounts } from './cache-mounts.js';
 import type { BuildCacheStore, BuildState } from './cache-store.js';
 import { isDirIn, planCopyStep, type CopyRoots } from './copy-step.js';
@@ -120,6 +122,8 @@ export class BuildRun {
   private totalSteps = 0;
   /** With cachefrom: the states a step may be taken from the cache as. */
   private cacheSources?: Set<Digest>;
+  /** With cachefrom: the named images, whose history can stand in for steps never run here. */
+  private cacheFrom?: CacheFromImages;
   /** The platform of the stage being built (for FROM scratch results and pulls). */
   private stagePlatform?: BuildPlatform;
 
@@ -150,6 +154,7 @@ export class BuildRun {
     if (stages.length === 0) throw invalid('the Dockerfile has no FROM instruction');
     for (const ins of this.df.globalArgs) this.declareArgs(ins, this.globalArgs, (n) => this.globalArgs.get(n));
     this.cacheSources = this.cacheSourceStates();
+    if (this.o.cacheFrom.length > 0) this.cacheFrom = await CacheFromImages.load(this.d.images, this.o.cacheFrom);
     const targetIndex = this.targetIndex();
     const target = stages[targetIndex] as Stage;
     // Labels from the request become a last LABEL step of the target, as in Docker.
@@ -346,24 +351,40 @@ export class BuildRun {
     return stepKey(parent, parent ? keyText : `${keyText}\nplatform=${formatBuildPlatform(this.stagePlatform ?? this.targetPlatform)}`);
   }
 
-  /** The cached result of a step, if the cache has one this build may use. */
-  private async cached(parent: Digest | undefined, keyText: string): Promise<Digest | undefined> {
+  /**
+   * The cached result of a step, if the cache has one this build may use; with cachefrom, also
+   * one a cache-from image's history gives (`s.config` is the config after the step).
+   */
+  private async cached(parent: Digest | undefined, keyText: string, createdBy: string, s: StageState): Promise<Digest | undefined> {
     if (this.o.noCache) return undefined;
     const rec = this.d.store.lookup(this.keyOf(parent, keyText));
     const state = rec?.state;
-    if (!rec || !state) return undefined;
-    if (this.cacheSources && !this.cacheSources.has(state.id)) return undefined;
     // Its content must still be there (a prune takes the record first, then the content).
-    const top = chainIds(state.diffIds).at(-1);
-    if (top !== undefined && !(await this.d.images.layers.has(top))) return undefined;
-    this.hold(state.id);
-    this.d.store.touch(rec);
-    this.out(` ---> Using cache\n ---> ${shortId(state.id)}\n`);
-    return state.id;
+    const top = state ? chainIds(state.diffIds).at(-1) : undefined;
+    const usable = rec && state && (!this.cacheSources || this.cacheSources.has(state.id)) && (top === undefined || (await this.d.images.layers.has(top)));
+    if (rec && state && usable) {
+      this.d.store.touch(rec);
+      return this.usingCache(state.id);
+    }
+    const restored = this.cacheFrom ? await this.cacheFrom.restore(parent, createdBy, s.config) : undefined;
+    if (!restored) return undefined;
+    try {
+      await this.d.store.add({ type: 'regular', key: this.keyOf(parent, keyText), ...(parent ? { parentState: parent } : {}), description: createdBy, state: restored.state });
+    } finally {
+      restored.release();
+    }
+    this.cacheSources?.add(restored.state.id);
+    return this.usingCache(restored.state.id);
+  }
+
+  private usingCache(id: Digest): Digest {
+    this.hold(id);
+    this.out(` ---> Using cache\n ---> ${shortId(id)}\n`);
+    return id;
   }
 
   private async metadataStep(parent: Digest | undefined, s: StageState, createdBy: string): Promise<Digest> {
-    const hit = await this.cached(parent, createdBy);
+    const hit = await this.cached(parent, createdBy, createdBy, s);
     if (hit) return hit;
     const id = await this.commit(parent, s, createdBy, createdBy, undefined);
     this.out(` ---> ${shortId(id)}\n`);
@@ -443,7 +464,7 @@ export class BuildRun {
     const network = this.networkOf(ins);
     const roots = this.roots(stageIndex);
     const keyText = [createdBy, ...(mounts.length > 0 ? [await mountsKey(mounts, roots)] : []), ...(ins.flags['network'] ? [`network=${ins.flags['network']}`] : [])].join('\n');
-    const hit = await this.cached(parent, keyText);
+    const hit = await this.cached(parent, keyText, createdBy, s);
     if (hit) return hit;
     const mountRoots: MountRoots = { ...roots, cacheMounts: this.d.cacheMounts, secrets: this.d.secrets, tmpDir: this.d.tmpDir };
     return withRunMounts(mounts, mountRoots, cmd.join(' '), async (prepared) => {
@@ -481,7 +502,7 @@ export class BuildRun {
 
   private async copyStep(ins: Instruction, s: StageState, parent: Digest | undefined, stageIndex: number): Promise<Digest> {
     const plan = await planCopyStep(ins, s, this.roots(stageIndex), this.o.signal);
-    const hit = await this.cached(parent, plan.key);
+    const hit = await this.cached(parent, plan.key, plan.createdBy, s);
     if (hit) return hit;
     let id: Digest;
     if (parent) {

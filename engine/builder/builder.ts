@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BuildCacheRecord } from '../../types/engine-api.js';
-import { familiarString, parseReference } from '../../common/reference.js';
+import { familiarString, parseReference, refString } from '../../common/reference.js';
 import { shortId, type Digest } from '../common/digest.js';
 import { invalid } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -136,7 +136,9 @@ export class Builder {
       if (o.quiet) o.progress({ stream: `${id}\n` });
       else o.progress({ stream: `Successfully built ${shortId(id)}\n` });
       for (const t of tags) {
-        await this.d.images.tag(id, familiarString(t), undefined);
+        // A rebuild that changed nothing writes nothing: the tag already names this image.
+        if (this.d.images.db.tag(refString(t)) === id) this.d.images.events.publish('image', 'tag', id, { name: familiarString(t) });
+        else await this.d.images.tag(id, familiarString(t), undefined);
         if (!o.quiet) o.progress({ stream: `Successfully tagged ${familiarString(t)}\n` });
       }
       this.d.log.debug('build done', { id, platform: formatBuildPlatform(target) });
@@ -146,10 +148,13 @@ export class Builder {
       throw err;
     } finally {
       for (const id of used) this.release(id);
-      await this.d.store.flush().catch((err: unknown) => this.d.log.warn('writing build cache usage failed', { err: String(err) }));
       await secrets.close();
-      await fsp.rm(tmpDir, { recursive: true, force: true });
-      await ctx.remove();
+      // Usage counts and the build's scratch files are not the client's business: they are
+      // written and removed after the answer (start-up cleans up after a crash).
+      const log = this.d.log;
+      void Promise.all([this.d.store.flush(), fsp.rm(tmpDir, { recursive: true, force: true }), ctx.remove()]).catch((err: unknown) =>
+        log.warn('cleaning up after a build failed', { err: String(err) }),
+      );
     }
   }
 
