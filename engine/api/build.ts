@@ -182,8 +182,21 @@ export function buildRoutes(router: Router, backend: BuildBackend): void {
       if (!res.writableFinished) ac.abort();
     });
     const out = new JsonStream(res);
+    // A cached build sends its lines in bursts: one socket write per burst, not per line.
+    let corked = false;
+    const progress = (m: ProgressMsg): void => {
+      if (!corked && out.flushed) {
+        corked = true;
+        res.cork();
+        process.nextTick(() => {
+          corked = false;
+          res.uncork();
+        });
+      }
+      out.write(m);
+    };
     try {
-      await backend.build(req, { ...request, signal: ac.signal, progress: (m) => out.write(m) });
+      await backend.build(req, { ...request, signal: ac.signal, progress });
       out.end();
     } catch (err) {
       req.resume();

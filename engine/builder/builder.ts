@@ -11,6 +11,7 @@
  * "Successfully tagged"; with `q` only the ID is printed, and the step output held back is
  * sent only if the build fails (as dockerd does).
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -113,7 +114,8 @@ export class Builder {
         }
       : o;
     const ctx = await openContext(context, this.tmpRoot, o.dockerfile, o.signal);
-    const tmpDir = await fsp.mkdtemp(path.join(this.tmpRoot, 'build-'));
+    // Made only when a step needs scratch space (a scratch layer, a rw bind): a cached build never does.
+    const tmpDir = path.join(this.tmpRoot, `build-${randomBytes(8).toString('hex')}`);
     const secrets = new BuildSecrets(o.secrets, this.d.runDir);
     const used = new Set<Digest>();
     const deps: RunDeps = {

@@ -105,7 +105,7 @@ export class CacheUsage {
       const parent = r.parentState ? this.store.recordOfState(r.parentState) : undefined;
       return {
         ID: r.id,
-        Parents: parent ? [parent.id] : null,
+        ...(parent ? { Parents: [parent.id] } : {}),
         Type: r.type,
         Description: r.description,
         InUse: f.inUse,
