@@ -480,3 +480,18 @@ test('upgrading: the intermediate images of the old builder become build cache; 
   assert.equal(JSON.parse(await env.ok(['image', 'inspect', 'legacy:2']))[0].Id, top);
   await env.ok(['rmi', 'legacy:1', 'legacy:2']);
 });
+
+test('ADD <url> --checksum: the download is verified; a mismatch fails the build', { skip }, async () => {
+  // The registry's /v2/ answers a small JSON document: a URL the daemon can reach offline.
+  const url = `http://${env.registry.host}/v2/`;
+  const body = Buffer.from(await (await fetch(url)).arrayBuffer());
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const dir = await context('add-checksum', { Dockerfile: `FROM ${env.ref}\nADD --checksum=${digest} ${url} /fetched.json\n` });
+  await buildOk(['-t', 'add-checksum:1', dir]);
+  assert.equal(await runIn('add-checksum:1', 'cat /fetched.json'), body.toString('utf8'));
+  const wrong = await context('add-checksum-wrong', { Dockerfile: `FROM ${env.ref}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /fetched.json\n` });
+  const r = await build([wrong]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, new RegExp(`digest mismatch for ${url.replace(/[.]/g, '\\.')}: expected sha256:0{64}, got ${digest}`));
+  await env.ok(['rmi', 'add-checksum:1']);
+});
