@@ -87,7 +87,7 @@ const viaDockerPy: Builder = async (dir, spec) => {
     dockerfile: spec.dockerfile,
   };
   const r = await run('/usr/bin/python3', [path.join(repoRoot(), 'test', 'dockerpy-build.py'), JSON.stringify(opts)], {
-    env: { PATH: process.env['PATH'] ?? '', DOCKER_HOST: env.daemon.dockerHost },
+    env: { PATH: process.env['PATH'] ?? '', DOCKER_HOST: env.daemon.dockerHost, PYTHONDONTWRITEBYTECODE: '1' },
     timeoutMs: 300_000,
   });
   const line = r.stdout.toString().trim().split('\n').at(-1) ?? '';
