@@ -28,7 +28,7 @@ import { cpCommand } from './cp.js';
 import { desktopCommand } from './desktop.js';
 import { execCommand } from './exec.js';
 import { commitCommand, describeError, imageCommands, imageShortcuts } from './images.js';
-import { buildCommand, diffCommand, exportCommand } from './build.js';
+import { buildCommand, builderCommands, diffCommand, exportCommand } from './build.js';
 import { logsCommand } from './logs.js';
 import { networkCommands, portCommand } from './networks.js';
 import { psCommand, psTopLevel } from './ps.js';
@@ -109,6 +109,7 @@ const GROUPS: CommandGroup[] = [
   { name: 'image', description: 'Manage images', commands: imageCommands },
   { name: 'volume', description: 'Manage volumes', commands: volumeCommands },
   { name: 'network', description: 'Manage networks', commands: networkCommands },
+  { name: 'builder', description: 'Manage builds', commands: builderCommands },
   { name: 'system', description: 'Manage Berth', commands: systemCommands },
   { name: 'context', description: 'Manage contexts (the engines berth and Berth Desktop talk to)', commands: contextCommands },
   { name: 'vm', description: 'Manage the Berth VM (the Linux engine for macOS and Windows)', commands: vmCommands },

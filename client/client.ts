@@ -17,6 +17,7 @@ import type {
   PingInfo,
   ProgressMessage,
   PruneImagesResponse,
+  PruneBuildCacheResponse,
   SystemDf,
   SystemDfType,
   SystemInfo,
@@ -217,6 +218,15 @@ export class EngineClient {
     });
   }
 
+  /** POST /build/prune: reclaims the build cache (`all` also takes what images still share). */
+  pruneBuildCache(opts: { all?: boolean; filters?: Filters; keepStorage?: number } = {}): Promise<PruneBuildCacheResponse> {
+    return this.transport.json<PruneBuildCacheResponse>({
+      method: 'POST',
+      path: '/build/prune',
+      query: { all: opts.all ? '1' : undefined, filters: opts.filters, 'keep-storage': opts.keepStorage ? String(opts.keepStorage) : undefined },
+    });
+  }
+
   /** POST /images/prune */
   pruneImages(opts: { filters?: Filters } = {}): Promise<PruneImagesResponse> {
     return this.transport.json<PruneImagesResponse>({
@@ -351,9 +361,22 @@ export class EngineClient {
       forceRm?: boolean;
       rm?: boolean;
       platform?: string;
+      cacheFrom?: string[];
+      /** The network RUN steps join. */
+      networkMode?: string;
+      /** "host:ip" entries for RUN steps' /etc/hosts. */
+      extraHosts?: string[];
+      /**
+       * Build secrets by id, for `RUN --mount=type=secret` (Berth's X-Berth-Build-Secrets header:
+       * the classic API has no secrets channel of its own).
+       */
+      secrets?: Record<string, Buffer>;
       signal?: AbortSignal;
     } = {},
   ): AsyncGenerator<ProgressMessage & { stream?: string }, void, undefined> {
+    const secrets = opts.secrets && Object.keys(opts.secrets).length > 0
+      ? Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(opts.secrets).map(([id, v]) => [id, v.toString('base64')])))).toString('base64')
+      : undefined;
     const res = await this.transport.send({
       method: 'POST',
       path: '/build',
@@ -369,8 +392,11 @@ export class EngineClient {
         forcerm: opts.forceRm ? '1' : undefined,
         rm: opts.rm === false ? '0' : undefined,
         platform: opts.platform,
+        cachefrom: opts.cacheFrom && opts.cacheFrom.length > 0 ? JSON.stringify(opts.cacheFrom) : undefined,
+        networkmode: opts.networkMode,
+        extrahosts: opts.extraHosts && opts.extraHosts.length > 0 ? opts.extraHosts : undefined,
       },
-      headers: { 'Content-Type': 'application/x-tar' },
+      headers: { 'Content-Type': 'application/x-tar', ...(secrets ? { 'X-Berth-Build-Secrets': secrets } : {}) },
       body: context,
       stream: true,
       ...(opts.signal ? { signal: opts.signal } : {}),

@@ -172,6 +172,18 @@ test('flags: before the arguments only, quoted values, bare booleans, unknown/du
   fails(() => only('COPY --from x y'), /line 2: missing a value on flag: --from/);
 });
 
+test('repeatable flags: RUN --mount and COPY/ADD --exclude collect every value in order', () => {
+  const run = only('RUN --mount=type=cache,target=/c --network=none --mount=type=bind,source=a,target=/a echo hi');
+  assert.deepEqual(run.listFlags, { mount: ['type=cache,target=/c', 'type=bind,source=a,target=/a'] });
+  assert.deepEqual(run.flags, { network: 'none' });
+  assert.deepEqual(run.args, ['echo hi']);
+  assert.deepEqual(only('COPY --exclude=*.log --exclude="tmp/**" . /all/').listFlags, { exclude: ['*.log', 'tmp/**'] });
+  assert.deepEqual(only('ADD --exclude=x a /b/').listFlags, { exclude: ['x'] });
+  assert.deepEqual(only('COPY --parents --link a/b.txt /d/').flags, { parents: 'true', link: 'true' });
+  fails(() => only('RUN --mount echo'), /line 2: missing a value on flag: --mount/);
+  fails(() => only('RUN --network=a --network=b echo'), /duplicate flag specified: --network/);
+});
+
 test('stages: ARG before FROM is global, AS names (lowercased), indexes, platform', () => {
   const df = parseDockerfile(
     ['ARG BASE=busybox', 'ARG TAG', 'FROM ${BASE}:${TAG} AS Builder', 'RUN make', 'FROM --platform=$BUILDPLATFORM scratch as final', 'COPY --from=builder /out /', 'FROM builder'].join(

@@ -1,14 +1,17 @@
 // docker build through the real docker CLI with the classic builder (DOCKER_BUILDKIT=0) against
 // berthd: every instruction, the cache (hits on rebuild, invalidation after a change), .dockerignore,
-// multi-stage with COPY --from and --target, build args, failing RUNs. Real registry, busybox,
-// runc and conmon; the after() hook checks that no container, mount or cgroup was left.
+// multi-stage with COPY --from and --target, build args, failing RUNs; the step cache as build
+// cache (images -a, system df, builder prune, cache-from, the upgrade from intermediate images);
+// build secrets through `berth build --secret`. Real registry, busybox, runc and conmon; the
+// after() hook checks that no container, mount or cgroup was left.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { docker, type DockerResult } from './harness/docker.js';
-import { containerSkip as skip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
+import { assertNoContainerLeaks, containerSkip as skip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { makeTempDir, removeDir, run } from './harness/util.js';
 
 let env: ContainerEnv;
@@ -22,6 +25,7 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
+  await assertNoContainerLeaks(env.daemon);
   await removeDir(ctxRoot);
   await stopContainerEnv(env);
 });
@@ -272,4 +276,222 @@ test('berth build, diff and export through Berth\'s own CLI', { skip }, async ()
     await berth(['rm', '-f', changed]);
   }
   await env.ok(['rmi', 'berth-cli:1']);
+});
+
+interface CacheRecord {
+  ID: string;
+  Type: string;
+  Description: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+  Parents: string[] | null;
+  UsageCount: number;
+}
+
+async function buildCache(): Promise<CacheRecord[]> {
+  const r = await env.daemon.request('GET', '/system/df');
+  assert.equal(r.status, 200);
+  return r.json<{ BuildCache: CacheRecord[] }>().BuildCache;
+}
+
+const berthBin = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'berth');
+async function berth(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await run(process.execPath, [berthBin, ...args], { env: { PATH: process.env['PATH'] ?? '', BERTH_HOST: env.daemon.dockerHost, ...extraEnv }, timeoutMs: 300_000 });
+  return { code: r.code ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+test('build steps are build cache, not images: images -a grows by the image only, system df counts the steps, builder prune reclaims them', { skip }, async () => {
+  await env.ok(['pull', env.ref]);
+  const before = (await env.ok(['images', '-aq'])).trim().split('\n').filter((l) => l !== '');
+  const dir = await context('steps', {
+    Dockerfile: [`FROM ${env.ref}`, 'RUN echo steps-a > /a', 'RUN head -c 300000 /dev/urandom > /b', 'COPY f.txt /steps-f.txt', ''].join('\n'),
+    'f.txt': 'f\n',
+  });
+  await buildOk(['-t', 'steps:1', dir]);
+  const afterBuild = (await env.ok(['images', '-aq'])).trim().split('\n').filter((l) => l !== '');
+  assert.equal(afterBuild.length, before.length + 1, `a 3-step build adds one image, not intermediates: ${afterBuild.join(' ')}`);
+
+  const mine = (all: CacheRecord[]): CacheRecord[] => all.filter((r) => /steps-a|urandom|in \/steps-f\.txt/.test(r.Description) && r.Type === 'regular');
+  let records = mine(await buildCache());
+  assert.ok(records.length >= 3, JSON.stringify(records));
+  const big = records.find((r) => r.Description.includes('urandom'));
+  assert.ok(big && big.Size >= 300_000, `the RUN that wrote 300 kB counts its layer: ${JSON.stringify(big)}`);
+  assert.ok(records.every((r) => r.Shared && !r.InUse), 'the image still holds these layers');
+  const df = await env.ok(['system', 'df', '--format', '{{.Type}}\t{{.TotalCount}}\t{{.Size}}']);
+  const row = df.split('\n').find((l) => l.startsWith('Build Cache'));
+  assert.ok(row && Number(row.split('\t')[1]) >= 3, df);
+  assert.match(await env.ok(['system', 'df', '-v']), /Build cache usage: /);
+
+  // Without -a, what an image still shares stays.
+  const kept = await env.ok(['builder', 'prune', '-f']);
+  assert.match(kept, /Total reclaimed space: /);
+  assert.equal(mine(await buildCache()).length, records.length);
+  // Bad filters are refused before anything goes.
+  const bad = await docker(env.daemon, ['builder', 'prune', '-f', '--filter', 'colour=red']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid filter 'colour'/);
+  const badUntil = await env.daemon.request('POST', `/build/prune?filters=${encodeURIComponent(JSON.stringify({ until: ['yesterday-ish'] }))}`);
+  assert.equal(badUntil.status, 400);
+  const badKeep = await env.daemon.request('POST', '/build/prune?keep-storage=lots');
+  assert.equal(badKeep.status, 400);
+  assert.equal(mine(await buildCache()).length, records.length);
+
+  await env.ok(['rmi', 'steps:1']);
+  records = mine(await buildCache());
+  assert.ok(records.every((r) => !r.Shared), 'no image holds them now');
+  // Used just now: `until=1h` keeps them; a big --keep-storage keeps them.
+  await env.ok(['builder', 'prune', '-f', '--filter', 'until=1h']);
+  await env.ok(['builder', 'prune', '-f', '--keep-storage', '1g']);
+  assert.equal(mine(await buildCache()).length, records.length);
+  const pruned = await env.ok(['builder', 'prune', '-f']);
+  assert.match(pruned, /Deleted build cache objects:\n/);
+  for (const r of records) assert.ok(pruned.includes(r.ID), `${r.ID} pruned: ${pruned}`);
+  const reclaimed = /Total reclaimed space: ([\d.]+)(k?B|MB)/.exec(pruned);
+  assert.ok(reclaimed && reclaimed[2] !== 'B' && Number(reclaimed[1]) > 0, pruned);
+  assert.equal(mine(await buildCache()).length, 0);
+  // The steps run again: their layers are gone.
+  const rebuilt = await buildOk(['-t', 'steps:1', dir]);
+  assert.match(rebuilt, /RUN echo steps-a > \/a\n ---> Running in/);
+  await env.ok(['rmi', 'steps:1']);
+  const all = await env.ok(['builder', 'prune', '-af']);
+  assert.match(all, /Total reclaimed space/);
+  assert.equal(mine(await buildCache()).length, 0);
+});
+
+test('RUN --mount: a bind mount\'s files are part of the step\'s key, a cache mount\'s content is not; cache mounts are build cache', { skip }, async () => {
+  const dir = await context('mount-keys', {
+    Dockerfile: [`FROM ${env.ref}`, 'RUN --mount=type=bind,source=in.txt,target=/in cat /in > /copy', 'RUN --mount=type=cache,target=/keys-cache date +%s%N >> /keys-cache/log', ''].join('\n'),
+    'in.txt': 'one\n',
+  });
+  await buildOk(['-t', 'mount-keys:1', dir]);
+  const cached = await buildOk(['-t', 'mount-keys:1', dir]);
+  assert.equal(cached.match(/ ---> Using cache/g)?.length, 2, cached);
+  await fsp.writeFile(path.join(dir, 'in.txt'), 'two\n');
+  const changed = await buildOk(['-t', 'mount-keys:1', dir]);
+  assert.match(changed, /cat \/in > \/copy\n ---> Running in/);
+  assert.equal(await runIn('mount-keys:1', 'cat /copy'), 'two\n');
+  const mounts = (await buildCache()).filter((r) => r.Type === 'exec.cachemount' && r.Description.includes('/keys-cache'));
+  assert.equal(mounts.length, 1, 'one cache mount record');
+  assert.ok((mounts[0] as CacheRecord).Size > 0);
+  await env.ok(['rmi', 'mount-keys:1']);
+  await env.ok(['builder', 'prune', '-f', '--filter', 'type=exec.cachemount']);
+  assert.equal((await buildCache()).filter((r) => r.Type === 'exec.cachemount' && r.Description.includes('/keys-cache')).length, 0);
+});
+
+test('--cache-from: only the steps the named images were built from are taken from the cache', { skip }, async () => {
+  const dir = await context('cache-from', { Dockerfile: `FROM ${env.ref}\nRUN echo cf-one > /1\nRUN echo cf-two > /2\n` });
+  await buildOk(['-t', 'cache-from:1', dir]);
+  const hit = await buildOk(['--cache-from', 'cache-from:1', '-t', 'cache-from:2', dir]);
+  assert.equal(hit.match(/ ---> Using cache/g)?.length, 2, hit);
+  const miss = await buildOk(['--cache-from', 'no-such-image:1', '-t', 'cache-from:3', dir]);
+  assert.doesNotMatch(miss, /Using cache/);
+  await env.ok(['rmi', 'cache-from:1', 'cache-from:2', 'cache-from:3']);
+});
+
+test('--cache-from an image pulled from a registry (no local build cache): its history stands in for the steps', { skip }, async () => {
+  const dir = await context('cache-from-pulled', {
+    Dockerfile: `FROM ${env.ref}\nENV STAGE=ci\nRUN echo pulled-one > /1\nCOPY f.txt /f.txt\nRUN cat /1 /f.txt > /both\nCMD ["cat", "/both"]\n`,
+    'f.txt': 'f\n',
+  });
+  const remote = `${env.registry.host}/cache/app:1`;
+  await buildOk(['-t', remote, dir]);
+  const original = JSON.parse(await env.ok(['image', 'inspect', remote]))[0].Id as string;
+  await env.ok(['push', remote]);
+  await env.ok(['rmi', remote]);
+  await env.ok(['builder', 'prune', '-af']);
+  await env.ok(['pull', remote]);
+  const out = await buildOk(['--cache-from', remote, '-t', 'cache-from-pulled:1', dir]);
+  assert.equal(out.match(/ ---> Using cache/g)?.length, 5, out);
+  assert.doesNotMatch(out, /Running in/);
+  assert.equal(JSON.parse(await env.ok(['image', 'inspect', 'cache-from-pulled:1']))[0].Id, original, 'the same image as the one pulled');
+  assert.equal(await env.ok(['run', '--rm', 'cache-from-pulled:1']), 'pulled-one\nf\n');
+  // A change after the third step: the steps before it still come from the pulled image.
+  await fsp.writeFile(path.join(dir, 'f.txt'), 'g\n');
+  const changed = await buildOk(['--cache-from', remote, '-t', 'cache-from-pulled:2', dir]);
+  assert.equal(changed.match(/ ---> Using cache/g)?.length, 2, changed);
+  assert.equal(await env.ok(['run', '--rm', 'cache-from-pulled:2']), 'pulled-one\ng\n');
+  await env.ok(['rmi', 'cache-from-pulled:1', 'cache-from-pulled:2']);
+});
+
+test('berth build --secret: RUN reads it; it reaches no layer, history, data-root file or log, and changing it keeps the cache', { skip }, async () => {
+  const value = `s3cr3t-${randomBytes(8).toString('hex')}`;
+  const dir = await context('secrets', {
+    Dockerfile: [
+      `FROM ${env.ref}`,
+      'RUN --mount=type=secret,id=tok,uid=65534,mode=0440 stat -c "%u %a" /run/secrets/tok > /meta && sha256sum /run/secrets/tok | cut -c1-64 > /sum',
+      'RUN --mount=type=secret,id=tok,target=/etc/app/token --mount=type=secret,id=fromenv sh -c "cat /etc/app/token /run/secrets/fromenv | wc -c" > /len',
+      '',
+    ].join('\n'),
+  });
+  const file = path.join(ctxRoot, 'tok.txt');
+  await fsp.writeFile(file, value);
+  const r = await berth(['build', '--secret', `id=tok,src=${file}`, '--secret', 'id=fromenv,env=BUILD_SECRET', '-t', 'secrets:1', dir], { BUILD_SECRET: value });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(
+    await runIn('secrets:1', 'cat /meta /sum /len; test -e /run/secrets || echo no-secrets-dir; test -e /etc/app || echo no-app-dir'),
+    `65534 440\n${createHash('sha256').update(value).digest('hex')}\n${value.length * 2}\nno-secrets-dir\nno-app-dir\n`,
+  );
+  assert.doesNotMatch(await env.ok(['history', '--no-trunc', 'secrets:1']), new RegExp(value));
+  assert.doesNotMatch(await env.ok(['image', 'inspect', 'secrets:1']), new RegExp(value));
+  const saved = path.join(ctxRoot, 'secrets.tar');
+  await env.ok(['save', '-o', saved, 'secrets:1']);
+  const grep = await run('grep', ['-rl', value, env.daemon.dataRoot, env.daemon.execRoot, saved, env.daemon.logFile]);
+  assert.equal(grep.stdout.toString(), '', 'the value is in no file of the daemon');
+  // The key names the secret, not its value (as BuildKit): another value is still a cache hit.
+  await fsp.writeFile(file, 'another value');
+  const again = await berth(['build', '--secret', `id=tok,src=${file}`, '--secret', 'id=fromenv,env=BUILD_SECRET', '-t', 'secrets:1', dir], { BUILD_SECRET: 'x' });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout.match(/ ---> Using cache/g)?.length, 2, again.stdout);
+  const missing = await berth(['build', '--secret', 'id=tok,src=/nonexistent/file', dir]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /secret tok: cannot read \/nonexistent\/file: no such file/);
+  await env.ok(['rmi', 'secrets:1']);
+});
+
+test('upgrading: the intermediate images of the old builder become build cache; their builds stay cached', { skip }, async () => {
+  await env.ok(['pull', env.ref]);
+  const base = JSON.parse(await env.ok(['image', 'inspect', env.ref]))[0].Id as string;
+  // What the old builder left: an untagged image per step, each the parent of the next.
+  const one = (await env.ok(['run', '-d', env.ref, 'sh', '-c', 'echo legacy-one > /one'])).trim();
+  await env.ok(['wait', one]);
+  const middle = (await env.ok(['commit', one])).trim();
+  const two = (await env.ok(['run', '-d', middle, 'sh', '-c', 'echo legacy-two > /two'])).trim();
+  await env.ok(['wait', two]);
+  const top = (await env.ok(['commit', two, 'legacy:1'])).trim();
+  await env.ok(['rm', one, two]);
+  assert.ok((await env.ok(['images', '-aq', '--no-trunc'])).includes(middle), 'the intermediate shows in images -a before');
+  const key = (parent: string, createdBy: string): string => createHash('sha256').update(`${parent}\n${createdBy}`).digest('hex');
+  await fsp.writeFile(
+    path.join(env.daemon.dataRoot, 'builder', 'cache.json'),
+    JSON.stringify({ entries: { [key(base, 'sh -c echo legacy-one > /one')]: middle, [key(middle, 'sh -c echo legacy-two > /two')]: top } }),
+  );
+  await env.daemon.restart();
+  const ids = await env.ok(['images', '-aq', '--no-trunc']);
+  assert.ok(!ids.includes(middle), 'the intermediate left images -a');
+  assert.ok(ids.includes(top), 'the tagged image stays');
+  assert.equal(await runIn('legacy:1', 'cat /one /two'), 'legacy-one\nlegacy-two\n', 'its layers are intact');
+  const records = (await buildCache()).filter((r) => /echo legacy-(one|two)/.test(r.Description));
+  assert.equal(records.length, 2, JSON.stringify(records));
+  assert.ok(!existsSync(path.join(env.daemon.dataRoot, 'builder', 'cache.json')), 'the old index is gone');
+  const dir = await context('legacy', { Dockerfile: `FROM ${env.ref}\nRUN ["sh", "-c", "echo legacy-one > /one"]\nRUN ["sh", "-c", "echo legacy-two > /two"]\n` });
+  const out = await buildOk(['-t', 'legacy:2', dir]);
+  assert.equal(out.match(/ ---> Using cache/g)?.length, 2, out);
+  assert.equal(JSON.parse(await env.ok(['image', 'inspect', 'legacy:2']))[0].Id, top);
+  await env.ok(['rmi', 'legacy:1', 'legacy:2']);
+});
+
+test('ADD <url> --checksum: the download is verified; a mismatch fails the build', { skip }, async () => {
+  // The registry's /v2/ answers a small JSON document: a URL the daemon can reach offline.
+  const url = `http://${env.registry.host}/v2/`;
+  const body = Buffer.from(await (await fetch(url)).arrayBuffer());
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const dir = await context('add-checksum', { Dockerfile: `FROM ${env.ref}\nADD --checksum=${digest} ${url} /fetched.json\n` });
+  await buildOk(['-t', 'add-checksum:1', dir]);
+  assert.equal(await runIn('add-checksum:1', 'cat /fetched.json'), body.toString('utf8'));
+  const wrong = await context('add-checksum-wrong', { Dockerfile: `FROM ${env.ref}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /fetched.json\n` });
+  const r = await build([wrong]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, new RegExp(`digest mismatch for ${url.replace(/[.]/g, '\\.')}: expected sha256:0{64}, got ${digest}`));
+  await env.ok(['rmi', 'add-checksum:1']);
 });

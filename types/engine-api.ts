@@ -430,6 +430,12 @@ export interface PruneVolumesResponse {
   SpaceReclaimed: number;
 }
 
+/** POST /build/prune */
+export interface PruneBuildCacheResponse {
+  CachesDeleted: string[] | null;
+  SpaceReclaimed: number;
+}
+
 export interface BuildCacheRecord {
   ID: string;
   Parent?: string;

@@ -21,6 +21,8 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     {
       // Pulls, loads and event streams can run for a long time.
       requestTimeout: 0,
+      // As dockerd's Go server: 1 MiB of headers. X-Registry-Config and X-Berth-Build-Secrets can be large.
+      maxHeaderSize: 1 << 20,
       headersTimeout: 60_000,
       keepAliveTimeout: 60_000,
     },

@@ -1,34 +1,49 @@
 /**
- * COPY and ADD, planned before anything is written so the cache can be asked first: sources
- * found (context, another stage or image, heredocs, ADD's URLs and local archives), the
- * destination resolved against WORKDIR and the image's own directories, and a created_by text
- * that names the content hash (`COPY dir:<sha256> in /app/`), as Docker's history does.
- * Writing goes through containers/extract.ts into the step's rootfs, like `docker cp`, so the
- * image's own symlinks are resolved inside it and nothing lands outside.
+ * COPY and ADD in two phases, so that a cached step costs no container and no mount:
+ *
+ * - plan (no rootfs needed): the sources found and hashed (context files, heredocs, ADD's URLs
+ *   and local archives), or for --from the ID of the stage result or image they come from, which
+ *   already pins their content; the destination resolved against WORKDIR. The plan's `key` is
+ *   what the step's result depends on besides the state it runs on; `createdBy` names the
+ *   content hash as Docker's history does (`COPY file:<sha256> in /app/`).
+ * - apply (a cache miss): the step's rootfs is mounted; whether the destination is an existing
+ *   directory decides where a lone file lands (the state the step runs on is part of the cache
+ *   key, so that answer is too); --chown names are looked up in the image's passwd/group; the
+ *   files go in through containers/extract.ts like `docker cp`, so the image's own symlinks are
+ *   resolved inside it and nothing lands outside.
+ *
+ * COPY --exclude (dockerignore patterns, relative to a directory source or a file's path) and
+ * --parents (the `/./` pivot included) change what is copied; --link is accepted and copies as
+ * a plain COPY does (the classic builder stacks every step on the one before anyway).
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { invalid, isErrno } from '../common/errors.js';
+import type { Digest } from '../common/digest.js';
+import { invalid } from '../common/errors.js';
 import { extractArchive } from '../containers/extract.js';
 import { closeFd, openDirIn, openTrustedDir } from '../containers/scoped-fs.js';
 import { resolveUser } from '../runtime/user.js';
+import { archiveKind, plainTar, type ArchiveKind } from './archives.js';
 import { expandWord, expandWords, type Instruction } from './dockerfile.js';
+import { ignoreMatcher, parseDockerignore } from './dockerignore.js';
 import { lookupIn, type StageState } from './metadata.js';
-import { findSources, hashPlan, readNoFollow, planCopy, planTar, type FoundSource, type InlineFile, type PlannedEntry } from './sources.js';
+import { copyEntries, findSources, hashPlan, placeEntries, planTar, readNoFollow, type FoundSource, type InlineFile, type PlannedEntry } from './sources.js';
 
 export interface CopyPlan {
+  /** Everything the result depends on besides the state the step runs on. */
+  key: string;
   createdBy: string;
-  /** Writes the copy into `rootfs` (the step container's mounted rootfs or a scratch layer dir). */
-  apply(rootfs: string, signal: AbortSignal): Promise<void>;
+  /** Writes the copy into `rootfs`; `isDir` tells whether a path is a directory there now. */
+  apply(rootfs: string, isDir: (p: string) => Promise<boolean>, signal: AbortSignal): Promise<void>;
 }
 
-/** Where the files come from: the context, or a mounted rootfs for --from (released by the caller). */
+/** Where the files come from: the context, or a stage result or image for --from. */
 export interface CopyRoots {
   context: string;
-  /** Mounts the named stage or image and runs `fn` with its rootfs. */
-  withFrom<T>(from: string, fn: (rootfs: string, imageId: string) => Promise<T>): Promise<T>;
+  /** The state or image --from names (an earlier stage, or an image, pulled if need be). */
+  resolveFrom(from: string): Promise<Digest>;
+  /** Runs `fn` with that state's rootfs mounted read-only. */
+  withRootfs<T>(id: Digest, fn: (rootfs: string) => Promise<T>): Promise<T>;
 }
 
 const MAX_URL_BYTES = 1 << 30;
@@ -42,8 +57,9 @@ function words(ins: Instruction, s: StageState): string[] {
 }
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+const isGit = (s: string): boolean => /^git@|^git:\/\/|^(https?|ssh):\/\/.*\.git(#.*)?$/i.test(s);
 
-async function fetchUrl(url: string, signal: AbortSignal): Promise<InlineFile> {
+async function fetchUrl(url: string, checksum: string | undefined, signal: AbortSignal): Promise<InlineFile> {
   let res: Response;
   try {
     res = await fetch(url, { signal, redirect: 'follow' });
@@ -58,22 +74,14 @@ async function fetchUrl(url: string, signal: AbortSignal): Promise<InlineFile> {
     if (size > MAX_URL_BYTES) throw invalid(`ADD failed: ${url} is larger than ${MAX_URL_BYTES} bytes`);
     chunks.push(Buffer.from(c));
   }
+  const data = Buffer.concat(chunks);
+  if (checksum !== undefined) {
+    const got = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    if (got !== checksum) throw invalid(`ADD failed: digest mismatch for ${url}: expected ${checksum}, got ${got}`);
+  }
   const base = path.posix.basename(new URL(url).pathname) || 'index.html';
   const lm = res.headers.get('last-modified');
-  return { name: base, data: Buffer.concat(chunks), mode: 0o600, mtime: lm ? Math.floor(Date.parse(lm) / 1000) || 0 : 0 };
-}
-
-/** A local tar (plain or gzip) that ADD extracts instead of copying. */
-async function isArchive(file: string): Promise<boolean> {
-  const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  try {
-    const b = Buffer.alloc(262);
-    const { bytesRead } = await fh.read(b, 0, 262, 0);
-    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true;
-    return bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
-  } finally {
-    await fh.close();
-  }
+  return { name: base, data, mode: 0o600, mtime: lm ? Math.floor(Date.parse(lm) / 1000) || 0 : 0 };
 }
 
 function parseChmod(v: string | undefined): number | undefined {
@@ -95,33 +103,41 @@ export async function isDirIn(rootfs: string, p: string): Promise<boolean> {
     await closeFd(await openDirIn(root, p));
     return true;
   } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP')) return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return false;
     throw err;
   } finally {
     await closeFd(root);
   }
 }
 
+interface Gathered {
+  found: FoundSource[];
+  /** ADD's local archives (extracted, not copied) with their compression. */
+  archives: Array<{ source: FoundSource; kind: ArchiveKind }>;
+}
+
 /**
- * Plans a COPY/ADD. The sources are read (and hashed) now; `apply` writes them. `rootfsForDest`
- * is the step's current rootfs, used to tell whether the destination is an existing directory.
+ * Plans a COPY/ADD without touching the step's rootfs. Context sources are read and hashed now;
+ * --from sources are named by the ID of the state they come from.
  */
-export async function planCopyStep(
-  ins: Instruction,
-  s: StageState,
-  roots: CopyRoots,
-  destProbe: (p: string) => Promise<boolean>,
-  signal: AbortSignal,
-): Promise<CopyPlan> {
+export async function planCopyStep(ins: Instruction, s: StageState, roots: CopyRoots, signal: AbortSignal): Promise<CopyPlan> {
   const add = ins.keyword === 'ADD';
   const all = words(ins, s);
   const rawDest = all[all.length - 1] as string;
   const srcs = all.slice(0, -1);
   const lookup = lookupIn(s);
-  const from = ins.flags['from'] !== undefined ? expandWord(ins.flags['from'], lookup, s.escape) : undefined;
+  const flag = (name: string): string | undefined => (ins.flags[name] !== undefined ? expandWord(ins.flags[name], lookup, s.escape) : undefined);
+  const from = flag('from');
   if (from !== undefined && add) throw invalid('ADD does not support --from; use COPY --from');
-  const chmod = parseChmod(ins.flags['chmod']);
-  const chown = ins.flags['chown'] !== undefined ? expandWord(ins.flags['chown'], lookup, s.escape) : undefined;
+  const chmod = parseChmod(flag('chmod'));
+  const chown = flag('chown');
+  const checksum = flag('checksum');
+  if (checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(checksum)) throw invalid(`invalid checksum digest format: ${checksum}`);
+  if (checksum !== undefined && !(srcs.length === 1 && isUrl(srcs[0] as string))) throw invalid('ADD --checksum is only supported with a single HTTP(S) source');
+  const parents = ins.flags['parents'] === 'true';
+  const excludes = (ins.listFlags['exclude'] ?? []).map((p) => expandWord(p, lookup, s.escape));
+  const exclude = excludes.length > 0 ? ignoreMatcher(parseDockerignore(excludes.join('\n'))) : undefined;
 
   const workdir = s.config.WorkingDir || '/';
   const trailing = rawDest.endsWith('/') || rawDest.endsWith('/.') || rawDest === '.';
@@ -135,71 +151,89 @@ export async function planCopyStep(
     if (doc) {
       const body = doc.expand ? expandWord(doc.body, lookup, s.escape) : doc.body;
       inline.push({ name: doc.name, data: Buffer.from(body), mode: 0o644, mtime: 0 });
+    } else if (add && isGit(src)) {
+      throw invalid(`ADD ${src}: adding a Git repository is not supported by this builder; clone it into the context first`);
     } else if (isUrl(src)) {
       if (!add) throw invalid(`COPY does not support URLs (${src}); use ADD`);
-      inline.push(await fetchUrl(src, signal));
+      inline.push(await fetchUrl(src, checksum, signal));
     } else localSrcs.push(src);
   }
 
-  const gather = async (root: string): Promise<{ found: FoundSource[]; archives: FoundSource[] }> => {
-    const found: FoundSource[] = [];
-    const archives: FoundSource[] = [];
+  const gather = async (root: string): Promise<Gathered> => {
+    const out: Gathered = { found: [], archives: [] };
     for (const src of localSrcs) {
       for (const f of await findSources(root, src)) {
         const only = f.entries[0];
-        if (add && !f.isDir && only && only.st.isFile() && (await isArchive(path.join(root, only.real)))) archives.push(f);
-        else found.push(f);
+        const kind = add && !f.isDir && only?.st.isFile() ? await archiveKind(path.join(root, only.real)) : undefined;
+        if (kind) out.archives.push({ source: f, kind });
+        else out.found.push(f);
       }
     }
-    return { found, archives };
+    return out;
   };
-
-  const describe = async (root: string, fromId?: string): Promise<{ plan: PlannedEntry[]; archives: FoundSource[]; createdBy: string }> => {
-    const { found, archives } = await gather(root);
-    const count = found.length + archives.length + inline.length;
+  const entriesOf = (root: string, g: Gathered, keepOwners: boolean): PlannedEntry[] =>
+    copyEntries(g.found, inline, { keepOwners, parents, ...(chmod !== undefined ? { chmod } : {}), ...(exclude ? { exclude } : {}) }, root);
+  const checkCount = (g: Gathered): number => {
+    const count = g.found.length + g.archives.length + inline.length;
     if (count > 1 && !trailing) {
       throw invalid(`When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
     }
-    const destIsDir = trailing || count > 1 || (await destProbe(dest));
-    const plan = planCopy(root, found, inline, dest, destIsDir, { keepOwners: fromId !== undefined, ...(chmod !== undefined ? { chmod } : {}) });
-    const h = createHash('sha256').update(await hashPlan(plan));
-    for (const a of archives) {
-      for await (const c of readNoFollow(path.join(root, (a.entries[0] as { real: string }).real))) h.update(c);
-    }
-    const kind = count > 1 ? 'multi' : found[0]?.isDir ? 'dir' : 'file';
-    const flags = [fromId ? `--from=${fromId}` : '', chown !== undefined ? `--chown=${chown}` : '', chmod !== undefined ? `--chmod=${ins.flags['chmod']}` : '']
-      .filter((f) => f !== '')
-      .join(' ');
-    const createdBy = `/bin/sh -c #(nop) ${ins.keyword} ${flags ? flags + ' ' : ''}${kind}:${h.digest('hex')} in ${dest}${trailing ? '/' : ''} `;
-    return { plan, archives, createdBy };
+    return count;
   };
 
-  const write = async (root: string, rootfs: string, plan: PlannedEntry[], archives: FoundSource[], sig: AbortSignal): Promise<void> => {
+  const write = async (root: string, rootfs: string, g: Gathered, keepOwners: boolean, isDir: (p: string) => Promise<boolean>, sig: AbortSignal): Promise<void> => {
+    const count = checkCount(g);
+    const loneFile = count === 1 && g.found.length + inline.length === 1 && !(g.found[0]?.isDir ?? false);
+    const destIsDir = trailing || count > 1 || parents || (await isDir(dest));
+    const plan = placeEntries(entriesOf(root, g, keepOwners), dest, destIsDir, loneFile);
     const owner = chown !== undefined ? await chownOwner(rootfs, chown) : undefined;
     const ref = 'the build step';
     if (plan.length > 0) {
       await extractArchive(rootfs, '/', planTar(plan, sig), { ref, noOverwriteDirNonDir: false, signal: sig, ...(owner ? { owner } : {}) });
     }
-    for (const a of archives) {
-      const r = await openTrustedDir(rootfs);
-      try {
-        await closeFd(await openDirIn(r, dest, { mode: 0o755, uid: 0, gid: 0 }));
-      } finally {
-        await closeFd(r);
-      }
-      const body = readNoFollow(path.join(root, (a.entries[0] as { real: string }).real));
-      await extractArchive(rootfs, dest, Readable.from(body), { ref, noOverwriteDirNonDir: false, signal: sig, ...(owner ? { owner } : {}) });
+    for (const a of g.archives) {
+      await ensureDir(rootfs, dest);
+      const body = plainTar(readNoFollow(path.join(root, (a.source.entries[0] as { real: string }).real)), a.kind);
+      await extractArchive(rootfs, dest, body, { ref, noOverwriteDirNonDir: false, signal: sig, ...(owner ? { owner } : {}) });
     }
   };
 
+  const flags = [
+    chown !== undefined ? `--chown=${chown}` : '',
+    chmod !== undefined ? `--chmod=${ins.flags['chmod']}` : '',
+    parents ? '--parents' : '',
+    ...excludes.map((e) => `--exclude=${e}`),
+  ].filter((f) => f !== '');
+  const flagText = flags.length > 0 ? `${flags.join(' ')} ` : '';
+
   if (from === undefined) {
-    const d = await describe(roots.context);
-    return { createdBy: d.createdBy, apply: (rootfs, sig) => write(roots.context, rootfs, d.plan, d.archives, sig) };
+    const g = await gather(roots.context);
+    const count = checkCount(g);
+    const h = createHash('sha256').update(await hashPlan(entriesOf(roots.context, g, false)));
+    for (const a of g.archives) {
+      h.update(`\0archive ${a.source.path}\0`);
+      for await (const c of readNoFollow(path.join(roots.context, (a.source.entries[0] as { real: string }).real))) h.update(c);
+    }
+    const kind = count > 1 ? 'multi' : g.found[0]?.isDir ? 'dir' : 'file';
+    const createdBy = `/bin/sh -c #(nop) ${ins.keyword} ${flagText}${kind}:${h.digest('hex')} in ${dest}${trailing && dest !== '/' ? '/' : ''} `;
+    return { key: createdBy, createdBy, apply: (rootfs, isDir, sig) => write(roots.context, rootfs, g, false, isDir, sig) };
   }
-  // --from: the source rootfs is mounted twice (to plan, then to write); planning only reads it.
-  const described = await roots.withFrom(from, (root, id) => describe(root, id));
+  // --from: the source state's ID pins the content, so nothing is mounted to plan it.
+  const fromId = await roots.resolveFrom(from);
+  const shown = `${srcs.join(' ')} in ${dest}${trailing && dest !== '/' ? '/' : ''}`;
   return {
-    createdBy: described.createdBy,
-    apply: (rootfs, sig) => roots.withFrom(from, async (root) => write(root, rootfs, (await describe(root, 'x')).plan, described.archives, sig)),
+    key: `/bin/sh -c #(nop) COPY --from=${fromId} ${flagText}${JSON.stringify(srcs)} in ${JSON.stringify(rawDest)} at ${dest}`,
+    createdBy: `/bin/sh -c #(nop) COPY --from=${from} ${flagText}${shown} `,
+    apply: (rootfs, isDir, sig) => roots.withRootfs(fromId, async (root) => write(root, rootfs, await gather(root), true, isDir, sig)),
   };
+}
+
+/** Makes sure `dest` exists in `rootfs` as a directory (for ADD's archives). */
+async function ensureDir(rootfs: string, dest: string): Promise<void> {
+  const r = await openTrustedDir(rootfs);
+  try {
+    await closeFd(await openDirIn(r, dest, { mode: 0o755, uid: 0, gid: 0 }));
+  } finally {
+    await closeFd(r);
+  }
 }

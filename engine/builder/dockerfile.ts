@@ -30,6 +30,8 @@ export interface Instruction {
   args: string[];
   json: boolean;
   flags: Record<string, string>;
+  /** Flags that may be given more than once (RUN --mount, COPY/ADD --exclude), in order. */
+  listFlags: Record<string, string[]>;
   heredocs: Heredoc[];
   line: number;
   original: string;
@@ -59,13 +61,14 @@ const KEYWORDS = new Set([
 ]);
 const JSON_FORM = new Set(['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'VOLUME', 'COPY', 'ADD']);
 const HEREDOC_FORM = new Set(['RUN', 'COPY', 'ADD']);
-/** Flags each instruction accepts; `true` marks a boolean flag that may be written bare. */
-const FLAGS: Record<string, Record<string, boolean>> = {
-  FROM: { platform: false },
-  RUN: { mount: false, network: false, security: false },
-  COPY: { from: false, chown: false, chmod: false, link: true, parents: true, exclude: false },
-  ADD: { chown: false, chmod: false, link: true, 'keep-git-dir': true, checksum: false, exclude: false },
-  HEALTHCHECK: { interval: false, timeout: false, 'start-period': false, 'start-interval': false, retries: false },
+/** Flags each instruction accepts: 'bool' may be written bare, 'list' may be given several times. */
+type FlagKind = 'value' | 'bool' | 'list';
+const FLAGS: Record<string, Record<string, FlagKind>> = {
+  FROM: { platform: 'value' },
+  RUN: { mount: 'list', network: 'value', security: 'value' },
+  COPY: { from: 'value', chown: 'value', chmod: 'value', link: 'bool', parents: 'bool', exclude: 'list' },
+  ADD: { chown: 'value', chmod: 'value', link: 'bool', 'keep-git-dir': 'bool', checksum: 'value', exclude: 'list' },
+  HEALTHCHECK: { interval: 'value', timeout: 'value', 'start-period': 'value', 'start-interval': 'value', retries: 'value' },
 };
 const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$/;
 const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
@@ -132,19 +135,25 @@ function splitFlags(rest: string): { flags: string[]; rest: string } {
   return { flags, rest: rest.slice(i).trim() };
 }
 
-function parseFlags(keyword: string, words: string[], line: number): Record<string, string> {
+function parseFlags(keyword: string, words: string[], line: number): Pick<Instruction, 'flags' | 'listFlags'> {
   const allowed = FLAGS[keyword] ?? {};
   const flags: Record<string, string> = {};
+  const listFlags: Record<string, string[]> = {};
   for (const word of words) {
     const eq = word.indexOf('=');
     const name = (eq < 0 ? word : word.slice(0, eq)).slice(2);
-    const boolean = allowed[name];
-    if (boolean === undefined || !Object.hasOwn(allowed, name)) throw parseError(line, `unknown flag: ${name} for ${keyword}`);
+    const kind = Object.hasOwn(allowed, name) ? allowed[name] : undefined;
+    if (kind === undefined) throw parseError(line, `unknown flag: ${name} for ${keyword}`);
+    if (eq < 0 && kind !== 'bool') throw parseError(line, `missing a value on flag: --${name}`);
+    const value = eq < 0 ? 'true' : word.slice(eq + 1);
+    if (kind === 'list') {
+      (listFlags[name] ??= []).push(value);
+      continue;
+    }
     if (Object.hasOwn(flags, name)) throw parseError(line, `duplicate flag specified: --${name}`);
-    if (eq < 0 && !boolean) throw parseError(line, `missing a value on flag: --${name}`);
-    flags[name] = eq < 0 ? 'true' : word.slice(eq + 1);
+    flags[name] = value;
   }
-  return flags;
+  return { flags, listFlags };
 }
 
 /** JSON form: the array when `rest` is a JSON array of strings, undefined when it is not JSON at all. */
@@ -255,13 +264,14 @@ function parseInstruction(text: string, line: number, escape: string): Instructi
   const keyword = word.toUpperCase();
   if (!KEYWORDS.has(keyword)) throw parseError(line, `unknown instruction: ${word}`);
   const split = splitFlags(m?.[2] ?? '');
-  const flags = parseFlags(keyword, split.flags, line);
+  const { flags, listFlags } = parseFlags(keyword, split.flags, line);
   const json = JSON_FORM.has(keyword) ? jsonArgs(split.rest, line) : undefined;
   const ins: Instruction = {
     keyword,
     args: json ?? (split.rest === '' ? [] : [split.rest]),
     json: json !== undefined,
     flags,
+    listFlags,
     heredocs: [],
     line,
     original,

@@ -31,6 +31,12 @@ interface FoundEntry {
 export interface FoundSource {
   /** The source as matched, relative to the root. */
   path: string;
+  /** The source as written in the instruction (a glob gives several matches of one pattern). */
+  pattern: string;
+  /** Its real path below the root, symlinks resolved in scope ('' = the root itself). */
+  real: string;
+  /** Its own metadata (a directory's: the entries are what is below it). */
+  st: Stats;
   isDir: boolean;
   entries: FoundEntry[];
 }
@@ -66,7 +72,7 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'
  */
 export async function findSources(root: string, src: string): Promise<FoundSource[]> {
   const clean = path.posix.normalize('/' + src).replace(/(.)\/+$/, '$1');
-  if (!GLOB_META.test(clean)) return [await findOne(root, clean, src)];
+  if (!GLOB_META.test(clean)) return [{ ...(await findOne(root, clean, src)), pattern: src }];
   // Expand element by element; each match is resolved in scope afterwards.
   let candidates = ['/'];
   for (const part of clean.split('/').filter((p) => p !== '')) {
@@ -84,7 +90,7 @@ export async function findSources(root: string, src: string): Promise<FoundSourc
   const found: FoundSource[] = [];
   for (const c of candidates) {
     try {
-      found.push(await findOne(root, c, c.slice(1)));
+      found.push({ ...(await findOne(root, c, c.slice(1))), pattern: src });
     } catch (err) {
       if (!(err instanceof Error && /no such file/.test(err.message))) throw err;
     }
@@ -111,7 +117,7 @@ async function listDir(root: string, dir: string): Promise<string[]> {
 const MAX_LINKS = 40;
 
 /** One source path: symlinks on the way and at its end are followed in scope; below a directory nothing is. */
-async function findOne(root: string, abs: string, shown: string): Promise<FoundSource> {
+async function findOne(root: string, abs: string, shown: string): Promise<Omit<FoundSource, 'pattern'>> {
   const rootFd = await openTrustedDir(root);
   try {
     let p = abs;
@@ -137,7 +143,7 @@ async function findOne(root: string, abs: string, shown: string): Promise<FoundS
           continue;
         }
         const real = path.posix.join(dirPath, loc.name).replace(/^\/+/, '');
-        if (!st.isDirectory()) return { path: shown, isDir: false, entries: [{ rel: '', real, st }] };
+        if (!st.isDirectory()) return { path: shown, real, st, isDir: false, entries: [{ rel: '', real, st }] };
         const entries: FoundEntry[] = [];
         const sub = loc.name === '' ? await openDirAt(loc.dirFd, '') : await openDirAt(loc.dirFd, loc.name);
         try {
@@ -145,7 +151,7 @@ async function findOne(root: string, abs: string, shown: string): Promise<FoundS
         } finally {
           await closeFd(sub);
         }
-        return { path: shown, isDir: true, entries };
+        return { path: shown, real, st, isDir: true, entries };
       } finally {
         await closeFd(loc.dirFd);
       }
@@ -155,15 +161,36 @@ async function findOne(root: string, abs: string, shown: string): Promise<FoundS
   }
 }
 
+/** Runs `fn` over `items` with at most `limit` at once; results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** File-system calls in flight at once while walking or hashing (libuv's pool has 16 threads in berthd). */
+const IO_PARALLEL = 8;
+
 async function walk(fd: number, rel: string, real: string, out: FoundEntry[]): Promise<void> {
   const names = (await fsp.readdir(at(fd))).sort();
-  for (const name of names) {
+  // The stats of a directory's entries are asked for at once; the order of `out` stays sorted.
+  const stats = await mapLimit(names, IO_PARALLEL, async (name) => {
     const st = await fsp.lstat(at(fd, name));
+    return { name, st, linkname: st.isSymbolicLink() ? await fsp.readlink(at(fd, name)) : undefined };
+  });
+  for (const { name, st, linkname } of stats) {
     const r = rel === '' ? name : `${rel}/${name}`;
     const rp = real === '' ? name : `${real}/${name}`;
     if (st.isSocket()) continue;
     const e: FoundEntry = { rel: r, real: rp, st };
-    if (st.isSymbolicLink()) e.linkname = await fsp.readlink(at(fd, name));
+    if (linkname !== undefined) e.linkname = linkname;
     out.push(e);
     if (st.isDirectory()) {
       const sub = await openDirAt(fd, name);
@@ -205,6 +232,10 @@ export interface CopyOptions {
   keepOwners: boolean;
   /** --chmod: applied to files and directories alike. */
   chmod?: number;
+  /** --exclude: true for a path to leave out (relative to a directory source, or a file source's path). */
+  exclude?: (rel: string) => boolean;
+  /** --parents: keep each source's parent directories below the destination (after a `/./` pivot only). */
+  parents?: boolean;
 }
 
 function typeOf(st: Stats): TarEntryType | undefined {
@@ -217,29 +248,38 @@ function typeOf(st: Stats): TarEntryType | undefined {
   return undefined;
 }
 
+const joinRel = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
+
+/** The directories --parents keeps for a source: its parent path, cut at a `/./` pivot in the pattern. */
+function keptParents(src: FoundSource): string {
+  const matched = path.posix.normalize('/' + src.path).slice(1);
+  const dir = path.posix.dirname(matched);
+  const segs = dir === '.' || dir === '' ? [] : dir.split('/');
+  const pivot = src.pattern.indexOf('/./');
+  if (pivot < 0) return segs.join('/');
+  const before = path.posix.normalize('/' + src.pattern.slice(0, pivot)).slice(1);
+  return segs.slice(before === '' ? 0 : before.split('/').length).join('/');
+}
+
 /**
- * Docker's COPY destination rules: a directory source copies its contents into `dest`; a file
- * goes to `dest/<basename>` when `dest` is a directory (ends with "/", exists as one, or there
- * are several sources), else to `dest` itself.
+ * The entries a copy writes, named relative to the destination directory: a directory source
+ * copies its contents, a file goes in under its base name (with --parents, both below their
+ * parent path), heredocs and URLs under their own names. Where a lone file lands exactly is
+ * decided later (placeEntries), since that depends on the destination in the image.
  */
-export function planCopy(
-  root: string,
-  sources: FoundSource[],
-  inline: InlineFile[],
-  dest: string,
-  destIsDir: boolean,
-  o: CopyOptions,
-): PlannedEntry[] {
-  const d = dest.replace(/^\/+/, '').replace(/\/+$/, '');
-  const join = (rel: string): string => (d === '' ? rel : rel === '' ? d : `${d}/${rel}`);
+export function copyEntries(sources: FoundSource[], inline: InlineFile[], o: CopyOptions, root: string): PlannedEntry[] {
   const out: PlannedEntry[] = [];
   const mode = (st: Stats): number => (o.chmod !== undefined && !st.isSymbolicLink() ? o.chmod : st.mode & 0o7777);
   for (const s of sources) {
-    for (const e of s.entries) {
+    const parents = o.parents ? keptParents(s) : '';
+    const base = s.isDir ? (o.parents ? joinRel(parents, path.posix.basename(path.posix.normalize('/' + s.path))) : '') : joinRel(parents, path.posix.basename(s.path));
+    // --parents copies a directory source as itself (with its metadata), not only its content.
+    const own: FoundEntry[] = s.isDir && base !== '' ? [{ rel: '', real: s.real, st: s.st }] : [];
+    for (const e of [...own, ...s.entries]) {
       const type = typeOf(e.st);
       if (!type) continue;
-      const name = s.isDir ? join(e.rel) : destIsDir ? join(path.posix.basename(s.path)) : d;
-      if (name === '') throw invalid('COPY failed: cannot copy a file onto the root directory');
+      if (o.exclude && (s.isDir ? e.rel !== '' && o.exclude(e.rel) : o.exclude(path.posix.normalize(s.path).replace(/^\.?\/+/, '')))) continue;
+      const name = s.isDir ? joinRel(base, e.rel) : base;
       const major = Math.floor(e.st.rdev / 256);
       out.push({
         name,
@@ -256,10 +296,23 @@ export function planCopy(
     }
   }
   for (const f of inline) {
-    const name = destIsDir ? join(f.name) : d;
-    out.push({ name, type: 'file', mode: o.chmod ?? f.mode, uid: 0, gid: 0, size: f.data.length, mtime: f.mtime, from: { data: f.data } });
+    out.push({ name: f.name, type: 'file', mode: o.chmod ?? f.mode, uid: 0, gid: 0, size: f.data.length, mtime: f.mtime, from: { data: f.data } });
   }
   return out;
+}
+
+/**
+ * Docker's COPY destination rules applied to copyEntries' names: everything goes below `dest`,
+ * except a lone file copied to a destination that is not a directory (no trailing "/", not an
+ * existing directory), which becomes `dest` itself.
+ */
+export function placeEntries(entries: PlannedEntry[], dest: string, destIsDir: boolean, loneFile: boolean): PlannedEntry[] {
+  const d = dest.replace(/^\/+/, '').replace(/\/+$/, '');
+  return entries.map((e) => {
+    const name = loneFile && !destIsDir ? d : joinRel(d, e.name);
+    if (name === '') throw invalid('COPY failed: cannot copy a file onto the root directory');
+    return { ...e, name };
+  });
 }
 
 /** A file's bytes, opened without following a symlink at its last element. */
@@ -278,14 +331,29 @@ function content(from: NonNullable<PlannedEntry['from']>): AsyncIterable<Buffer>
   return readNoFollow(path.join(from.root, from.real));
 }
 
-/** The cache key of a copy: names, types, modes, owners and contents (not times, as in Docker). */
-export async function hashPlan(plan: PlannedEntry[]): Promise<string> {
+/** Files up to this size are hashed from one read; bigger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+
+/** The sha256 of a file's content (read without following a link at its last element). */
+async function contentDigest(from: NonNullable<PlannedEntry['from']>, size: number): Promise<string> {
   const h = createHash('sha256');
-  for (const e of plan) {
-    h.update(JSON.stringify([e.name, e.type, e.mode, e.uid, e.gid, e.linkname ?? '']));
-    if (e.type === 'file' && e.from) for await (const chunk of content(e.from)) h.update(chunk);
+  if ('data' in from) return h.update(from.data).digest('hex');
+  if (size <= SMALL_FILE) return h.update(await fsp.readFile(path.join(from.root, from.real), { flag: fsc.O_RDONLY | fsc.O_NOFOLLOW })).digest('hex');
+  for await (const chunk of readNoFollow(path.join(from.root, from.real))) h.update(chunk);
+  return h.digest('hex');
+}
+
+/**
+ * The cache key of a copy: names, types, modes, owners and contents (not times, as in Docker).
+ * The files are read several at a time: a cached build costs little more than this hashing.
+ */
+export async function hashPlan(plan: PlannedEntry[]): Promise<string> {
+  const contents = await mapLimit(plan, IO_PARALLEL, (e) => (e.type === 'file' && e.from ? contentDigest(e.from, e.size) : Promise.resolve('')));
+  const h = createHash('sha256');
+  plan.forEach((e, i) => {
+    h.update(JSON.stringify([e.name, e.type, e.mode, e.uid, e.gid, e.linkname ?? '', contents[i]]));
     h.update('\0');
-  }
+  });
   return h.digest('hex');
 }
 

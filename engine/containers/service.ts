@@ -398,7 +398,7 @@ export class ContainerService {
 
   private async doStart(c: LiveContainer): Promise<void> {
     const id = c.rec.Id;
-    const imageRec = this.o.images.db.image(c.rec.ImageID);
+    const imageRec = this.o.images.record(c.rec.ImageID);
     if (!imageRec) throw notFound(`No such image: ${c.rec.ImageID}`);
     const imageCfg = await this.o.images.config(c.rec.ImageID);
     const image = imageRuntime(imageCfg);
@@ -927,7 +927,7 @@ export class ContainerService {
   // ---------------------------------------------------------------- filesystem port (files.ts)
 
   private overlayDirs(c: LiveContainer): OverlayDirs {
-    const imageRec = this.o.images.db.image(c.rec.ImageID);
+    const imageRec = this.o.images.record(c.rec.ImageID);
     if (!imageRec) throw notFound(`No such image: ${c.rec.ImageID}`);
     const dataDir = this.records.dataDir(c.rec.Id);
     const lowers = chainIds(imageRec.diffIds)

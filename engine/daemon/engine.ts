@@ -42,6 +42,8 @@ import { ContainerCommits } from '../containers/commit.js';
 import { buildRoutes } from '../api/build.js';
 import { parsePlatform } from '../api/images.js';
 import { Builder } from '../builder/builder.js';
+import { BuildCacheStore } from '../builder/cache-store.js';
+import { migrateIntermediateImages } from '../builder/migrate.js';
 import { parseReference } from '../registry/reference.js';
 import type { AuthConfig } from '../registry/types.js';
 
@@ -62,6 +64,7 @@ export const ENGINE_VERSION: string = (() => {
  *   content/   blobs by digest (+ ingest/ for writes in flight)
  *   layers/    unpacked layers by chain ID (+ tmp/ for unpacks in flight)
  *   images/    imagedb.json: images and tags
+ *   builder/   cache-store.json (the build cache), cache-mounts/, tmp/ (contexts of builds in progress)
  *   volumes/   the local driver's volumes: <name>/volume.json and <name>/_data
  *   engine-id.json
  */
@@ -83,6 +86,11 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   const db = new ImageDb(path.join(cfg.dataRoot, 'images'));
   await db.load();
   const images = new ImageService(db, content, layers, events, log.child({ subsystem: 'images' }));
+  // The build cache's states hold layers too: loaded before anything is collected.
+  const buildCache = new BuildCacheStore(path.join(cfg.dataRoot, 'builder'));
+  await buildCache.load();
+  images.states = buildCache;
+  await migrateIntermediateImages(buildCache.dir, buildCache, images, log.child({ subsystem: 'builder' }));
   // Layers a killed pull had committed but never recorded belong to no image.
   const gc = await images.collectGarbage();
   if (gc.layers.length + gc.blobs.length > 0) {
@@ -182,7 +190,9 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     images,
     containers,
     committer,
+    store: buildCache,
     dir: path.join(cfg.dataRoot, 'builder'),
+    runDir: path.join(cfg.execRoot, 'builder'),
     log: log.child({ subsystem: 'builder' }),
     pull: async (ref, o) => {
       const platform = parsePlatform(o.platform ?? null);
@@ -195,6 +205,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
       return images.resolveRecord(ref).id;
     },
   });
+  await builder.cleanup();
 
   const router = new Router();
   systemRoutes(router, {
@@ -203,7 +214,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts(), runtimes, defaultRuntime),
     diskUsage: async () => {
       const { layersSize, images: imgs } = await views.diskUsageImages();
-      return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: await volumes.diskUsage(), BuildCache: [] };
+      return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: await volumes.diskUsage(), BuildCache: await builder.diskUsage() };
     },
     login: async (auth) => (await getRegistry()).login(auth),
   });
@@ -248,7 +259,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
-  buildRoutes(router, { build: (context, req) => builder.build(context, req) });
+  buildRoutes(router, { build: (context, req) => builder.build(context, req), prune: (req) => builder.prune(req) });
 
   return {
     router,

@@ -27,6 +27,7 @@ import type { BlobInfo, ContentStore, ContentWriter, LayerInfo, LayerStore, Prep
 import { unpackLayer } from '../store/unpack.js';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from './config.js';
 import { writeLayerTar } from './layer-tar.js';
+import type { ImageRecord } from './imagedb.js';
 import type { ImageService } from './service.js';
 
 export const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
@@ -51,6 +52,14 @@ export interface CommitRequest {
   tags?: string[];
   /** The container the image was made from (inspect's `Container`). */
   container?: string;
+  /** Platform of an image without a parent (a build's FROM scratch stage); default: this host's. */
+  platform?: { os: string; architecture: string; variant?: string };
+  /**
+   * Where the result goes instead of the image db: the build cache keeps a step's result as a
+   * state, not an image. Called while the new content is still leased, so garbage collection
+   * cannot take it before the keeper has recorded it.
+   */
+  keep?: (state: { id: Digest; diffIds: Digest[]; layerBlobs: ImageRecord['layerBlobs'] }) => Promise<void>;
 }
 
 /** `repo` and `tag` query parameters (commit, import) as a full reference and as Docker shows it; 400 when malformed. */
@@ -84,7 +93,7 @@ export class ImageCommitter {
   /** Layer tar (gzip, whiteouts as .wh. entries) into the content store + layer store, new config, image record, tags. */
   async commit(req: CommitRequest, signal?: AbortSignal): Promise<{ id: Digest }> {
     const tags = (req.tags ?? []).map((t) => refString(parseReference(t)));
-    const parent = req.parent !== undefined ? this.images.db.image(req.parent) : undefined;
+    const parent = req.parent !== undefined ? this.images.record(req.parent) : undefined;
     if (req.parent !== undefined && !parent) throw notFound(`No such image: ${req.parent}`);
     const parentDiffs = parent?.diffIds ?? [];
     const parentConfig = parent ? await this.images.config(parent.id) : undefined;
@@ -105,9 +114,9 @@ export class ImageCommitter {
       delete step.empty_layer;
       if (!staged) step.empty_layer = true;
       const config: ImageConfig = {
-        architecture: parentConfig?.architecture ?? goArch(),
-        ...(parentConfig?.variant ? { variant: parentConfig.variant } : {}),
-        os: parentConfig?.os ?? 'linux',
+        architecture: parentConfig?.architecture ?? req.platform?.architecture ?? goArch(),
+        ...(parentConfig?.variant ? { variant: parentConfig.variant } : !parentConfig && req.platform?.variant ? { variant: req.platform.variant } : {}),
+        os: parentConfig?.os ?? req.platform?.os ?? 'linux',
         ...(parentConfig?.['os.version'] ? { 'os.version': parentConfig['os.version'] } : {}),
         config: req.config,
         created,
@@ -145,6 +154,10 @@ export class ImageCommitter {
         layerBlobs: [...(parent?.layerBlobs ?? parentDiffs.map(() => null)), ...(staged ? [staged.blob] : [])],
         ...(parent ? { parent: parent.id } : {}),
       };
+      if (req.keep) {
+        await req.keep({ id, diffIds: record.diffIds, layerBlobs: record.layerBlobs });
+        return { id };
+      }
       await this.images.commitImage(record, tags[0]);
       for (const t of tags.slice(1)) await this.images.commitImage(record, t);
       for (const t of tags) this.images.events.publish('image', 'tag', id, { name: familiarString(parseReference(t)) });

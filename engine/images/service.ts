@@ -14,6 +14,16 @@ export interface ImageUsers {
   containersUsing(imageId: Digest): string[];
 }
 
+/**
+ * Image-like records that are not images: the build cache's step states (engine/builder).
+ * ImageService finds one by its full ID only (a build step's container is made from it) and
+ * never lists it; its config and layers are garbage-collection roots while the source keeps it.
+ */
+export interface StateSource {
+  state(id: Digest): Pick<ImageRecord, 'id' | 'diffIds' | 'layerBlobs'> | undefined;
+  states(): Iterable<Pick<ImageRecord, 'id' | 'diffIds' | 'layerBlobs'>>;
+}
+
 export interface ResolvedImage {
   record: ImageRecord;
   config: ImageConfig;
@@ -31,6 +41,7 @@ export class ImageService {
   /** Content that a pull or load in progress has written but not yet recorded. */
   private readonly leases = new Map<string, number>();
   users: ImageUsers = { containersUsing: () => [] };
+  states: StateSource = { state: () => undefined, states: () => [] };
 
   constructor(
     readonly db: ImageDb,
@@ -77,8 +88,16 @@ export class ImageService {
     return found;
   }
 
+  /** An image or a build state by full ID (what a container's ImageID names). */
+  record(id: Digest): ImageRecord | undefined {
+    const img = this.db.image(id);
+    if (img) return img;
+    const state = this.states.state(id);
+    return state ? { ...state, repoDigests: [], manifests: {}, size: 0, storedAt: '' } : undefined;
+  }
+
   async resolve(name: string): Promise<ResolvedImage> {
-    const record = this.resolveRecord(name);
+    const record = (isDigest(name) ? this.record(name) : undefined) ?? this.resolveRecord(name);
     return { record, config: await this.config(record.id) };
   }
 
@@ -331,13 +350,18 @@ export class ImageService {
   }
 
   /**
-   * Delete layers and blobs no image refers to and no in-flight pull has leased.
+   * Delete layers and blobs no image or build-cache state refers to and no in-flight pull has leased.
    * Runs after deletes and at start-up (which is how an interrupted pull's
    * already-committed layers are cleaned).
    */
   async collectGarbage(): Promise<{ layers: Digest[]; blobs: Digest[] }> {
     const liveLayers = new Set<string>();
     const liveBlobs = new Set<string>();
+    for (const state of this.states.states()) {
+      liveBlobs.add(state.id);
+      for (const c of chainIds(state.diffIds)) liveLayers.add(c);
+      for (const b of state.layerBlobs) if (b) liveBlobs.add(b.digest);
+    }
     for (const img of this.db.images()) {
       liveBlobs.add(img.id);
       for (const c of chainIds(img.diffIds)) liveLayers.add(c);

@@ -243,7 +243,8 @@ export class ImageViews {
       for (const c of chainIds(rec.diffIds)) if ((layerUse.get(c) ?? 0) > 1) shared += layerSize.get(c) ?? 0;
       img['SharedSize'] = shared;
     }
-    return { layersSize: layers.reduce((n, l) => n + l.size, 0), images };
+    // Layers only the build cache holds are counted in its own section (BuildCache), not here.
+    return { layersSize: layers.filter((l) => layerUse.has(l.chainId)).reduce((n, l) => n + l.size, 0), images };
   }
 
 }
