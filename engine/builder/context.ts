@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalid, isErrno } from '../common/errors.js';
 import { extractArchive } from '../containers/extract.js';
-import { at, closeFd, locate, openDirAt, openTrustedDir } from '../containers/scoped-fs.js';
+import { at, closeFd, locate, openDirAt, openTrustedDir } from '../../hostfs/rooted.js';
 import { ignoreMatcher, parseDockerignore } from './dockerignore.js';
 
 export interface BuildContext {

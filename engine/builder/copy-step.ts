@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { invalid, isErrno } from '../common/errors.js';
 import { extractArchive } from '../containers/extract.js';
-import { closeFd, openDirIn, openTrustedDir } from '../containers/scoped-fs.js';
+import { closeFd, openDirIn, openTrustedDir } from '../../hostfs/rooted.js';
 import { resolveUser } from '../runtime/user.js';
 import { expandWord, expandWords, type Instruction } from './dockerfile.js';
 import { lookupIn, type StageState } from './metadata.js';

@@ -950,7 +950,13 @@ export class ContainerService {
         dataDir: this.records.dataDir(c.rec.Id),
         user: typeof c.rec.Config['User'] === 'string' ? c.rec.Config['User'] : '',
         readonlyRootfs: c.rec.Create.HostConfig?.ReadonlyRootfs === true,
+        mounts: c.rec.MountPoints ?? [],
+        pid: c.rec.State.Status === 'running' && c.rec.State.Pid > 0 ? c.rec.State.Pid : undefined,
       };
+    },
+    volumes: {
+      mount: (name, use) => this.o.volumes.mount(name, use),
+      unmount: (name, use) => this.o.volumes.unmount(name, use),
     },
     withRootfs: <T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> => {
       const c = this.find(ref);
