@@ -85,15 +85,19 @@ export async function readXattr(dirFd: number, name: string, attr: string): Prom
   return r && r.code === 0 ? Buffer.from(r.out, 'latin1') : undefined;
 }
 
-/** Parses `getfattr -d -e base64` output ("# file: <escaped path>" then "name=0s<base64>" lines). */
+/**
+ * Parses `getfattr -d -e base64` output ("# file: <escaped path>" then "name=0s<base64>" lines)
+ * into paths relative to `dir`; '.' for a run on "." (getfattr prints those paths without "./").
+ */
 export function parseGetfattr(text: string, dir: string): XattrMap {
   const root = dir.replace(/\/+$/, '');
+  const relative = root === '.';
   const result: XattrMap = new Map();
   let current: Map<string, Buffer> | undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith('# file: ')) {
       const file = Buffer.from(unescapeOctal(line.slice(8)), 'latin1').toString('utf8');
-      const rel = file === root ? '' : file.startsWith(`${root}/`) ? file.slice(root.length + 1) : undefined;
+      const rel = file === root ? '' : file.startsWith(`${root}/`) ? file.slice(root.length + 1) : relative ? file : undefined;
       current = rel === undefined ? undefined : new Map();
       if (current && rel !== undefined) result.set(rel, current);
       continue;
