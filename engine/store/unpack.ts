@@ -53,6 +53,8 @@ export const malformed = (msg: string): BerthError => new BerthError('invalid', 
 const q = (s: string): string => JSON.stringify(s);
 /** Long-path parent directories kept open (entries of one deep directory come together). */
 const DEEP_DIRS_CACHED = 32;
+/** Deep device nodes, whiteouts and xattrs handed to one batch child (each holds a directory fd). */
+const DEEP_BATCH = 256;
 
 export interface UnpackOptions {
   log?: Logger;
@@ -329,7 +331,18 @@ class Unpacker {
       this.deepDirs.set(rel, cached);
       return cached;
     }
-    const fd = await openDeepDir(this.root, rel);
+    // Entries of a deep tree come parent first: open from a cached ancestor when there is one near.
+    let fd: number | undefined;
+    let up = rel;
+    for (let i = 0; i < 8 && up !== ''; i++) {
+      up = parentOf(up);
+      const base = this.deepDirs.get(up);
+      if (base === undefined) continue;
+      const rest = rel.slice(up === '' ? 0 : up.length + 1);
+      if (isShortPath(rest)) fd = await fdOpen(at(base, rest), fsc.O_RDONLY | fsc.O_DIRECTORY);
+      break;
+    }
+    fd ??= await openDeepDir(this.root, rel);
     this.deepDirs.set(rel, fd);
     if (this.deepDirs.size > DEEP_DIRS_CACHED) {
       const [oldRel, oldFd] = this.deepDirs.entries().next().value as [string, number];
@@ -343,12 +356,6 @@ class Unpacker {
   private async p(rel: string): Promise<string> {
     if (this.isShort(rel)) return this.abs(rel);
     return at(await this.deepDir(parentOf(rel)), baseOf(rel));
-  }
-
-  /** The same for a child process (the batch): valid while the fd stays open. */
-  private async childPath(rel: string): Promise<string> {
-    if (this.isShort(rel)) return this.abs(rel);
-    return atFromChild(await this.deepDir(parentOf(rel)), baseOf(rel));
   }
 
   /** Removes a directory tree of any depth. */
@@ -678,12 +685,10 @@ class Unpacker {
 
   /** Re-check, right before the batch, that rel's parents are real directories. */
   private async verifyParentsFresh(rel: string, fresh: Set<string>): Promise<void> {
-    let p = '';
-    const parent = parentOf(rel);
-    if (parent === '') return;
-    for (const seg of parent.split('/')) {
-      p = joinRel(p, seg);
-      if (fresh.has(p)) continue;
+    // Up to the nearest directory already checked (usually the parent), then back down.
+    const missing: string[] = [];
+    for (let p = parentOf(rel); p !== '' && !fresh.has(p); p = parentOf(p)) missing.push(p);
+    for (const p of missing.reverse()) {
       const st = await this.lstatOrUndefined(p);
       if (!st?.isDirectory()) throw system(`layer unpack: ${q(p)} changed under the unpacker`);
       fresh.add(p);
@@ -738,16 +743,28 @@ class Unpacker {
         fresh,
       );
       if (all.ops.length > 0 || all.dump !== undefined) await this.runOps(all.ops, all.dump);
-      // Deep paths one at a time: the child reaches them through a directory fd held just for it.
-      for (const [kind, rels] of [
-        ['nodes', deep(this.nodes.keys())],
-        ['opaque', deep(this.opaque)],
-        ['xattrs', deep(this.xattrs.keys())],
-      ] as const) {
-        for (const rel of rels) {
-          const one = { nodes: [] as string[], opaque: [] as string[], xattrs: [] as string[], [kind]: [rel] };
-          const b = await this.batchFor(one, (r) => this.childPath(r), fresh);
+      // Deep paths in groups: the child reaches each through a directory fd held open for it.
+      const deepItems = [
+        ...deep(this.nodes.keys()).map((rel) => ['nodes', rel] as const),
+        ...deep(this.opaque).map((rel) => ['opaque', rel] as const),
+        ...deep(this.xattrs.keys()).map((rel) => ['xattrs', rel] as const),
+      ];
+      for (let i = 0; i < deepItems.length; i += DEEP_BATCH) {
+        const group = deepItems.slice(i, i + DEEP_BATCH);
+        const held = new Map<string, string>();
+        const fds: number[] = [];
+        try {
+          for (const [, rel] of group) {
+            // Its own fd (the cache may close its copy before the child runs).
+            const fd = await fdOpen(at(await this.deepDir(parentOf(rel)), ''), fsc.O_RDONLY | fsc.O_DIRECTORY);
+            fds.push(fd);
+            held.set(rel, atFromChild(fd, baseOf(rel)));
+          }
+          const pick = (kind: 'nodes' | 'opaque' | 'xattrs'): string[] => group.filter(([k]) => k === kind).map(([, r]) => r);
+          const b = await this.batchFor({ nodes: pick('nodes'), opaque: pick('opaque'), xattrs: pick('xattrs') }, (r) => Promise.resolve(held.get(r)!), fresh);
           await this.runOps(b.ops, b.dump);
+        } finally {
+          for (const fd of fds) await closeFd(fd);
         }
       }
     }
