@@ -373,12 +373,13 @@ export class TarReader implements AsyncIterable<TarEntry> {
         this.remaining -= BLOCK;
         const parts = (partial + latin1(blk, 0, BLOCK)).split('\n');
         partial = parts.pop() ?? '';
-        if (partial.length > 32) throw invalidMap();
         lines.push(...parts);
         if (wanted === Infinity && lines.length > 0) {
           if (!/^[0-9]{1,8}$/.test(lines[0]!) || Number(lines[0]) > MAX_SPARSE_ENTRIES) throw invalidMap();
           wanted = 1 + 2 * Number(lines[0]);
         }
+        // What follows the last number is the block's NUL padding; a number is never this long.
+        if (lines.length < wanted && partial.length > 32) throw invalidMap();
       }
       numbers.push(...lines.slice(1, wanted));
     } else {
