@@ -335,11 +335,6 @@ export class RootedFs {
 
   // ------------------------------------------------------------- mounts
 
-  /** The mount whose destination is exactly `path`. */
-  mountAt(path: string): RootMount | undefined {
-    return this.mounts.size === 0 ? undefined : this.mounts.get(path);
-  }
-
   private childMount(dir: RootedDir, name: string): RootMount | undefined {
     if (this.mounts.size === 0 || !this.mountChildren.get(dir.path)?.includes(name)) return undefined;
     return this.mounts.get(joinPath(dir.path, name));
