@@ -45,11 +45,6 @@ export async function writeLayerTar(dir: string, out: Writable, opts: LayerTarOp
     entries++;
     await sink.add(h, body);
   };
-  // A container that never ran has no upper directory yet: nothing changed.
-  if (await fsp.access(dir).then(() => false, (err: unknown) => isErrno(err, 'ENOENT'))) {
-    await sink.finish();
-    return { entries: 0 };
-  }
   await RootedFs.with(dir, {}, async (fs) => {
     const xattrs = await TreeXattrs.scan(fs.root.fd);
     await walkTree(fs, fs.root, async ({ dir: parent, name, rel, st }) => {
