@@ -24,6 +24,13 @@ export default tseslint.config(
     files: ['common/**/*.ts'],
     rules: restrict(['**/engine/**', '**/client/**', '**/cli/**', '**/types/**', 'node:*'], 'common/ is pure code shared by engine and clients'),
   },
+  {
+    files: ['hostfs/**/*.ts'],
+    rules: restrict(
+      ['**/engine/**', '**/client/**', '**/cli/**', '**/types/**', '**/desktop/**', '**/electron/**', '**/renderer/**', '**/vm/**'],
+      'hostfs/ is file-system code on Node shared by the engine and the clients; it uses common/ only',
+    ),
+  },
   { files: ['types/**/*.ts'], rules: restrict(['**/engine/**', '**/client/**', '**/cli/**', 'node:*'], 'types/ holds types only') },
   { files: ['client/**/*.ts'], rules: restrict(['**/engine/**', '**/cli/**'], 'the client speaks the API; it never imports the engine') },
   { files: ['cli/**/*.ts'], rules: restrict(['**/engine/**'], 'the CLI is an API client; use client/') },
@@ -73,7 +80,7 @@ export default tseslint.config(
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
     ignores: ['renderer/vite.config.ts'],
     rules: restrict(
-      ['**/engine/**', '**/client/**', '**/cli/**', '**/desktop/**', '**/electron/**', 'node:*'],
+      ['**/engine/**', '**/client/**', '**/cli/**', '**/desktop/**', '**/electron/**', '**/hostfs/**', 'node:*'],
       'the renderer runs sandboxed: it sees the bridge contract (types/) and nothing of Node',
     ),
   },

@@ -19,8 +19,18 @@ export type { HijackRequest, HijackedConnection } from './hijack.js';
 export { STDERR, STDIN, STDOUT, SYSTEMERR, StdcopyDemuxer, copyRaw, demuxStream, encodeFrame } from './stdcopy.js';
 export type { Frame } from './stdcopy.js';
 export { packPath } from './pack.js';
-export { TAR_END, TarReader, encodeHeader, tarPadding } from './tar.js';
-export type { TarEntryType, TarEvent, TarHeader } from './tar.js';
+export {
+  END_OF_ARCHIVE,
+  TarFormatError,
+  TarReader,
+  encodeHeader,
+  entryChunks,
+  isTarFormatError,
+  packEntries,
+  tarBytes,
+  tarPadding,
+} from '../common/tar/index.js';
+export type { TarEntry, TarEntryType, TarHeader } from '../common/tar/index.js';
 export { EngineError, codeForStatus, isAbortError, isEngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
 export {

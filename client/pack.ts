@@ -1,13 +1,16 @@
 /**
  * A local file or directory as a tar stream (files, directories, symlinks; other kinds are
  * skipped): `cp` uploads and build contexts. Nothing is followed but, when asked, `src` itself.
+ * The tree is walked through directory fds (hostfs/walk.ts), so trees of any depth pack.
  */
-import { constants, promises as fsp } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import { TAR_END, encodeHeader, tarPadding, type TarHeader } from './tar.js';
+import { END_OF_ARCHIVE, entryChunks, type TarEntryType, type TarHeader } from '../common/tar/index.js';
+import { closeFd, fdOpen, isErrno, readFd } from '../hostfs/fd.js';
+import { RootedFs, type RootedDir } from '../hostfs/rooted.js';
+import { walk } from '../hostfs/walk.js';
 
-function headerFor(name: string, st: Stats, type: TarHeader['type'], linkname = ''): TarHeader {
+function headerFor(name: string, st: Stats, type: TarEntryType, linkname = ''): TarHeader {
   return {
     name,
     type,
@@ -20,6 +23,30 @@ function headerFor(name: string, st: Stats, type: TarHeader['type'], linkname = 
   };
 }
 
+/** One entry's chunks: a directory, a symlink, or a file with its content (other kinds: nothing). */
+async function* entry(name: string, st: Stats, where: { fs: RootedFs; dir: RootedDir; name: string } | { file: string }): AsyncGenerator<Uint8Array> {
+  const hostPath = 'file' in where ? where.file : where.fs.filePath(where.dir, where.name).path;
+  if (st.isDirectory()) {
+    if (name !== '') yield* entryChunks(headerFor(name, st, 'dir'));
+  } else if (st.isSymbolicLink()) {
+    yield* entryChunks(headerFor(name, st, 'symlink', await fsp.readlink(hostPath)));
+  } else if (st.isFile()) {
+    let fd: number;
+    try {
+      fd = await fdOpen(hostPath, fsc.O_RDONLY | ('file' in where ? 0 : fsc.O_NOFOLLOW));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ELOOP')) return; // gone meanwhile
+      throw err;
+    }
+    try {
+      // A file that changes while it is read is cut or zero-padded to the size in its header.
+      yield* entryChunks(headerFor(name, st, 'file'), readFd(fd));
+    } finally {
+      await closeFd(fd);
+    }
+  }
+}
+
 /**
  * A tar of `src`. Its root entry is named `rootName`; with `contentsOnly`
  * (docker's `SRC/.`) a directory's children are the top-level entries instead.
@@ -28,39 +55,19 @@ function headerFor(name: string, st: Stats, type: TarHeader['type'], linkname = 
 export async function* packPath(
   src: string,
   opts: { rootName: string; contentsOnly?: boolean; followLink?: boolean },
-): AsyncGenerator<Buffer, void, undefined> {
-  async function* walk(abs: string, name: string, st: Stats): AsyncGenerator<Buffer, void, undefined> {
-    if (st.isSymbolicLink()) {
-      yield encodeHeader(headerFor(name, st, 'symlink', await fsp.readlink(abs)));
-    } else if (st.isDirectory()) {
-      if (name !== '') yield encodeHeader(headerFor(name, st, 'directory'));
-      const children = (await fsp.readdir(abs)).sort();
-      for (const child of children) {
-        const childAbs = path.join(abs, child);
-        yield* walk(childAbs, name === '' ? child : `${name}/${child}`, await fsp.lstat(childAbs));
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const st = opts.followLink ? await fsp.stat(src) : await fsp.lstat(src);
+  const rootName = opts.contentsOnly && st.isDirectory() ? '' : opts.rootName;
+  yield* entry(rootName, st, { file: path.resolve(src) });
+  if (st.isDirectory()) {
+    const fs = await RootedFs.open(src);
+    try {
+      for await (const e of walk(fs, fs.root)) {
+        yield* entry(rootName === '' ? e.rel : `${rootName}/${e.rel}`, e.st, { fs, dir: e.dir, name: e.name });
       }
-    } else if (st.isFile()) {
-      yield encodeHeader(headerFor(name, st, 'file'));
-      const fh = await fsp.open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-      let written = 0;
-      try {
-        const buf = Buffer.alloc(256 * 1024);
-        while (written < st.size) {
-          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, st.size - written), written);
-          if (bytesRead === 0) break;
-          written += bytesRead;
-          yield Buffer.from(buf.subarray(0, bytesRead));
-        }
-      } finally {
-        await fh.close();
-      }
-      // A file that shrank while we read it is padded, so the archive stays well formed.
-      if (written < st.size) yield Buffer.alloc(st.size - written);
-      yield tarPadding(st.size);
+    } finally {
+      await fs.close();
     }
   }
-  const st = opts.followLink ? await fsp.stat(src) : await fsp.lstat(src);
-  yield* walk(src, opts.contentsOnly && st.isDirectory() ? '' : opts.rootName, st);
-  yield TAR_END;
+  yield END_OF_ARCHIVE;
 }
-

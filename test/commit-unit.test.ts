@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { chainIds, sha256, type Digest } from '../engine/common/digest.js';
 import { silentLogger } from '../engine/common/log.js';
-import { ByteSource, TarReader, blockPadding, type Entry } from '../engine/common/tar-reader.js';
+import { TarReader, type TarEntry } from '../common/tar/index.js';
 import { EventBus } from '../engine/events/bus.js';
 import { ImageCommitter, LAYER_MEDIA_TYPE } from '../engine/images/commit.js';
 import { ImageDb } from '../engine/images/imagedb.js';
@@ -46,17 +46,17 @@ async function world(): Promise<World> {
   return { root, images, content, layers, committer: new ImageCommitter(images, layers, content, silentLogger) };
 }
 
-async function tarEntries(tar: Buffer): Promise<Array<Entry & { body: Buffer }>> {
-  const src = new ByteSource(Readable.from([tar]));
-  const reader = new TarReader(src, undefined);
-  const out: Array<Entry & { body: Buffer }> = [];
-  for (;;) {
-    const e = await reader.next();
-    if (e === null) return out;
-    const body = e.type === 'file' && e.size > 0 ? ((await src.readExact(e.size, 'body')) ?? Buffer.alloc(0)) : Buffer.alloc(0);
-    if (e.type === 'file') await src.skip(blockPadding(e.size), 'padding');
-    out.push({ ...e, body });
+type BufferEntry = Omit<TarEntry, 'xattrs'> & { body: Buffer; xattrs: Map<string, Buffer> | undefined };
+
+async function tarEntries(tar: Buffer): Promise<BufferEntry[]> {
+  const reader = new TarReader(Readable.from([tar]));
+  const out: BufferEntry[] = [];
+  for (let e = await reader.next(); e !== null; e = await reader.next()) {
+    const body = Buffer.from(await reader.readAll());
+    const xattrs = e.xattrs && new Map([...e.xattrs].map(([k, v]) => [k, Buffer.from(v)] as [string, Buffer]));
+    out.push({ ...e, body, xattrs });
   }
+  return out;
 }
 
 const sh = (cmd: string): void => void execFileSync('sh', ['-c', cmd]);

@@ -84,6 +84,6 @@ test('packaging config: valid for electron-builder, all four targets, the app fi
   assert.deepEqual(config['linux'].target, ['AppImage', 'deb']);
   assert.deepEqual(config['mac'].target, ['dmg']);
   assert.deepEqual(config['win'].target, ['nsis']);
-  for (const f of ['dist/electron/**', 'dist/desktop/**', 'dist/client/**', 'dist/types/**', 'dist/common/**', 'dist/renderer/**']) assert.ok(config['files'].includes(f), f);
+  for (const f of ['dist/electron/**', 'dist/desktop/**', 'dist/client/**', 'dist/types/**', 'dist/common/**', 'dist/hostfs/**', 'dist/renderer/**']) assert.ok(config['files'].includes(f), f);
   assert.equal(config['extraMetadata'].main, 'dist/electron/main.js');
 });

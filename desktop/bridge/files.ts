@@ -5,8 +5,8 @@
  * file takes the tar of the file; writing builds a one-file tar and PUTs it into the directory.
  */
 import { Readable } from 'node:stream';
-import { TAR_END, TarReader, encodeHeader, tarPadding } from '../../client/index.js';
-import type { EngineClient, TarHeader } from '../../client/index.js';
+import { TarReader, tarBytes } from '../../client/index.js';
+import type { EngineClient, TarEntry } from '../../client/index.js';
 import type { FileEntry } from '../../types/desktop-api.js';
 import { BridgeFailure, invalid } from './errors.js';
 
@@ -16,9 +16,9 @@ export const MAX_READ_BYTES = 64 * 1024 * 1024;
 const GO_MODE_DIR = 2 ** 31;
 const GO_MODE_SYMLINK = 2 ** 27;
 
-function entryType(t: TarHeader['type']): FileEntry['type'] {
-  if (t === 'file' || t === 'hardlink') return 'file';
-  if (t === 'directory') return 'dir';
+function entryType(t: TarEntry['type']): FileEntry['type'] {
+  if (t === 'file' || t === 'link') return 'file';
+  if (t === 'dir') return 'dir';
   if (t === 'symlink') return 'symlink';
   return 'other';
 }
@@ -28,7 +28,7 @@ function entryType(t: TarHeader['type']): FileEntry['type'] {
  * named after the path ("srv/", "./" for "dir/.", "/" for the root directory); children are the
  * entries one level below it.
  */
-export function childrenOf(headers: TarHeader[]): FileEntry[] {
+export function childrenOf(headers: TarEntry[]): FileEntry[] {
   const root = headers[0];
   if (!root) return [];
   const prefix = root.name.endsWith('/') ? root.name : `${root.name}/`;
@@ -44,27 +44,20 @@ export function childrenOf(headers: TarHeader[]): FileEntry[] {
       mode: h.mode,
       mtime: new Date(h.mtime * 1000).toISOString(),
     };
-    if (h.type === 'symlink' || h.type === 'hardlink') entry.linkTarget = h.linkname;
+    if (h.type === 'symlink' || h.type === 'link') entry.linkTarget = h.linkname;
     out.set(name, entry);
   }
   const dirsFirst = (e: FileEntry): number => (e.type === 'dir' ? 0 : 1);
   return [...out.values()].sort((a, b) => dirsFirst(a) - dirsFirst(b) || a.name.localeCompare(b.name));
 }
 
-async function readHeaders(tar: AsyncIterable<Buffer>, onData?: (header: TarHeader, chunk: Buffer) => void): Promise<TarHeader[]> {
-  const reader = new TarReader();
-  const headers: TarHeader[] = [];
-  let current: TarHeader | undefined;
-  for await (const chunk of tar) {
-    for (const ev of reader.push(chunk)) {
-      if (ev.kind === 'entry') {
-        current = ev.header;
-        headers.push(ev.header);
-      } else if (ev.kind === 'data' && current && onData) onData(current, ev.chunk);
-    }
-    if (reader.done) break;
+async function readHeaders(tar: AsyncIterable<Uint8Array>, onData?: (header: TarEntry, chunk: Uint8Array) => void): Promise<TarEntry[]> {
+  const reader = new TarReader(tar);
+  const headers: TarEntry[] = [];
+  for (let e = await reader.next(); e !== null; e = await reader.next()) {
+    headers.push(e);
+    if (onData) for await (const chunk of reader.body()) onData(e, chunk);
   }
-  if (!reader.done) reader.end();
   return headers;
 }
 
@@ -75,7 +68,7 @@ export async function listDir(client: EngineClient, id: string, dir: string): Pr
   const path = dir === '/' ? '/' : `${dir.replace(/\/+$/, '')}/.`;
   const { tar } = await client.containers.getArchive(id, path);
   try {
-    return childrenOf(await readHeaders(tar as AsyncIterable<Buffer>));
+    return childrenOf(await readHeaders(tar as AsyncIterable<Uint8Array>));
   } finally {
     tar.destroy();
   }
@@ -91,16 +84,16 @@ export async function readFile(client: EngineClient, id: string, path: string): 
   if ((stat.mode & GO_MODE_DIR) !== 0) throw invalid(`${path} is a directory`);
   if (stat.size > MAX_READ_BYTES) throw new BridgeFailure(`${path} is ${stat.size} bytes; files above ${MAX_READ_BYTES} bytes are not opened here`, 413);
   const { tar } = await client.containers.getArchive(id, target);
-  const parts: Buffer[] = [];
+  const parts: Uint8Array[] = [];
   let size = 0;
-  let first: TarHeader | undefined;
+  let first: TarEntry | undefined;
   try {
-    await readHeaders(tar as AsyncIterable<Buffer>, (h, chunk) => {
+    await readHeaders(tar as AsyncIterable<Uint8Array>, (h, chunk) => {
       first ??= h;
       if (h !== first) return;
       size += chunk.length;
       if (size > MAX_READ_BYTES) throw new BridgeFailure(`${path} grew above ${MAX_READ_BYTES} bytes while it was read`, 413);
-      parts.push(chunk);
+      parts.push(chunk.slice());
     });
   } finally {
     tar.destroy();
@@ -110,8 +103,8 @@ export async function readFile(client: EngineClient, id: string, path: string): 
 
 /** A tar holding one regular file. */
 export function oneFileTar(name: string, data: Buffer, mtime = Math.floor(Date.now() / 1000)): Buffer {
-  const header = encodeHeader({ name, type: 'file', mode: 0o644, size: data.length, mtime, uid: 0, gid: 0, linkname: '' });
-  return Buffer.concat([header, data, tarPadding(data.length), TAR_END]);
+  const tar = tarBytes([{ header: { name, type: 'file', mode: 0o644, size: data.length, mtime, uid: 0, gid: 0 }, data }]);
+  return Buffer.from(tar.buffer, tar.byteOffset, tar.length);
 }
 
 export async function writeFile(client: EngineClient, id: string, dir: string, name: string, base64: string): Promise<void> {

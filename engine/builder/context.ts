@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalid, isErrno } from '../common/errors.js';
 import { extractArchive } from '../containers/extract.js';
-import { at, closeFd, locate, openDirAt, openTrustedDir } from '../containers/scoped-fs.js';
+import { at, closeFd, locate, openDirAt, openTrustedDir, removeTree } from '../../hostfs/rooted.js';
 import { ignoreMatcher, parseDockerignore } from './dockerignore.js';
 
 export interface BuildContext {
@@ -29,7 +29,7 @@ const MAX_DOCKERFILE_BYTES = 4 << 20;
 export async function openContext(body: Readable, tmpRoot: string, dockerfilePath: string, signal: AbortSignal): Promise<BuildContext> {
   await fsp.mkdir(tmpRoot, { recursive: true, mode: 0o700 });
   const dir = await fsp.mkdtemp(path.join(tmpRoot, 'context-'));
-  const remove = (): Promise<void> => fsp.rm(dir, { recursive: true, force: true });
+  const remove = (): Promise<void> => removeTree(dir);
   try {
     await extractArchive(dir, '/', body, { ref: 'the build context', noOverwriteDirNonDir: false, signal });
     const name = dockerfilePath === '' ? 'Dockerfile' : dockerfilePath;

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Digest } from '../common/digest.js';
 import { invalid } from '../common/errors.js';
 import { extractArchive } from '../containers/extract.js';
-import { closeFd, openDirIn, openTrustedDir } from '../containers/scoped-fs.js';
+import { closeFd, openDirIn, openTrustedDir } from '../../hostfs/rooted.js';
 import { resolveUser } from '../runtime/user.js';
 import { archiveKind, plainTar, type ArchiveKind } from './archives.js';
 import { expandWord, expandWords, type Instruction } from './dockerfile.js';

@@ -4,7 +4,7 @@
  * containers/extract.ts writes into the step's rootfs.
  *
  * A root is the extracted build context or the mounted rootfs of another image (COPY --from).
- * The source path is resolved in the root's scope (scoped-fs.ts: symlinks followed but never out
+ * The source path is resolved in the root's scope (hostfs/rooted.ts: symlinks followed but never out
  * of the root); below it, walking never follows a symlink — links are copied as links. Nothing
  * writes to a root while a step reads it (the context is the builder's own, and a --from rootfs
  * belongs to a container that never runs), so the real paths recorded while walking still name
@@ -15,8 +15,9 @@ import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { invalid, isErrno } from '../common/errors.js';
-import { TarWriter, type TarEntryType } from '../common/tar-writer.js';
-import { at, closeFd, containerPathOf, locate, openDirAt, openTrustedDir } from '../containers/scoped-fs.js';
+import type { TarEntryType } from '../../common/tar/index.js';
+import { TarSink as TarWriter } from '../../hostfs/tar-sink.js';
+import { at, closeFd, containerPathOf, locate, openDirAt, openTrustedDir } from '../../hostfs/rooted.js';
 
 /** One thing to copy, named relative to the source it came from. */
 interface FoundEntry {

@@ -1,6 +1,8 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { RootedFs } from '../../hostfs/rooted.js';
+import { walk } from '../../hostfs/walk.js';
 import { isErrno } from './errors.js';
 
 /**
@@ -59,33 +61,29 @@ export async function pathExists(p: string): Promise<boolean> {
   }
 }
 
-/** Size in bytes of everything under dir (apparent size, hardlinks counted once). */
+/** Size in bytes of everything under dir (apparent size, hardlinks counted once; trees of any depth). */
 export async function diskUsage(dir: string): Promise<number> {
+  let fs: RootedFs;
+  try {
+    fs = await RootedFs.open(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return 0;
+    throw err;
+  }
   let total = 0;
   const seen = new Set<string>();
-  const walk = async (d: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await fsp.readdir(d, { withFileTypes: true });
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return;
-      throw err;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        await walk(p);
-      } else {
-        const st = await fsp.lstat(p);
-        if (st.nlink > 1) {
-          const key = `${st.dev}:${st.ino}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-        }
-        total += st.size;
+  try {
+    for await (const { st } of walk(fs, fs.root)) {
+      if (st.isDirectory()) continue;
+      if (st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
       }
+      total += st.size;
     }
-  };
-  await walk(dir);
+  } finally {
+    await fs.close();
+  }
   return total;
 }

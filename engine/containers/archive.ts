@@ -2,22 +2,24 @@
  * Reading a container's files: the path stat behind `docker cp` (HEAD /containers/{id}/archive,
  * sent base64-encoded in X-Docker-Container-Path-Stat), the tar of one path (GET, the tar's top
  * entry named like the path's last element, "." for `dir/.`), and the whole root filesystem
- * (`docker export`). Everything is read through scoped-fs.ts, so a running container that swaps
- * a directory for a symlink mid-copy cannot make the daemon read a host file.
+ * (`docker export`). Everything is read through the rooted filesystem (hostfs/rooted.ts), so a
+ * running container that swaps a directory for a symlink mid-copy cannot make the daemon read a
+ * host file, and trees of any depth work.
  *
- * /etc/hostname, /etc/hosts and /etc/resolv.conf are bind-mounted from the container's data
- * directory at run time; like dockerd (which mounts them for cp), they are served from there.
- * Uploads (PUT) live in extract.ts.
+ * For cp, the container's mounts are seen through as in Docker's view of the container: volumes,
+ * binds, tmpfs (of a running container) and the /etc/hostname, /etc/hosts and /etc/resolv.conf
+ * the runtime bind-mounts from the container's data directory. `docker export` is the rootfs
+ * alone, as in Docker. Uploads (PUT) live in extract.ts.
  */
-import fs, { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { promisify } from 'node:util';
-import { isErrno, notFound } from '../common/errors.js';
-import { TarWriter, type TarEntryHeader } from '../common/tar-writer.js';
-import { readFd } from '../common/fd.js';
-import { resolveInRoot } from '../runtime/user.js';
-import { at, closeFd, containerAbsPath, containerPathOf, locate, lstatAt, openDirAt, openTrustedDir } from './scoped-fs.js';
+import type { TarHeader } from '../../common/tar/index.js';
+import { closeFd, fdFstat, fdOpen, isErrno, readFd } from '../../hostfs/fd.js';
+import { cleanAbsPath, RootedFs, type RootedDir, type RootMount } from '../../hostfs/rooted.js';
+import { TarSink } from '../../hostfs/tar-sink.js';
+import { walkTree } from '../../hostfs/walk.js';
+import { notFound } from '../common/errors.js';
 
 /** What X-Docker-Container-Path-Stat carries (Docker's ContainerPathStat; mode is a Go os.FileMode). */
 export interface PathStat {
@@ -28,17 +30,13 @@ export interface PathStat {
   linkTarget: string;
 }
 
-/** The container, as the archive code needs it: its mounted rootfs and its data directory. */
+/** The container, as the archive code needs it: its mounted rootfs and what is mounted in it. */
 export interface ArchiveScope {
   rootfs: string;
-  dataDir: string;
+  mounts: readonly RootMount[];
   /** The name or ID the client used (for messages). */
   ref: string;
 }
-
-const fdOpen = promisify(fs.open);
-const fdFstat = promisify(fs.fstat);
-const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'];
 
 // Go's os.FileMode type bits.
 const GO_DIR = 2 ** 31;
@@ -69,7 +67,7 @@ const fileNotFound = (s: ArchiveScope, p: string): Error => notFound(`Could not 
 
 /** Lookup failures inside the container are "not found"; anything else is a real error. */
 function mapLookupError(err: unknown, s: ArchiveScope, p: string): unknown {
-  return isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') ? fileNotFound(s, p) : err;
+  return isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP') ? fileNotFound(s, p) : err;
 }
 
 /** The last element of the path as Docker names it (filepath.Base of the absolute path). */
@@ -79,70 +77,47 @@ function baseName(abs: string): string {
   return path.posix.basename(abs);
 }
 
-/** A located path: the directory fd holding it, its name there, its stat and its real container path. */
+/** A located path: the directory holding it, its name there ('' for the directory itself) and its stat. */
 interface Source {
-  dirFd: number;
+  dir: RootedDir;
   name: string;
   st: Stats;
-  containerPath: string;
-  /** A host file served instead (the container's own /etc/hosts and friends). */
-  hostFile?: string;
 }
 
-async function openSource(s: ArchiveScope, rootFd: number, abs: string): Promise<Source> {
+async function openSource(s: ArchiveScope, fs: RootedFs, abs: string): Promise<Source> {
   let loc;
   try {
-    loc = await locate(rootFd, abs);
+    loc = await fs.locate(abs);
   } catch (err) {
     throw mapLookupError(err, s, abs);
   }
   try {
-    const dirPath = await containerPathOf(s.rootfs, loc.dirFd);
-    const containerPath = loc.name === '' ? dirPath : path.posix.join(dirPath, loc.name);
-    const hostFile = etcOverride(s, containerPath);
-    if (hostFile !== undefined) return { dirFd: loc.dirFd, name: loc.name, st: await fsp.lstat(hostFile), containerPath, hostFile };
-    const st = loc.name === '' ? await fsp.stat(at(loc.dirFd)) : await lstatAt(loc.dirFd, loc.name);
+    const st = loc.name === '' ? await fdFstat(loc.dir.fd) : await fs.lstat(loc.dir, loc.name);
     if (st === undefined) throw fileNotFound(s, abs);
-    return { dirFd: loc.dirFd, name: loc.name, st, containerPath };
+    return { dir: loc.dir, name: loc.name, st };
   } catch (err) {
-    await closeFd(loc.dirFd);
+    await fs.closeDir(loc.dir);
     throw err;
   }
 }
 
-function etcOverride(s: ArchiveScope, containerPath: string): string | undefined {
-  const m = /^\/etc\/([^/]+)$/.exec(containerPath);
-  return m && ETC_FILES.includes(m[1] as string) ? path.join(s.dataDir, m[1] as string) : undefined;
-}
-
-async function withRoot<T>(rootfs: string, fn: (rootFd: number) => Promise<T>): Promise<T> {
-  const rootFd = await openTrustedDir(rootfs);
-  try {
-    return await fn(rootFd);
-  } finally {
-    await closeFd(rootFd);
-  }
-}
-
-async function pathStat(s: ArchiveScope, abs: string, src: Source): Promise<PathStat> {
-  let linkTarget = '';
-  if (src.st.isSymbolicLink()) {
-    // Fully evaluated in the container's scope, as an absolute container path.
-    const host = await resolveInRoot(s.rootfs, abs);
-    linkTarget = host === s.rootfs ? '/' : host.slice(s.rootfs.length);
-  }
+async function pathStat(fs: RootedFs, abs: string, src: Source): Promise<PathStat> {
+  // Fully evaluated in the container's scope, as an absolute container path.
+  const linkTarget = src.st.isSymbolicLink() ? await fs.resolve(abs) : '';
   return { name: baseName(abs), size: src.st.size, mode: goFileMode(src.st), mtime: src.st.mtime.toISOString(), linkTarget };
 }
 
+const view = (s: ArchiveScope): { mounts: readonly RootMount[] } => ({ mounts: s.mounts });
+
 /** HEAD /containers/{id}/archive. */
 export async function statPath(s: ArchiveScope, p: string): Promise<PathStat> {
-  const abs = containerAbsPath(p);
-  return withRoot(s.rootfs, async (rootFd) => {
-    const src = await openSource(s, rootFd, abs);
+  const abs = cleanAbsPath(p);
+  return RootedFs.with(s.rootfs, view(s), async (fs) => {
+    const src = await openSource(s, fs, abs);
     try {
-      return await pathStat(s, abs, src);
+      return await pathStat(fs, abs, src);
     } finally {
-      await closeFd(src.dirFd);
+      await fs.closeDir(src.dir);
     }
   });
 }
@@ -150,36 +125,30 @@ export async function statPath(s: ArchiveScope, p: string): Promise<PathStat> {
 /**
  * GET /containers/{id}/archive: stats the path, lets the caller answer with the stat (`start`
  * returns where the tar goes), then streams the tar's entries. Errors before `start` are plain
- * errors. The end-of-archive marker is left to the caller (TarWriter.finish), so that it can
- * let go of the rootfs first: a client that has the whole archive never races the unmount.
+ * errors. The end-of-archive marker is left to the caller (TarSink.finish), so that it can let go
+ * of the rootfs first: a client that has the whole archive never races the unmount.
  */
-export async function archivePath(s: ArchiveScope, p: string, start: (stat: PathStat) => Writable, signal?: AbortSignal): Promise<TarWriter> {
-  const abs = containerAbsPath(p);
-  return withRoot(s.rootfs, async (rootFd) => {
-    const src = await openSource(s, rootFd, abs);
+export async function archivePath(s: ArchiveScope, p: string, start: (stat: PathStat) => Writable, signal?: AbortSignal): Promise<TarSink> {
+  const abs = cleanAbsPath(p);
+  return RootedFs.with(s.rootfs, view(s), async (fs) => {
+    const src = await openSource(s, fs, abs);
     try {
-      const stat = await pathStat(s, abs, src);
-      const w = new TarWriter(start(stat), signal);
-      const walker = new TreeWriter(w, s);
-      await walker.emit(src.dirFd, src.name, src.st, baseName(abs), src.containerPath, src.hostFile);
-      return w;
+      const stat = await pathStat(fs, abs, src);
+      const sink = new TarSink(start(stat), signal);
+      await new TreeWriter(fs, sink).write(src, baseName(abs));
+      return sink;
     } finally {
-      await closeFd(src.dirFd);
+      await fs.closeDir(src.dir);
     }
   });
 }
 
 /** GET /containers/{id}/export: the whole root filesystem, entries relative to "/" (finish() left to the caller, as above). */
-export async function exportRootfs(s: ArchiveScope, out: Writable, signal?: AbortSignal): Promise<TarWriter> {
-  return withRoot(s.rootfs, async (rootFd) => {
-    const w = new TarWriter(out, signal);
-    // The container's own /etc files are not mounted for export (Docker exports the layer's).
-    const walker = new TreeWriter(w, undefined);
-    for (const name of (await fsp.readdir(at(rootFd))).sort()) {
-      const st = await lstatAt(rootFd, name);
-      if (st) await walker.emit(rootFd, name, st, name, `/${name}`);
-    }
-    return w;
+export async function exportRootfs(s: ArchiveScope, out: Writable, signal?: AbortSignal): Promise<TarSink> {
+  return RootedFs.with(s.rootfs, {}, async (fs) => {
+    const sink = new TarSink(out, signal);
+    await new TreeWriter(fs, sink).writeChildren(fs.root, '');
+    return sink;
   });
 }
 
@@ -189,93 +158,87 @@ class TreeWriter {
   private readonly inodes = new Map<string, string>();
 
   constructor(
-    private readonly w: TarWriter,
-    private readonly scope: ArchiveScope | undefined,
+    private readonly fs: RootedFs,
+    private readonly sink: TarSink,
   ) {}
 
-  private child(prefix: string, name: string): string {
-    return prefix === '/' ? `/${name}` : `${prefix}/${name}`;
-  }
-
-  async emit(dirFd: number, name: string, st: Stats, entryName: string, containerPath: string, hostFile?: string): Promise<void> {
-    const base = {
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      size: 0,
-      mtime: Math.floor(st.mtimeMs / 1000),
-    };
-    if (hostFile !== undefined) {
-      await this.w.add({ ...base, name: entryName, type: 'file', size: st.size }, readHostFile(hostFile));
+  /** The source itself (named `entryName`), then, for a directory, everything below it. */
+  async write(src: Source, entryName: string): Promise<void> {
+    if (!src.st.isDirectory()) {
+      await this.entry(src.dir, src.name, src.st, entryName);
       return;
     }
+    await this.entry(src.dir, src.name, src.st, entryName);
+    if (src.name === '') {
+      await this.writeChildren(src.dir, entryName);
+      return;
+    }
+    const sub = await this.fs.openChild(src.dir, src.name);
+    try {
+      await this.writeChildren(sub, entryName);
+    } finally {
+      await this.fs.closeDir(sub);
+    }
+  }
+
+  /** Everything below `dir`, named below `prefix` ('' for none). */
+  async writeChildren(dir: RootedDir, prefix: string): Promise<void> {
+    const base = prefix === '' ? '' : prefix === '/' ? '/' : `${prefix}/`;
+    await walkTree(this.fs, dir, async (e) => {
+      await this.entry(e.dir, e.name, e.st, base + e.rel);
+    });
+  }
+
+  private async entry(dir: RootedDir, name: string, st: Stats, entryName: string): Promise<void> {
+    const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) };
     if (st.isDirectory()) {
-      await this.w.add({ ...base, name: entryName === '/' ? '/' : `${entryName}/`, type: 'dir' });
-      const sub = await openDirAt(dirFd, name);
-      try {
-        for (const child of (await fsp.readdir(at(sub))).sort()) {
-          const childPath = containerPath === '/' ? `/${child}` : `${containerPath}/${child}`;
-          const override = this.scope && etcOverride(this.scope, childPath);
-          const cst = override ? await fsp.lstat(override).catch(() => undefined) : await lstatAt(sub, child);
-          if (cst) await this.emit(sub, child, cst, this.child(entryName, child), childPath, override);
-        }
-      } finally {
-        await closeFd(sub);
-      }
+      await this.sink.add({ ...base, name: entryName === '/' || entryName.endsWith('/') ? entryName : `${entryName}/`, type: 'dir' });
       return;
     }
     if (st.isFile()) {
-      if (st.nlink > 1) {
+      const where = name === '' ? undefined : this.fs.filePath(dir, name);
+      if (where && !where.mounted && st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
         const first = this.inodes.get(key);
         if (first !== undefined) {
-          await this.w.add({ ...base, name: entryName, type: 'link', linkname: first });
+          await this.sink.add({ ...base, name: entryName, type: 'link', linkname: first });
           return;
         }
         this.inodes.set(key, entryName);
       }
-      await this.emitFile(dirFd, name, base, entryName);
+      if (where) await this.file(where, { ...base, name: entryName, type: 'file' });
       return;
     }
-    const h: TarEntryHeader | undefined = st.isSymbolicLink()
-      ? { ...base, name: entryName, type: 'symlink', linkname: await fsp.readlink(at(dirFd, name)) }
+    const h: TarHeader | undefined = st.isSymbolicLink()
+      ? { ...base, name: entryName, type: 'symlink', linkname: await fsp.readlink(this.fs.filePath(dir, name).path) }
       : st.isFIFO()
         ? { ...base, name: entryName, type: 'fifo' }
         : st.isCharacterDevice() || st.isBlockDevice()
           ? { ...base, name: entryName, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major(st.rdev), devminor: minor(st.rdev) }
           : undefined; // sockets are not archived (neither does Docker)
-    if (h) await this.w.add(h);
+    if (h) await this.sink.add(h);
   }
 
-  private async emitFile(dirFd: number, name: string, base: Omit<TarEntryHeader, 'name' | 'type'>, entryName: string): Promise<void> {
+  private async file(where: { path: string; mounted: boolean }, h: TarHeader): Promise<void> {
     let fd: number;
     try {
-      // O_NONBLOCK: a file swapped for a fifo must not hang the open.
-      fd = await fdOpen(at(dirFd, name), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+      // O_NONBLOCK: a file swapped for a fifo must not hang the open. A file mount's source is the
+      // caller's own host path, followed like the mount followed it.
+      fd = await fdOpen(where.path, fsc.O_RDONLY | fsc.O_NONBLOCK | (where.mounted ? 0 : fsc.O_NOFOLLOW));
     } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ELOOP')) return; // gone or replaced meanwhile
+      if (isErrno(err, 'ENOENT', 'ELOOP')) return; // gone or replaced meanwhile
       throw err;
     }
     try {
       const fst = await fdFstat(fd);
       if (!fst.isFile()) return;
-      await this.w.add({ ...base, name: entryName, type: 'file', size: fst.size }, readFd(fd));
+      await this.sink.add({ ...h, size: fst.size }, readFd(fd));
     } finally {
       await closeFd(fd);
     }
   }
 }
 
-
-async function* readHostFile(file: string): AsyncGenerator<Buffer> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    yield* readFd(fh.fd);
-  } finally {
-    await fh.close();
-  }
-}
-
 // Linux's dev_t encoding (glibc's gnu_dev_major / gnu_dev_minor).
-const major = (rdev: number): number => Number(((BigInt(rdev) >> 8n) & 0xfffn) | ((BigInt(rdev) >> 32n) & ~0xfffn));
-const minor = (rdev: number): number => Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));
+export const major = (rdev: number): number => Number(((BigInt(rdev) >> 8n) & 0xfffn) | ((BigInt(rdev) >> 32n) & ~0xfffn));
+export const minor = (rdev: number): number => Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));

@@ -12,13 +12,15 @@
  * dockerd's init layer keeps them out of its diff.
  *
  * The upper directory is written by the container, so it is walked through directory fds
- * (scoped-fs.ts) and nothing in it is followed.
+ * (hostfs/walk.ts) and nothing in it is followed; the lower layers are looked up the same way.
  */
-import { spawn } from 'node:child_process';
-import { promises as fsp, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { isErrno } from '../common/errors.js';
-import { at, closeFd, lstatAt, openDirAt, openTrustedDir } from './scoped-fs.js';
+import { TreeLookup } from '../../hostfs/deep.js';
+import { isErrno } from '../../hostfs/fd.js';
+import { RootedFs, type RootedDir } from '../../hostfs/rooted.js';
+import { walkTree } from '../../hostfs/walk.js';
+import { readXattr } from '../../hostfs/xattrs.js';
 
 export const CHANGE_MODIFIED = 0;
 export const CHANGE_ADDED = 1;
@@ -36,26 +38,13 @@ const RUNTIME_PARENTS = new Set(['/etc']);
 const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
 
 /** The lower layers' view of a path: the first layer that has it, or a whiteout above it, decides. */
-async function inLowers(lowerDirs: string[], p: string): Promise<Stats | undefined> {
-  for (const dir of lowerDirs) {
-    const st = await fsp.lstat(path.join(dir, p)).catch(() => undefined);
+async function inLowers(lowers: TreeLookup[], p: string): Promise<Stats | undefined> {
+  for (const lower of lowers) {
+    const st = await lower.lstat(p.slice(1));
     if (st === undefined) continue;
     return isWhiteout(st) ? undefined : st;
   }
   return undefined;
-}
-
-/** Reads trusted.overlay.opaque of `name` in `dirFd` (getfattr gets the directory as its fd 3). */
-function isOpaque(dirFd: number, name: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', `/proc/self/fd/3/${name}`], {
-      stdio: ['ignore', 'pipe', 'ignore', dirFd],
-    });
-    let out = '';
-    child.stdout?.on('data', (b: Buffer) => (out += b.toString('latin1')));
-    child.on('error', () => resolve(false));
-    child.on('close', (code) => resolve(code === 0 && out === 'y'));
-  });
 }
 
 export async function containerChanges(upperDir: string, lowerDirs: string[]): Promise<Change[]> {
@@ -70,66 +59,61 @@ export async function containerChanges(upperDir: string, lowerDirs: string[]): P
     changes.push({ Path: p, Kind: kind });
   };
 
-  const walk = async (dirFd: number, dirPath: string, hidden: boolean): Promise<void> => {
-    for (const name of (await fsp.readdir(at(dirFd))).sort()) {
-      const p = dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
-      if (RUNTIME_PATHS.has(p)) continue;
-      const st = await lstatAt(dirFd, name);
-      if (st === undefined) continue;
+  let fs: RootedFs;
+  try {
+    fs = await RootedFs.open(upperDir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return changes; // never started: nothing changed
+    throw err;
+  }
+  const lowers: TreeLookup[] = [];
+  try {
+    for (const dir of lowerDirs) lowers.push(await TreeLookup.open(dir));
+    /** Paths below an opaque directory: the lower layers are hidden there, everything is new. */
+    const hidden: string[] = [];
+    const isHidden = (p: string): boolean => hidden.some((h) => p.startsWith(`${h}/`));
+    await walkTree(fs, fs.root, async (e) => {
+      const p = e.path;
+      if (RUNTIME_PATHS.has(p)) return false;
+      const st = e.st;
       if (isWhiteout(st)) {
         record(p, CHANGE_DELETED);
-        continue;
+        return false;
       }
-      // Below an opaque directory the lower layers are hidden: everything there is new.
-      const lower = hidden ? undefined : await inLowers(lowerDirs, p);
-      let hide = hidden;
-      if (st.isDirectory()) {
-        if (lower !== undefined && (await isOpaque(dirFd, name))) {
-          record(p, CHANGE_DELETED);
-          hide = true;
-        } else if (lower?.isDirectory()) {
-          // Copied up because of what is inside: a change only if its own metadata differs.
-          if (lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) {
-            record(p, CHANGE_MODIFIED);
-            changedDirs.add(p);
-          }
-        } else if (lower === undefined && RUNTIME_PARENTS.has(p) && !(await holdsOwnChanges(dirFd, name, p))) {
-          continue;
-        } else {
-          record(p, lower === undefined ? CHANGE_ADDED : CHANGE_MODIFIED);
+      const lower = isHidden(p) ? undefined : await inLowers(lowers, p);
+      if (!st.isDirectory()) {
+        record(p, lower === undefined ? CHANGE_ADDED : CHANGE_MODIFIED);
+        return;
+      }
+      if (lower !== undefined && (await readXattr(e.dir.fd, e.name, 'trusted.overlay.opaque'))?.toString() === 'y') {
+        record(p, CHANGE_DELETED);
+        hidden.push(p);
+      } else if (lower?.isDirectory()) {
+        // Copied up because of what is inside: a change only if its own metadata differs.
+        if (lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) {
+          record(p, CHANGE_MODIFIED);
           changedDirs.add(p);
         }
-        const sub = await openDirAt(dirFd, name);
-        try {
-          await walk(sub, p, hide);
-        } finally {
-          await closeFd(sub);
-        }
-        continue;
+      } else if (lower === undefined && RUNTIME_PARENTS.has(p) && !(await holdsOwnChanges(fs, e.dir, e.name, p))) {
+        return false;
+      } else {
+        record(p, lower === undefined ? CHANGE_ADDED : CHANGE_MODIFIED);
+        changedDirs.add(p);
       }
-      record(p, lower === undefined ? CHANGE_ADDED : CHANGE_MODIFIED);
-    }
-  };
-
-  /** Whether a directory holds anything besides the runtime's paths. */
-  const holdsOwnChanges = async (dirFd: number, name: string, p: string): Promise<boolean> => {
-    const sub = await openDirAt(dirFd, name);
-    try {
-      return (await fsp.readdir(at(sub))).some((c) => !RUNTIME_PATHS.has(`${p}/${c}`));
-    } finally {
-      await closeFd(sub);
-    }
-  };
-
-  const rootFd = await openTrustedDir(upperDir).catch((err: unknown) => {
-    if (isErrno(err, 'ENOENT')) return undefined; // never started: nothing changed
-    throw err;
-  });
-  if (rootFd === undefined) return changes;
-  try {
-    await walk(rootFd, '/', false);
+    });
   } finally {
-    await closeFd(rootFd);
+    for (const l of lowers) await l.close();
+    await fs.close();
   }
   return changes;
+}
+
+/** Whether a directory holds anything besides the runtime's paths. */
+async function holdsOwnChanges(fs: RootedFs, dir: RootedDir, name: string, p: string): Promise<boolean> {
+  const sub = await fs.openChild(dir, name);
+  try {
+    return (await fs.readdir(sub)).some((c) => !RUNTIME_PATHS.has(`${p}/${c}`));
+  } finally {
+    await fs.closeDir(sub);
+  }
 }

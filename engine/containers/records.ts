@@ -11,9 +11,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { invalid, notFound } from '../common/errors.js';
+import { removeTree } from '../../hostfs/rooted.js';
+import { errorMessage, invalid, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
+import { unmount } from '../common/mounts.js';
 import type { AttachSession } from '../runtime/monitor.js';
 import type { LogRotator } from './logrotate.js';
 import type { AttachSink, ContainerRecord } from './types.js';
@@ -77,16 +79,44 @@ export class ContainerRecords {
     await fsp.mkdir(path.join(this.execRoot, 'containers'), { recursive: true, mode: 0o700 });
   }
 
-  /** Reads the records on disk one by one (the caller registers and reconciles each as it comes). */
+  /**
+   * Reads the records on disk one by one (the caller registers and reconciles each as it comes).
+   * A container directory without a record (a removal or a create that did not finish) is
+   * removed; one whose record cannot be read for another reason is left alone.
+   */
   async *load(log: Logger): AsyncGenerator<ContainerRecord> {
     const ids = await fsp.readdir(path.join(this.dataRoot, 'containers'));
     for (const id of ids) {
-      const rec = await readJsonIfExists<ContainerRecord>(path.join(this.dataDir(id), 'config.json')).catch(() => undefined);
-      if (!rec || rec.Id !== id) {
-        log.warn('ignoring a container directory without a valid record', { id });
+      let rec: ContainerRecord | undefined;
+      try {
+        rec = await readJsonIfExists<ContainerRecord>(path.join(this.dataDir(id), 'config.json'));
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) {
+          log.warn('ignoring a container directory whose record cannot be read', { id, err: errorMessage(err) });
+          continue;
+        }
+      }
+      if (rec && rec.Id === id) {
+        yield rec;
         continue;
       }
-      yield rec;
+      if (!/^[0-9a-f]{64}$/.test(id)) {
+        log.warn('ignoring a directory that is not a container', { id });
+        continue;
+      }
+      await this.removeOrphan(id, log);
+    }
+  }
+
+  /** Removes what is left of a container that has no record (its rootfs unmounted first). */
+  private async removeOrphan(id: string, log: Logger): Promise<void> {
+    try {
+      await unmount(this.merged(id));
+      await removeTree(this.execDir(id));
+      await removeTree(this.dataDir(id));
+      log.info('removed a container directory without a valid record', { id });
+    } catch (err) {
+      log.warn('cannot remove a container directory without a valid record', { id, err: errorMessage(err) });
     }
   }
 

@@ -46,6 +46,7 @@ import { ContainerRecords, type LiveContainer } from './records.js';
 import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
 import { LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
 import type { ContainerFsHost, ContainerFsInfo } from './files.js';
+import { removeTree } from '../../hostfs/rooted.js';
 import { RootfsMounts, unmount, type OverlayDirs } from './rootfs.js';
 import { planMounts, type MountPlanHost } from './mounts.js';
 import { attachMounts, detachMounts, type ContainerVolumes } from './volume-mounts.js';
@@ -811,8 +812,12 @@ export class ContainerService {
       await this.o.network.teardown(id);
       this.records.byId.delete(id);
       this.records.byName.delete(c.rec.Name);
-      await fsp.rm(execDir, { recursive: true, force: true });
-      await fsp.rm(this.records.dataDir(id), { recursive: true, force: true });
+      // The record goes first, then rm -rf (a container can make trees deeper than PATH_MAX): if
+      // that still fails, the directory has no record any more and the next start removes it.
+      await fsp.rm(path.join(this.records.dataDir(id), 'config.json'), { force: true });
+      for (const dir of [execDir, this.records.dataDir(id)]) {
+        await removeTree(dir).catch((err: unknown) => this.o.log.warn('removing a container directory failed', { id, dir, err: errorMessage(err) }));
+      }
       this.publish(c, 'destroy');
       if (opts.volumes) {
         for (const m of c.rec.MountPoints ?? []) {
@@ -950,7 +955,13 @@ export class ContainerService {
         dataDir: this.records.dataDir(c.rec.Id),
         user: typeof c.rec.Config['User'] === 'string' ? c.rec.Config['User'] : '',
         readonlyRootfs: c.rec.Create.HostConfig?.ReadonlyRootfs === true,
+        mounts: c.rec.MountPoints ?? [],
+        pid: c.rec.State.Status === 'running' && c.rec.State.Pid > 0 ? c.rec.State.Pid : undefined,
       };
+    },
+    volumes: {
+      mount: (name, use) => this.o.volumes.mount(name, use),
+      unmount: (name, use) => this.o.volumes.unmount(name, use),
     },
     withRootfs: <T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> => {
       const c = this.find(ref);

@@ -5,7 +5,7 @@
  * the image's content at its destination (copy-up), and every mount point becomes an OCI mount.
  *
  * Copy-up reads the container's rootfs, which the image (or the container) controls: the
- * destination is resolved in the rootfs's scope with scoped-fs.ts, and `cp -a` gets it as an
+ * destination is resolved in the rootfs's scope with hostfs/rooted.ts, and `cp -a` gets it as an
  * inherited directory descriptor (`/proc/self/fd/3/.`), so no symlink in the image can make it
  * read the host. cp copies physically (symlinks as symlinks), with modes, owners and times.
  */
@@ -14,13 +14,14 @@ import { promises as fsp } from 'node:fs';
 import { errorMessage, invalid, isErrno, system } from '../common/errors.js';
 import type { OciMount } from '../runtime/types.js';
 import type { VolumeCreateRequest } from '../volumes/types.js';
-import { closeFd, openDirIn, openTrustedDir } from './scoped-fs.js';
+import { closeFd, openDirIn, openTrustedDir } from '../../hostfs/rooted.js';
 import type { MountPoint } from './types.js';
 
 /** What containers need of the volume service at start and exit. */
 export interface VolumeMounter {
-  mount(name: string, use: { container: string; destination: string; rw: boolean; propagation: string }): Promise<string>;
-  unmount(name: string, use: { container: string; destination: string }): Promise<void>;
+  /** `holder` tells apart uses by the same container (docker cp on a stopped one holds it too). */
+  mount(name: string, use: { container: string; destination: string; rw: boolean; propagation: string; holder?: string }): Promise<string>;
+  unmount(name: string, use: { container: string; destination: string; holder?: string }): Promise<void>;
 }
 
 /** Everything containers ask of the volume service (the daemon wires the VolumeService in). */

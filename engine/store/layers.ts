@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { removeTree } from '../../hostfs/rooted.js';
 import { digestHex, isDigest, type Digest } from '../common/digest.js';
 import { isErrno } from '../common/errors.js';
 import { atomicWriteJson, fsyncDir, readJsonIfExists } from '../common/fsutil.js';
@@ -14,6 +15,9 @@ import type { LayerInfo, LayerStore, PreparedLayer } from './types.js';
  *                                           renamed into place, so a present directory
  *                                           is always a complete layer
  *   <root>/tmp/<random>/                    unpacks in flight; deleted at start-up
+ *
+ * Layer trees can be deeper than PATH_MAX (a commit of a container that made one): they are
+ * removed with rm -rf (hostfs/rooted.ts), which is not limited by it.
  */
 export class OverlayLayerStore implements LayerStore {
   private readonly layersDir: string;
@@ -52,7 +56,7 @@ export class OverlayLayerStore implements LayerStore {
     let settled = false;
     const abort = async (): Promise<void> => {
       settled = true;
-      await fsp.rm(work, { recursive: true, force: true });
+      await removeTree(work);
     };
     return {
       dir: diff,
@@ -65,7 +69,7 @@ export class OverlayLayerStore implements LayerStore {
         } catch (err) {
           // Another pull committed the same chain ID first: content is identical.
           if (isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST')) {
-            await fsp.rm(work, { recursive: true, force: true });
+            await removeTree(work);
             return;
           }
           throw err;
@@ -87,7 +91,7 @@ export class OverlayLayerStore implements LayerStore {
       if (isErrno(err, 'ENOENT')) return;
       throw err;
     }
-    await fsp.rm(doomed, { recursive: true, force: true });
+    await removeTree(doomed);
   }
 
   async list(): Promise<LayerInfo[]> {
@@ -103,14 +107,14 @@ export class OverlayLayerStore implements LayerStore {
 
   async cleanup(): Promise<void> {
     for (const name of await fsp.readdir(this.tmpDir)) {
-      await fsp.rm(path.join(this.tmpDir, name), { recursive: true, force: true });
+      await removeTree(path.join(this.tmpDir, name));
     }
     // A layer directory without layer.json cannot exist (it is written before the
     // rename), but a stray one from an older layout or manual meddling is removed.
     for (const name of await fsp.readdir(this.layersDir)) {
       const dir = path.join(this.layersDir, name);
       if (!isDigest(`sha256:${name}`) || !(await readJsonIfExists(path.join(dir, 'layer.json')))) {
-        await fsp.rm(dir, { recursive: true, force: true });
+        await removeTree(dir);
       }
     }
   }

@@ -3,8 +3,8 @@
  * tar stream) into its own empty directory, converting OCI/Docker whiteouts to
  * the overlayfs form so the directory can be used directly as a lowerdir.
  *
- * The tar stream itself is read by common/tar-reader.ts (our own reader: see there
- * why); this file is the extraction policy applied to each entry.
+ * The tar stream itself is read by Berth's one tar codec (common/tar/); this file is
+ * the extraction policy applied to each entry.
  *
  * Safety model (dest is trusted, the tar stream is not):
  *  - names are normalised lexically; ".." that climbs out of dest is refused,
@@ -23,6 +23,10 @@
  * Refusals are BerthError('invalid', code HOSTILE_LAYER); malformed archives
  * are BerthError('invalid', code INVALID_LAYER).
  *
+ * Depth: paths longer than the kernel takes (trees deeper than PATH_MAX) go through
+ * directory fds opened a few components at a time (hostfs/deep.ts); only those entries
+ * pay for it.
+ *
  * Speed: large file bodies stream to disk with a few positioned writes in
  * flight; small files and symlinks are created as concurrent tasks (see Tasks)
  * so thread-pool round trips overlap; directory times are set at the very end.
@@ -35,9 +39,22 @@ import type { Readable } from 'node:stream';
 import { BerthError, errorMessage, isBerthError, isErrno, system } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
-import { blockPadding, ByteSource, malformed, q, TarReader, type Entry } from '../common/tar-reader.js';
+import { isTarFormatError, TarReader, type TarEntry } from '../../common/tar/index.js';
+import { isShortPath, openDeepDir } from '../../hostfs/deep.js';
+import { at, atFromChild, closeFd } from '../../hostfs/fd.js';
+import { removeAt, removeTree } from '../../hostfs/rooted.js';
 
-export { INVALID_LAYER } from '../common/tar-reader.js';
+type Entry = TarEntry;
+
+export const INVALID_LAYER = 'INVALID_LAYER';
+/** A malformed archive (not a refusal of hostile content: that is HOSTILE_LAYER). */
+export const malformed = (msg: string): BerthError => new BerthError('invalid', msg, { code: INVALID_LAYER });
+/** A name quoted for an error message. */
+const q = (s: string): string => JSON.stringify(s);
+/** Long-path parent directories kept open (entries of one deep directory come together). */
+const DEEP_DIRS_CACHED = 32;
+/** Deep device nodes, whiteouts and xattrs handed to one batch child (each holds a directory fd). */
+const DEEP_BATCH = 256;
 
 export interface UnpackOptions {
   log?: Logger;
@@ -274,7 +291,7 @@ class Unpacker {
   private readonly dirs = new Map<string, boolean>();
   private readonly dirTimes = new Map<string, [number, number]>();
   private readonly nodes = new Map<string, NodeSpec>();
-  private readonly xattrs = new Map<string, Map<string, Buffer>>();
+  private readonly xattrs = new Map<string, Map<string, Uint8Array>>();
   private readonly opaque = new Set<string>();
   readonly tasks = new Tasks();
   entries = 0;
@@ -290,12 +307,66 @@ class Unpacker {
   /** Whether e can be created concurrently with later entries (see Tasks). */
   canRunAsTask(e: Entry, rel: string): boolean {
     if (!((e.type === 'file' && e.size <= SMALL_FILE) || e.type === 'symlink')) return false;
-    if (rel === '' || baseOf(rel).startsWith(WHITEOUT_PREFIX)) return false;
+    if (rel === '' || baseOf(rel).startsWith(WHITEOUT_PREFIX) || !this.isShort(rel)) return false;
     return this.dirs.has(parentOf(rel)) && !this.dirs.has(rel);
   }
 
   private abs(rel: string): string {
     return rel === '' ? this.root : `${this.root}/${rel}`;
+  }
+
+  /** Whether rel's path is short enough for the kernel as it is. */
+  isShort(rel: string): boolean {
+    return this.root.length + rel.length < 1000 || isShortPath(this.abs(rel));
+  }
+
+  /** Open parent directories of deep entries, by relative path (least recently used first). */
+  private readonly deepDirs = new Map<string, number>();
+
+  /** A directory below a deep path, opened a few components at a time and cached. */
+  private async deepDir(rel: string): Promise<number> {
+    const cached = this.deepDirs.get(rel);
+    if (cached !== undefined) {
+      this.deepDirs.delete(rel);
+      this.deepDirs.set(rel, cached);
+      return cached;
+    }
+    // Entries of a deep tree come parent first: open from a cached ancestor when there is one near.
+    let fd: number | undefined;
+    let up = rel;
+    for (let i = 0; i < 8 && up !== ''; i++) {
+      up = parentOf(up);
+      const base = this.deepDirs.get(up);
+      if (base === undefined) continue;
+      const rest = rel.slice(up === '' ? 0 : up.length + 1);
+      if (isShortPath(rest)) fd = await fdOpen(at(base, rest), fsc.O_RDONLY | fsc.O_DIRECTORY);
+      break;
+    }
+    fd ??= await openDeepDir(this.root, rel);
+    this.deepDirs.set(rel, fd);
+    if (this.deepDirs.size > DEEP_DIRS_CACHED) {
+      const [oldRel, oldFd] = this.deepDirs.entries().next().value as [string, number];
+      this.deepDirs.delete(oldRel);
+      await closeFd(oldFd);
+    }
+    return fd;
+  }
+
+  /** A kernel-usable path for rel: the plain one, or through its parent's cached fd (valid until the next deepDir call but one). */
+  private async p(rel: string): Promise<string> {
+    if (this.isShort(rel)) return this.abs(rel);
+    return at(await this.deepDir(parentOf(rel)), baseOf(rel));
+  }
+
+  /** Removes a directory tree of any depth. */
+  private async removeDir(rel: string): Promise<void> {
+    if (this.isShort(rel)) await removeTree(this.abs(rel));
+    else await removeAt(await this.deepDir(parentOf(rel)), baseOf(rel));
+  }
+
+  async closeDeepDirs(): Promise<void> {
+    for (const fd of this.deepDirs.values()) await closeFd(fd);
+    this.deepDirs.clear();
   }
 
   async init(): Promise<void> {
@@ -313,6 +384,12 @@ class Unpacker {
     this.dirTimes.delete(rel);
     if (!subtree) return;
     const prefix = rel + '/';
+    for (const [d, fd] of [...this.deepDirs]) {
+      if (d === rel || d.startsWith(prefix)) {
+        this.deepDirs.delete(d);
+        void closeFd(fd);
+      }
+    }
     const prune = (m: { keys(): IterableIterator<string>; delete(k: string): boolean; size: number }): void => {
       if (m.size === 0) return;
       for (const k of [...m.keys()]) if (k.startsWith(prefix)) m.delete(k);
@@ -326,7 +403,7 @@ class Unpacker {
 
   private async lstatOrUndefined(rel: string): Promise<Stats | undefined> {
     try {
-      return await fsp.lstat(this.abs(rel));
+      return await fsp.lstat(await this.p(rel));
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
@@ -341,11 +418,11 @@ class Unpacker {
     const st = await this.lstatOrUndefined(rel);
     if (st?.isDirectory()) {
       if (forDir) return true;
-      await fsp.rm(this.abs(rel), { recursive: true, force: true });
+      await this.removeDir(rel);
       this.forget(rel, true);
       return false;
     }
-    if (st) await fsp.unlink(this.abs(rel));
+    if (st) await fsp.unlink(await this.p(rel));
     this.forget(rel, false);
     return false;
   }
@@ -365,9 +442,9 @@ class Unpacker {
       if (this.dirs.has(p)) continue;
       const st = await this.lstatOrUndefined(p);
       if (st === undefined) {
-        await fsp.mkdir(this.abs(p), 0o755);
+        await fsp.mkdir(await this.p(p), 0o755);
         // Just created, so a real directory: make its mode independent of the umask.
-        if (this.umask === undefined || (this.umask & 0o755) !== 0) await fsp.chmod(this.abs(p), 0o755);
+        if (this.umask === undefined || (this.umask & 0o755) !== 0) await fsp.chmod(await this.p(p), 0o755);
         this.forget(p, false);
         this.dirs.set(p, this.dirs.get(up) === true);
       } else if (st.isDirectory()) {
@@ -403,7 +480,7 @@ class Unpacker {
     return !IS_ROOT || uid !== 0 || gid !== 0 || this.dirs.get(parentOf(rel)) === true;
   }
 
-  private addXattrs(rel: string, xattrs: Map<string, Buffer> | undefined): void {
+  private addXattrs(rel: string, xattrs: Map<string, Uint8Array> | undefined): void {
     if (!xattrs) return;
     let cur = this.xattrs.get(rel);
     for (const [name, value] of xattrs) {
@@ -421,31 +498,31 @@ class Unpacker {
   }
 
   /** Apply one entry; returns whether its data was consumed from src. */
-  async apply(e: Entry, rel: string, src: ByteSource): Promise<boolean> {
+  async apply(e: Entry, rel: string, src: TarReader): Promise<void> {
     const base = baseOf(rel);
     if (base.startsWith(WHITEOUT_PREFIX)) {
       await this.whiteout(e, rel, base);
-      return false;
+      return;
     }
     if (rel === '') {
       if (e.type !== 'dir') throw malformed(`layer entry ${q(e.name)} would replace the layer root with a non-directory`);
       await this.directory(e, rel);
-      return false;
+      return;
     }
     await this.ensureParents(rel, e.name);
     switch (e.type) {
       case 'file':
         await this.file(e, rel, src);
-        return true;
+        return;
       case 'dir':
         await this.directory(e, rel);
-        return false;
+        return;
       case 'symlink':
         await this.symlink(e, rel);
-        return false;
+        return;
       case 'link':
         await this.hardlink(e, rel);
-        return false;
+        return;
       case 'char':
       case 'block':
       case 'fifo':
@@ -460,7 +537,9 @@ class Unpacker {
           times: [e.atime, e.mtime],
         });
         this.addXattrs(rel, e.xattrs);
-        return false;
+        return;
+      case 'other':
+        throw malformed(`layer entry ${q(e.name)} has unsupported tar type ${q(e.typeflag)}`);
     }
   }
 
@@ -484,14 +563,14 @@ class Unpacker {
   private async openExclusive(rel: string, mode: number): Promise<number> {
     const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
     try {
-      const fd = await fdOpen(this.abs(rel), flags, mode);
+      const fd = await fdOpen(await this.p(rel), flags, mode);
       this.forget(rel, false);
       return fd;
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
     }
     await this.clear(rel, false);
-    return fdOpen(this.abs(rel), flags, mode);
+    return fdOpen(await this.p(rel), flags, mode);
   }
 
   /** Ownership, mode (after chown, which clears setuid/setgid) and times of a new file. */
@@ -503,10 +582,10 @@ class Unpacker {
   }
 
   /** A regular file streamed from the archive (large files). */
-  private async file(e: Entry, rel: string, src: ByteSource): Promise<void> {
+  private async file(e: Entry, rel: string, src: TarReader): Promise<void> {
     const fd = await this.openExclusive(rel, e.mode & 0o777);
     try {
-      await copyBody(src, fd, e.size, e.name);
+      await copyBody(src, fd, e.size);
       this.contentBytes += e.size;
       await this.fileMetadata(fd, e, rel);
     } finally {
@@ -516,7 +595,7 @@ class Unpacker {
   }
 
   /** A small regular file whose body was already read (runs as a task). */
-  async smallFile(e: Entry, rel: string, body: Buffer): Promise<void> {
+  async smallFile(e: Entry, rel: string, body: Uint8Array): Promise<void> {
     const fd = await this.openExclusive(rel, e.mode & 0o777);
     try {
       if (body.length > 0) await writeAll(fd, [body], 0);
@@ -529,7 +608,7 @@ class Unpacker {
   }
 
   private async directory(e: Entry, rel: string): Promise<void> {
-    const abs = this.abs(rel);
+    const abs = await this.p(rel);
     let created = false;
     if (rel !== '') {
       try {
@@ -554,7 +633,7 @@ class Unpacker {
 
   async symlink(e: Entry, rel: string): Promise<void> {
     if (e.linkname === '') throw malformed(`layer symlink ${q(e.name)} has an empty target`);
-    const abs = this.abs(rel);
+    const abs = await this.p(rel);
     try {
       await fsp.symlink(e.linkname, abs);
       this.forget(rel, false);
@@ -592,7 +671,7 @@ class Unpacker {
     if (st.isDirectory()) throw hostile(`layer hardlink ${q(e.name)} points to a directory`);
     // link(2) does not follow a final symlink: a link to a symlink links the symlink itself.
     try {
-      await fsp.link(this.abs(target), this.abs(rel));
+      await fsp.link(await this.p(target), await this.p(rel));
       this.forget(rel, false);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
@@ -600,63 +679,111 @@ class Unpacker {
       if (!(await this.lstatOrUndefined(target))) {
         throw malformed(`layer hardlink ${q(e.name)}: its target was removed by the entry it replaces`);
       }
-      await fsp.link(this.abs(target), this.abs(rel));
+      await fsp.link(await this.p(target), await this.p(rel));
     }
   }
 
   /** Re-check, right before the batch, that rel's parents are real directories. */
   private async verifyParentsFresh(rel: string, fresh: Set<string>): Promise<void> {
-    let p = '';
-    const parent = parentOf(rel);
-    if (parent === '') return;
-    for (const seg of parent.split('/')) {
-      p = joinRel(p, seg);
-      if (fresh.has(p)) continue;
+    // Up to the nearest directory already checked (usually the parent), then back down.
+    const missing: string[] = [];
+    for (let p = parentOf(rel); p !== '' && !fresh.has(p); p = parentOf(p)) missing.push(p);
+    for (const p of missing.reverse()) {
       const st = await this.lstatOrUndefined(p);
       if (!st?.isDirectory()) throw system(`layer unpack: ${q(p)} changed under the unpacker`);
       fresh.add(p);
     }
   }
 
+  /** The batch's ops and xattr dump for the given nodes, opaque markers and xattrs, with paths from `pathOf`. */
+  private async batchFor(
+    rels: { nodes: string[]; opaque: string[]; xattrs: string[] },
+    pathOf: (rel: string) => Promise<string>,
+    fresh: Set<string>,
+  ): Promise<{ ops: string[][]; dump: string | undefined }> {
+    const ops: string[][] = [];
+    for (const rel of rels.nodes) {
+      const n = this.nodes.get(rel)!;
+      await this.verifyParentsFresh(rel, fresh);
+      const mode = n.mode.toString(8).padStart(4, '0');
+      const abs = await pathOf(rel);
+      if (n.type === 'p') ops.push(['p', mode, abs]);
+      else ops.push(['n', mode, n.type, String(n.major), String(n.minor), abs]);
+      if (this.needsChown(rel, n.uid, n.gid)) ops.push(['o', `${n.uid}:${n.gid}`, abs]);
+    }
+    for (const rel of rels.opaque) {
+      await this.verifyParentsFresh(rel, fresh);
+      ops.push(['x', await pathOf(rel)]);
+    }
+    let dump: string | undefined;
+    if (rels.xattrs.length > 0) {
+      const parts: string[] = [];
+      for (const rel of rels.xattrs) {
+        await this.verifyParentsFresh(rel, fresh);
+        parts.push(`# file: ${dumpQuote(await pathOf(rel))}\n`);
+        for (const [name, value] of this.xattrs.get(rel)!) {
+          parts.push(`${dumpQuote(name)}=${value.length > 0 ? '0x' + Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex') : '""'}\n`);
+        }
+        parts.push('\n');
+      }
+      dump = parts.join('');
+    }
+    return { ops, dump };
+  }
+
   /** Device nodes, fifos, whiteouts, opaque markers and xattrs; then times. */
   async finish(): Promise<void> {
     if (this.nodes.size > 0 || this.opaque.size > 0 || this.xattrs.size > 0) {
       const fresh = new Set<string>();
-      const ops: string[][] = [];
-      for (const [rel, n] of this.nodes) {
-        await this.verifyParentsFresh(rel, fresh);
-        const mode = n.mode.toString(8).padStart(4, '0');
-        const abs = this.abs(rel);
-        if (n.type === 'p') ops.push(['p', mode, abs]);
-        else ops.push(['n', mode, n.type, String(n.major), String(n.minor), abs]);
-        if (this.needsChown(rel, n.uid, n.gid)) ops.push(['o', `${n.uid}:${n.gid}`, abs]);
-      }
-      for (const rel of this.opaque) {
-        await this.verifyParentsFresh(rel, fresh);
-        ops.push(['x', this.abs(rel)]);
-      }
-      let dump: string | undefined;
-      if (this.xattrs.size > 0) {
-        const parts: string[] = [];
-        for (const [rel, attrs] of this.xattrs) {
-          await this.verifyParentsFresh(rel, fresh);
-          parts.push(`# file: ${dumpQuote(this.abs(rel))}\n`);
-          for (const [name, value] of attrs) {
-            parts.push(`${dumpQuote(name)}=${value.length > 0 ? '0x' + value.toString('hex') : '""'}\n`);
+      const short = (rels: Iterable<string>): string[] => [...rels].filter((r) => this.isShort(r));
+      const deep = (rels: Iterable<string>): string[] => [...rels].filter((r) => !this.isShort(r));
+      const all = await this.batchFor(
+        { nodes: short(this.nodes.keys()), opaque: short(this.opaque), xattrs: short(this.xattrs.keys()) },
+        (rel) => Promise.resolve(this.abs(rel)),
+        fresh,
+      );
+      if (all.ops.length > 0 || all.dump !== undefined) await this.runOps(all.ops, all.dump);
+      // Deep paths in groups: the child reaches each through a directory fd held open for it.
+      const deepItems = [
+        ...deep(this.nodes.keys()).map((rel) => ['nodes', rel] as const),
+        ...deep(this.opaque).map((rel) => ['opaque', rel] as const),
+        ...deep(this.xattrs.keys()).map((rel) => ['xattrs', rel] as const),
+      ];
+      for (let i = 0; i < deepItems.length; i += DEEP_BATCH) {
+        const group = deepItems.slice(i, i + DEEP_BATCH);
+        const held = new Map<string, string>();
+        const fds: number[] = [];
+        try {
+          for (const [, rel] of group) {
+            // Its own fd (the cache may close its copy before the child runs).
+            const fd = await fdOpen(at(await this.deepDir(parentOf(rel)), ''), fsc.O_RDONLY | fsc.O_DIRECTORY);
+            fds.push(fd);
+            held.set(rel, atFromChild(fd, baseOf(rel)));
           }
-          parts.push('\n');
+          const pick = (kind: 'nodes' | 'opaque' | 'xattrs'): string[] => group.filter(([k]) => k === kind).map(([, r]) => r);
+          const b = await this.batchFor({ nodes: pick('nodes'), opaque: pick('opaque'), xattrs: pick('xattrs') }, (r) => Promise.resolve(held.get(r)!), fresh);
+          await this.runOps(b.ops, b.dump);
+        } finally {
+          for (const fd of fds) await closeFd(fd);
         }
-        dump = parts.join('');
       }
-      await this.runOps(ops, dump);
     }
-    await mapLimit(this.nodes, 16, async ([rel, n]) => {
-      if (n.times) await fsp.lutimes(this.abs(rel), n.times[0], n.times[1]);
+    const setTimes = async (rel: string, [atime, mtime]: [number, number]): Promise<void> => {
+      await fsp.lutimes(this.isShort(rel) ? this.abs(rel) : await this.p(rel), atime, mtime);
+    };
+    const shortFirst = <T>(m: Map<string, T>): [[string, T][], [string, T][]] => {
+      const all = [...m];
+      return [all.filter(([r]) => this.isShort(r)), all.filter(([r]) => !this.isShort(r))];
+    };
+    const [shortNodes, deepNodes] = shortFirst(this.nodes);
+    await mapLimit(shortNodes, 16, async ([rel, n]) => {
+      if (n.times) await setTimes(rel, n.times);
     });
+    for (const [rel, n] of deepNodes) if (n.times) await setTimes(rel, n.times);
     // Last: nothing writes into a directory after its times are set.
-    await mapLimit(this.dirTimes, 16, async ([rel, [atime, mtime]]) => {
-      await fsp.lutimes(this.abs(rel), atime, mtime);
-    });
+    const [shortDirs, deepDirs] = shortFirst(this.dirTimes);
+    await mapLimit(shortDirs, 16, ([rel, t]) => setTimes(rel, t));
+    for (const [rel, t] of deepDirs) await setTimes(rel, t);
   }
 
   private async runOps(ops: string[][], dump: string | undefined): Promise<void> {
@@ -695,17 +822,17 @@ class Unpacker {
 }
 
 /** Stream size bytes of an entry body into fd, with a few positioned writes in flight. */
-async function copyBody(src: ByteSource, fd: number, size: number, name: string): Promise<void> {
+async function copyBody(src: TarReader, fd: number, size: number): Promise<void> {
   let remaining = size;
   let position = 0;
-  let batch: Buffer[] = [];
+  let batch: Uint8Array[] = [];
   let batchLen = 0;
   const inflight = new Set<Promise<void>>();
   let writeError: { err: unknown } | undefined;
   try {
     while (remaining > 0) {
-      const chunk = await src.next(Math.min(remaining, WRITE_BATCH));
-      if (chunk === null) throw malformed(`layer tar is truncated inside the data of ${q(name)}`);
+      const chunk = await src.read(Math.min(remaining, WRITE_BATCH));
+      if (chunk === null) break;
       remaining -= chunk.length;
       batch.push(chunk);
       batchLen += chunk.length;
@@ -728,7 +855,7 @@ async function copyBody(src: ByteSource, fd: number, size: number, name: string)
   if (writeError) throw writeError.err;
 }
 
-async function writeAll(fd: number, bufs: Buffer[], position: number): Promise<void> {
+async function writeAll(fd: number, bufs: Uint8Array[], position: number): Promise<void> {
   let pending = bufs;
   while (pending.length > 0) {
     const { bytesWritten } = await fdWritev(fd, pending, position);
@@ -759,7 +886,7 @@ export async function unpackLayer(tarStream: Readable, dest: string, opts: Unpac
   // iterator still sees the error, from the stream's errored state.
   const swallow = (): void => undefined;
   tarStream.on('error', swallow);
-  const src = new ByteSource(tarStream);
+  const reader = new TarReader(tarStream, signal ? { signal } : {});
   let current = '';
   let u: Unpacker | undefined;
   const started = Date.now();
@@ -767,7 +894,6 @@ export async function unpackLayer(tarStream: Readable, dest: string, opts: Unpac
     signal?.throwIfAborted();
     u = new Unpacker(await fsp.realpath(dest), log, await currentUmask(), signal);
     await u.init();
-    const reader = new TarReader(src, signal);
     for (;;) {
       current = '';
       const e = await reader.next();
@@ -776,32 +902,29 @@ export async function unpackLayer(tarStream: Readable, dest: string, opts: Unpac
       u.entries++;
       const rel = normalise(e.name, 'name');
       if (u.canRunAsTask(e, rel)) {
-        const body =
-          e.type !== 'file' ? null : e.size === 0 ? Buffer.alloc(0) : await src.readExact(e.size, 'file data');
-        if (e.type === 'file' && (body === null || body.length !== e.size)) {
-          throw malformed(`layer tar is truncated inside the data of ${q(e.name)}`);
-        }
-        await src.skip(blockPadding(e.size), 'entry padding');
+        const body = e.type === 'file' ? await reader.readAll() : null;
         const unpacker = u;
         await u.tasks.run(e.name, rel, e.size, () => (body ? unpacker.smallFile(e, rel, body) : unpacker.symlink(e, rel)));
         continue;
       }
       await u.tasks.barrier();
-      if (!(await u.apply(e, rel, src))) await src.skip(e.size, 'an entry');
-      await src.skip(blockPadding(e.size), 'entry padding');
+      await u.apply(e, rel, reader);
     }
     current = '';
     await u.tasks.barrier();
     await u.finish();
-    const result = { entries: u.entries, bytes: src.consumed, contentBytes: u.contentBytes };
+    await u.closeDeepDirs();
+    const result = { entries: u.entries, bytes: reader.bytes, contentBytes: u.contentBytes };
     log.debug('layer unpacked', { dest, ...result, ms: Date.now() - started });
     return result;
   } catch (err) {
     if (!tarStream.destroyed) tarStream.destroy();
     // Nothing may still be writing into dest once the caller gets the error.
     await u?.tasks.settle();
+    await u?.closeDeepDirs();
     if (signal?.aborted) throw signal.reason ?? err;
-    if (isBerthError(err) || (src.failure !== undefined && err === src.failure)) throw err;
+    if (isBerthError(err) || (reader.source.failure !== undefined && err === reader.source.failure)) throw err;
+    if (isTarFormatError(err)) throw malformed(err.message);
     const where = current === '' ? 'unpacking layer' : `unpacking layer entry ${q(current)}`;
     throw system(`${where}: ${errorMessage(err)}`, err);
   } finally {

@@ -32,6 +32,8 @@ export interface VolumeMountUse {
   destination: string;
   rw: boolean;
   propagation: string;
+  /** Who holds the volume: the container at its destination unless told otherwise (docker cp). */
+  holder?: string;
 }
 
 export function validateVolumeName(name: string): void {
@@ -232,7 +234,7 @@ export class VolumeService {
   /** A container starts using the volume (mounted on first use); returns the host path to mount. */
   async mount(name: string, use: VolumeMountUse): Promise<string> {
     this.find(name);
-    const data = await this.store.acquire(name, `${use.container}\0${use.destination}`);
+    const data = await this.store.acquire(name, use.holder ?? `${use.container}\0${use.destination}`);
     this.publish('mount', name, {
       container: use.container,
       destination: use.destination,
@@ -244,9 +246,9 @@ export class VolumeService {
   }
 
   /** The container stopped using it (unmounted after the last user). */
-  async unmount(name: string, use: { container: string; destination: string }): Promise<void> {
+  async unmount(name: string, use: { container: string; destination: string; holder?: string }): Promise<void> {
     if (!this.store.get(name)) return;
-    await this.store.release(name, `${use.container}\0${use.destination}`);
+    await this.store.release(name, use.holder ?? `${use.container}\0${use.destination}`);
     this.publish('unmount', name, { container: use.container, driver: 'local' });
   }
 

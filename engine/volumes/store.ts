@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, system } from '../common/errors.js';
+import { removeTree } from '../../hostfs/rooted.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
 import { isMounted, mountPoints, runTool, unmount } from '../common/mounts.js';
@@ -114,7 +115,8 @@ export class VolumeStore {
   private async removeDir(dir: string): Promise<void> {
     await unmount(path.join(dir, '_data'));
     await this.assertNoMountsUnder(dir);
-    await fsp.rm(dir, { recursive: true, force: true });
+    // rm -rf: a volume can hold a tree deeper than PATH_MAX.
+    await removeTree(dir);
   }
 
   private async assertNoMountsUnder(dir: string): Promise<void> {

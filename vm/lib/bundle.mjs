@@ -94,7 +94,7 @@ function packageClosure(roots, lock, pkg) {
 }
 
 // Types, sources and docs are dead weight at run time. `prebuilds/` holds native addons for the
-// Bare runtime (bare-fs & co. come in through tar-stream but Node never loads them); Node addons
+// Bare runtime (bare-fs & co., which some packages pull in; Node never loads them); Node addons
 // we need (node-unix-socket-linux-*) sit at their package root.
 const SKIP_FILE = /(\.d\.ts|\.d\.mts|\.d\.cts|\.map|\.md|\.markdown|\.ts|\.c|\.h|^CMakeLists\.txt)$/i;
 const SKIP_DIR = new Set(['node_modules', 'prebuilds']);

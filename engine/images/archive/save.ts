@@ -21,7 +21,8 @@
  */
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar, { type Header, type Pack } from 'tar-stream';
+import type { TarHeader } from '../../../common/tar/index.js';
+import { TarSink } from '../../../hostfs/tar-sink.js';
 import { chainIds, digestHex, hasherDigest, newHasher, sha256, shortId, type Digest } from '../../common/digest.js';
 import { errorMessage, invalid, notFound, system } from '../../common/errors.js';
 import { familiarName, familiarString, parseReference, refString } from '../../registry/reference.js';
@@ -213,35 +214,21 @@ export class ImageSaver {
     const onAbort = (): void => ac.abort(cancelled('save cancelled'));
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const pack = tar.pack();
-    let pumpError: unknown;
-    const pumping = (async (): Promise<void> => {
-      try {
-        for await (const chunk of pack) {
-          if (!out.write(chunk)) await waitDrain(out, ac.signal);
-        }
-      } catch (err) {
-        pumpError = err;
-        if (!ac.signal.aborted) ac.abort(err);
-        pack.destroy();
-      }
-    })();
+    const sink = new TarSink(out, ac.signal);
     try {
-      await this.writeEntries(pack, images, ac.signal);
-      pack.finalize();
-      await pumping;
-      if (pumpError !== undefined) throw pumpError;
+      await this.writeEntries(sink, images, ac.signal);
+      await sink.finish();
     } catch (err) {
       if (!ac.signal.aborted) ac.abort(err);
-      pack.destroy();
-      await pumping;
-      throw signal?.aborted ? cancelled('save cancelled') : (pumpError ?? err);
+      if (signal?.aborted) throw cancelled('save cancelled');
+      if (out.destroyed) throw cancelled('output stream closed');
+      throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private async writeEntries(pack: Pack, images: SaveImage[], signal: AbortSignal): Promise<void> {
+  private async writeEntries(pack: TarSink, images: SaveImage[], signal: AbortSignal): Promise<void> {
     const mtime = images.reduce((m, i) => (i.mtime > m ? i.mtime : m), new Date(0));
     const index = {
       schemaVersion: 2,
@@ -271,14 +258,15 @@ export class ImageSaver {
     }
 
     const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
-    await addEntry(pack, { name: 'oci-layout', mtime }, json({ imageLayoutVersion: '1.0.0' }));
-    await addEntry(pack, { name: 'index.json', mtime }, json(index));
-    await addEntry(pack, { name: 'manifest.json', mtime }, json(manifestJson));
+    const addEntry = (h: EntrySpec, data?: Buffer): Promise<void> => addTo(pack, h, data);
+    await addEntry({ name: 'oci-layout', mtime }, json({ imageLayoutVersion: '1.0.0' }));
+    await addEntry({ name: 'index.json', mtime }, json(index));
+    await addEntry({ name: 'manifest.json', mtime }, json(manifestJson));
     if (Object.keys(repositories).length > 0) {
-      await addEntry(pack, { name: 'repositories', mtime }, json(repositories));
+      await addEntry({ name: 'repositories', mtime }, json(repositories));
     }
-    await addEntry(pack, { name: 'blobs', type: 'directory', mode: 0o755, mtime });
-    await addEntry(pack, { name: 'blobs/sha256', type: 'directory', mode: 0o755, mtime });
+    await addEntry({ name: 'blobs', type: 'dir', mode: 0o755, mtime });
+    await addEntry({ name: 'blobs/sha256', type: 'dir', mode: 0o755, mtime });
     const written = new Set<Digest>();
     for (const img of images) {
       for (const [digest, data] of [
@@ -288,7 +276,7 @@ export class ImageSaver {
         if (written.has(digest)) continue;
         written.add(digest);
         signal.throwIfAborted();
-        await addEntry(pack, { name: blobPath(digest), mtime: img.mtime }, data);
+        await addEntry({ name: blobPath(digest), mtime: img.mtime }, data);
       }
     }
     for (const img of images) {
@@ -302,45 +290,33 @@ export class ImageSaver {
   }
 
   /** One layer as an uncompressed tar entry, decompressed from its stored blob and checked against its DiffID. */
-  private async writeLayer(pack: Pack, layer: SaveLayer, mtime: Date, signal: AbortSignal): Promise<void> {
+  private async writeLayer(pack: TarSink, layer: SaveLayer, mtime: Date, signal: AbortSignal): Promise<void> {
     const src = this.images.content.createReadStream(layer.blob.digest);
     const kind = compressionForMediaType(layer.blob.mediaType);
     const dec = kind !== undefined ? decompressor(kind) : autoDecompressor();
     const piped = pipeline(src, dec, { signal });
     piped.catch(() => undefined);
-    let entry!: ReturnType<Pack['entry']>;
-    const done = new Promise<void>((resolve, reject) => {
-      entry = pack.entry({ name: blobPath(layer.diffId), size: layer.size, mode: 0o644, mtime, type: 'file' }, (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-    done.catch(() => undefined);
-    const hash = newHasher();
-    let n = 0;
-    try {
+    // Checked as it streams: a layer that turns out wrong fails before the entry is complete, so
+    // the archive ends truncated rather than silently wrong.
+    async function* verified(): AsyncGenerator<Buffer> {
+      const hash = newHasher();
+      let n = 0;
       for await (const chunk of dec as AsyncIterable<Buffer>) {
         n += chunk.length;
-        if (n > layer.size) {
-          throw system(`layer ${layer.diffId} decompresses to more than its recorded ${layer.size} bytes`);
-        }
+        if (n > layer.size) throw system(`layer ${layer.diffId} decompresses to more than its recorded ${layer.size} bytes`);
         hash.update(chunk);
-        if (!entry.write(chunk)) await waitDrain(entry, signal);
+        yield chunk;
       }
       await piped;
-      if (n !== layer.size) {
-        throw system(`layer ${layer.diffId} decompresses to ${n} bytes, but ${layer.size} were recorded`);
-      }
+      if (n !== layer.size) throw system(`layer ${layer.diffId} decompresses to ${n} bytes, but ${layer.size} were recorded`);
       const got = hasherDigest(hash);
-      if (got !== layer.diffId) {
-        throw system(`stored blob ${layer.blob.digest} decompresses to ${got}, not to layer ${layer.diffId}`);
-      }
-      entry.end(undefined);
-      await done;
+      if (got !== layer.diffId) throw system(`stored blob ${layer.blob.digest} decompresses to ${got}, not to layer ${layer.diffId}`);
+    }
+    try {
+      await pack.add({ ...FILE, name: blobPath(layer.diffId), size: layer.size, mtime: seconds(mtime) }, verified());
     } catch (err) {
       src.destroy();
       dec.destroy();
-      // Destroying an unfinished entry destroys the pack: the archive ends truncated.
-      entry.destroy(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
   }
@@ -358,60 +334,18 @@ function repoOfTag(fullTag: string): string | undefined {
 // ---------------------------------------------------------------------------
 // Tar output
 
-interface Drainable {
-  destroyed?: boolean;
-  once(event: string, fn: (...args: unknown[]) => void): unknown;
-  off(event: string, fn: (...args: unknown[]) => void): unknown;
+const FILE = { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 } as const;
+const seconds = (d: Date): number => Math.floor(d.getTime() / 1000);
+
+interface EntrySpec {
+  name: string;
+  mtime: Date;
+  type?: 'dir';
+  mode?: number;
 }
 
-/** Wait for 'drain'; fail if the stream closes or errors first, or the signal fires. */
-function waitDrain(s: Drainable, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (s.destroyed) {
-      reject(cancelled('output stream closed'));
-      return;
-    }
-    if (signal.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : cancelled('cancelled'));
-      return;
-    }
-    const cleanup = (): void => {
-      s.off('drain', onDrain);
-      s.off('close', onClose);
-      s.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-    };
-    const onDrain = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onClose = (): void => {
-      cleanup();
-      reject(cancelled('output stream closed'));
-    };
-    const onError = (err: unknown): void => {
-      cleanup();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    const onAbort = (): void => {
-      cleanup();
-      reject(signal.reason instanceof Error ? signal.reason : cancelled('cancelled'));
-    };
-    s.once('drain', onDrain);
-    s.once('close', onClose);
-    s.once('error', onError);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-type TarHeader = Partial<Header> & Pick<Header, 'name'>;
-
-/** Add a small entry (from a buffer) or a directory and wait until it is packed. */
-function addEntry(pack: Pack, header: TarHeader, data?: Buffer): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-    const h: TarHeader = { mode: 0o644, type: 'file', ...header };
-    if (data !== undefined) pack.entry({ ...h, size: data.length }, data, cb);
-    else pack.entry(h, cb);
-  });
+/** Adds a small entry (from a buffer) or a directory. */
+function addTo(pack: TarSink, spec: EntrySpec, data?: Buffer): Promise<void> {
+  const h: TarHeader = { ...FILE, type: spec.type ?? 'file', mode: spec.mode ?? 0o644, name: spec.name, mtime: seconds(spec.mtime), size: data?.length ?? 0 };
+  return pack.add(h, data ? [data] : undefined);
 }

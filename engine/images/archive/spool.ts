@@ -10,9 +10,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { addAbortSignal, pipeline, type Readable } from 'node:stream';
+import { TarReader } from '../../../common/tar/index.js';
 import { hasherDigest, newHasher, type Digest } from '../../common/digest.js';
 import { errorMessage } from '../../common/errors.js';
 import { autoDecompressor, detectCompression, SNIFF_BYTES, type Compression } from '../../store/compression.js';
@@ -76,47 +75,41 @@ export class Spool {
 /** Copy every entry of the (possibly compressed) archive to dir, hashing as it goes. */
 export async function spoolArchive(input: Readable, dir: string, signal?: AbortSignal): Promise<Spool> {
   const spool = new Spool();
-  const extract = tar.extract();
-  const feeding = pipeline(input, autoDecompressor(), extract, signal ? { signal } : {});
-  feeding.catch(() => undefined);
+  const decoded = pipeline(input, autoDecompressor(), () => undefined);
+  if (signal) addAbortSignal(signal, decoded);
+  const reader = new TarReader(decoded);
   let n = 0;
   try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      const name = cleanPath(h.name);
-      if (name !== undefined && (h.type === 'file' || h.type === 'contiguous-file' || h.type == null)) {
+    for await (const e of reader) {
+      const name = cleanPath(e.name);
+      if (name !== undefined && e.type === 'file') {
         const file = path.join(dir, `e${n++}`);
-        spool.add(name, await spoolEntry(entry, name, file));
+        spool.add(name, await spoolEntry(reader.body(), name, file));
         continue;
       }
-      if (name !== undefined && (h.type === 'symlink' || h.type === 'link') && h.linkname) {
+      if (name !== undefined && (e.type === 'symlink' || e.type === 'link') && e.linkname) {
         // Symlinks resolve against the link's directory; hard links name an archive path.
-        const base = h.type === 'symlink' && !h.linkname.startsWith('/') ? path.posix.dirname(name) : '';
-        const target = cleanPath(base === '' || base === '.' ? h.linkname : `${base}/${h.linkname}`);
+        const base = e.type === 'symlink' && !e.linkname.startsWith('/') ? path.posix.dirname(name) : '';
+        const target = cleanPath(base === '' || base === '.' ? e.linkname : `${base}/${e.linkname}`);
         if (target !== undefined) spool.link(name, target);
       }
-      for await (const _ of entry) {
-        // directories, devices and the like carry nothing load needs
-      }
+      // directories, devices and the like carry nothing load needs
     }
-    await feeding;
   } catch (err) {
-    extract.destroy();
-    await feeding.catch(() => undefined);
+    decoded.destroy();
     if (signal?.aborted) throw cancelled('load cancelled');
     throw archiveError(err);
   }
   return spool;
 }
 
-async function spoolEntry(entry: AsyncIterable<unknown>, name: string, file: string): Promise<SpoolFile> {
+async function spoolEntry(entry: AsyncIterable<Uint8Array>, name: string, file: string): Promise<SpoolFile> {
   const fh = await fsp.open(file, 'wx', 0o600);
   const hash = newHasher();
   let size = 0;
   let head = Buffer.alloc(0);
   try {
-    for await (const data of entry) {
-      const chunk = data as Buffer;
+    for await (const chunk of entry) {
       hash.update(chunk);
       size += chunk.length;
       if (head.length < SNIFF_BYTES) head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
