@@ -126,7 +126,7 @@ export function listFilter(all: ContainerRecord[], filters: Record<string, strin
 }
 
 function networkMode(r: ContainerRecord): string {
-  return (r.Create.HostConfig?.['NetworkMode'] as string | undefined) || 'none';
+  return r.HostConfig.NetworkMode || 'none';
 }
 
 function portFilter(v: string): { lo: number; hi: number; proto?: string } {
@@ -228,13 +228,11 @@ function mountsView(r: ContainerRecord): Record<string, unknown>[] {
     }));
 }
 
+/** inspect's HostConfig: the planned one over the defaults dockerd shows for fields never set. */
 function hostConfigView(r: ContainerRecord): Record<string, unknown> {
-  const hc = r.Create.HostConfig ?? {};
   return {
     Binds: null,
-    NetworkMode: 'bridge',
     PortBindings: {},
-    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
     VolumeDriver: '',
     VolumesFrom: null,
     CapAdd: null,
@@ -249,10 +247,8 @@ function hostConfigView(r: ContainerRecord): Record<string, unknown> {
     ReadonlyRootfs: false,
     SecurityOpt: null,
     ShmSize: 64 * 1024 * 1024,
-    Runtime: 'runc',
-    LogConfig: { Type: 'json-file', Config: {} },
-    ...hc,
-    AutoRemove: hc.AutoRemove === true,
+    ...r.HostConfig,
+    AutoRemove: r.HostConfig.AutoRemove === true,
   };
 }
 
