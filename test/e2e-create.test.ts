@@ -54,6 +54,18 @@ test('malformed create bodies are 400s naming the field, and nothing is stored',
   await env.ok(['rm', id]);
 });
 
+test('a container that never ran has its own (empty) layer: commit and diff work on it', { skip }, async () => {
+  const id = (await env.ok(['create', env.ref, 'true'])).trim();
+  try {
+    assert.equal(await env.ok(['diff', id]), '');
+    const image = (await env.ok(['commit', id, 'never-ran:1'])).trim();
+    assert.match(image, /^sha256:[0-9a-f]{64}$/);
+    await env.ok(['rmi', 'never-ran:1']);
+  } finally {
+    await env.ok(['rm', id]);
+  }
+});
+
 test('docker run --init: tini (docker-init) is PID 1 and runs the command', { skip: skip || (!TINI && 'needs Debian\'s tini (tini-static)') }, async () => {
   const out = await env.ok(['run', '--rm', '--init', env.ref, 'ps', '-o', 'pid,comm']);
   const pid1 = out.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[0] === '1');

@@ -340,6 +340,8 @@ export class ContainerService {
       }
       const dir = this.records.dataDir(id);
       await fsp.mkdir(dir, { recursive: true, mode: 0o710 });
+      // The container's own layer exists from create on (as in Docker): commit, diff and export of a container that never ran see it empty.
+      await fsp.mkdir(path.join(dir, 'upper'), { mode: 0o755 });
       await this.records.save(c);
     } catch (err) {
       this.records.byId.delete(id);

@@ -5,7 +5,7 @@
  */
 export { DecodeError, decodeDocument, type Codec, type NoNull } from './codec.js';
 export { decodeBody, decodeBodyText, parseJsonText } from './body.js';
-export { parseFiltersJson, queryBool, queryEnum, queryFilters, queryInt, queryString, queryTime } from './query.js';
+export { parseFiltersJson, queryBool, queryContainerPath, queryEnum, queryFilters, queryInt, queryString, queryTime } from './query.js';
 export { commitConfig, containerConfig, createRequest, execCreateRequest, execStartRequest, updateRequest } from './containers.js';
 export { networkConnectRequest, networkCreateRequest, networkDisconnectRequest, volumeCreateRequest } from './networks.js';
 export { authConfig } from './system.js';

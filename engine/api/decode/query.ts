@@ -99,3 +99,21 @@ export function parseFiltersJson(raw: string, allowed: readonly string[]): Filte
   }
   return out;
 }
+
+/** Linux's limits for one name and for a whole path (NAME_MAX, PATH_MAX). */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+
+/**
+ * A path inside a container (`path` of the archive routes): required, no NUL byte, and within
+ * the kernel's limits, so a name no filesystem can hold is the client's 400, not a failed lookup.
+ */
+export function queryContainerPath(q: URLSearchParams, name = 'path'): string {
+  const p = q.get(name);
+  if (!p) throw invalid(`bad parameter: ${name} cannot be empty`, 'INVALID_QUERY');
+  if (p.includes('\0')) throw invalid(`bad parameter: ${name} must not contain a NUL byte`, 'INVALID_QUERY');
+  if (Buffer.byteLength(p) >= PATH_MAX || p.split('/').some((part) => Buffer.byteLength(part) > NAME_MAX)) {
+    throw invalid(`bad parameter: ${name} is too long: file name too long`, 'INVALID_QUERY');
+  }
+  return p;
+}
