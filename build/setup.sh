@@ -14,8 +14,8 @@ need_root() {
 need_root
 
 # Engine runtime: overlayfs tools, xattrs for whiteouts, zstd, runc/conmon for containers,
-# iproute2 and nftables for networking.
-ENGINE_PKGS=(attr zstd runc conmon iproute2 iptables nftables ca-certificates)
+# iproute2 and nftables for networking, tini (its tini-static is Docker's docker-init, for --init).
+ENGINE_PKGS=(attr zstd runc conmon iproute2 iptables nftables ca-certificates tini)
 # Tests: a real registry, skopeo to push OCI layouts, htpasswd, openssl for the token server,
 # Debian's docker-compose 1.29 (a real docker-py client), libbsd0 for the netcat the UDP test copies into an image,
 # Debian's chromium for the desktop UI tests (playwright-core drives it), OpenSSH's server for the
