@@ -13,11 +13,12 @@ import {
   queryBool,
   queryFilters,
   queryInt,
+  queryJson,
   queryTime,
   updateRequest,
   volumeCreateRequest,
 } from '../engine/api/decode/index.js';
-import { int64, list, string, struct } from '../engine/api/decode/codec.js';
+import { int64, list, map, nullableString, string, struct } from '../engine/api/decode/codec.js';
 
 /** Asserts a 400 with exactly this message. */
 function refused(fn: () => unknown, message: string | RegExp): void {
@@ -131,4 +132,10 @@ test('query parameters: Docker\'s booleans, integers with strconv\'s words, time
   refused(() => f('not json'), 'invalid filter');
   refused(() => f('{"label":{"a":true},"status":["x"]}'), 'invalid filter');
   refused(() => f('{"color":["red"]}'), "invalid filter 'color'");
+  // JSON-valued parameters (the build's buildargs): a null value is kept, as in map[string]*string.
+  const args = map(nullableString);
+  assert.deepEqual(queryJson(q('buildargs=' + encodeURIComponent('{"A":"1","B":null}')), 'buildargs', args), { A: '1', B: null });
+  assert.equal(queryJson(q(''), 'buildargs', args), undefined);
+  refused(() => queryJson(q('buildargs=nope'), 'buildargs', args), 'invalid buildargs: not JSON: nope');
+  refused(() => queryJson(q('buildargs=' + encodeURIComponent('{"A":1}')), 'buildargs', args), 'json: cannot unmarshal number into Go value of type string');
 });

@@ -93,6 +93,13 @@ export function namedString(goType: string): Codec<string> {
   return { goType, zero: '', decode: (v, at) => (typeof v === 'string' ? v : mismatch(v, goType, at)) };
 }
 
+/** Go's `*string` where null is kept (map[string]*string, as in the build's `buildargs`). */
+export const nullableString: Codec<string | null> = {
+  goType: '*string',
+  zero: null,
+  decode: (v, at) => (typeof v === 'string' ? v : mismatch(v, 'string', at)),
+};
+
 export const bool: Codec<boolean> = {
   goType: 'bool',
   zero: false,

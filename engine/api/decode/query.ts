@@ -5,6 +5,7 @@
  */
 import { invalid } from '../../common/errors.js';
 import type { Filters } from '../../../types/engine-api.js';
+import { DecodeError, ROOT, type Codec } from './codec.js';
 
 /** Docker's BoolValue: "", "0", "no", "false", "none" (any case, trimmed) are false; anything else is true. */
 export function queryBool(q: URLSearchParams, name: string, dflt = false): boolean {
@@ -116,4 +117,27 @@ export function queryContainerPath(q: URLSearchParams, name = 'path'): string {
     throw invalid(`bad parameter: ${name} is too long: file name too long`, 'INVALID_QUERY');
   }
   return p;
+}
+
+/**
+ * A parameter whose value is JSON (the build's `buildargs`, `labels`, `cachefrom`...), decoded
+ * with a codec: absent or "" → undefined; not JSON → "invalid <name>: ..."; a mismatch → Go's
+ * words, as dockerd's json.Unmarshal of the value gives them.
+ */
+export function queryJson<T>(q: URLSearchParams, name: string, codec: Codec<T>): T | undefined {
+  const raw = q.get(name);
+  if (raw === null || raw === '') return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw invalid(`invalid ${name}: not JSON: ${raw}`, 'INVALID_QUERY');
+  }
+  if (v === null) return undefined;
+  try {
+    return codec.decode(v, ROOT);
+  } catch (err) {
+    if (err instanceof DecodeError) throw invalid(err.message, 'INVALID_QUERY');
+    throw err;
+  }
 }
