@@ -7,6 +7,7 @@ import { isBerthError } from '../engine/common/errors.js';
 import { planCreate, runtimeProcess, type DaemonDefaults, type PlanInput } from '../engine/containers/create-plan.js';
 import { upgradeRecord } from '../engine/containers/record-upgrade.js';
 import type { HostFacts } from '../engine/runtime/types.js';
+import { parseFlags } from '../engine/daemon/flags.js';
 
 const HOST: HostFacts = { boundingSet: (1n << 41n) - 1n, hardRlimits: {}, cgroupParent: '/berth', cgroupVersion: 1, arch: 'amd64' };
 const DAEMON: DaemonDefaults = {
@@ -143,4 +144,15 @@ test('records written by the old code are read: the create body becomes the plan
   assert.equal(r.RestartCount, 2);
   assert.equal(upgradeRecord({ Id: 'x' }), undefined, 'no state: not a record');
   assert.deepEqual(upgradeRecord(r), r, 'a v2 record reads as it is');
+});
+
+test('daemon flags: --init makes containers run an init by default, --init-path names the binary', () => {
+  const cfg = parseFlags(['--init', '--init-path', '/usr/bin/tini-static']);
+  assert.ok(typeof cfg === 'object');
+  assert.equal(cfg.init, true);
+  assert.equal(cfg.initPath, '/usr/bin/tini-static');
+  const off = parseFlags(['--init=false']);
+  assert.ok(typeof off === 'object' && off.init === false);
+  assert.throws(() => parseFlags(['--init-path', 'tini']), /must be an absolute path/);
+  assert.throws(() => parseFlags(['--init=maybe']), /expected true or false/);
 });
