@@ -227,43 +227,46 @@ test(`fuzzed requests never get a 5xx, the daemon stays up, and nothing half-mad
     () => ({ method: 'GET', path: `/v1.47/events?${mutateQuery({ filters: '{"type":["container"]}' })}&since=1&until=2` }),
   ];
 
-  const failures: string[] = [];
-  const statuses = new Map<string, number>();
-  const created = new Set<string>();
-  const namedVolumes = new Set<string>(['fz-vol']);
-  for (let i = 0; i < COUNT; i++) {
-    const r = pick(generators)();
-    const res = await env.daemon.request(r.method, r.path, r.body, r.body !== undefined ? { 'Content-Type': 'application/json' } : {});
-    const route = `${r.method} ${r.path.replace(/\?.*$/, '').replace(/[0-9a-f]{64}/g, '<id>').replace(/fz-[a-z]\d+/g, 'fz-*')}`;
-    const bucket = `${route} ${Math.floor(res.status / 100)}xx`;
-    statuses.set(bucket, (statuses.get(bucket) ?? 0) + 1);
-    if (res.status >= 500) failures.push(`#${i} ${res.status} ${r.method} ${r.path.slice(0, 300)} ${(r.body ?? '').slice(0, 1000)} -> ${res.body.toString().slice(0, 300)}`);
-    if (res.status === 201 && r.path.includes('/containers/create')) created.add(res.json<{ Id: string }>().Id);
-    if (res.status === 201 && r.path.includes('/volumes/create')) namedVolumes.add(res.json<{ Name: string }>().Name);
-    if (failures.length >= 10) break;
-  }
-  t.diagnostic([...statuses.entries()].sort().map(([k, n]) => `${k}: ${n}`).join('\n'));
-  assert.deepEqual(failures, [], `seed ${SEED}`);
-  assert.ok(created.size > 0, 'some mutated creates are still valid (the fuzz reaches past the decoder)');
+  try {
+    const failures: string[] = [];
+    const statuses = new Map<string, number>();
+    const created = new Set<string>();
+    const namedVolumes = new Set<string>(['fz-vol']);
+    for (let i = 0; i < COUNT; i++) {
+      const r = pick(generators)();
+      const res = await env.daemon.request(r.method, r.path, r.body, r.body !== undefined ? { 'Content-Type': 'application/json' } : {});
+      const route = `${r.method} ${r.path.replace(/\?.*$/, '').replace(/[0-9a-f]{64}/g, '<id>').replace(/fz-[a-z]\d+/g, 'fz-*')}`;
+      const bucket = `${route} ${Math.floor(res.status / 100)}xx`;
+      statuses.set(bucket, (statuses.get(bucket) ?? 0) + 1);
+      if (res.status >= 500) failures.push(`#${i} ${res.status} ${r.method} ${r.path.slice(0, 300)} ${(r.body ?? '').slice(0, 1000)} -> ${res.body.toString().slice(0, 300)}`);
+      if (res.status === 201 && r.path.includes('/containers/create')) created.add(res.json<{ Id: string }>().Id);
+      if (res.status === 201 && r.path.includes('/volumes/create')) namedVolumes.add(res.json<{ Name: string }>().Name);
+      if (failures.length >= 10) break;
+    }
+    t.diagnostic([...statuses.entries()].sort().map(([k, n]) => `${k}: ${n}`).join('\n'));
+    assert.deepEqual(failures, [], `seed ${SEED}`);
+    assert.ok(created.size > 0, 'some mutated creates are still valid (the fuzz reaches past the decoder)');
 
-  // The daemon is up and the real CLI reads everything it holds.
-  assert.equal((await env.daemon.request('GET', '/_ping')).status, 200);
-  const ids = (await env.ok(['ps', '-a', '-q', '--no-trunc'])).trim().split('\n').filter(Boolean).sort();
-  assert.deepEqual(ids, [...new Set([runner, idle, ...created])].sort(), 'exactly the containers whose create succeeded');
-  const inspected = JSON.parse(await env.ok(['inspect', ...ids])) as { Id: string }[];
-  assert.equal(inspected.length, ids.length);
-  const dirs = (await fsp.readdir(path.join(env.daemon.dataRoot, 'containers'))).sort();
-  assert.deepEqual(dirs, ids, 'no directory of a refused create');
-  // Anonymous volumes are made for a create only once it is known to be good.
-  const dangling = (await env.ok(['volume', 'ls', '-q', '--filter', 'dangling=true'])).trim().split('\n').filter(Boolean);
-  assert.deepEqual(dangling.filter((v) => !namedVolumes.has(v)), [], 'no anonymous volume left by a refused create');
+    // The daemon is up and the real CLI reads everything it holds.
+    assert.equal((await env.daemon.request('GET', '/_ping')).status, 200);
+    const ids = (await env.ok(['ps', '-a', '-q', '--no-trunc'])).trim().split('\n').filter(Boolean).sort();
+    assert.deepEqual(ids, [...new Set([runner, idle, ...created])].sort(), 'exactly the containers whose create succeeded');
+    const inspected = JSON.parse(await env.ok(['inspect', ...ids])) as { Id: string }[];
+    assert.equal(inspected.length, ids.length);
+    const dirs = (await fsp.readdir(path.join(env.daemon.dataRoot, 'containers'))).sort();
+    assert.deepEqual(dirs, ids, 'no directory of a refused create');
+    // Anonymous volumes are made for a create only once it is known to be good.
+    const dangling = (await env.ok(['volume', 'ls', '-q', '--filter', 'dangling=true'])).trim().split('\n').filter(Boolean);
+    assert.deepEqual(dangling.filter((v) => !namedVolumes.has(v)), [], 'no anonymous volume left by a refused create');
 
-  // Clean up what the valid requests made.
-  if (ids.length > 0) await env.ok(['rm', '-f', '-v', ...ids]);
-  for (const n of JSON.parse(await env.ok(['network', 'ls', '--format', '{{json .Name}}', '--filter', 'name=fz-']).then((s) => `[${s.trim().split('\n').filter(Boolean).join(',')}]`)) as string[]) {
-    await docker(env.daemon, ['network', 'rm', n]);
+  } finally {
+    // Clean up what the valid requests made, whatever happened above.
+    const left = (await env.ok(['ps', '-a', '-q', '--no-trunc'])).trim().split('\n').filter(Boolean);
+    if (left.length > 0) await docker(env.daemon, ['rm', '-f', '-v', ...left]);
+    const nets = (await env.ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=fz-'])).trim().split('\n').filter(Boolean);
+    for (const n of nets) await docker(env.daemon, ['network', 'rm', n]);
+    await docker(env.daemon, ['volume', 'prune', '-a', '-f']);
+    const images = (await env.ok(['images', '-q', '--filter', 'reference=fz/*'])).trim().split('\n').filter(Boolean);
+    if (images.length > 0) await docker(env.daemon, ['rmi', '-f', ...new Set(images)]);
   }
-  await docker(env.daemon, ['volume', 'prune', '-a', '-f']);
-  const images = (await env.ok(['images', '-q', '--filter', 'reference=fz/*'])).trim().split('\n').filter(Boolean);
-  if (images.length > 0) await docker(env.daemon, ['rmi', '-f', ...new Set(images)]);
 });

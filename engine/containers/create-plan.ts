@@ -22,7 +22,8 @@ import { parseHealthConfig } from './health.js';
 import { planLimits } from './limits.js';
 import { resolveLogConfig, type LogConfig } from './logrotate.js';
 import { validateRestartPolicy } from './restart.js';
-import type { ContainerRecord, PlannedHostConfig } from './types.js';
+import { ZERO_TIME, type ContainerRecord, type MountPoint, type PlannedHostConfig } from './types.js';
+import type { Digest } from '../common/digest.js';
 
 /** What the daemon decides for containers that do not say (its flags), and what it can run. */
 export interface DaemonDefaults {
@@ -215,5 +216,28 @@ export function runtimeProcess(p: Pick<ContainerRecord, 'Config' | 'HostConfig' 
       ...(cfg.StopSignal ? { StopSignal: cfg.StopSignal } : {}),
       HostConfig: p.HostConfig,
     },
+  };
+}
+
+/** The record a new container is persisted as: the plan, with what settling it decided. */
+export function recordOf(
+  plan: CreatePlan,
+  o: { id: string; name: string; created: string; image: string; imageId: Digest; network: { NetworkMode: string; Endpoints: Record<string, EndpointSettings> }; mounts: MountPoint[] },
+): ContainerRecord {
+  return {
+    version: 2,
+    Id: o.id,
+    Name: o.name,
+    Created: o.created,
+    Image: o.image,
+    ImageID: o.imageId,
+    Config: plan.Config,
+    HostConfig: { ...plan.HostConfig, NetworkMode: o.network.NetworkMode },
+    Endpoints: o.network.Endpoints,
+    Path: plan.Path,
+    Args: plan.Args,
+    State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
+    RestartCount: 0,
+    MountPoints: o.mounts,
   };
 }

@@ -33,7 +33,7 @@ import { ensureWorkingDir, resolveGroupAdd, resolveUser } from '../runtime/user.
 import { resolveDevices } from '../runtime/devices.js';
 import { seccompProvider } from '../runtime/seccomp.js';
 import { mergeUpdate } from './limits.js';
-import { planCreate, runtimeProcess, type DaemonDefaults } from './create-plan.js';
+import { planCreate, recordOf, runtimeProcess, type DaemonDefaults } from './create-plan.js';
 import { connectedNetworks, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleNetwork, type ContainerLookup } from './networking.js';
 import type { NetworkService } from '../network/service.js';
 import type { ExecTarget } from './exec.js';
@@ -55,7 +55,6 @@ import {
   ZERO_TIME,
   type AttachOptions,
   type AttachSink,
-  type ContainerRecord,
   type LogsOptions,
   type WaitCondition,
 } from './types.js';
@@ -101,12 +100,22 @@ export class ContainerService {
   private readonly seccomp = seccompProvider();
   /** HEALTHCHECK probing of running containers (health.ts); State.Health lives in the records. */
   private readonly health: HealthMonitor;
+  /** What create plans with: the daemon's log driver, runtimes, init binary, default bridge. */
+  private readonly defaults: DaemonDefaults;
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
     this.monitor = new ConmonMonitor(o.conmon ? { conmonPath: o.conmon } : {});
     const hash = createHash('sha256').update(path.resolve(o.dataRoot)).digest('hex').slice(0, 12);
     this.cgroupParent = `/berth-${hash}`;
+    this.defaults = {
+      logConfig: o.logDefaults ?? DEFAULT_LOG_CONFIG,
+      runtimes: o.runtimes,
+      defaultRuntime: o.defaultRuntime,
+      ...(o.initPath ? { initPath: o.initPath } : {}),
+      defaultBridge: o.defaultBridge !== false,
+      hostname: os.hostname(),
+    };
     this.health = new HealthMonitor({
       runner: o.healthProbes,
       log: o.log,
@@ -307,29 +316,14 @@ export class ContainerService {
     }
     const { record, config } = await this.o.images.resolve(req.Image);
     const id = newContainerId();
-    const plan = planCreate({ id, request: req, image: config.config, daemon: this.daemonDefaults, host: await this.facts(), ...(opts.apiVersion ? { apiVersion: opts.apiVersion } : {}) });
+    const plan = planCreate({ id, request: req, image: config.config, daemon: this.defaults, host: await this.facts(), ...(opts.apiVersion ? { apiVersion: opts.apiVersion } : {}) });
     await resolveDevices(plan.HostConfig.Devices);
     const net = settleNetwork(plan.HostConfig, plan.Endpoints, plan.Config.ExposedPorts, this.o.network, this.lookup);
     const mountPlan = await planMounts(plan.HostConfig, Object.keys(plan.Config.Volumes ?? {}), this.mountPlanHost);
 
     // Recheck: resolve() awaited, another create may have taken the name meanwhile.
     if (this.records.byName.has(name)) throw conflict(`Conflict. The container name "/${name}" is already in use.`);
-    const rec: ContainerRecord = {
-      version: 2,
-      Id: id,
-      Name: name,
-      Created: new Date().toISOString(),
-      Image: req.Image,
-      ImageID: record.id,
-      Config: plan.Config,
-      HostConfig: { ...plan.HostConfig, NetworkMode: net.NetworkMode },
-      Endpoints: net.Endpoints,
-      Path: plan.Path,
-      Args: plan.Args,
-      State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
-      RestartCount: 0,
-      MountPoints: mountPlan.mounts,
-    };
+    const rec = recordOf(plan, { id, name, created: new Date().toISOString(), image: req.Image, imageId: record.id, network: net, mounts: mountPlan.mounts });
     // Registered before its volumes exist, so they are in use (safe from prune) from the start.
     const c = this.records.register(rec);
     const made: string[] = [];
@@ -353,18 +347,6 @@ export class ContainerService {
     for (const w of plan.Warnings) this.o.log.warn('container create adjusted', { id, warning: w });
     this.publish(c, 'create');
     return { Id: id, Warnings: plan.Warnings };
-  }
-
-  /** What planCreate needs of the daemon's configuration. */
-  private get daemonDefaults(): DaemonDefaults {
-    return {
-      logConfig: this.logDefaults,
-      runtimes: this.o.runtimes,
-      defaultRuntime: this.o.defaultRuntime,
-      ...(this.o.initPath ? { initPath: this.o.initPath } : {}),
-      defaultBridge: this.o.defaultBridge !== false,
-      hostname: os.hostname(),
-    };
   }
 
   // ---------------------------------------------------------------- start
