@@ -719,7 +719,7 @@ export interface ContainerInspect {
     FinishedAt: string;
     [k: string]: unknown;
   };
-  Config: { Tty: boolean; OpenStdin: boolean; StdinOnce?: boolean; Image: string; [k: string]: unknown };
+  Config: ContainerConfig & { Tty: boolean; OpenStdin: boolean; Image: string };
   HostConfig: HostConfig;
   NetworkSettings?: {
     /** "80/tcp" → where it is published (null: exposed, not published). */

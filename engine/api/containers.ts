@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { ContainerCreateRequest, ContainerUpdateRequest } from '../../types/engine-api.js';
+import type { ContainerCreateRequest, ContainerInspect, ContainerUpdateRequest } from '../../types/engine-api.js';
 import { errorMessage, invalid } from '../common/errors.js';
 import { createRequest, decodeBody, queryBool, queryEnum, queryFilters, queryInt, queryString, queryTime, updateRequest } from './decode/index.js';
 import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
@@ -36,7 +36,7 @@ export interface LogsRequest {
 export interface ContainersBackend {
   create(name: string | undefined, body: ContainerCreateRequest, opts: { apiVersion?: string }): Promise<{ Id: string; Warnings: string[] }>;
   list(opts: { all: boolean; limit?: number; size?: boolean; filters: Record<string, string[]> }): Promise<unknown[]>;
-  inspect(ref: string): unknown;
+  inspect(ref: string): ContainerInspect;
   start(ref: string): Promise<void>;
   stop(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;

@@ -25,7 +25,7 @@ import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
 import type { ContainerConfig } from '../images/config.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
-import type { ContainerCreateRequest, ContainerUpdateRequest, EndpointSettings } from '../../types/engine-api.js';
+import type { ContainerCreateRequest, ContainerInspect, ContainerUpdateRequest, EndpointSettings } from '../../types/engine-api.js';
 import { buildSpec, probeHostFacts, resolveWorkingDir, serializeSpec } from '../runtime/spec.js';
 import type { RuntimeInfo } from '../runtime/detect.js';
 import type { HostFacts } from '../runtime/types.js';
@@ -993,7 +993,7 @@ export class ContainerService {
     return shown;
   }
 
-  inspect(ref: string): Record<string, unknown> {
+  inspect(ref: string): ContainerInspect {
     const c = this.find(ref);
     return inspectView(this.records, c.rec, this.execIdsOf?.(c.rec.Id) ?? [], this.netView);
   }

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { invalid, notFound } from '../common/errors.js';
+import type { ContainerInspect, ContainerState, HostConfig } from '../../types/engine-api.js';
 import type { ContainerRecords } from './records.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 
@@ -22,7 +23,7 @@ export type ImageIdOf = (ref: string) => string | undefined;
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 /** The Status Docker reports: a paused container is "paused", not "running". */
-export function dockerStatus(r: ContainerRecord): string {
+export function dockerStatus(r: ContainerRecord): ContainerState {
   return r.State.Status === 'running' && r.State.Paused ? 'paused' : r.State.Status;
 }
 
@@ -162,7 +163,7 @@ export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, 
 }
 
 /** `GET /containers/{id}/json`. */
-export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = [], net?: NetView): Record<string, unknown> {
+export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = [], net?: NetView): ContainerInspect {
   const st = r.State;
   const dataDir = paths.dataDir(r.Id);
   return {
@@ -207,7 +208,7 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
       },
     },
     Mounts: mountsView(r),
-    Config: r.Config,
+    Config: { ...r.Config, Tty: r.Config.Tty === true, OpenStdin: r.Config.OpenStdin === true, Image: r.Config.Image ?? r.Image },
     NetworkSettings: net?.settings(r) ?? { Networks: {} },
   };
 }
@@ -229,7 +230,7 @@ function mountsView(r: ContainerRecord): Record<string, unknown>[] {
 }
 
 /** inspect's HostConfig: the planned one over the defaults dockerd shows for fields never set. */
-function hostConfigView(r: ContainerRecord): Record<string, unknown> {
+function hostConfigView(r: ContainerRecord): HostConfig {
   return {
     Binds: null,
     PortBindings: {},
