@@ -168,7 +168,8 @@ test(`fuzzed requests never get a 5xx, the daemon stays up, and nothing half-mad
   const ref = env.ref;
   const runner = (await env.ok(['run', '-d', '--name', 'fz-runner', ref, 'sleep', '3600'])).trim();
   const idle = (await env.ok(['create', '--name', 'fz-idle', ref, 'true'])).trim();
-  await env.ok(['network', 'create', 'fz-net']);
+  // Subnets outside the default pools, which other daemons on a shared host may have used up.
+  await env.ok(['network', 'create', '--subnet', `10.252.${SEED % 250}.0/24`, 'fz-net']);
   await env.ok(['volume', 'create', 'fz-vol']);
   // A running exec to resize (resizing one that never started waits for it, as in dockerd).
   const exec = JSON.parse((await env.daemon.request('POST', `/containers/${runner}/exec`, { Cmd: ['sleep', '3600'] })).body.toString()).Id as string;
