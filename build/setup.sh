@@ -14,8 +14,9 @@ need_root() {
 need_root
 
 # Engine runtime: overlayfs tools, xattrs for whiteouts, zstd/bzip2/xz for ADD's archives, runc/conmon for
-# containers, iproute2 and nftables for networking; acl so `sudo berth desktop` can let the user's app open the socket.
-ENGINE_PKGS=(attr zstd bzip2 xz-utils runc conmon iproute2 iptables nftables ca-certificates acl)
+# containers, iproute2 and nftables for networking, tini (its tini-static is Docker's docker-init, for --init);
+# acl so `sudo berth desktop` can let the user's app open the socket.
+ENGINE_PKGS=(attr zstd bzip2 xz-utils runc conmon iproute2 iptables nftables ca-certificates tini acl)
 # Tests: a real registry, skopeo to push OCI layouts, htpasswd, openssl for the token server,
 # Debian's docker-compose 1.29 (a real docker-py client), libbsd0 for the netcat the UDP test copies into an image,
 # Debian's chromium for the desktop UI tests (playwright-core drives it), OpenSSH's server for the

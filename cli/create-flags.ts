@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseGoDuration } from '../client/index.js';
-import type { ContainerCreateBody, DeviceMapping, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
+import type { ContainerCreateBody, DeviceMapping, Resources, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../types/engine-api.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 import { buildNetworking, checkDns, parseExtraHost } from './network-flags.js';
@@ -162,11 +162,13 @@ export function parseSecurityOpt(value: string): string {
   }
 }
 
+type NumericResource = { [K in keyof Resources]-?: number extends NonNullable<Resources[K]> ? K : never }[keyof Resources];
+
 /** The resource flags `run`, `create` and `update` share, as HostConfig fields (only those given). */
 export function resourceFields(a: ParsedArgs): Partial<HostConfig> {
   const out: Partial<HostConfig> = {};
   const str = (name: string): string | undefined => (a.has(name) ? (a.string(name) ?? '') : undefined);
-  const num = (name: string, field: string): void => {
+  const num = (name: string, field: NumericResource): void => {
     const v = str(name);
     if (v !== undefined) out[field] = parseIntFlag(v, `--${name}`);
   };

@@ -108,7 +108,7 @@ test('a bad Healthcheck in the create body is a 400 and creates nothing', { skip
   for (const [hc, msg] of [
     [{ Test: ['CMD', 'true'], Interval: 10 }, 'Interval in Healthcheck cannot be less than 1ms'],
     [{ Test: ['CMD', 'true'], Retries: -2 }, 'Retries in Healthcheck cannot be negative'],
-    [{ Test: 'true' }, 'Healthcheck.Test must be an array of strings'],
+    [{ Test: 'true' }, 'invalid JSON: json: cannot unmarshal string into Go struct field HealthConfig.Healthcheck.Test of type []string'],
   ] as const) {
     const r = await daemon.request('POST', '/containers/create?name=hc-bad', { Image: ref, Healthcheck: hc });
     assert.equal(r.status, 400, r.body.toString());

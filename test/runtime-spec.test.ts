@@ -237,9 +237,12 @@ describe('command, environment, working dir', () => {
     assert.equal(spec({ HostConfig: { OomScoreAdj: -500 } }, undefined, { host: host({ oomScoreAdj: -100 }) }).process.oomScoreAdj, -500);
   });
 
-  test('--init is refused rather than ignored; false is fine', () => {
-    assertInvalid(() => spec({ HostConfig: { Init: true } }), /--init is not supported/);
-    assert.ok(spec({ HostConfig: { Init: false } }));
+  test('an init runs the command as PID 1 from a read-only /sbin/docker-init, as Docker does', () => {
+    const s = spec({ Cmd: ['sleep', '5'] }, undefined, { initPath: '/usr/bin/tini-static' });
+    assert.deepEqual(s.process.args, ['/sbin/docker-init', '--', 'sleep', '5']);
+    assert.deepEqual(s.mounts.find((m) => m.destination === '/sbin/docker-init'), { destination: '/sbin/docker-init', type: 'bind', source: '/usr/bin/tini-static', options: ['bind', 'ro', 'rprivate'] });
+    assert.deepEqual(spec({ Cmd: ['sleep', '5'] }).process.args, ['sleep', '5'], 'no init unless asked');
+    assertInvalid(() => spec({}, undefined, { initPath: 'tini' }), /must be absolute/);
   });
 });
 

@@ -414,8 +414,8 @@ export interface Volume {
 export interface VolumeCreateBody {
   Name?: string;
   Driver?: string;
-  DriverOpts?: Record<string, string>;
-  Labels?: Record<string, string>;
+  DriverOpts?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
 }
 
 /** GET /volumes */
@@ -464,11 +464,20 @@ export type SystemDfType = 'container' | 'image' | 'volume' | 'build-cache';
 
 // ---------------------------------------------------------------------------
 // Container create, inspect, exec, top, archive
+//
+// Request bodies are what a client may send; berthd decodes them in one step
+// (engine/api/decode/) into these same shapes, with Go's leniency: `null` is the same as an
+// absent field, a string is accepted where Docker takes a StrSlice (Cmd, Entrypoint, Shell,
+// CapAdd, CapDrop) and decoded as a one-element list, field names match case-insensitively.
+// Decoded values never hold `null`; the `| null` below is for senders.
 
 export interface PortBinding {
   HostIp: string;
   HostPort: string;
 }
+
+/** "80/tcp" → where it is published. */
+export type PortMap = Record<string, PortBinding[] | null>;
 
 export interface Ulimit {
   Name: string;
@@ -482,16 +491,35 @@ export interface RestartPolicy {
   MaximumRetryCount?: number;
 }
 
+/** HostConfig.LogConfig (`--log-driver`, `--log-opt`). */
+export interface LogConfig {
+  Type: string;
+  Config: Record<string, string> | null;
+}
+
 /** One entry of HostConfig.Mounts (`--mount`). */
 export interface MountSpec {
-  Type: 'bind' | 'volume' | 'tmpfs';
+  /** "bind", "volume" or "tmpfs" (Docker also knows "npipe", "cluster" and "image"). */
+  Type: string;
   Source?: string;
   Target: string;
   ReadOnly?: boolean;
   Consistency?: string;
-  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean };
-  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; DriverConfig?: { Name?: string; Options?: Record<string, string> }; Subpath?: string };
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+  BindOptions?: {
+    Propagation?: string;
+    NonRecursive?: boolean;
+    CreateMountpoint?: boolean;
+    ReadOnlyNonRecursive?: boolean;
+    ReadOnlyForceRecursive?: boolean;
+  } | null;
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string> | null;
+    DriverConfig?: { Name?: string; Options?: Record<string, string> | null } | null;
+    /** API 1.45: mount this path inside the volume instead of its root. */
+    Subpath?: string;
+  } | null;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number } | null;
 }
 
 /** HostConfig.Devices entry. */
@@ -501,56 +529,173 @@ export interface DeviceMapping {
   CgroupPermissions: string;
 }
 
-/** HostConfig of POST /containers/create (the fields the CLI sets). */
-export interface HostConfig {
+/** HostConfig.DeviceRequests entry (`--gpus`). */
+export interface DeviceRequest {
+  Driver?: string;
+  Count?: number;
+  DeviceIDs?: string[] | null;
+  Capabilities?: string[][] | null;
+  Options?: Record<string, string> | null;
+}
+
+/** HostConfig.BlkioWeightDevice entry. */
+export interface WeightDevice {
+  Path: string;
+  Weight: number;
+}
+
+/** HostConfig.BlkioDevice{Read,Write}{Bps,IOps} entry. */
+export interface ThrottleDevice {
+  Path: string;
+  Rate: number;
+}
+
+/** The limits of HostConfig, and the body of POST /containers/{id}/update (with RestartPolicy). */
+export interface Resources {
+  CpuShares?: number;
+  Memory?: number;
+  NanoCpus?: number;
+  CgroupParent?: string;
+  BlkioWeight?: number;
+  BlkioWeightDevice?: WeightDevice[] | null;
+  BlkioDeviceReadBps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteBps?: ThrottleDevice[] | null;
+  BlkioDeviceReadIOps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteIOps?: ThrottleDevice[] | null;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpuRealtimePeriod?: number;
+  CpuRealtimeRuntime?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  Devices?: DeviceMapping[] | null;
+  DeviceCgroupRules?: string[] | null;
+  DeviceRequests?: DeviceRequest[] | null;
+  KernelMemory?: number;
+  KernelMemoryTCP?: number;
+  MemoryReservation?: number;
+  MemorySwap?: number;
+  MemorySwappiness?: number | null;
+  OomKillDisable?: boolean | null;
+  PidsLimit?: number | null;
+  Ulimits?: Ulimit[] | null;
+  CpuCount?: number;
+  CpuPercent?: number;
+  IOMaximumIOps?: number;
+  IOMaximumBandwidth?: number;
+}
+
+/** POST /containers/{id}/update body. */
+export interface ContainerUpdateRequest extends Resources {
+  RestartPolicy?: RestartPolicy | null;
+}
+
+/** HostConfig of POST /containers/create (Go: container.HostConfig). */
+export interface HostConfig extends Resources {
   Binds?: string[] | null;
-  Mounts?: MountSpec[];
-  VolumesFrom?: string[] | null;
+  ContainerIDFile?: string;
+  LogConfig?: LogConfig | null;
   NetworkMode?: string;
-  PortBindings?: Record<string, PortBinding[]>;
-  RestartPolicy?: RestartPolicy;
+  PortBindings?: PortMap | null;
+  RestartPolicy?: RestartPolicy | null;
   AutoRemove?: boolean;
+  VolumeDriver?: string;
+  VolumesFrom?: string[] | null;
+  /** [height, width] of the initial TTY. */
+  ConsoleSize?: [number, number] | null;
+  Annotations?: Record<string, string> | null;
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
-  Dns?: string[];
-  DnsOptions?: string[];
-  DnsSearch?: string[];
+  CgroupnsMode?: string;
+  Dns?: string[] | null;
+  DnsOptions?: string[] | null;
+  DnsSearch?: string[] | null;
   ExtraHosts?: string[] | null;
+  /** Supplementary groups: names (from the image's /etc/group) or numeric gids. */
+  GroupAdd?: string[] | null;
+  IpcMode?: string;
+  Cgroup?: string;
   Links?: string[] | null;
+  OomScoreAdj?: number;
+  PidMode?: string;
   Privileged?: boolean;
   PublishAllPorts?: boolean;
   ReadonlyRootfs?: boolean;
-  Tmpfs?: Record<string, string>;
-  Ulimits?: Ulimit[] | null;
+  SecurityOpt?: string[] | null;
+  StorageOpt?: Record<string, string> | null;
+  Tmpfs?: Record<string, string> | null;
+  UTSMode?: string;
+  UsernsMode?: string;
+  ShmSize?: number;
+  Sysctls?: Record<string, string> | null;
+  Runtime?: string;
+  Isolation?: string;
+  Mounts?: MountSpec[] | null;
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
+  /** Run an init (docker-init, i.e. tini) as PID 1; null: the daemon's default (`--init`). */
   Init?: boolean | null;
-  Memory?: number;
-  NanoCpus?: number;
-  ConsoleSize?: [number, number];
-  [k: string]: unknown;
+}
+
+/** A container's configuration: the top level of a create body, and inspect's Config (Go: container.Config). */
+export interface ContainerConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, Record<string, never>> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Healthcheck?: HealthConfig | null;
+  ArgsEscaped?: boolean;
+  Image?: string;
+  Volumes?: Record<string, Record<string, never>> | null;
+  WorkingDir?: string;
+  /** [] or [""]: no entrypoint (the image's is dropped). */
+  Entrypoint?: string[] | null;
+  NetworkDisabled?: boolean;
+  /** Deprecated since API 1.44 (the endpoint's MacAddress replaces it); still honoured. */
+  MacAddress?: string;
+  OnBuild?: string[] | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number | null;
+  Shell?: string[] | null;
+}
+
+/** NetworkingConfig of a create body: the endpoint settings per network name. */
+export interface NetworkingConfig {
+  EndpointsConfig?: Record<string, EndpointSettings | null> | null;
 }
 
 /** The body of POST /containers/create: Config, HostConfig and NetworkingConfig in one object. */
-export interface ContainerCreateBody {
+export interface ContainerCreateRequest extends ContainerConfig {
+  HostConfig?: HostConfig | null;
+  NetworkingConfig?: NetworkingConfig | null;
+}
+
+/** What berth's own clients send: every Config field set, as the docker CLI sends them. */
+export interface ContainerCreateBody extends ContainerCreateRequest {
   Hostname: string;
   Domainname: string;
   User: string;
   AttachStdin: boolean;
   AttachStdout: boolean;
   AttachStderr: boolean;
-  ExposedPorts?: Record<string, Record<string, never>>;
   Tty: boolean;
   OpenStdin: boolean;
   StdinOnce: boolean;
   Env: string[];
   Cmd: string[] | null;
-  Entrypoint?: string[] | null;
   Image: string;
   Volumes: Record<string, Record<string, never>> | null;
   WorkingDir: string;
   Labels: Record<string, string>;
-  StopSignal?: string;
-  StopTimeout?: number;
-  Healthcheck?: HealthConfig;
   HostConfig: HostConfig;
   NetworkingConfig: { EndpointsConfig: Record<string, EndpointSettings> };
 }
@@ -580,7 +725,7 @@ export interface ContainerInspect {
     FinishedAt: string;
     [k: string]: unknown;
   };
-  Config: { Tty: boolean; OpenStdin: boolean; StdinOnce?: boolean; Image: string; [k: string]: unknown };
+  Config: ContainerConfig & { Tty: boolean; OpenStdin: boolean; Image: string };
   HostConfig: HostConfig;
   NetworkSettings?: {
     /** "80/tcp" → where it is published (null: exposed, not published). */
@@ -609,19 +754,36 @@ export interface ContainerTop {
   Processes: string[][];
 }
 
-/** POST /containers/{id}/exec body. */
-export interface ExecCreateBody {
+/** POST /containers/{id}/exec body (Go: container.ExecOptions). */
+export interface ExecCreateRequest {
+  User?: string;
+  Privileged?: boolean;
+  Tty?: boolean;
+  ConsoleSize?: [number, number] | null;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  DetachKeys?: string;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  Cmd?: string[] | null;
+  Detach?: boolean;
+}
+
+/** What berth's own clients send. */
+export interface ExecCreateBody extends ExecCreateRequest {
   AttachStdin: boolean;
   AttachStdout: boolean;
   AttachStderr: boolean;
   Tty: boolean;
-  Env?: string[];
-  WorkingDir?: string;
-  User?: string;
-  Privileged?: boolean;
-  DetachKeys?: string;
-  ConsoleSize?: [number, number] | null;
   Cmd: string[];
+}
+
+/** POST /exec/{id}/start body (Go: container.ExecStartOptions). */
+export interface ExecStartRequest {
+  Detach?: boolean;
+  Tty?: boolean;
+  ConsoleSize?: [number, number] | null;
 }
 
 /** GET /exec/{id}/json (the fields the CLI reads). */
@@ -661,12 +823,28 @@ export interface Ipam {
   Config: IpamPool[] | null;
 }
 
-/** POST /networks/create body (what the docker CLI sends). */
-export interface NetworkCreateBody {
+/** POST /networks/create body (Go: network.CreateRequest). */
+export interface NetworkCreateRequest {
   Name: string;
-  Driver: string;
+  /** Deprecated: the daemon always refuses a duplicate name. */
+  CheckDuplicate?: boolean;
+  Driver?: string;
   Scope?: string;
-  EnableIPv6?: boolean;
+  EnableIPv4?: boolean | null;
+  EnableIPv6?: boolean | null;
+  IPAM?: Partial<Ipam> | null;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Ingress?: boolean;
+  ConfigOnly?: boolean;
+  ConfigFrom?: { Network: string } | null;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** What the docker CLI (and berth's clients) send. */
+export interface NetworkCreateBody extends NetworkCreateRequest {
+  Driver: string;
   IPAM: Ipam;
   Internal: boolean;
   Attachable: boolean;
@@ -741,13 +919,13 @@ export interface EndpointSettings {
 /** POST /networks/{id}/connect body. */
 export interface NetworkConnectBody {
   Container: string;
-  EndpointConfig?: EndpointSettings;
+  EndpointConfig?: EndpointSettings | null;
 }
 
 /** POST /networks/{id}/disconnect body. */
 export interface NetworkDisconnectBody {
   Container: string;
-  Force: boolean;
+  Force?: boolean;
 }
 
 /** POST /networks/prune answer. */

@@ -3,8 +3,10 @@
  * (`docker import`, `fromSrc=-` with the tar as the body).
  */
 import type { Readable } from 'node:stream';
+import type { ContainerConfig } from '../../types/engine-api.js';
 import { invalid } from '../common/errors.js';
-import { boolParam, JsonStream, readJson, sendJson, type Ctx, type Router } from './router.js';
+import { commitConfig, decodeBody, queryBool, type NoNull } from './decode/index.js';
+import { JsonStream, sendJson, type Ctx, type Router } from './router.js';
 
 export interface CommitRequestParams {
   repo?: string;
@@ -14,7 +16,7 @@ export interface CommitRequestParams {
   pause: boolean;
   changes: string[];
   /** The body: a container config to start from (Docker's `config`). */
-  config?: Record<string, unknown>;
+  config?: NoNull<ContainerConfig>;
 }
 
 export interface ImportRequestParams {
@@ -43,10 +45,7 @@ export function commitRoutes(router: Router, backend: CommitBackend): void {
   router.add('POST', '/commit', async ({ req, res, query }) => {
     const container = query.get('container');
     if (!container) throw invalid('container must be given');
-    const body = await readJson<unknown>(req, { optional: true });
-    if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
-      throw invalid('the commit body must be a container config object');
-    }
+    const body = await decodeBody<NoNull<ContainerConfig> | undefined>(req, commitConfig, { empty: () => undefined });
     const repo = optional(query, 'repo');
     const tag = optional(query, 'tag');
     const comment = optional(query, 'comment');
@@ -56,9 +55,9 @@ export function commitRoutes(router: Router, backend: CommitBackend): void {
       ...(tag ? { tag } : {}),
       ...(comment ? { comment } : {}),
       ...(author ? { author } : {}),
-      pause: boolParam(query, 'pause', true),
+      pause: queryBool(query, 'pause', true),
       changes: changesParam(query),
-      ...(body ? { config: body as Record<string, unknown> } : {}),
+      ...(body ? { config: body } : {}),
     });
     sendJson(res, 201, result);
   });

@@ -5,8 +5,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
-import { invalid } from '../common/errors.js';
 import { boolParam, sendJson, type Router } from './router.js';
+import { queryContainerPath } from './decode/query.js';
 
 export interface PathStatView {
   name: string;
@@ -29,9 +29,7 @@ export interface ContainerFilesBackend {
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
 function pathParam(query: URLSearchParams): string {
-  const p = query.get('path');
-  if (!p) throw invalid('bad parameter: path cannot be empty');
-  return p;
+  return queryContainerPath(query);
 }
 
 const statHeader = (s: PathStatView): string =>

@@ -1,8 +1,10 @@
 import type { Writable } from 'node:stream';
+import type { ContainerCreateRequest, ContainerInspect, ContainerUpdateRequest } from '../../types/engine-api.js';
 import { errorMessage, invalid } from '../common/errors.js';
+import { createRequest, decodeBody, queryBool, queryEnum, queryFilters, queryInt, queryString, queryTime, updateRequest } from './decode/index.js';
 import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
 import { MULTIPLEXED_STREAM, openStream, RAW_STREAM, type StreamConn } from './stream.js';
-import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
+import { readBody, sendJson, sendNoContent, type Router } from './router.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -32,9 +34,9 @@ export interface LogsRequest {
 
 /** What the container routes need; the daemon wires the container service in. */
 export interface ContainersBackend {
-  create(name: string | undefined, body: unknown): Promise<{ Id: string; Warnings: string[] }>;
+  create(name: string | undefined, body: ContainerCreateRequest, opts: { apiVersion?: string }): Promise<{ Id: string; Warnings: string[] }>;
   list(opts: { all: boolean; limit?: number; size?: boolean; filters: Record<string, string[]> }): Promise<unknown[]>;
-  inspect(ref: string): unknown;
+  inspect(ref: string): ContainerInspect;
   start(ref: string): Promise<void>;
   stop(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;
@@ -53,7 +55,7 @@ export interface ContainersBackend {
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
   rename(ref: string, name: string): Promise<void>;
-  update(ref: string, body: unknown): Promise<{ Warnings: string[] }>;
+  update(ref: string, body: ContainerUpdateRequest): Promise<{ Warnings: string[] }>;
   stats(ref: string, opts: { stream: boolean; oneShot: boolean; signal?: AbortSignal }): AsyncIterable<Record<string, unknown>>;
 }
 
@@ -62,42 +64,24 @@ const LIST_FILTERS = [
   'network', 'publish', 'since', 'status', 'volume',
 ] as const;
 
-function intParam(q: URLSearchParams, name: string): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw invalid(`invalid value for ${name}: ${v}`);
-  return Math.trunc(n);
-}
-
-function timeParam(q: URLSearchParams, name: string): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === '' || v === '0') return undefined;
-  const n = Number(v);
-  if (Number.isFinite(n)) return n;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalid(`invalid value for ${name}: ${v}`);
-  return t / 1000;
-}
-
 export function containerRoutes(router: Router, backend: ContainersBackend): void {
   router.add('GET', '/containers/json', async ({ res, query }) => {
-    const limit = intParam(query, 'limit');
+    const limit = queryInt(query, 'limit');
     sendJson(
       res,
       200,
       await backend.list({
-        all: boolParam(query, 'all') || (limit !== undefined && limit > 0),
+        all: queryBool(query, 'all') || (limit !== undefined && limit > 0),
         ...(limit !== undefined ? { limit } : {}),
-        size: boolParam(query, 'size'),
-        filters: parseFilters(query, LIST_FILTERS),
+        size: queryBool(query, 'size'),
+        filters: queryFilters(query, LIST_FILTERS),
       }),
     );
   });
 
-  router.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const body = await readJson<unknown>(req);
-    sendJson(res, 201, await backend.create(query.get('name') || undefined, body));
+  router.add('POST', '/containers/create', async ({ req, res, query, version }) => {
+    const body = await decodeBody(req, createRequest);
+    sendJson(res, 201, await backend.create(queryString(query, 'name'), body, { apiVersion: version }));
   });
 
   router.add('POST', '/containers/prune', async ({ req, res }) => {
@@ -117,20 +101,20 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
 
   router.add('POST', '/containers/{id}/stop', async ({ req, res, params, query }) => {
     await readBody(req);
-    await backend.stop(params['id'] ?? '', intParam(query, 't'), query.get('signal') || undefined);
+    await backend.stop(params['id'] ?? '', queryInt(query, 't'), queryString(query, 'signal'));
     sendNoContent(res);
   });
 
   router.add('POST', '/containers/{id}/restart', async ({ req, res, params, query }) => {
     await readBody(req);
-    await backend.restart(params['id'] ?? '', intParam(query, 't'), query.get('signal') || undefined);
+    await backend.restart(params['id'] ?? '', queryInt(query, 't'), queryString(query, 'signal'));
     sendNoContent(res);
   });
 
   router.add('POST', '/containers/{id}/resize', async ({ req, res, params, query }) => {
     await readBody(req);
-    const h = intParam(query, 'h') ?? 0;
-    const w = intParam(query, 'w') ?? 0;
+    const h = queryInt(query, 'h', { min: 0, max: 0xffff }) ?? 0;
+    const w = queryInt(query, 'w', { min: 0, max: 0xffff }) ?? 0;
     await backend.resize(params['id'] ?? '', h, w);
     res.writeHead(200, { 'Content-Type': 'text/plain' });
     res.end();
@@ -146,20 +130,21 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
 
   router.add('POST', '/containers/{id}/rename', async ({ req, res, params, query }) => {
     await readBody(req);
-    const name = query.get('name');
+    const name = queryString(query, 'name');
     if (!name) throw invalid('Neither old nor new names may be empty');
     await backend.rename(params['id'] ?? '', name);
     sendNoContent(res);
   });
 
   router.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
-    sendJson(res, 200, await backend.update(params['id'] ?? '', await readJson<unknown>(req)));
+    const body = await decodeBody(req, updateRequest, { empty: () => ({}) });
+    sendJson(res, 200, await backend.update(params['id'] ?? '', body));
   });
 
   router.add('GET', '/containers/{id}/stats', async ({ res, params, query }) => {
-    const stream = query.get('stream') === null ? true : boolParam(query, 'stream');
+    const stream = queryBool(query, 'stream', true);
     const ac = new AbortController();
-    const iter = backend.stats(params['id'] ?? '', { stream, oneShot: boolParam(query, 'one-shot'), signal: ac.signal });
+    const iter = backend.stats(params['id'] ?? '', { stream, oneShot: queryBool(query, 'one-shot'), signal: ac.signal });
     const onClose = (): void => ac.abort();
     res.on('close', onClose);
     let started = false;
@@ -180,20 +165,19 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
 
   router.add('POST', '/containers/{id}/kill', async ({ req, res, params, query }) => {
     await readBody(req);
-    await backend.kill(params['id'] ?? '', query.get('signal') || undefined);
+    await backend.kill(params['id'] ?? '', queryString(query, 'signal'));
     sendNoContent(res);
   });
 
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
-    if (boolParam(query, 'link')) throw invalid('links are not supported');
-    await backend.remove(params['id'] ?? '', { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    if (queryBool(query, 'link')) throw invalid('links are not supported');
+    await backend.remove(params['id'] ?? '', { force: queryBool(query, 'force'), volumes: queryBool(query, 'v') });
     sendNoContent(res);
   });
 
   router.add('POST', '/containers/{id}/wait', async ({ req, res, params, query }) => {
     await readBody(req);
-    const condition = (query.get('condition') || 'not-running') as WaitCondition;
-    if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
+    const condition = queryEnum<WaitCondition>(query, 'condition', ['not-running', 'next-exit', 'removed'], (v) => `invalid condition: ${JSON.stringify(v)}`) ?? 'not-running';
     const ac = new AbortController();
     const { result } = backend.wait(params['id'] ?? '', condition, ac.signal);
     // The CLI needs the status line before the container exits (docker run waits, then starts).
@@ -212,26 +196,23 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
   });
 
   router.add('GET', '/containers/{id}/logs', async ({ res, params, query, log }) => {
-    const stdout = boolParam(query, 'stdout');
-    const stderr = boolParam(query, 'stderr');
+    const stdout = queryBool(query, 'stdout');
+    const stderr = queryBool(query, 'stderr');
     if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
     const id = params['id'] ?? '';
-    const tailRaw = query.get('tail');
-    let tail: number | undefined;
-    if (tailRaw !== null && tailRaw !== '' && tailRaw !== 'all') {
-      tail = Number(tailRaw);
-      if (!Number.isInteger(tail)) throw invalid(`invalid value for tail: ${tailRaw}`);
-      if (tail < 0) tail = undefined;
-    }
+    // "all", or a number of lines; a negative number means all, as in dockerd.
+    const tailRaw = queryString(query, 'tail');
+    const tailLines = tailRaw === undefined || tailRaw === 'all' ? undefined : queryInt(query, 'tail');
+    const tail = tailLines !== undefined && tailLines >= 0 ? tailLines : undefined;
     const tty = backend.isTty(id);
     const ac = new AbortController();
-    const since = timeParam(query, 'since');
-    const until = timeParam(query, 'until');
+    const since = queryTime(query, 'since');
+    const until = queryTime(query, 'until');
     const iter = backend.logs(id, {
       stdout,
       stderr,
-      follow: boolParam(query, 'follow'),
-      timestamps: boolParam(query, 'timestamps'),
+      follow: queryBool(query, 'follow'),
+      timestamps: queryBool(query, 'timestamps'),
       ...(tail !== undefined ? { tail } : {}),
       ...(since !== undefined ? { since } : {}),
       ...(until !== undefined ? { until } : {}),
@@ -258,11 +239,11 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
 
   router.add('POST', '/containers/{id}/attach', async ({ req, res, params, query, hijack, log }) => {
     const opts: AttachRequest = {
-      stream: boolParam(query, 'stream'),
-      logs: boolParam(query, 'logs'),
-      stdin: boolParam(query, 'stdin'),
-      stdout: boolParam(query, 'stdout'),
-      stderr: boolParam(query, 'stderr'),
+      stream: queryBool(query, 'stream'),
+      logs: queryBool(query, 'logs'),
+      stdin: queryBool(query, 'stdin'),
+      stdout: queryBool(query, 'stdout'),
+      stderr: queryBool(query, 'stderr'),
     };
     let conn: StreamConn | undefined;
     const open = (tty: boolean): OutputSink => {

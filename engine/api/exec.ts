@@ -3,9 +3,11 @@
  * hijacked connection, or detached), resize its TTY, inspect it.
  */
 import type { Writable } from 'node:stream';
+import type { ExecCreateRequest, ExecStartRequest as ExecStartBody } from '../../types/engine-api.js';
 import { errorMessage, invalid } from '../common/errors.js';
+import { decodeBody, execCreateRequest, execStartRequest, queryInt } from './decode/index.js';
 import { openStream, type StreamConn } from './stream.js';
-import { readBody, readJson, sendJson, type Router } from './router.js';
+import { readBody, sendJson, type Router } from './router.js';
 
 export interface ExecStartRequest {
   detach: boolean;
@@ -21,7 +23,7 @@ export interface ExecOutputSink {
 
 /** What the exec routes need; the daemon wires the exec manager in. */
 export interface ExecBackend {
-  create(containerRef: string, body: unknown): { Id: string };
+  create(containerRef: string, body: ExecCreateRequest): { Id: string };
   /**
    * Detached: resolves (undefined) once the process runs. Attached: calls `open` once the request
    * is known to be good, then streams into the sink until the exec is over.
@@ -35,36 +37,27 @@ export interface ExecBackend {
   inspect(id: string): unknown;
 }
 
+/** A TTY dimension: a number 0..65535, required. */
 function sizeParam(q: URLSearchParams, name: string): number {
-  const v = q.get(name) ?? '';
-  const n = Number(v);
-  if (v === '' || !Number.isInteger(n) || n < 0) throw invalid(`invalid value for ${name}: ${JSON.stringify(v)}`);
+  const n = queryInt(q, name, { min: 0, max: 0xffff });
+  if (n === undefined) throw invalid(`invalid value for ${name}: ""`);
   return n;
 }
 
-function parseStart(body: unknown): ExecStartRequest {
-  if (body === undefined) return { detach: false, tty: false };
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('exec start config must be a JSON object');
-  const b = body as { Detach?: unknown; Tty?: unknown; ConsoleSize?: unknown };
-  const out: ExecStartRequest = { detach: b.Detach === true, tty: b.Tty === true };
-  const size = b.ConsoleSize;
-  if (size !== undefined && size !== null) {
-    if (!Array.isArray(size) || size.length !== 2 || !size.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff)) {
-      throw invalid('ConsoleSize must be [height, width]');
-    }
-    out.consoleSize = [size[0] as number, size[1] as number];
-  }
-  return out;
+function startOptions(body: ExecStartBody): ExecStartRequest {
+  const size = body.ConsoleSize;
+  if (size && (size[0] > 0xffff || size[1] > 0xffff)) throw invalid(`invalid console size: ${size[0]}x${size[1]}`);
+  return { detach: body.Detach === true, tty: body.Tty === true, ...(size && size[0] > 0 && size[1] > 0 ? { consoleSize: size } : {}) };
 }
 
 export function execRoutes(router: Router, backend: ExecBackend): void {
   router.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
-    const body = await readJson<unknown>(req);
+    const body = await decodeBody(req, execCreateRequest);
     sendJson(res, 201, backend.create(params['id'] ?? '', body));
   });
 
   router.add('POST', '/exec/{id}/start', async ({ req, res, params, hijack, log }) => {
-    const opts = parseStart(await readJson<unknown>(req, { optional: true }));
+    const opts = startOptions(await decodeBody(req, execStartRequest, { empty: () => ({}) }));
     let conn: StreamConn | undefined;
     const open = (tty: boolean): ExecOutputSink => {
       const c = (conn = openStream(req, res, hijack, tty));

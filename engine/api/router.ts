@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorMessage, invalid, statusForError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { queryBool, queryFilters } from './decode/query.js';
 
 export const MIN_API_VERSION = '1.24';
 export const API_VERSION = '1.47';
@@ -135,34 +136,14 @@ export async function readJson<T>(req: IncomingMessage, { optional = false } = {
   }
 }
 
+/** Docker's BoolValue (decode/query.ts): "", "0", "no", "false", "none" are false, anything else true. */
 export function boolParam(q: URLSearchParams, name: string, dflt = false): boolean {
-  const v = q.get(name);
-  if (v === null || v === '') return dflt;
-  return !(v === '0' || v.toLowerCase() === 'false' || v.toLowerCase() === 'no');
+  return queryBool(q, name, dflt);
 }
 
-/** Docker's `filters` parameter: {"key": ["v", ...]} (or the legacy {"key": {"v": true}}). */
+/** Docker's `filters` parameter (decode/query.ts), keys limited to `allowed`. */
 export function parseFilters(q: URLSearchParams, allowed: readonly string[]): Record<string, string[]> {
-  const raw = q.get('filters');
-  if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw invalid(`invalid filter: ${raw}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid(`invalid filter: ${raw}`);
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!allowed.includes(k)) throw invalid(`invalid filter '${k}'`);
-    if (Array.isArray(v)) out[k] = v.map(String);
-    else if (typeof v === 'object' && v !== null) {
-      out[k] = Object.entries(v as Record<string, unknown>)
-        .filter(([, on]) => on === true)
-        .map(([name]) => name);
-    } else throw invalid(`invalid filter '${k}'`);
-  }
-  return out;
+  return queryFilters(q, allowed);
 }
 
 /**

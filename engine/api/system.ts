@@ -1,7 +1,8 @@
 import type { EngineEvent, EventBus } from '../events/bus.js';
 import { invalid } from '../common/errors.js';
 import type { ServerResponse } from 'node:http';
-import { API_VERSION, parseFilters, readJson, sendJson, type Ctx, type Router } from './router.js';
+import { API_VERSION, parseFilters, sendJson, type Ctx, type Router } from './router.js';
+import { authConfig, decodeBody } from './decode/index.js';
 import type { AuthConfig } from '../registry/types.js';
 
 /** What the system routes need from the engine. */
@@ -39,7 +40,7 @@ export function systemRoutes(router: Router, backend: SystemBackend): void {
   router.add('GET', '/info', async ({ res }) => sendJson(res, 200, await backend.info()));
   router.add('GET', '/system/df', async ({ res, query }) => sendJson(res, 200, await backend.diskUsage(query.getAll('type'))));
   router.add('POST', '/auth', async ({ req, res }) => {
-    const auth = (await readJson<AuthConfig>(req)) ?? {};
+    const auth: AuthConfig = await decodeBody(req, authConfig, { empty: () => ({}) });
     const { identityToken } = await backend.login(auth);
     sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: identityToken ?? '' });
   });

@@ -3,13 +3,15 @@
  * inspect, remove (?force), prune (label filters; `all` from API 1.42 on, before that every
  * unused volume). The daemon wires the volume service in through VolumesBackend.
  */
+import type { VolumeCreateBody } from '../../types/engine-api.js';
 import { invalid } from '../common/errors.js';
-import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
+import { decodeBody, volumeCreateRequest } from './decode/index.js';
+import { boolParam, parseFilters, readBody, sendJson, sendNoContent, type Router } from './router.js';
 
 /** What the volume routes need; the daemon wires the volume service in. */
 export interface VolumesBackend {
   list(filters: Record<string, string[]>): { Volumes: unknown[]; Warnings: string[] };
-  create(body: unknown): Promise<unknown>;
+  create(body: VolumeCreateBody): Promise<unknown>;
   inspect(name: string): unknown;
   remove(name: string, opts: { force: boolean }): Promise<void>;
   prune(filters: Record<string, string[]>, opts: { all: boolean }): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
@@ -30,8 +32,7 @@ export function volumeRoutes(router: Router, backend: VolumesBackend): void {
   });
 
   router.add('POST', '/volumes/create', async ({ req, res }) => {
-    const body = await readJson<unknown>(req, { optional: true });
-    sendJson(res, 201, await backend.create(body));
+    sendJson(res, 201, await backend.create(await decodeBody(req, volumeCreateRequest, { empty: () => ({}) })));
   });
 
   router.add('POST', '/volumes/prune', async ({ req, res, query, version }) => {

@@ -11,6 +11,7 @@ export type ErrorKind =
   | 'conflict' // 409
   | 'notModified' // 304
   | 'unavailable' // upstream or resource temporarily unavailable: 503
+  | 'notImplemented' // the operation does not apply to this object (Docker's ErrNotImplemented): 501
   | 'upstream' // a registry or peer misbehaved: 500 with a clear message (Docker does the same)
   | 'system'; // a bug or an unexpected host failure: 500
 
@@ -43,6 +44,7 @@ const STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   notModified: 304,
   unavailable: 503,
+  notImplemented: 501,
   upstream: 500,
   system: 500,
 };

@@ -1,85 +1,92 @@
 /**
- * What `docker create` derives from the create body and the image: the runtime view of the
- * image's config and the Config that inspect shows (create body over image config).
+ * The Config a container gets at create: the request's over the image's, merged as dockerd
+ * merges them (daemon/commit.go `merge`), and what `docker inspect` shows as Config. Pure.
  *
- * Kept apart from the lifecycle (service.ts): these are plain functions of their inputs, used
- * by create, start and stop alike.
+ * The image's config is not the user's input, but it is not trusted to be well-formed either
+ * (any registry can serve any JSON): its lists and maps are read leniently, keeping only strings.
  */
-import type { ImageConfig } from '../images/config.js';
-import type { ImageRuntimeConfig } from '../runtime/types.js';
-import { mergeHealthConfig, parseHealthConfig } from './health.js';
-import type { CreateBody } from './types.js';
+import type { ContainerConfig, HealthConfig } from '../../types/engine-api.js';
+import type { ContainerConfig as ImageContainerConfig } from '../images/config.js';
+import { mergeHealthConfig } from './health.js';
 
-export function imageRuntime(cfg: ImageConfig | undefined): ImageRuntimeConfig {
-  const c = cfg?.config ?? {};
-  return { Env: c.Env, Cmd: c.Cmd, Entrypoint: c.Entrypoint, WorkingDir: c.WorkingDir, User: c.User, StopSignal: c.StopSignal };
+const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : undefined);
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return out;
+  for (const [k, x] of Object.entries(v)) if (typeof x === 'string') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
-function strList(v: string[] | string | null | undefined): string[] | undefined {
-  if (v === null || v === undefined) return undefined;
-  return typeof v === 'string' ? [v] : v;
+const keysOf = (v: unknown): string[] => (typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.keys(v) : []);
+
+const envKey = (kv: string): string => {
+  const i = kv.indexOf('=');
+  return i < 0 ? kv : kv.slice(0, i);
+};
+
+/** The create's Env first, then the image's entries for names it does not set. */
+export function mergeEnv(create: readonly string[] | undefined, image: readonly string[] | undefined): string[] {
+  const own = create ?? [];
+  const keys = new Set(own.map(envKey));
+  return [...own, ...(image ?? []).filter((e) => !keys.has(envKey(e)))];
 }
 
-/** Config as `docker inspect` shows it: the create body over the image's config. */
-export function mergedConfig(create: CreateBody, image: ImageRuntimeConfig, cfg: ImageConfig, hostname: string): Record<string, unknown> {
-  const createEnv = create.Env ?? [];
-  const keys = new Set(createEnv.map((e) => e.split('=')[0]));
-  const env = [...createEnv, ...(image.Env ?? []).filter((e) => !keys.has(e.split('=')[0]))];
-  const userEp = strList(create.Entrypoint);
-  const userCmd = strList(create.Cmd);
+/** "80" means "80/tcp". */
+function portSet(...sources: unknown[]): Record<string, Record<string, never>> | undefined {
+  const out: Record<string, Record<string, never>> = {};
+  for (const src of sources) for (const k of keysOf(src)) out[k.includes('/') ? k : `${k}/tcp`] = {};
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Config as it is recorded and inspected. `hostname` is the one the container gets (the
+ * request's, the host's for --network host, else the short ID). Entrypoint and Cmd follow
+ * Docker: a non-empty Entrypoint replaces the image's and takes only the request's Cmd; an
+ * explicit [] drops the image's Entrypoint; an empty Cmd falls back to the image's.
+ */
+export function mergeConfig(create: ContainerConfig, image: ImageContainerConfig | undefined, hostname: string): ContainerConfig {
+  const img = image ?? {};
+  const userEp = create.Entrypoint ?? undefined;
+  const userCmd = create.Cmd ?? undefined;
   let entrypoint: string[] | null;
   let cmd: string[] | null;
   if (userEp !== undefined && userEp.length > 0) {
     entrypoint = userEp;
     cmd = userCmd ?? null;
   } else {
-    entrypoint = userEp !== undefined ? null : (strList(image.Entrypoint) ?? null);
-    cmd = userCmd !== undefined && userCmd.length > 0 ? userCmd : (strList(image.Cmd) ?? null);
+    entrypoint = userEp !== undefined ? null : (strings(img.Entrypoint) ?? null);
+    cmd = userCmd !== undefined && userCmd.length > 0 ? userCmd : (strings(img.Cmd) ?? null);
   }
-  return {
+  const volumes: Record<string, Record<string, never>> = {};
+  for (const k of [...keysOf(img.Volumes), ...keysOf(create.Volumes)]) volumes[k] = {};
+  const health = mergeHealthConfig(create.Healthcheck ?? undefined, img.Healthcheck);
+  const shell = create.Shell && create.Shell.length > 0 ? create.Shell : strings(img.Shell);
+  const stopSignal = create.StopSignal || (typeof img.StopSignal === 'string' ? img.StopSignal : '');
+  const exposed = portSet(img.ExposedPorts, create.ExposedPorts);
+  const out: ContainerConfig = {
     Hostname: hostname,
     Domainname: create.Domainname ?? '',
-    User: create.User || image.User || '',
+    User: create.User || (typeof img.User === 'string' ? img.User : ''),
     AttachStdin: create.AttachStdin ?? false,
     AttachStdout: create.AttachStdout ?? false,
     AttachStderr: create.AttachStderr ?? false,
+    ...(exposed ? { ExposedPorts: exposed } : {}),
     Tty: create.Tty ?? false,
     OpenStdin: create.OpenStdin ?? false,
     StdinOnce: create.StdinOnce ?? false,
-    Env: env,
+    Env: mergeEnv(create.Env ?? undefined, strings(img.Env)),
     Cmd: cmd,
-    Image: create.Image,
-    ...exposed(cfg.config?.ExposedPorts, create['ExposedPorts']),
-    Volumes: configVolumes(create, cfg),
-    WorkingDir: create.WorkingDir || image.WorkingDir || '',
+    ...(health ? { Healthcheck: health as HealthConfig } : {}),
+    Image: create.Image ?? '',
+    Volumes: Object.keys(volumes).length > 0 ? volumes : null,
+    WorkingDir: create.WorkingDir || (typeof img.WorkingDir === 'string' ? img.WorkingDir : ''),
     Entrypoint: entrypoint,
     OnBuild: null,
-    Labels: { ...(cfg.config?.Labels ?? {}), ...(create.Labels ?? {}) },
-    ...healthcheck(create, cfg),
-    ...(Array.isArray(cfg.config?.Shell) && cfg.config.Shell.length > 0 ? { Shell: cfg.config.Shell } : {}),
-    ...(create.StopSignal || image.StopSignal ? { StopSignal: create.StopSignal || image.StopSignal } : {}),
+    Labels: { ...stringMap(img.Labels), ...(create.Labels ?? {}) },
+    ...(shell && shell.length > 0 ? { Shell: shell } : {}),
+    ...(stopSignal ? { StopSignal: stopSignal } : {}),
     ...(typeof create.StopTimeout === 'number' ? { StopTimeout: create.StopTimeout } : {}),
   };
-}
-
-/** Config.Healthcheck: the create body's (400 when malformed) over the image's; absent when neither has one. */
-function healthcheck(create: CreateBody, cfg: ImageConfig): { Healthcheck?: object } {
-  const merged = mergeHealthConfig(parseHealthConfig(create['Healthcheck']), cfg.config?.Healthcheck);
-  return merged ? { Healthcheck: merged } : {};
-}
-
-/** Config.Volumes as inspect shows it: the image's VOLUMEs and the create's (`-v /path`), or null. */
-function configVolumes(create: CreateBody, cfg: ImageConfig): Record<string, object> | null {
-  const given = create['Volumes'];
-  const merged = { ...(cfg.config?.Volumes ?? {}), ...(typeof given === 'object' && given !== null ? given : {}) };
-  return Object.keys(merged).length > 0 ? merged : null;
-}
-
-/** ExposedPorts of image and create body together ("80" means "80/tcp"); absent when there are none. */
-function exposed(image: Record<string, object> | undefined, create: unknown): { ExposedPorts?: Record<string, object> } {
-  const out: Record<string, object> = {};
-  for (const src of [image, create as Record<string, object> | null | undefined]) {
-    for (const k of Object.keys(src ?? {})) out[k.includes('/') ? k : `${k}/tcp`] = {};
-  }
-  return Object.keys(out).length > 0 ? { ExposedPorts: out } : {};
+  return out;
 }

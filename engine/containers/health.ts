@@ -129,15 +129,15 @@ function imageHealthConfig(v: unknown): HealthConfig | undefined {
 }
 
 /** The command a probe runs, or undefined when the container has no health check (none, NONE, unknown type). */
-export function probeCommand(config: Record<string, unknown>): string[] | undefined {
-  const test = (config['Healthcheck'] as HealthConfig | undefined)?.Test;
+export function probeCommand(config: { Healthcheck?: HealthConfig | null; Shell?: string[] | null }): string[] | undefined {
+  const test = config.Healthcheck?.Test;
   if (!test || test.length === 0) return undefined;
   switch (test[0]) {
     case 'CMD':
       return test.slice(1);
     case 'CMD-SHELL': {
-      const shell = config['Shell'];
-      const sh = Array.isArray(shell) && shell.length > 0 ? (shell as string[]) : ['/bin/sh', '-c'];
+      const shell = config.Shell;
+      const sh = shell && shell.length > 0 ? shell : ['/bin/sh', '-c'];
       return [...sh, ...test.slice(1)];
     }
     default:
@@ -302,7 +302,7 @@ export class HealthMonitor {
 }
 
 function healthConfigOf(rec: ContainerRecord): HealthConfig {
-  return (rec.Config['Healthcheck'] as HealthConfig | undefined) ?? {};
+  return rec.Config.Healthcheck ?? {};
 }
 
 /** Nanoseconds to a setTimeout delay (which takes at most 2^31-1 ms). */

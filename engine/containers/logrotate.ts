@@ -32,7 +32,15 @@ export interface LogConfig {
 }
 
 /** The log drivers whose logs `docker logs` can read: all stored as conmon's k8s-file. */
-const DRIVERS = new Set(['json-file', 'local', 'k8s-file']);
+const READABLE_DRIVERS = new Set(['json-file', 'local', 'k8s-file']);
+/** Docker's other built-in drivers: known names, but nothing here ships their logs anywhere. */
+const DOCKER_DRIVERS = new Set(['syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries']);
+const FILE_OPTIONS = new Set(['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode', 'max-buffer-size']);
+
+/** `none`: the container's output is not kept (attach still sees it); `docker logs` refuses to read. */
+export function keepsNoLogs(config: { Type: string }): boolean {
+  return config.Type === 'none';
+}
 
 /** Docker's size syntax: 1024, 10k, 10m, 1.5g, 2GB (binary units, case-insensitive). */
 export function parseSize(s: string): number {
@@ -44,24 +52,23 @@ export function parseSize(s: string): number {
 
 /**
  * The effective LogConfig of a container: its own over the daemon's defaults, checked. Returns
- * the config inspect shows and the limits it means.
+ * the config inspect shows and the limits it means. As in Docker, max-file without max-size is
+ * accepted and changes nothing (there is nothing to rotate without a size).
  */
-export function resolveLogConfig(own: unknown, defaults: LogConfig): { config: LogConfig; limits: LogLimits } {
+export function resolveLogConfig(own: { Type?: string; Config?: Record<string, string> | null } | null | undefined, defaults: LogConfig): { config: LogConfig; limits: LogLimits } {
   let config = defaults;
-  if (own !== undefined && own !== null) {
-    if (typeof own !== 'object' || Array.isArray(own)) throw invalid('LogConfig must be an object');
-    const { Type, Config } = own as { Type?: unknown; Config?: unknown };
-    if (Type !== undefined && Type !== null && typeof Type !== 'string') throw invalid('LogConfig.Type must be a string');
-    if (Config !== undefined && Config !== null && (typeof Config !== 'object' || Array.isArray(Config))) throw invalid('LogConfig.Config must be an object');
-    const type = (Type as string | undefined) || defaults.Type;
+  if (own) {
+    const type = own.Type || defaults.Type;
     // Options given without a type add to the daemon's; a different type starts from none.
     const base = type === defaults.Type ? defaults.Config : {};
-    config = { Type: type, Config: { ...base, ...((Config as Record<string, string> | null) ?? {}) } };
-  }
-  if (!DRIVERS.has(config.Type)) {
-    throw invalid(`logging driver "${config.Type}" is not supported: berth keeps logs as json-file, local or k8s-file`);
+    config = { Type: type, Config: { ...base, ...(own.Config ?? {}) } };
   }
   const limits: LogLimits = { maxFile: 1 };
+  if (config.Type === 'none') return { config, limits };
+  if (!READABLE_DRIVERS.has(config.Type)) {
+    if (DOCKER_DRIVERS.has(config.Type)) throw invalid(`logging driver "${config.Type}" is not supported: berth keeps logs as json-file or local, or none`);
+    throw invalid(`logger: no log driver named '${config.Type}' is registered`);
+  }
   for (const [k, v] of Object.entries(config.Config)) {
     if (typeof v !== 'string') throw invalid(`log option ${k} must be a string`);
     if (k === 'max-size') {
@@ -72,13 +79,12 @@ export function resolveLogConfig(own: unknown, defaults: LogConfig): { config: L
       }
     } else if (k === 'max-file') {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw invalid(`invalid value for max-file: '${v}': must be a positive integer`);
+      if (!/^\d+$/.test(v) || n < 1) throw invalid(`invalid value for max-file: '${v}': must be a positive integer`);
       limits.maxFile = n;
-    } else if (!['compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode', 'max-buffer-size'].includes(k)) {
+    } else if (!FILE_OPTIONS.has(k)) {
       throw invalid(`unknown log opt '${k}' for ${config.Type} log driver`);
     }
   }
-  if (limits.maxFile > 1 && limits.maxSize === undefined) throw invalid('max-file can only be used together with max-size');
   return { config, limits };
 }
 

@@ -130,7 +130,7 @@ async function tailStart(files: string[], n: number): Promise<{ file: number; of
 }
 
 export async function* logChunks(logPath: string, c: LiveContainer, opts: LogsOptions): AsyncGenerator<Buffer> {
-  const tty = c.rec.Create.Tty === true;
+  const tty = c.rec.Config.Tty === true;
   const sinceNs = opts.since ? BigInt(Math.floor(opts.since * 1e9)) : undefined;
   const untilNs = opts.until ? BigInt(Math.floor(opts.until * 1e9)) : undefined;
   const wanted = (e: LogEntry): boolean =>

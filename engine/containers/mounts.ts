@@ -17,7 +17,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { invalid, isErrno } from '../common/errors.js';
 import type { VolumeCreateRequest } from '../volumes/types.js';
-import type { CreateBody, MountPoint } from './types.js';
+import type { HostConfig, MountSpec } from '../../types/engine-api.js';
+import type { MountPoint } from './types.js';
 
 /** A volume the create needs that does not exist yet. */
 export interface VolumeToCreate {
@@ -75,8 +76,7 @@ export function tmpfsOptions(given: string[]): string[] {
 // ------------------------------------------------------------------ HostConfig.Binds
 
 /** `src:dst[:mode]` (or `dst` alone: an anonymous volume). */
-function parseBind(spec: unknown, host: MountPlanHost): MountPoint {
-  if (typeof spec !== 'string') throw invalid('HostConfig.Binds must be a list of strings');
+function parseBind(spec: string, host: MountPlanHost): MountPoint {
   const bad = (): never => {
     throw invalid(`invalid volume specification: '${spec}'`);
   };
@@ -118,26 +118,29 @@ function parseBind(spec: unknown, host: MountPlanHost): MountPoint {
 
 // ------------------------------------------------------------------ HostConfig.Mounts
 
-type Obj = Record<string, unknown>;
-const obj = (v: unknown, what: string): Obj | undefined => {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(`${what} must be an object`);
-  return v as Obj;
-};
+/**
+ * VolumeOptions.Subpath: a path inside the volume, lexically (Go's filepath.IsLocal: relative,
+ * not empty, never above the volume). Symlinks inside the volume are refused when it is mounted.
+ */
+function checkSubpath(sub: string, named: boolean, err: (msg: string) => never): string {
+  if (!named) err('must not set Subpath when using anonymous volumes');
+  const clean = path.posix.normalize(sub);
+  if (sub.startsWith('/') || sub.includes('\0') || clean === '..' || clean.startsWith('../')) err('subpath must be a relative path within the volume');
+  return clean.replace(/\/+$/, '');
+}
 
-async function parseMount(raw: unknown, host: MountPlanHost): Promise<{ mount: MountPoint; request?: VolumeCreateRequest }> {
-  const m = obj(raw, 'HostConfig.Mounts entries') ?? {};
-  const type = m['Type'];
-  if (typeof type !== 'string' || type === '') throw invalid('invalid mount config: mount type must be given');
+async function parseMount(m: MountSpec, host: MountPlanHost): Promise<{ mount: MountPoint; request?: VolumeCreateRequest }> {
+  const type = m.Type;
+  if (type === '') throw invalid('invalid mount config: mount type must be given');
   const err = (msg: string): never => {
     throw invalid(`invalid mount config for type "${type}": ${msg}`);
   };
-  const dst = mountPath(m['Target'], type);
-  const source = typeof m['Source'] === 'string' ? m['Source'] : '';
-  const rw = m['ReadOnly'] !== true;
-  const bindOpts = obj(m['BindOptions'], 'BindOptions');
-  const volOpts = obj(m['VolumeOptions'], 'VolumeOptions');
-  const tmpfsOpts = obj(m['TmpfsOptions'], 'TmpfsOptions');
+  const dst = mountPath(m.Target, type);
+  const source = m.Source ?? '';
+  const rw = m.ReadOnly !== true;
+  const bindOpts = m.BindOptions ?? undefined;
+  const volOpts = m.VolumeOptions ?? undefined;
+  const tmpfsOpts = m.TmpfsOptions ?? undefined;
   switch (type) {
     case 'bind': {
       if (volOpts) err('field VolumeOptions must not be specified');
@@ -145,9 +148,9 @@ async function parseMount(raw: unknown, host: MountPlanHost): Promise<{ mount: M
       if (source === '') err('field Source must not be empty');
       if (!source.startsWith('/')) err(`invalid mount path: '${source}' mount path must be absolute`);
       const src = path.posix.normalize(source);
-      const propagation = bindOpts?.['Propagation'] ?? '';
-      if (typeof propagation !== 'string' || (propagation !== '' && !PROPAGATION.has(propagation))) err(`invalid propagation mode: ${String(propagation)}`);
-      const create = bindOpts?.['CreateMountpoint'] === true;
+      const propagation = bindOpts?.Propagation ?? '';
+      if (propagation !== '' && !PROPAGATION.has(propagation)) err(`invalid propagation mode: ${propagation}`);
+      const create = bindOpts?.CreateMountpoint === true;
       try {
         await fsp.stat(src);
       } catch (e) {
@@ -155,26 +158,31 @@ async function parseMount(raw: unknown, host: MountPlanHost): Promise<{ mount: M
       }
       return {
         mount: {
-          Type: 'bind', Source: src, Destination: dst, Mode: '', RW: rw, Propagation: (propagation as string) || 'rprivate',
+          Type: 'bind', Source: src, Destination: dst, Mode: '', RW: rw, Propagation: propagation || 'rprivate',
           ...(create ? { CreateSource: true } : {}),
-          ...(bindOpts?.['NonRecursive'] === true ? { NonRecursive: true } : {}),
+          ...(bindOpts?.NonRecursive === true ? { NonRecursive: true } : {}),
         },
       };
     }
     case 'volume': {
       if (bindOpts) err('field BindOptions must not be specified');
       if (tmpfsOpts) err('field TmpfsOptions must not be specified');
-      if (typeof volOpts?.['Subpath'] === 'string' && volOpts['Subpath'] !== '') err('volume subpaths are not supported');
-      const driver = obj(volOpts?.['DriverConfig'], 'DriverConfig');
+      const subpath = volOpts?.Subpath ? checkSubpath(volOpts.Subpath, source !== '', err) : undefined;
+      const driver = volOpts?.DriverConfig ?? undefined;
       const request: VolumeCreateRequest = {
         ...(source !== '' ? { Name: source } : {}),
-        ...(typeof driver?.['Name'] === 'string' ? { Driver: driver['Name'] } : {}),
-        ...(driver?.['Options'] ? { DriverOpts: driver['Options'] as Record<string, string> } : {}),
-        ...(volOpts?.['Labels'] ? { Labels: volOpts['Labels'] as Record<string, string> } : {}),
+        ...(driver?.Name ? { Driver: driver.Name } : {}),
+        ...(driver?.Options ? { DriverOpts: driver.Options } : {}),
+        ...(volOpts?.Labels ? { Labels: volOpts.Labels } : {}),
       };
       host.checkVolume(request);
       return {
-        mount: { Type: 'volume', ...(source !== '' ? { Name: source } : {}), Source: '', Destination: dst, Driver: 'local', Mode: '', RW: rw, Propagation: '', CopyUp: volOpts?.['NoCopy'] !== true },
+        mount: {
+          Type: 'volume', ...(source !== '' ? { Name: source } : {}), Source: '', Destination: dst, Driver: 'local', Mode: '', RW: rw, Propagation: '',
+          // A sub-directory is mounted as it is: the image's content is copied only into a whole, new volume.
+          CopyUp: volOpts?.NoCopy !== true && subpath === undefined,
+          ...(subpath !== undefined && subpath !== '.' ? { Subpath: subpath } : {}),
+        },
         request,
       };
     }
@@ -183,15 +191,15 @@ async function parseMount(raw: unknown, host: MountPlanHost): Promise<{ mount: M
       if (bindOpts) err('field BindOptions must not be specified');
       if (volOpts) err('field VolumeOptions must not be specified');
       const given: string[] = [];
-      const size = tmpfsOpts?.['SizeBytes'];
-      if (size !== undefined && size !== null && size !== 0) {
-        if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) err(`invalid tmpfs size: ${String(size)}`);
-        given.push(`size=${size as number}`);
+      const size = tmpfsOpts?.SizeBytes ?? 0;
+      if (size !== 0) {
+        if (!Number.isSafeInteger(size) || size < 0) err(`invalid tmpfs size: ${size}`);
+        given.push(`size=${size}`);
       }
-      const mode = tmpfsOpts?.['Mode'];
-      if (mode !== undefined && mode !== null && mode !== 0) {
-        if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) err(`invalid tmpfs mode: ${String(mode)}`);
-        given.push(`mode=${(mode as number).toString(8)}`);
+      const mode = tmpfsOpts?.Mode ?? 0;
+      if (mode !== 0) {
+        if (mode < 0 || mode > 0o7777) err(`invalid tmpfs mode: ${mode}`);
+        given.push(`mode=${mode.toString(8)}`);
       }
       if (!rw) given.push('ro');
       return { mount: { Type: 'tmpfs', Source: '', Destination: dst, Mode: '', RW: rw, Propagation: '', TmpfsOptions: tmpfsOptions(given) } };
@@ -203,8 +211,8 @@ async function parseMount(raw: unknown, host: MountPlanHost): Promise<{ mount: M
 
 // ------------------------------------------------------------------ VolumesFrom
 
-function volumesFrom(spec: unknown, host: MountPlanHost): MountPoint[] {
-  if (typeof spec !== 'string' || spec === '') throw invalid('HostConfig.VolumesFrom must be a list of container names');
+function volumesFrom(spec: string, host: MountPlanHost): MountPoint[] {
+  if (spec === '') throw invalid('HostConfig.VolumesFrom must be a list of container names');
   const colon = spec.lastIndexOf(':');
   const ref = colon < 0 ? spec : spec.slice(0, colon);
   const mode = colon < 0 ? '' : spec.slice(colon + 1);
@@ -219,17 +227,13 @@ function volumesFrom(spec: unknown, host: MountPlanHost): MountPoint[] {
 
 // ------------------------------------------------------------------ the plan
 
-/** Resolves every mount of a create body (see the header for the rules). */
-export async function planMounts(create: CreateBody, imageVolumes: string[], host: MountPlanHost): Promise<MountPlan> {
-  const hc = create.HostConfig ?? {};
-  const list = (v: unknown, what: string): unknown[] => {
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) throw invalid(`${what} must be a list`);
-    return v;
-  };
-
+/**
+ * Resolves every mount of a create (see the header for the rules). `volumes` are the anonymous
+ * volume destinations Config asks for (the request's `-v /path` and the image's VOLUMEs).
+ */
+export async function planMounts(hc: HostConfig, volumes: readonly string[], host: MountPlanHost): Promise<MountPlan> {
   const inherited = new Map<string, MountPoint>();
-  for (const spec of list(hc['VolumesFrom'], 'HostConfig.VolumesFrom')) {
+  for (const spec of hc.VolumesFrom ?? []) {
     for (const m of volumesFrom(spec, host)) inherited.set(m.Destination, m);
   }
 
@@ -239,42 +243,39 @@ export async function planMounts(create: CreateBody, imageVolumes: string[], hos
     if (user.has(m.Destination)) throw invalid(`Duplicate mount point: ${m.Destination}`);
     user.set(m.Destination, m);
   };
-  for (const spec of list(hc['Binds'], 'HostConfig.Binds')) add(parseBind(spec, host));
-  for (const raw of list(hc['Mounts'], 'HostConfig.Mounts')) {
+  for (const spec of hc.Binds ?? []) add(parseBind(spec, host));
+  for (const raw of hc.Mounts ?? []) {
     const { mount, request } = await parseMount(raw, host);
     add(mount);
     // Keyed by name, or by destination for an anonymous one (names never start with "/").
     const key = mount.Name ?? mount.Destination;
     if (request && !requests.has(key)) requests.set(key, request);
   }
-  const tmpfs = obj(hc['Tmpfs'], 'HostConfig.Tmpfs') ?? {};
-  for (const [dst, opts] of Object.entries(tmpfs)) {
-    if (typeof opts !== 'string') throw invalid('HostConfig.Tmpfs values must be strings');
+  for (const [dst, opts] of Object.entries(hc.Tmpfs ?? {})) {
     add({ Type: 'tmpfs', Source: '', Destination: mountPath(dst, 'tmpfs'), Mode: '', RW: true, Propagation: '', TmpfsOptions: tmpfsOptions(opts.split(',')), Hidden: true });
   }
 
   const mounts = [...[...inherited.values()].filter((m) => !user.has(m.Destination)), ...user.values()];
   const taken = new Set(mounts.map((m) => m.Destination));
-  const configVolumes = [...Object.keys(obj(create['Volumes'], 'Volumes') ?? {}), ...imageVolumes];
-  for (const v of configVolumes) {
+  for (const v of volumes) {
     const dst = mountPath(v, 'volume');
     if (taken.has(dst)) continue;
     taken.add(dst);
     mounts.push({ Type: 'volume', Source: '', Destination: dst, Driver: 'local', Mode: '', RW: true, Propagation: '', CopyUp: true });
   }
 
-  const volumes: VolumeToCreate[] = [];
+  const toCreate: VolumeToCreate[] = [];
   for (const m of mounts) {
     if (m.Type !== 'volume') continue;
     if (m.Name === undefined) {
       m.Name = randomBytes(32).toString('hex');
       m.Anonymous = true;
       const request = { ...requests.get(m.Destination), Name: m.Name };
-      volumes.push({ request, anonymous: true });
-    } else if (!host.volumeExists(m.Name) && !volumes.some((v) => v.request.Name === m.Name)) {
-      volumes.push({ request: { ...requests.get(m.Name), Name: m.Name }, anonymous: false });
+      toCreate.push({ request, anonymous: true });
+    } else if (!host.volumeExists(m.Name) && !toCreate.some((v) => v.request.Name === m.Name)) {
+      toCreate.push({ request: { ...requests.get(m.Name), Name: m.Name }, anonymous: false });
     }
     m.Source = host.volumePath(m.Name);
   }
-  return { mounts, volumes };
+  return { mounts, volumes: toCreate };
 }

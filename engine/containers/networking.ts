@@ -9,15 +9,15 @@
  * container's namespace, /etc files and all).
  */
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { conflict, invalid } from '../common/errors.js';
 import { hostsFile, parseExtraHost, parseResolvConf, resolvConf, type ResolvConf } from '../network/etc.js';
 import { isIPv4 } from '../network/ipam.js';
 import { exposedPortKeys, portRequests } from '../network/ports.js';
 import type { NetworkService } from '../network/service.js';
-import type { EndpointSettings, SandboxInfo } from '../network/types.js';
-import type { ContainerRecord, CreateBody } from './types.js';
+import type { SandboxInfo } from '../network/types.js';
+import type { EndpointSettings } from '../../types/engine-api.js';
+import type { ContainerRecord, PlannedHostConfig } from './types.js';
 
 /** What the container service lets this module see of other containers. */
 export interface ContainerLookup {
@@ -36,23 +36,12 @@ export function parseMode(mode: string | undefined): NetworkMode {
 }
 
 export function modeOf(r: ContainerRecord): NetworkMode {
-  return parseMode(r.Create.HostConfig?.['NetworkMode'] as string | undefined);
+  return parseMode(r.HostConfig.NetworkMode);
 }
 
 /** Exposed ports: Config.ExposedPorts is the image's and the create body's together. */
 function exposedOf(r: ContainerRecord): string[] {
-  return exposedPortKeys(r.Config['ExposedPorts'] as Record<string, unknown> | undefined);
-}
-
-function endpointsOf(create: CreateBody): Record<string, EndpointSettings> {
-  const nc = create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> | null } | undefined;
-  return nc?.EndpointsConfig ?? {};
-}
-
-function strings(v: unknown, what: string): string[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${what} must be a list of strings`);
-  return v as string[];
+  return exposedPortKeys(r.Config.ExposedPorts);
 }
 
 /** --link "name[:alias]". */
@@ -62,18 +51,27 @@ function parseLink(l: string): { name: string; alias: string } {
   return { name: name.replace(/^\//, ''), alias: (alias || name).replace(/^.*\//, '') };
 }
 
+/** The network part of a create, settled against the networks and containers that exist. */
+export interface SettledNetwork {
+  NetworkMode: string;
+  Endpoints: Record<string, EndpointSettings>;
+}
+
 /**
- * Checks and settles the network part of a create body (in place): NetworkMode "default" becomes
- * "bridge" (or "none" without a default bridge), container: names become IDs, and every network,
- * address, port, link and extra host is checked now, so a bad create leaves nothing behind.
+ * Settles a create's network mode and endpoints (planned by create-plan.ts) against the live
+ * state: "default" becomes "bridge", container: names become IDs, and every network, address,
+ * port, link and extra host is checked now, so a bad create leaves nothing behind. Returns new
+ * values; the plan is not changed.
  */
-export function settleCreate(create: CreateBody, net: NetworkService, lookup: ContainerLookup, defaultBridge: boolean): void {
-  const hc = (create.HostConfig ??= {}) as Record<string, unknown>;
-  const raw = hc['NetworkMode'];
-  if (raw !== undefined && typeof raw !== 'string') throw invalid('HostConfig.NetworkMode must be a string');
-  let mode = parseMode(raw as string | undefined);
-  if (mode.kind === 'network' && mode.name === 'bridge' && !defaultBridge && (!raw || raw === 'default')) mode = { kind: 'none' };
-  const endpoints = endpointsOf(create);
+export function settleNetwork(
+  hc: PlannedHostConfig,
+  planned: Record<string, EndpointSettings>,
+  exposed: Record<string, unknown> | null | undefined,
+  net: NetworkService,
+  lookup: ContainerLookup,
+): SettledNetwork {
+  const mode = parseMode(hc.NetworkMode);
+  const endpoints: Record<string, EndpointSettings> = { ...planned };
   // The docker CLI keys the endpoint of the default network "default".
   if (endpoints['default'] !== undefined) {
     const e = endpoints['default'];
@@ -81,28 +79,23 @@ export function settleCreate(create: CreateBody, net: NetworkService, lookup: Co
     const key = mode.kind === 'network' ? mode.name : mode.kind === 'container' ? '' : mode.kind;
     if (key) endpoints[key] = { ...e, ...(endpoints[key] ?? {}) };
   }
+  let networkMode: string;
   if (mode.kind === 'container') {
-    const target = lookup.find(mode.id);
-    hc['NetworkMode'] = `container:${target.Id}`;
-    if (create.Hostname) throw invalid('conflicting options: hostname and the network mode');
-    if (hc['PortBindings'] && Object.keys(hc['PortBindings'] as object).length > 0) throw invalid('conflicting options: port publishing and the container type network mode');
+    networkMode = `container:${lookup.find(mode.id).Id}`;
   } else if (mode.kind === 'network') {
-    net.validate(mode.name, endpoints, typeof create['MacAddress'] === 'string' ? create['MacAddress'] : undefined);
-    hc['NetworkMode'] = mode.name;
+    net.validate(mode.name, endpoints);
+    networkMode = mode.name;
     // The container's networks are its endpoints, the mode's own included (connect and disconnect edit this list).
-    recordConnect(create, mode.name, endpoints[mode.name] ?? {});
+    endpoints[mode.name] = endpoints[mode.name] ?? {};
   } else {
-    hc['NetworkMode'] = mode.kind;
+    networkMode = mode.kind;
     if (Object.keys(endpoints).some((n) => n !== mode.kind)) throw invalid(`container cannot be connected to multiple networks with one of the networks in ${mode.kind} mode`);
   }
-  if (mode.kind === 'host' && !create.Hostname) create.Hostname = os.hostname();
-  for (const d of strings(hc['Dns'], 'HostConfig.Dns')) if (!isIPv4(d) && !d.includes(':')) throw invalid(`${d} is not an ip address`);
-  for (const h of strings(hc['ExtraHosts'], 'HostConfig.ExtraHosts')) parseExtraHost(h);
-  for (const l of strings(hc['Links'], 'HostConfig.Links')) {
-    const { name } = parseLink(l);
-    lookup.find(name);
-  }
-  portRequests(hc['PortBindings'], exposedPortKeys(create['ExposedPorts'] as Record<string, unknown> | undefined), hc['PublishAllPorts'] === true);
+  for (const d of hc.Dns ?? []) if (!isIPv4(d) && !d.includes(':')) throw invalid(`${d} is not an ip address`);
+  for (const h of hc.ExtraHosts ?? []) parseExtraHost(h);
+  for (const l of hc.Links ?? []) lookup.find(parseLink(l).name);
+  portRequests(hc.PortBindings, exposedPortKeys(exposed), hc.PublishAllPorts === true);
+  return { NetworkMode: networkMode, Endpoints: endpoints };
 }
 
 export interface StartNetwork {
@@ -135,13 +128,13 @@ export async function prepareStart(
 ): Promise<StartNetwork> {
   const dir = lookup.dataDir(rec.Id);
   const own = { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') };
-  const hc = (rec.Create.HostConfig ?? {}) as Record<string, unknown>;
+  const hc = rec.HostConfig;
   const mode = modeOf(rec);
-  const hostname = (rec.Config['Hostname'] as string | undefined) || rec.Id.slice(0, 12);
-  const domainname = (rec.Config['Domainname'] as string | undefined) || undefined;
-  const extraHosts = strings(hc['ExtraHosts'], 'ExtraHosts');
-  const dns = strings(hc['Dns'], 'Dns');
-  const resolvOpts = { dns, dnsSearch: strings(hc['DnsSearch'], 'DnsSearch'), dnsOptions: strings(hc['DnsOptions'], 'DnsOptions') };
+  const hostname = rec.Config.Hostname || rec.Id.slice(0, 12);
+  const domainname = rec.Config.Domainname || undefined;
+  const extraHosts = hc.ExtraHosts ?? [];
+  const dns = hc.Dns ?? [];
+  const resolvOpts = { dns, dnsSearch: hc.DnsSearch ?? [], dnsOptions: hc.DnsOptions ?? [] };
 
   if (mode.kind === 'container') {
     const target = lookup.find(mode.id);
@@ -159,7 +152,7 @@ export async function prepareStart(
   let info: SandboxInfo | undefined;
   const links: { ip: string; alias: string; name: string }[] = [];
   const env: string[] = [];
-  const endpoints = endpointsOf(rec.Create);
+  const endpoints = rec.Endpoints;
   const names = Object.keys(endpoints);
   // Disconnected from every network: a namespace with loopback only, as with "none".
   if (mode.kind === 'network' && names.length > 0) {
@@ -168,14 +161,13 @@ export async function prepareStart(
       containerName: rec.Name,
       mode: names.includes(mode.name) ? mode.name : (names[0] as string),
       endpoints,
-      portBindings: hc['PortBindings'],
-      publishAll: hc['PublishAllPorts'] === true,
+      portBindings: hc.PortBindings,
+      publishAll: hc.PublishAllPorts === true,
       exposed: exposedOf(rec),
-      ...(typeof rec.Create['MacAddress'] === 'string' && rec.Create['MacAddress'] ? { macAddress: rec.Create['MacAddress'] } : {}),
       dns,
     });
     try {
-      for (const l of strings(hc['Links'], 'Links')) {
+      for (const l of hc.Links ?? []) {
         const { name, alias } = parseLink(l);
         const target = lookup.find(name);
         const ip = names.map((n) => net.addressOn(target.Id, net.find(n).Id)).find((x) => x !== undefined);
@@ -215,14 +207,14 @@ export async function prepareStart(
 function linkEnv(self: string, alias: string, ip: string, target: ContainerRecord): string[] {
   const p = alias.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
   const out = [`${p}_NAME=/${self}/${alias}`];
-  const ports = Object.keys((target.Config['ExposedPorts'] as Record<string, unknown> | undefined) ?? {}).sort((a, b) => parseInt(a) - parseInt(b));
+  const ports = Object.keys(target.Config.ExposedPorts ?? {}).sort((a, b) => parseInt(a) - parseInt(b));
   ports.forEach((key, i) => {
     const [port, proto = 'tcp'] = key.split('/');
     const base = `${p}_PORT_${port}_${proto.toUpperCase()}`;
     if (i === 0) out.push(`${p}_PORT=${proto}://${ip}:${port}`);
     out.push(`${base}=${proto}://${ip}:${port}`, `${base}_ADDR=${ip}`, `${base}_PORT=${port}`, `${base}_PROTO=${proto}`);
   });
-  for (const e of (target.Create.Env ?? []) as string[]) {
+  for (const e of target.Config.Env ?? []) {
     const k = e.split('=')[0] as string;
     if (k && k !== 'HOME' && k !== 'PATH' && k !== 'HOSTNAME') out.push(`${p}_ENV_${e}`);
   }
@@ -235,7 +227,7 @@ export function networkSettingsView(r: ContainerRecord, net: NetworkService | un
   const mode = modeOf(r);
   const networks: Record<string, unknown> = {};
   const empty = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null };
-  const configured: [string, EndpointSettings][] = mode.kind === 'network' ? Object.entries(endpointsOf(r.Create)) : [];
+  const configured: [string, EndpointSettings][] = mode.kind === 'network' ? Object.entries(r.Endpoints) : [];
   if (mode.kind === 'host' || mode.kind === 'none') configured.push([mode.kind, {}]);
   let primary: Record<string, unknown> | undefined;
   for (const [name, e] of configured) {
@@ -253,6 +245,9 @@ export function networkSettingsView(r: ContainerRecord, net: NetworkService | un
       IPAMConfig: ipam,
       Aliases: aliases,
       Links: e.Links ?? null,
+      // What the container asked for until it runs; the live endpoint's values after.
+      MacAddress: e.MacAddress ?? '',
+      DriverOpts: e.DriverOpts && Object.keys(e.DriverOpts).length > 0 ? e.DriverOpts : null,
       NetworkID: rec?.Id ?? '',
       ...(ep
         ? { EndpointID: ep.endpointId, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen, MacAddress: ep.mac, DNSNames: [r.Name, ...ep.aliases, r.Id.slice(0, 12)] }
@@ -296,20 +291,16 @@ export function listPorts(r: ContainerRecord, net: NetworkService | undefined): 
 }
 
 /** Adds (connect) or drops (disconnect) a network in a container's settings for its next start. */
-export function recordConnect(create: CreateBody, netName: string, e: EndpointSettings): void {
-  const nc = ((create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> } | undefined) ?? {}) as {
-    EndpointsConfig?: Record<string, EndpointSettings>;
-  };
-  nc.EndpointsConfig = { ...(nc.EndpointsConfig ?? {}), [netName]: e };
-  create['NetworkingConfig'] = nc;
+export function recordConnect(rec: ContainerRecord, netName: string, e: EndpointSettings): void {
+  rec.Endpoints = { ...rec.Endpoints, [netName]: e };
 }
 
 /** The networks a container is on, by the names its endpoints are recorded under. */
-export function connectedNetworks(create: CreateBody): string[] {
-  return Object.keys(endpointsOf(create));
+export function connectedNetworks(rec: ContainerRecord): string[] {
+  return Object.keys(rec.Endpoints);
 }
 
-export function recordDisconnect(create: CreateBody, netName: string): void {
-  const nc = create['NetworkingConfig'] as { EndpointsConfig?: Record<string, EndpointSettings> } | undefined;
-  if (nc?.EndpointsConfig) delete nc.EndpointsConfig[netName];
+export function recordDisconnect(rec: ContainerRecord, netName: string): void {
+  const { [netName]: _gone, ...rest } = rec.Endpoints;
+  rec.Endpoints = rest;
 }

@@ -2,7 +2,7 @@
  * The containers the daemon knows: each one's record on disk and what is live about it in
  * memory, the id/name index, and where its files go.
  *
- *   <data-root>/containers/<id>/  config.json (ContainerRecord), hostname, hosts, resolv.conf,
+ *   <data-root>/containers/<id>/  config.json (ContainerRecord, any version: record-upgrade.ts), hostname, hosts, resolv.conf,
  *                                 container.log (conmon k8s-file), upper/ work/ merged/ (overlay)
  *   <exec-root>/containers/<id>/  OCI bundle (config.json) and conmon's state dir
  *
@@ -18,6 +18,7 @@ import type { Logger } from '../common/log.js';
 import { unmount } from '../common/mounts.js';
 import type { AttachSession } from '../runtime/monitor.js';
 import type { LogRotator } from './logrotate.js';
+import { upgradeRecord } from './record-upgrade.js';
 import type { AttachSink, ContainerRecord } from './types.js';
 
 /** A container as the daemon holds it: its record plus the state of its current run. */
@@ -87,15 +88,17 @@ export class ContainerRecords {
   async *load(log: Logger): AsyncGenerator<ContainerRecord> {
     const ids = await fsp.readdir(path.join(this.dataRoot, 'containers'));
     for (const id of ids) {
-      let rec: ContainerRecord | undefined;
+      let raw: unknown;
       try {
-        rec = await readJsonIfExists<ContainerRecord>(path.join(this.dataDir(id), 'config.json'));
+        raw = await readJsonIfExists<unknown>(path.join(this.dataDir(id), 'config.json'));
       } catch (err) {
         if (!(err instanceof SyntaxError)) {
           log.warn('ignoring a container directory whose record cannot be read', { id, err: errorMessage(err) });
           continue;
         }
       }
+      // Records written by older versions are read too (record-upgrade.ts).
+      const rec = upgradeRecord(raw);
       if (rec && rec.Id === id) {
         yield rec;
         continue;

@@ -39,7 +39,7 @@ export function validateRestartPolicy(p: unknown, autoRemove: boolean): RestartP
 }
 
 export function restartPolicy(rec: ContainerRecord): RestartPolicy {
-  const p = rec.Create.HostConfig?.RestartPolicy as RestartPolicy | undefined;
+  const p = rec.HostConfig.RestartPolicy as RestartPolicy | undefined;
   return p && p.Name ? p : { Name: 'no', MaximumRetryCount: 0 };
 }
 

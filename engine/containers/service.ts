@@ -25,17 +25,17 @@ import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
 import type { ContainerConfig } from '../images/config.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
-import { buildSpec, effectiveStopSignal, effectiveUser, probeHostFacts, resolveCommand, resolveWorkingDir, serializeSpec } from '../runtime/spec.js';
+import type { ContainerCreateRequest, ContainerInspect, ContainerUpdateRequest, EndpointSettings } from '../../types/engine-api.js';
+import { buildSpec, probeHostFacts, resolveWorkingDir, serializeSpec } from '../runtime/spec.js';
 import type { RuntimeInfo } from '../runtime/detect.js';
 import type { HostFacts } from '../runtime/types.js';
-import { ensureWorkingDir, resolveUser } from '../runtime/user.js';
+import { ensureWorkingDir, resolveGroupAdd, resolveUser } from '../runtime/user.js';
 import { resolveDevices } from '../runtime/devices.js';
 import { seccompProvider } from '../runtime/seccomp.js';
-import { checkCreateLimits, mergeUpdate } from './limits.js';
-import { imageRuntime, mergedConfig } from './create-config.js';
-import { connectedNetworks, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
+import { mergeUpdate } from './limits.js';
+import { planCreate, recordOf, runtimeProcess, type DaemonDefaults } from './create-plan.js';
+import { connectedNetworks, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleNetwork, type ContainerLookup } from './networking.js';
 import type { NetworkService } from '../network/service.js';
-import type { EndpointSettings } from '../network/types.js';
 import type { ExecTarget } from './exec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logChunks } from './logs.js';
@@ -44,19 +44,18 @@ import { HealthMonitor, type ProbeRunner } from './health.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { ContainerRecords, type LiveContainer } from './records.js';
 import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
-import { LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
+import { keepsNoLogs, LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
 import type { ContainerFsHost, ContainerFsInfo } from './files.js';
 import { removeTree } from '../../hostfs/rooted.js';
 import { RootfsMounts, unmount, type OverlayDirs } from './rootfs.js';
 import { planMounts, type MountPlanHost } from './mounts.js';
 import { attachMounts, detachMounts, type ContainerVolumes } from './volume-mounts.js';
+import { releaseSubpaths } from './subpath.js';
 import { attachClient, endSinks, flushPendingStdin, pump, type ClientAttachment } from './sessions.js';
 import {
   ZERO_TIME,
   type AttachOptions,
   type AttachSink,
-  type ContainerRecord,
-  type CreateBody,
   type LogsOptions,
   type WaitCondition,
 } from './types.js';
@@ -82,6 +81,10 @@ export interface ContainerServiceOptions {
   volumes: ContainerVolumes;
   /** Runs HEALTHCHECK probes in running containers (the daemon wires the exec manager in). */
   healthProbes: ProbeRunner;
+  /** The static init binary (docker-init, i.e. tini) for HostConfig.Init; absent: none installed. */
+  initPath?: string;
+  /** The daemon's --init: containers that do not say get an init. */
+  init?: boolean;
 }
 
 const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
@@ -98,12 +101,22 @@ export class ContainerService {
   private readonly seccomp = seccompProvider();
   /** HEALTHCHECK probing of running containers (health.ts); State.Health lives in the records. */
   private readonly health: HealthMonitor;
+  /** What create plans with: the daemon's log driver, runtimes, init binary, default bridge. */
+  private readonly defaults: DaemonDefaults;
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.records = new ContainerRecords(o.dataRoot, o.execRoot);
     this.monitor = new ConmonMonitor(o.conmon ? { conmonPath: o.conmon } : {});
     const hash = createHash('sha256').update(path.resolve(o.dataRoot)).digest('hex').slice(0, 12);
     this.cgroupParent = `/berth-${hash}`;
+    this.defaults = {
+      logConfig: o.logDefaults ?? DEFAULT_LOG_CONFIG,
+      runtimes: o.runtimes,
+      defaultRuntime: o.defaultRuntime,
+      ...(o.initPath ? { initPath: o.initPath } : {}),
+      defaultBridge: o.defaultBridge !== false,
+      hostname: os.hostname(),
+    };
     this.health = new HealthMonitor({
       runner: o.healthProbes,
       log: o.log,
@@ -135,7 +148,7 @@ export class ContainerService {
 
   private logLimits(c: LiveContainer): LogLimits {
     try {
-      return resolveLogConfig(c.rec.Create.HostConfig?.['LogConfig'], this.logDefaults).limits;
+      return resolveLogConfig(c.rec.HostConfig.LogConfig, this.logDefaults).limits;
     } catch {
       return { maxFile: 1 }; // a record from before the daemon's options changed: no limits
     }
@@ -288,13 +301,13 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- create
 
-  async create(nameParam: string | undefined, body: unknown): Promise<{ Id: string; Warnings: string[] }> {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('container config must be a JSON object');
-    const create = body as CreateBody;
-    if (typeof create.Image !== 'string' || create.Image === '') throw invalid('Config.Image must be given');
-    if (create.HostConfig !== undefined && (typeof create.HostConfig !== 'object' || create.HostConfig === null)) {
-      throw invalid('HostConfig must be an object');
-    }
+  /**
+   * `docker create`: the decoded request is planned (create-plan.ts, pure), settled against the
+   * networks, containers and volumes that exist, then persisted. Nothing is written before the
+   * whole request is known to be good; a failure while persisting removes what was made.
+   */
+  async create(nameParam: string | undefined, req: ContainerCreateRequest, opts: { apiVersion?: string } = {}): Promise<{ Id: string; Warnings: string[] }> {
+    if (!req.Image) throw invalid('Config.Image must be given');
     const name = nameParam ? validateName(nameParam) : generateName((n) => this.records.byName.has(n));
     const taken = this.records.byName.get(name);
     if (taken) {
@@ -302,40 +315,16 @@ export class ContainerService {
         `Conflict. The container name "/${name}" is already in use by container "${taken}". You have to remove (or rename) that container to be able to reuse that name.`,
       );
     }
-    const { record, config } = await this.o.images.resolve(create.Image);
-    const image = imageRuntime(config);
-    const args = resolveCommand(image, create);
-    resolveWorkingDir(image, create);
-    if (create.HostConfig?.Init === true) throw invalid('--init is not supported: berth has no init binary (docker-init) yet');
-    const restartPolicy = validateRestartPolicy(create.HostConfig?.RestartPolicy, create.HostConfig?.AutoRemove === true);
-    const { config: logConfig } = resolveLogConfig(create.HostConfig?.['LogConfig'], this.logDefaults);
-    const runtimeName = create.HostConfig?.['Runtime'] || this.o.defaultRuntime;
-    if (typeof runtimeName !== 'string') throw invalid('HostConfig.Runtime must be a string');
-    this.usableRuntime(runtimeName);
-    const limits = await checkCreateLimits({ ...create.HostConfig }, await this.facts());
-    create.HostConfig = { ...limits.hostConfig, RestartPolicy: restartPolicy, LogConfig: logConfig, Runtime: runtimeName };
-    settleCreate(create, this.o.network, this.lookup, this.o.defaultBridge !== false);
-    const mountPlan = await planMounts(create, Object.keys(config.config?.Volumes ?? {}), this.mountPlanHost);
-
+    const { record, config } = await this.o.images.resolve(req.Image);
     const id = newContainerId();
+    const plan = planCreate({ id, request: req, image: config.config, daemon: this.defaults, host: await this.facts(), ...(opts.apiVersion ? { apiVersion: opts.apiVersion } : {}) });
+    await resolveDevices(plan.HostConfig.Devices);
+    const net = settleNetwork(plan.HostConfig, plan.Endpoints, plan.Config.ExposedPorts, this.o.network, this.lookup);
+    const mountPlan = await planMounts(plan.HostConfig, Object.keys(plan.Config.Volumes ?? {}), this.mountPlanHost);
+
     // Recheck: resolve() awaited, another create may have taken the name meanwhile.
     if (this.records.byName.has(name)) throw conflict(`Conflict. The container name "/${name}" is already in use.`);
-    const hostname = create.Hostname || id.slice(0, 12);
-    const rec: ContainerRecord = {
-      version: 1,
-      Id: id,
-      Name: name,
-      Created: new Date().toISOString(),
-      Image: create.Image,
-      ImageID: record.id,
-      Create: create,
-      Config: mergedConfig(create, image, config, hostname),
-      Path: args[0] as string,
-      Args: args.slice(1),
-      State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
-      RestartCount: 0,
-      MountPoints: mountPlan.mounts,
-    };
+    const rec = recordOf(plan, { id, name, created: new Date().toISOString(), image: req.Image, imageId: record.id, network: net, mounts: mountPlan.mounts });
     // Registered before its volumes exist, so they are in use (safe from prune) from the start.
     const c = this.records.register(rec);
     const made: string[] = [];
@@ -346,6 +335,8 @@ export class ContainerService {
       }
       const dir = this.records.dataDir(id);
       await fsp.mkdir(dir, { recursive: true, mode: 0o710 });
+      // The container's own layer exists from create on (as in Docker): commit, diff and export of a container that never ran see it empty.
+      await fsp.mkdir(path.join(dir, 'upper'), { mode: 0o755 });
       await this.records.save(c);
     } catch (err) {
       this.records.byId.delete(id);
@@ -354,9 +345,9 @@ export class ContainerService {
       for (const v of made) await this.o.volumes.removeAnonymous(v).catch(() => undefined);
       throw err;
     }
-    for (const w of limits.warnings) this.o.log.warn('container limit adjusted', { id, warning: w });
+    for (const w of plan.Warnings) this.o.log.warn('container create adjusted', { id, warning: w });
     this.publish(c, 'create');
-    return { Id: id, Warnings: limits.warnings };
+    return { Id: id, Warnings: plan.Warnings };
   }
 
   // ---------------------------------------------------------------- start
@@ -401,41 +392,45 @@ export class ContainerService {
     const id = c.rec.Id;
     const imageRec = this.o.images.record(c.rec.ImageID);
     if (!imageRec) throw notFound(`No such image: ${c.rec.ImageID}`);
-    const imageCfg = await this.o.images.config(c.rec.ImageID);
-    const image = imageRuntime(imageCfg);
-    const create = c.rec.Create;
+    const rec = c.rec;
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
+    const subpathDir = path.join(this.o.execRoot, 'subpaths', id);
     await this.mounts.acquire(id, this.overlayDirs(c));
     let sandbox = false;
     let volumesHeld = false;
     try {
-      const user = await resolveUser(merged, effectiveUser(image, create));
-      await ensureWorkingDir(merged, resolveWorkingDir(image, create), { uid: user.uid, gid: user.gid });
-      const mountPoints = c.rec.MountPoints ?? [];
-      const copyPending = mountPoints.some((m) => m.CopyUp);
-      const mounts = await attachMounts(id, merged, mountPoints, this.o.volumes);
+      const user = await resolveUser(merged, rec.Config.User);
+      const groups = await resolveGroupAdd(merged, rec.HostConfig.GroupAdd);
+      const proc = runtimeProcess(rec);
+      await ensureWorkingDir(merged, resolveWorkingDir(proc.image, proc.create), { uid: user.uid, gid: user.gid });
+      const copyPending = rec.MountPoints.some((m) => m.CopyUp);
+      const mounts = await attachMounts(id, merged, rec.MountPoints, this.o.volumes, subpathDir);
       volumesHeld = true;
       if (copyPending) await this.records.save(c);
-      const net = await prepareStart(c.rec, this.o.network, this.lookup);
+      const net = await prepareStart(rec, this.o.network, this.lookup);
       sandbox = net.sandbox;
+      const wantInit = rec.HostConfig.Init ?? this.o.init === true;
+      if (wantInit && this.o.initPath === undefined) throw invalid('--init needs an init binary and this daemon has none');
+      const initPath = wantInit ? this.o.initPath : undefined;
       const spec = buildSpec({
         id,
         rootfs: merged,
-        image,
-        create: net.env.length > 0 ? { ...create, Env: [...net.env, ...(create.Env ?? [])] } : create,
-        user,
+        image: proc.image,
+        create: net.env.length > 0 ? { ...proc.create, Env: [...net.env, ...(proc.create.Env ?? [])] } : proc.create,
+        user: { ...user, additionalGids: [...new Set([...user.additionalGids, ...groups])] },
         files: net.files,
         ...(net.netnsPath !== undefined ? { netnsPath: net.netnsPath } : {}),
         ...(net.hostNetwork ? { hostNetwork: true } : {}),
         mounts,
         host: await this.facts(),
-        devices: await resolveDevices(create.HostConfig?.Devices),
+        devices: await resolveDevices(rec.HostConfig.Devices),
         seccomp: this.seccomp,
+        ...(initPath !== undefined ? { initPath } : {}),
         onWarning: (m) => this.o.log.warn('container spec adjusted', { id, warning: m }),
       });
       const logMaxSize = this.logLimits(c).maxSize;
-      const runtimeName = (create.HostConfig?.['Runtime'] as string | undefined) || this.o.defaultRuntime;
+      const runtimeName = rec.HostConfig.Runtime || this.o.defaultRuntime;
       const runtime = this.usableRuntime(runtimeName);
       await fsp.rm(execDir, { recursive: true, force: true });
       await fsp.mkdir(execDir, { recursive: true, mode: 0o700 });
@@ -448,10 +443,11 @@ export class ContainerService {
         runtimeRoot: path.join(this.o.execRoot, runtimeName),
         logPath: this.records.logPath(id),
         ...(logMaxSize !== undefined ? { logMaxSize } : {}),
-        terminal: create.Tty === true,
-        stdin: create.OpenStdin === true,
+        ...(keepsNoLogs(rec.HostConfig.LogConfig) ? { noLog: true } : {}),
+        terminal: rec.Config.Tty === true,
+        stdin: rec.Config.OpenStdin === true,
         // `-dit`: stdin must stay open when the daemon's own attach goes (restart, shutdown).
-        leaveStdinOpen: create.OpenStdin === true && create.StdinOnce !== true,
+        leaveStdinOpen: rec.Config.OpenStdin === true && rec.Config.StdinOnce !== true,
       }).catch((err: unknown) => {
         // A bad command is the user's mistake (Docker answers 400; the CLI exits 127 or 126).
         if (isBerthError(err) && /executable file not found|no such file or directory|permission denied/i.test(err.message)) {
@@ -459,6 +455,8 @@ export class ContainerService {
         }
         throw err;
       });
+      // runc has made the container's mounts: the subpath mounts that fed them can go.
+      await releaseSubpaths(subpathDir);
       try {
         try {
           c.session = await this.monitor.attach(execDir);
@@ -490,14 +488,15 @@ export class ContainerService {
       await this.startRotator(c).catch((err: unknown) => this.o.log.warn('cannot keep rotated logs', { id, err: errorMessage(err) }));
     } catch (err) {
       this.health.stop(c.rec);
+      await releaseSubpaths(subpathDir).catch(() => undefined);
       if (sandbox) await this.o.network.teardown(id).catch(() => undefined);
-      if (volumesHeld) await detachMounts(id, c.rec.MountPoints ?? [], this.o.volumes);
+      if (volumesHeld) await detachMounts(id, c.rec.MountPoints, this.o.volumes);
       await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
       c.rec.State.ExitCode = 127;
       await this.records.save(c).catch(() => undefined);
       endSinks(c);
-      if (c.rec.Create.HostConfig?.AutoRemove === true) {
+      if (c.rec.HostConfig.AutoRemove === true) {
         // Not awaited: removal waits for this start to settle.
         void this.removeLive(c, { force: true, volumes: true }).catch((e: unknown) =>
           this.o.log.error('auto-remove failed', { id, err: errorMessage(e) }),
@@ -574,7 +573,7 @@ export class ContainerService {
       }, c.restartDelayMs);
       return;
     }
-    if (c.rec.Create.HostConfig?.AutoRemove === true && !c.removing) {
+    if (c.rec.HostConfig.AutoRemove === true && !c.removing) {
       void this.removeLive(c, { force: true, volumes: true }).catch((err: unknown) =>
         this.o.log.error('auto-remove failed', { id, err: errorMessage(err) }),
       );
@@ -597,9 +596,8 @@ export class ContainerService {
     if (c.rec.State.Status !== 'running') throw new BerthError('notModified', 'container already stopped');
     c.rec.HasBeenManuallyStopped = true;
     await this.records.save(c);
-    const image = imageRuntime(await this.o.images.config(c.rec.ImageID).catch(() => undefined));
-    const sig = normalizeSignal(signal || effectiveStopSignal(image, c.rec.Create));
-    const t = timeoutSec ?? (typeof c.rec.Create.StopTimeout === 'number' ? c.rec.Create.StopTimeout : 10);
+    const sig = normalizeSignal(signal || c.rec.Config.StopSignal || 'SIGTERM');
+    const t = timeoutSec ?? (typeof c.rec.Config.StopTimeout === 'number' ? c.rec.Config.StopTimeout : 10);
     const done = c.exitDone ?? Promise.resolve();
     c.stopping = true;
     try {
@@ -714,20 +712,17 @@ export class ContainerService {
    * gets them through `runc update` first, so a refused value changes nothing) and the restart
    * policy (an empty policy name leaves it as it is).
    */
-  async update(ref: string, body: unknown): Promise<{ Warnings: string[] }> {
+  async update(ref: string, body: ContainerUpdateRequest): Promise<{ Warnings: string[] }> {
     const c = this.find(ref);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('update config must be a JSON object');
-    const { RestartPolicy, ...limits } = body as Record<string, unknown>;
-    const merged = mergeUpdate(c.rec.Create.HostConfig ?? {}, limits, await this.facts());
-    const named = (RestartPolicy as { Name?: unknown } | null | undefined)?.Name;
-    const policy = RestartPolicy !== undefined && named !== undefined && named !== '' ? validateRestartPolicy(RestartPolicy, c.rec.Create.HostConfig?.AutoRemove === true) : undefined;
+    const merged = mergeUpdate(c.rec.HostConfig, body, await this.facts());
+    const policy = body.RestartPolicy?.Name ? validateRestartPolicy(body.RestartPolicy, c.rec.HostConfig.AutoRemove === true) : undefined;
     if (merged.changed && c.rec.State.Status === 'running' && !c.starting) {
       await this.monitor.update(this.records.execDir(c.rec.Id), merged.resources).catch((err: unknown) => {
         if (isBerthError(err) && err.kind === 'invalid') throw invalid(`Cannot update container ${c.rec.Id}: ${err.message}`, err.code);
         throw err;
       });
     }
-    c.rec.Create.HostConfig = { ...merged.hostConfig, ...(policy ? { RestartPolicy: policy } : {}) };
+    c.rec.HostConfig = { ...merged.hostConfig, ...(policy ? { RestartPolicy: policy } : {}) };
     await this.records.save(c);
     this.publish(c, 'update');
     return { Warnings: merged.warnings };
@@ -736,22 +731,21 @@ export class ContainerService {
   // ---------------------------------------------------------------- networks
 
   /** POST /networks/{id}/connect: live for a running container, and remembered for its next start. */
-  async connectNetwork(netRef: string, ref: string, endpoint: unknown): Promise<void> {
+  async connectNetwork(netRef: string, ref: string, endpoint: EndpointSettings | undefined): Promise<void> {
     const c = this.find(ref);
-    if (endpoint !== undefined && endpoint !== null && (typeof endpoint !== 'object' || Array.isArray(endpoint))) throw invalid('EndpointConfig must be an object');
-    const e = (endpoint ?? {}) as EndpointSettings;
+    const e = endpoint ?? {};
     const net = this.o.network.find(netRef);
-    const mode = (c.rec.Create.HostConfig?.['NetworkMode'] as string | undefined) ?? '';
+    const mode = c.rec.HostConfig.NetworkMode;
     if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
       throw invalid(`container sharing network namespace with another container or host cannot be connected to any other network`);
     }
     this.o.network.validate(net.Name, { [net.Name]: e });
-    const configured = connectedNetworks(c.rec.Create);
+    const configured = connectedNetworks(c.rec);
     if (configured.includes(net.Name) || configured.includes(net.Id)) {
       throw new BerthError('forbidden', `endpoint with name ${c.rec.Name} already exists in network ${net.Name}`);
     }
     if (c.rec.State.Status === 'running') await this.o.network.connect(c.rec.Id, net.Id, e);
-    recordConnect(c.rec.Create, net.Name, e);
+    recordConnect(c.rec, net.Name, e);
     await this.records.save(c);
   }
 
@@ -765,14 +759,14 @@ export class ContainerService {
       if (force) return;
       throw err;
     }
-    const configured = connectedNetworks(c.rec.Create);
+    const configured = connectedNetworks(c.rec);
     const onIt = configured.includes(net.Name) || configured.includes(net.Id);
     if (!onIt && !force) throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
     if (c.rec.State.Status === 'running' && this.o.network.sandbox(c.rec.Id)?.endpoints.some((e) => e.networkId === net.Id)) {
       await this.o.network.disconnect(c.rec.Id, net.Id);
     }
-    recordDisconnect(c.rec.Create, net.Name);
-    recordDisconnect(c.rec.Create, net.Id);
+    recordDisconnect(c.rec, net.Name);
+    recordDisconnect(c.rec, net.Id);
     await this.records.save(c);
   }
 
@@ -883,13 +877,15 @@ export class ContainerService {
     return attachment;
   }
 
-  async *logs(ref: string, opts: LogsOptions): AsyncGenerator<Buffer> {
+  /** The container's log; refused before any output for a container that keeps none (log driver none). */
+  logs(ref: string, opts: LogsOptions): AsyncIterable<Buffer> {
     const c = this.find(ref);
-    yield* logChunks(this.records.logPath(c.rec.Id), c, opts);
+    if (keepsNoLogs(c.rec.HostConfig.LogConfig)) throw new BerthError('notImplemented', 'configured logging driver does not support reading');
+    return logChunks(this.records.logPath(c.rec.Id), c, opts);
   }
 
   isTty(ref: string): boolean {
-    return this.find(ref).rec.Create.Tty === true;
+    return this.find(ref).rec.Config.Tty === true;
   }
 
   // ---------------------------------------------------------------- stats
@@ -953,8 +949,8 @@ export class ContainerService {
         running: c.rec.State.Status === 'running',
         execDir: this.records.execDir(c.rec.Id),
         dataDir: this.records.dataDir(c.rec.Id),
-        user: typeof c.rec.Config['User'] === 'string' ? c.rec.Config['User'] : '',
-        readonlyRootfs: c.rec.Create.HostConfig?.ReadonlyRootfs === true,
+        user: c.rec.Config.User ?? '',
+        readonlyRootfs: c.rec.HostConfig.ReadonlyRootfs === true,
         mounts: c.rec.MountPoints ?? [],
         pid: c.rec.State.Status === 'running' && c.rec.State.Pid > 0 ? c.rec.State.Pid : undefined,
       };
@@ -1008,7 +1004,7 @@ export class ContainerService {
     return shown;
   }
 
-  inspect(ref: string): Record<string, unknown> {
+  inspect(ref: string): ContainerInspect {
     const c = this.find(ref);
     return inspectView(this.records, c.rec, this.execIdsOf?.(c.rec.Id) ?? [], this.netView);
   }
@@ -1023,12 +1019,11 @@ export class ContainerService {
     const c = this.find(ref);
     if (c.rec.State.Status !== 'running' || c.starting || c.removing) throw conflict(`container ${c.rec.Id} is not running`);
     if (c.rec.State.Paused) throw conflict(`Container ${c.rec.Id} is paused, unpause the container before exec`);
-    const env = c.rec.Config['Env'];
     return {
       id: c.rec.Id,
       execDir: this.records.execDir(c.rec.Id),
       rootfs: this.records.merged(c.rec.Id),
-      env: Array.isArray(env) ? (env as string[]) : [],
+      env: c.rec.Config.Env ?? [],
     };
   }
 
@@ -1039,7 +1034,7 @@ export class ContainerService {
   }
 
   private publish(c: LiveContainer, action: string, extra: Record<string, string> = {}): void {
-    const labels = (c.rec.Config['Labels'] ?? {}) as Record<string, string>;
+    const labels = c.rec.Config.Labels ?? {};
     this.o.events.publish('container', action, c.rec.Id, { ...labels, image: c.rec.Image, name: c.rec.Name, ...extra });
   }
 }

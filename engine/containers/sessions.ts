@@ -22,7 +22,7 @@ export interface ClientAttachment {
 
 /** The daemon's own attach session: fans output out to attached clients. */
 export function pump(c: LiveContainer, s: AttachSession): void {
-  const tty = c.rec.Create.Tty === true;
+  const tty = c.rec.Config.Tty === true;
   const send = (stream: OutputStream) => (b: Buffer) => {
     if (c.sinks.size === 0) return;
     const data = encodeOutput(tty, stream, b);
@@ -55,7 +55,7 @@ export async function attachClient(
   open: (tty: boolean) => AttachSink,
   logChunks: (opts: LogsOptions) => AsyncGenerator<Buffer>,
 ): Promise<ClientAttachment> {
-  const tty = c.rec.Create.Tty === true;
+  const tty = c.rec.Config.Tty === true;
   const raw = open(tty);
   const filtered: AttachSink = tty
     ? raw
@@ -77,13 +77,13 @@ export async function attachClient(
     return { detach: () => undefined, stdinOnce: false };
   }
   c.sinks.add(filtered);
-  const stdin = opts.stdin && c.rec.Create.OpenStdin === true ? stdinFor(c) : undefined;
+  const stdin = opts.stdin && c.rec.Config.OpenStdin === true ? stdinFor(c) : undefined;
   return {
     detach: () => {
       if (c.sinks.delete(filtered)) filtered.end();
     },
     ...(stdin ? { stdin } : {}),
-    stdinOnce: c.rec.Create.StdinOnce === true,
+    stdinOnce: c.rec.Config.StdinOnce === true,
   };
 }
 

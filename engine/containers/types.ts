@@ -1,29 +1,27 @@
+import type { ContainerConfig, EndpointSettings, HostConfig } from '../../types/engine-api.js';
 import type { Digest } from '../common/digest.js';
-import type { RuntimeCreateConfig, RuntimeHostConfig } from '../runtime/types.js';
-
-/** HostConfig of POST /containers/create: what the runtime uses, plus what containers handle. */
-export type CreateHostConfig = RuntimeHostConfig & {
-  AutoRemove?: boolean;
-  RestartPolicy?: RestartPolicy;
-  [k: string]: unknown;
-};
-
-/** The body of POST /containers/create (the parts Berth reads; the rest is kept verbatim). */
-export type CreateBody = Omit<RuntimeCreateConfig, 'HostConfig'> & {
-  Image?: string;
-  Labels?: Record<string, string> | null;
-  StopTimeout?: number | null;
-  AttachStdin?: boolean;
-  AttachStdout?: boolean;
-  AttachStderr?: boolean;
-  StdinOnce?: boolean;
-  HostConfig?: CreateHostConfig;
-  [k: string]: unknown;
-};
 
 export interface RestartPolicy {
   Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
   MaximumRetryCount: number;
+}
+
+/** A container's log driver and options after the daemon's defaults ("json-file", "local", "none"...). */
+export interface PlannedLogConfig {
+  Type: string;
+  Config: Record<string, string>;
+}
+
+/**
+ * HostConfig as create settles it (create-plan.ts, then the network settling): the request's
+ * fields, checked, with the defaults dockerd fills in.
+ */
+export interface PlannedHostConfig extends HostConfig {
+  /** "bridge", a user network's name, "none", "host" or "container:<full id>". */
+  NetworkMode: string;
+  RestartPolicy: RestartPolicy;
+  LogConfig: PlannedLogConfig;
+  Runtime: string;
 }
 
 /**
@@ -62,9 +60,14 @@ export interface HealthLogEntry {
   Output: string;
 }
 
-/** What `<data-root>/containers/<id>/config.json` holds. */
+/**
+ * What `<data-root>/containers/<id>/config.json` holds: the plan create settled on (Config,
+ * HostConfig, the endpoints, the command, the mounts) and the container's state. Version 1
+ * records (the create body as received, before the typed request path) are upgraded when they
+ * are read (records.ts); they are written back as version 2.
+ */
 export interface ContainerRecord {
-  version: 1;
+  version: 2;
   Id: string;
   /** Without the leading slash. */
   Name: string;
@@ -72,10 +75,11 @@ export interface ContainerRecord {
   /** The image as the client named it. */
   Image: string;
   ImageID: Digest;
-  /** The create body as received (HostConfig included). */
-  Create: CreateBody;
-  /** Config as inspect shows it: the create body merged with the image's config. */
-  Config: Record<string, unknown>;
+  /** Config as inspect shows it: the request's over the image's (create-config.ts). */
+  Config: ContainerConfig;
+  HostConfig: PlannedHostConfig;
+  /** The networks the container is on, keyed by name, with its settings there; connect and disconnect edit this. */
+  Endpoints: Record<string, EndpointSettings>;
   Path: string;
   Args: string[];
   State: ContainerState;
@@ -83,8 +87,7 @@ export interface ContainerRecord {
   /** docker stop/kill: keeps restart policies from restarting it (see restart.ts). */
   HasBeenManuallyStopped?: boolean;
   HasBeenStartedBefore?: boolean;
-  /** Resolved at create; absent in records written before volumes existed (no mounts). */
-  MountPoints?: MountPoint[];
+  MountPoints: MountPoint[];
 }
 
 /**
@@ -116,6 +119,8 @@ export interface MountPoint {
   TmpfsOptions?: string[];
   /** HostConfig.Tmpfs entries: mounted, but not listed in inspect's Mounts (as in Docker). */
   Hidden?: boolean;
+  /** VolumeOptions.Subpath: the directory (or file) inside the volume that is mounted instead of its root. */
+  Subpath?: string;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { invalid, notFound } from '../common/errors.js';
+import type { ContainerInspect, ContainerState, HostConfig } from '../../types/engine-api.js';
 import type { ContainerRecords } from './records.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 
@@ -22,7 +23,7 @@ export type ImageIdOf = (ref: string) => string | undefined;
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 /** The Status Docker reports: a paused container is "paused", not "running". */
-export function dockerStatus(r: ContainerRecord): string {
+export function dockerStatus(r: ContainerRecord): ContainerState {
   return r.State.Status === 'running' && r.State.Paused ? 'paused' : r.State.Status;
 }
 
@@ -126,7 +127,7 @@ export function listFilter(all: ContainerRecord[], filters: Record<string, strin
 }
 
 function networkMode(r: ContainerRecord): string {
-  return (r.Create.HostConfig?.['NetworkMode'] as string | undefined) || 'none';
+  return r.HostConfig.NetworkMode || 'none';
 }
 
 function portFilter(v: string): { lo: number; hi: number; proto?: string } {
@@ -162,7 +163,7 @@ export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, 
 }
 
 /** `GET /containers/{id}/json`. */
-export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = [], net?: NetView): Record<string, unknown> {
+export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>, r: ContainerRecord, execIds: string[] = [], net?: NetView): ContainerInspect {
   const st = r.State;
   const dataDir = paths.dataDir(r.Id);
   return {
@@ -207,7 +208,7 @@ export function inspectView(paths: Pick<ContainerRecords, 'dataDir' | 'merged'>,
       },
     },
     Mounts: mountsView(r),
-    Config: r.Config,
+    Config: { ...r.Config, Tty: r.Config.Tty === true, OpenStdin: r.Config.OpenStdin === true, Image: r.Config.Image ?? r.Image },
     NetworkSettings: net?.settings(r) ?? { Networks: {} },
   };
 }
@@ -228,13 +229,11 @@ function mountsView(r: ContainerRecord): Record<string, unknown>[] {
     }));
 }
 
-function hostConfigView(r: ContainerRecord): Record<string, unknown> {
-  const hc = r.Create.HostConfig ?? {};
+/** inspect's HostConfig: the planned one over the defaults dockerd shows for fields never set. */
+function hostConfigView(r: ContainerRecord): HostConfig {
   return {
     Binds: null,
-    NetworkMode: 'bridge',
     PortBindings: {},
-    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
     VolumeDriver: '',
     VolumesFrom: null,
     CapAdd: null,
@@ -249,10 +248,8 @@ function hostConfigView(r: ContainerRecord): Record<string, unknown> {
     ReadonlyRootfs: false,
     SecurityOpt: null,
     ShmSize: 64 * 1024 * 1024,
-    Runtime: 'runc',
-    LogConfig: { Type: 'json-file', Config: {} },
-    ...hc,
-    AutoRemove: hc.AutoRemove === true,
+    ...r.HostConfig,
+    AutoRemove: r.HostConfig.AutoRemove === true,
   };
 }
 

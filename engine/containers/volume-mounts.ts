@@ -14,7 +14,9 @@ import { promises as fsp } from 'node:fs';
 import { errorMessage, invalid, isErrno, system } from '../common/errors.js';
 import type { OciMount } from '../runtime/types.js';
 import type { VolumeCreateRequest } from '../volumes/types.js';
+import path from 'node:path';
 import { closeFd, openDirIn, openTrustedDir } from '../../hostfs/rooted.js';
+import { mountSubpath, releaseSubpaths } from './subpath.js';
 import type { MountPoint } from './types.js';
 
 /** What containers need of the volume service at start and exit. */
@@ -76,18 +78,23 @@ export async function copyUp(rootfs: string, dest: string, volumeDir: string): P
 
 /**
  * Prepares every mount of a starting container and returns its OCI mounts. A volume's copy-up
- * is attempted once: its CopyUp flag is cleared here and the caller saves the record. On
- * failure, the volumes acquired so far are released again.
+ * is attempted once: its CopyUp flag is cleared here and the caller saves the record. Volume
+ * subpaths are mounted under `subpathDir` (subpath.ts), which the caller releases with
+ * releaseSubpaths() once the runtime has made the container's mounts. On failure, the volumes
+ * acquired so far are released again.
  */
 export async function attachMounts(
   id: string,
   rootfs: string,
   mounts: readonly MountPoint[],
   volumes: VolumeMounter,
+  subpathDir: string,
 ): Promise<OciMount[]> {
   const acquired: MountPoint[] = [];
+  const sources = new Map<MountPoint, string>();
+  await releaseSubpaths(subpathDir);
   try {
-    for (const m of mounts) {
+    for (const [i, m] of mounts.entries()) {
       if (m.Type === 'bind') {
         try {
           await fsp.stat(m.Source);
@@ -103,10 +110,19 @@ export async function attachMounts(
           await copyUp(rootfs, m.Destination, data);
           m.CopyUp = false;
         }
+        if (m.Subpath !== undefined) {
+          const target = path.join(subpathDir, String(i));
+          await mountSubpath(data, m.Subpath, target);
+          sources.set(m, target);
+        }
       }
     }
-    return mounts.map(ociMount);
+    return mounts.map((m) => {
+      const source = sources.get(m);
+      return ociMount(source === undefined ? m : { ...m, Source: source });
+    });
   } catch (err) {
+    await releaseSubpaths(subpathDir).catch(() => undefined);
     await detachMounts(id, acquired, volumes).catch(() => undefined);
     throw err;
   }

@@ -27,7 +27,7 @@ import { containerFileRoutes } from '../api/container-files.js';
 import { ContainerFiles } from '../containers/files.js';
 import { ContainerService } from '../containers/service.js';
 import { resolveLogConfig } from '../containers/logrotate.js';
-import { detectRuntimes, pickDefaultRuntime, type RuntimeInfo } from '../runtime/detect.js';
+import { detectInit, detectRuntimes, pickDefaultRuntime, type InitBinary, type RuntimeInfo } from '../runtime/detect.js';
 import { ExecManager } from '../containers/exec.js';
 import { execRoutes } from '../api/exec.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
@@ -127,6 +127,9 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     if (info.unusable) log.warn('OCI runtime not usable on this host', { runtime: name, why: info.unusable });
   }
   log.info('OCI runtime', { default: defaultRuntime, path: runtimes[defaultRuntime]?.path });
+  const init = await detectInit(cfg.initPath);
+  if (cfg.initPath && !init) throw new Error(`--init-path ${cfg.initPath} is not an executable file`);
+  if (!init) log.warn('no init binary (docker-init or tini-static): containers cannot use --init; install tini');
   // Volumes: loaded before the containers, which hold them while they run.
   const volumeStore = new VolumeStore(path.join(cfg.dataRoot, 'volumes'), log.child({ subsystem: 'volumes' }));
   await volumeStore.init();
@@ -161,6 +164,8 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     log: log.child({ subsystem: 'containers' }),
     network,
     defaultBridge: !cfg.noDefaultBridge,
+    ...(init ? { initPath: init.path } : {}),
+    init: cfg.init,
     // HEALTHCHECK probes are execs (with exec_* events, as from dockerd).
     healthProbes: { probe: (id, cmd, o) => execs.probe(id, cmd, o) },
   });
@@ -211,7 +216,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   systemRoutes(router, {
     events,
     version: () => versionInfo(),
-    info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts(), runtimes, defaultRuntime),
+    info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts(), runtimes, defaultRuntime, init),
     diskUsage: async () => {
       const { layersSize, images: imgs } = await views.diskUsageImages();
       return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: await volumes.diskUsage(), BuildCache: await builder.diskUsage() };
@@ -358,6 +363,7 @@ async function systemInfo(
   counts: { total: number; running: number; paused: number; stopped: number },
   runtimes: Record<string, RuntimeInfo>,
   defaultRuntime: string,
+  init: InitBinary | undefined,
 ): Promise<Record<string, unknown>> {
   return {
     ID: id,
@@ -425,7 +431,9 @@ async function systemInfo(
     },
     LiveRestoreEnabled: true,
     Isolation: '',
-    InitBinary: '',
+    InitBinary: init ? 'docker-init' : '',
+    // What docker info prints as the init's version (Docker puts tini's git commit here; Debian's build has only its version).
+    InitCommit: { ID: init ? (/version ([^\s]+)/.exec(init.version)?.[1] ?? 'N/A') : 'N/A', Expected: '' },
     // Every container not privileged or unconfined gets Docker's default seccomp profile (runtime/seccomp.ts).
     SecurityOptions: ['name=seccomp,profile=builtin'],
     Warnings: [],

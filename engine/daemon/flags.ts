@@ -24,6 +24,10 @@ export interface DaemonConfig {
   bip?: string;
   /** --bridge none: no default bridge network. */
   noDefaultBridge: boolean;
+  /** --init: containers run an init (docker-init) as PID 1 unless they say otherwise. */
+  init: boolean;
+  /** --init-path: the static init binary; undefined = look for docker-init, then Debian's tini-static. */
+  initPath?: string;
 }
 
 export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
@@ -51,6 +55,8 @@ Options:
       --log-opt key=value            Default log options, e.g. max-size=10m, max-file=3 (repeatable)
       --bip string                   Default bridge address and prefix, e.g. 172.30.0.1/16 (default: a free private subnet)
   -b, --bridge string                "none" disables the default bridge network
+      --init                         Run an init in containers to forward signals and reap processes
+      --init-path string             Path to the docker-init binary (default: docker-init, else tini-static, in PATH)
   -v, --version                      Print version and exit
   -h, --help                         Print this help and exit
 `;
@@ -74,6 +80,7 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
     logDriver: 'json-file',
     logOpts: {},
     noDefaultBridge: false,
+    init: false,
   };
   const keyValue = (name: string, v: string): [string, string] => {
     const eq = v.indexOf('=');
@@ -174,6 +181,16 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
         const v = take();
         if (v !== 'none') throw new FlagError(`--bridge only takes "none" (berthd names its bridges itself)`);
         cfg.noDefaultBridge = true;
+        break;
+      }
+      case '--init':
+        if (value !== undefined && !/^(true|false|1|0)$/i.test(value)) throw new FlagError(`invalid value "${value}" for flag --init: expected true or false`);
+        cfg.init = value === undefined || /^(true|1)$/i.test(value);
+        break;
+      case '--init-path': {
+        const v = take();
+        if (!v.startsWith('/')) throw new FlagError(`invalid value "${v}" for flag --init-path: must be an absolute path`);
+        cfg.initPath = v;
         break;
       }
       case '-h':

@@ -2,9 +2,11 @@
  * Which OCI runtimes this host has and which of them work here. runc and crun are looked up on
  * the usual paths; more can be named with `--add-runtime name=path`. crun refuses hybrid cgroups
  * (v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified) at container creation, so on
- * such a host it is listed but not usable, and not picked as the default.
+ * such a host it is listed but not usable, and not picked as the default. detectInit finds the
+ * init binary containers get with --init.
  */
-import { existsSync, promises as fsp } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { constants as fsConstants, existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { probeCgroupVersion } from './spec.js';
 
@@ -62,4 +64,33 @@ export function pickDefaultRuntime(runtimes: Record<string, RuntimeInfo>, wanted
   const usable = [...PREFERENCE, ...Object.keys(runtimes)].find((n) => runtimes[n] && !runtimes[n].unusable);
   if (!usable) throw new Error('no usable OCI runtime found: install runc (apt install runc) or crun');
   return usable;
+}
+
+/** Where Docker's packages put docker-init besides PATH. */
+const INIT_DIRS = ['/usr/local/libexec/docker', '/usr/libexec/docker'];
+
+export interface InitBinary {
+  path: string;
+  /** What `<init> --version` says ("tini version 0.19.0"), or "" when it did not run. */
+  version: string;
+}
+
+/**
+ * The init for HostConfig.Init: --init-path, else Docker's docker-init, else Debian's static
+ * tini (Docker ships tini as docker-init). It is bind-mounted into containers whose images may
+ * have no libc, so the dynamically linked `tini` is not a fallback. Undefined when none is found.
+ */
+export async function detectInit(explicit?: string): Promise<InitBinary | undefined> {
+  const candidates = explicit
+    ? [explicit]
+    : [which('docker-init'), ...INIT_DIRS.map((d) => path.join(d, 'docker-init')), which('tini-static')].filter((p): p is string => p !== undefined);
+  for (const p of candidates) {
+    const ok = await fsp.access(p, fsConstants.X_OK).then(() => true, () => false);
+    if (!ok) continue;
+    const version = await new Promise<string>((resolve) => {
+      execFile(p, ['--version'], { timeout: 5000 }, (err, stdout) => resolve(err ? '' : stdout.trim()));
+    });
+    return { path: p, version };
+  }
+  return undefined;
 }

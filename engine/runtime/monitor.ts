@@ -59,6 +59,8 @@ export interface MonitorStartOptions {
   logPath: string;
   /** conmon --log-size-max: past this many bytes conmon truncates the log and starts over. */
   logMaxSize?: number;
+  /** Keep no log at all (Docker's `none` log driver): conmon's `none` driver, logPath is not written. */
+  noLog?: boolean;
   /** Allocate a pty (config.json must say process.terminal: true). */
   terminal: boolean;
   /** Keep a stdin pipe open that attach clients can write to. */
@@ -581,7 +583,7 @@ function conmonArgs(o: MonitorStartOptions): string[] {
     '--bundle', o.bundle,
     '--container-pidfile', path.join(sd, MONITOR_FILES.containerPid),
     '--conmon-pidfile', path.join(sd, MONITOR_FILES.conmonPid),
-    '--log-path', `k8s-file:${o.logPath}`,
+    '--log-path', o.noLog ? `none:${o.logPath}` : `k8s-file:${o.logPath}`,
     // The exit file lands in <persist-dir>/exit.
     '--persist-dir', sd,
     // Attach socket at <bundle>/attach, no symlink dir (conmon binds through /proc/self/fd, so
@@ -592,7 +594,7 @@ function conmonArgs(o: MonitorStartOptions): string[] {
   ];
   for (const a of o.runtimeArgs ?? []) args.push(`--runtime-arg=${a}`);
   if (o.exitDir !== undefined) args.push('--exit-dir', o.exitDir);
-  if (o.logMaxSize !== undefined) args.push('--log-size-max', String(o.logMaxSize));
+  if (o.logMaxSize !== undefined && !o.noLog) args.push('--log-size-max', String(o.logMaxSize));
   if (o.terminal) args.push('--terminal');
   if (o.stdin) args.push('--stdin');
   if (o.leaveStdinOpen) args.push('--leave-stdin-open');

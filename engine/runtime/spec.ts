@@ -39,6 +39,8 @@ export const DEFAULT_PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 /** OCI image-spec annotation carrying the image's StopSignal (image-spec conversion.md). */
 export const STOP_SIGNAL_ANNOTATION = 'org.opencontainers.image.stopSignal';
+/** Where an init (HostConfig.Init) is mounted in the container, as in Docker. */
+export const INIT_PATH = '/sbin/docker-init';
 /** RLIM_INFINITY as the runtime wants it (uint64 max). */
 export const RLIM_INFINITY = 0xffffffffffffffffn;
 
@@ -466,7 +468,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   const readonlyRoot = hc.ReadonlyRootfs === true;
 
   if (!path.isAbsolute(input.rootfs)) throw invalid(`rootfs path must be absolute: ${input.rootfs}`);
-  if (hc.Init === true) throw invalid('--init is not supported: berth has no init binary (docker-init) yet', 'INIT_UNSUPPORTED');
+  if (input.initPath !== undefined && !path.isAbsolute(input.initPath)) throw invalid(`the init binary's path must be absolute: ${input.initPath}`);
   if (input.hostNetwork && input.netnsPath !== undefined) throw invalid('a container on the host network cannot also join a network namespace');
 
   const hostname = create.Hostname || input.id.slice(0, 12);
@@ -525,6 +527,9 @@ export function buildSpec(input: SpecInput): OciSpec {
     if (!path.isAbsolute(source)) throw invalid(`${destination} source must be an absolute path: ${source}`);
     containerMounts.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(readonlyRoot ? ['ro'] : [])] });
   }
+  if (input.initPath !== undefined && !userDest.has(INIT_PATH)) {
+    containerMounts.push({ destination: INIT_PATH, type: 'bind', source: input.initPath, options: ['bind', 'ro', 'rprivate'] });
+  }
   containerMounts.push(...userMounts);
   const depth = (m: OciMount): number => m.destination.split('/').filter((s) => s !== '').length;
   mounts.push(...containerMounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m) - depth(b.m) || a.i - b.i).map(({ m }) => m));
@@ -564,7 +569,9 @@ export function buildSpec(input: SpecInput): OciSpec {
     }
   }
 
-  const args = resolveCommand(image, create);
+  const command = resolveCommand(image, create);
+  // Docker's --init: the init is PID 1 and runs the command as its child, reaping orphans and forwarding signals.
+  const args = input.initPath !== undefined ? [INIT_PATH, '--', ...command] : command;
   const env = buildEnv({ imageEnv: image.Env, createEnv: create.Env, hostname, tty, home: user.home });
   const rlimits = buildRlimits(hc.Ulimits, host, warn);
 

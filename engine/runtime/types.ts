@@ -267,7 +267,7 @@ export interface RuntimeHostConfig extends DockerResources {
   /** "no-new-privileges[:true|false]", "seccomp=unconfined", "seccomp=<profile JSON>", apparmor=/label= (accepted, ignored). */
   SecurityOpt?: string[] | null;
   Ulimits?: DockerUlimit[] | null;
-  /** true is rejected (no docker-init in berth yet); false/null means no init process. */
+  /** Whether the container asked for an init; the caller decides and passes SpecInput.initPath. */
   Init?: boolean | null;
   /** -1000..1000; default 0. */
   OomScoreAdj?: number;
@@ -408,6 +408,11 @@ export interface SpecInput {
   seccomp?: SeccompProvider;
   /** Extra annotations for config.json. */
   annotations?: Record<string, string>;
+  /**
+   * A static init binary on the host (Docker's docker-init, which is tini): it is bind-mounted
+   * read-only at /sbin/docker-init and runs the command as `/sbin/docker-init -- <command>`.
+   */
+  initPath?: string;
   /** Called for settings that were adjusted to fit the host (clamped rlimits, caps missing from the bounding set). */
   onWarning?: (message: string) => void;
 }

@@ -285,3 +285,25 @@ async function readDb(rootfs: string, file: string): Promise<string | undefined>
     throw invalid(`unable to read ${file} in the container: ${(err as Error).message}`);
   }
 }
+
+/**
+ * HostConfig.GroupAdd against the rootfs's /etc/group, as runc's GetAdditionalGroups does it:
+ * an entry is a group name or gid found in the file, else a numeric gid (which need not exist);
+ * anything else is "Unable to find group". Returns the gids in order, without duplicates.
+ */
+export async function resolveGroupAdd(rootfs: string, groups: readonly string[] | null | undefined): Promise<number[]> {
+  if (!groups || groups.length === 0) return [];
+  const text = await readDb(rootfs, '/etc/group');
+  const entries = text === undefined ? [] : parseGroup(text);
+  const out: number[] = [];
+  for (const g of groups) {
+    const found = entries.find((e) => e.name === g || String(e.gid) === g);
+    let gid = found?.gid;
+    if (gid === undefined) {
+      if (!/^[+-]?\d+$/.test(g)) throw invalid(`Unable to find group ${g}: no matching entries in group file`, 'GROUP_NOT_FOUND');
+      gid = numericArg(g) as number;
+    }
+    if (!out.includes(gid)) out.push(gid);
+  }
+  return out;
+}
