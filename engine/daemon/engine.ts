@@ -40,6 +40,7 @@ import { ImageCommitter } from '../images/commit.js';
 import { importImage } from '../images/import.js';
 import { ContainerCommits } from '../containers/commit.js';
 import { buildRoutes } from '../api/build.js';
+import { swarmRoutes } from '../api/swarm.js';
 import { parsePlatform } from '../api/images.js';
 import { Builder } from '../builder/builder.js';
 import { parseReference } from '../registry/reference.js';
@@ -249,6 +250,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
   buildRoutes(router, { build: (context, req) => builder.build(context, req) });
+  swarmRoutes(router);
 
   return {
     router,
