@@ -761,12 +761,17 @@ export class ContainerService {
     try {
       c = this.find(ref);
     } catch (err) {
-      if (force) return;
+      // dockerd's forced disconnect of an unknown container deletes a stale endpoint of that name; there are none here.
+      if (force && isBerthError(err) && err.kind === 'notFound') throw notFound(`endpoint ${ref} not found`);
       throw err;
     }
     const configured = connectedNetworks(c.rec.Create);
     const onIt = configured.includes(net.Name) || configured.includes(net.Id);
-    if (!onIt && !force) throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
+    if (!onIt) {
+      // Forcing only reaches endpoints that exist: as in dockerd, a running container has none to remove.
+      if (force && c.rec.State.Status === 'running') throw notFound(`endpoint ${c.rec.Name} not found`);
+      throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
+    }
     if (c.rec.State.Status === 'running' && this.o.network.sandbox(c.rec.Id)?.endpoints.some((e) => e.networkId === net.Id)) {
       await this.o.network.disconnect(c.rec.Id, net.Id);
     }

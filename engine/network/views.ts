@@ -15,7 +15,8 @@ export function networkView(n: NetworkRecord, containers: Attached): Record<stri
     Scope: 'local',
     Driver: n.Driver,
     EnableIPv6: n.EnableIPv6,
-    IPAM: { Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: n.IPAM.Config.map((c) => ({ ...c })) },
+    // As in Docker: Options is null unless the create asked for some.
+    IPAM: { Driver: n.IPAM.Driver, Options: Object.keys(n.IPAM.Options).length > 0 ? n.IPAM.Options : null, Config: n.IPAM.Config.map((c) => ({ ...c })) },
     Internal: n.Internal,
     Attachable: n.Attachable,
     Ingress: false,
