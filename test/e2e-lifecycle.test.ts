@@ -111,6 +111,30 @@ test('after a daemon restart with dead containers, always and unless-stopped com
   }
 });
 
+test('kill with SIGKILL answers once the container is gone: inspect right after shows exited, 137; other signals answer at once', { skip }, async () => {
+  const id = (await env.ok(['run', '-d', env.ref, 'sleep', '9999'])).trim();
+  const viaApi = (await env.ok(['run', '-d', env.ref, 'sleep', '9999'])).trim();
+  try {
+    await env.ok(['kill', id]);
+    const st = (await inspect(id)).State;
+    assert.equal(st.Status, 'exited');
+    assert.equal(st.Running, false);
+    assert.equal(st.ExitCode, 137, 'killed by signal 9: 128 + 9');
+
+    // PID 1 without a handler ignores SIGUSR1: the answer does not wait for an exit that never comes.
+    const usr = await env.daemon.request('POST', `/containers/${viaApi}/kill?signal=SIGUSR1`);
+    assert.equal(usr.status, 204);
+    assert.equal((await inspect(viaApi)).State.Status, 'running');
+    const nine = await env.daemon.request('POST', `/containers/${viaApi}/kill?signal=9`);
+    assert.equal(nine.status, 204);
+    const after = (await inspect(viaApi)).State;
+    assert.equal(after.Status, 'exited');
+    assert.equal(after.ExitCode, 137);
+  } finally {
+    await env.ok(['rm', '-f', id, viaApi]);
+  }
+});
+
 test('pause and unpause freeze the container; stop works on a paused container', { skip }, async () => {
   const id = (await env.ok(['run', '-d', '--name', 'freezer', env.ref, 'sh', '-c', 'while true; do date +%s%N; sleep 0.05; done'])).trim();
   try {

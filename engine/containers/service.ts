@@ -83,6 +83,8 @@ export interface ContainerServiceOptions {
   healthProbes: ProbeRunner;
 }
 
+/** How long a SIGKILL waits for the container's exit to be recorded (dockerd: 10 s). */
+const KILL_EXIT_WAIT_MS = 10_000;
 const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
 
 export class ContainerService {
@@ -623,7 +625,16 @@ export class ContainerService {
     if (c.rec.State.Status !== 'running') throw conflict(`Cannot kill container: ${ref}: Container ${c.rec.Id} is not running`);
     c.rec.HasBeenManuallyStopped = true;
     await this.records.save(c);
+    const exited = c.exitDone;
     await this.signal(c, sig);
+    // As dockerd does: a SIGKILL is answered once the exit is recorded, so an inspect right after
+    // shows the container exited with 137 (bounded, in case the runtime is stuck). Other signals
+    // may be handled by the process, and are answered at once.
+    if (sig === 'SIGKILL' && exited) {
+      const timer = new AbortController();
+      await Promise.race([exited, sleep(KILL_EXIT_WAIT_MS, undefined, { signal: timer.signal }).catch(() => undefined)]);
+      timer.abort();
+    }
   }
 
   private async signal(c: LiveContainer, sig: string): Promise<void> {
