@@ -430,6 +430,25 @@ test('a container taken off its only network and connected again gets its defaul
   }
 });
 
+test('docker rm --link parent/alias removes the link and nothing else', { skip }, async () => {
+  const target = (await env.ok(['run', '-d', '--name', 'rmlink-db', env.ref, 'sleep', '120'])).trim();
+  const parent = (await env.ok(['run', '-d', '--name', 'rmlink-web', '--link', 'rmlink-db:db', env.ref, 'sleep', '120'])).trim();
+  try {
+    const names = async (): Promise<string> => (await env.ok(['ps', '--no-trunc', '--filter', `id=${target}`, '--format', '{{.Names}}'])).trim();
+    assert.equal(await names(), 'rmlink-db,rmlink-web/db', 'a link is one of the target\'s names, as in Docker');
+    await env.ok(['rm', '--link', 'rmlink-web/db']);
+    assert.equal(await names(), 'rmlink-db');
+    assert.equal((await env.ok(['ps', '-q', '--no-trunc', '--filter', 'name=rmlink-'])).trim().split('\n').sort().join(','), [target, parent].sort().join(','), 'both containers are still there');
+    await env.ok(['restart', '-t', '0', parent]);
+    assert.doesNotMatch(await env.ok(['exec', parent, 'cat', '/etc/hosts']), /\bdb\b/, 'the next start has no link');
+    const again = await docker(env.daemon, ['rm', '--link', 'rmlink-web/db']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /No such container: rmlink-web\/db/);
+  } finally {
+    await env.ok(['rm', '-f', parent, target]);
+  }
+});
+
 test('a daemon killed and restarted keeps running containers reachable: ports, names, stats', { skip }, async () => {
   await env.ok(['network', 'create', 'keep']);
   const srv = await webServer(['--name', 'keeper', '--network', 'keep', '-p', '18110:8080'], 'still-here');

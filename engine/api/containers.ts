@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { errorMessage, invalid } from '../common/errors.js';
+import { errorMessage, invalid, notFound } from '../common/errors.js';
 import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
 import { MULTIPLEXED_STREAM, openStream, RAW_STREAM, type StreamConn } from './stream.js';
 import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
@@ -39,6 +39,8 @@ export interface ContainersBackend {
   stop(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;
   remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>;
+  /** Drops the legacy link "parent/alias" (DELETE /containers/{parent}/{alias}?link=1). */
+  removeLink(linkName: string): Promise<void>;
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): { result: Promise<number> };
   attach(
     ref: string,
@@ -185,8 +187,16 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
   });
 
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
-    if (boolParam(query, 'link')) throw invalid('links are not supported');
-    await backend.remove(params['id'] ?? '', { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    if (boolParam(query, 'link')) await backend.removeLink(params['id'] ?? '');
+    else await backend.remove(params['id'] ?? '', { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
+    sendNoContent(res);
+  });
+
+  // A link's name is "<parent>/<alias>" (docker rm --link parent/alias).
+  router.add('DELETE', '/containers/{parent}/{alias}', async ({ res, params, query }) => {
+    const name = `${params['parent'] ?? ''}/${params['alias'] ?? ''}`;
+    if (!boolParam(query, 'link')) throw notFound(`No such container: ${name}`);
+    await backend.removeLink(name);
     sendNoContent(res);
   });
 

@@ -62,6 +62,40 @@ function parseLink(l: string): { name: string; alias: string } {
   return { name: name.replace(/^\//, ''), alias: (alias || name).replace(/^.*\//, '') };
 }
 
+/** The legacy links of a container (HostConfig.Links), parsed; malformed entries are skipped. */
+export function legacyLinks(create: CreateBody): { name: string; alias: string }[] {
+  const links = (create.HostConfig as Record<string, unknown> | undefined)?.['Links'];
+  if (!Array.isArray(links)) return [];
+  const out: { name: string; alias: string }[] = [];
+  for (const l of links) {
+    if (typeof l !== 'string') continue;
+    try {
+      out.push(parseLink(l));
+    } catch {
+      // not a link: nothing to show or remove
+    }
+  }
+  return out;
+}
+
+/** Drops the link with this alias from HostConfig.Links; false when there is none. */
+export function dropLegacyLink(create: CreateBody, alias: string): boolean {
+  const hc = create.HostConfig as Record<string, unknown> | undefined;
+  const links = hc?.['Links'];
+  if (!hc || !Array.isArray(links)) return false;
+  const kept = links.filter((l) => {
+    if (typeof l !== 'string') return true;
+    try {
+      return parseLink(l).alias !== alias;
+    } catch {
+      return true;
+    }
+  });
+  if (kept.length === links.length) return false;
+  hc['Links'] = kept.length > 0 ? kept : null;
+  return true;
+}
+
 /**
  * Checks and settles the network part of a create body (in place): NetworkMode "default" becomes
  * "bridge" (or "none" without a default bridge), container: names become IDs, and every network,

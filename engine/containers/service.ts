@@ -33,7 +33,7 @@ import { resolveDevices } from '../runtime/devices.js';
 import { seccompProvider } from '../runtime/seccomp.js';
 import { checkCreateLimits, mergeUpdate } from './limits.js';
 import { imageRuntime, mergedConfig } from './create-config.js';
-import { connectedNetworks, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
+import { connectedNetworks, dropLegacyLink, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleCreate, type ContainerLookup } from './networking.js';
 import type { NetworkService } from '../network/service.js';
 import type { EndpointSettings } from '../network/types.js';
 import type { ExecTarget } from './exec.js';
@@ -792,6 +792,21 @@ export class ContainerService {
   }
 
   // ---------------------------------------------------------------- remove
+
+  /** `docker rm --link parent/alias`: the parent forgets the link; both containers stay. */
+  async removeLink(linkName: string): Promise<void> {
+    const name = linkName.replace(/^\//, '');
+    const slash = name.lastIndexOf('/');
+    if (slash < 0) throw conflict('Conflict, cannot remove the default link name of the container');
+    let parent: LiveContainer;
+    try {
+      parent = this.find(name.slice(0, slash));
+    } catch {
+      throw notFound(`No such container: ${name}`);
+    }
+    if (!dropLegacyLink(parent.rec.Create, name.slice(slash + 1))) throw notFound(`No such container: ${name}`);
+    await this.records.save(parent);
+  }
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const c = this.find(ref);
