@@ -151,6 +151,29 @@ test('tag, untag and delete follow dockerd semantics', async () => {
   assert.equal((await daemon.request('GET', `/images/${base.configDigest}/json`)).status, 404);
 });
 
+test('prune filters: bad ones are 400 and remove nothing; until and label/label! pick what goes', async () => {
+  const prune = async (filters: unknown): Promise<{ status: number; deleted: string[]; body: string }> => {
+    const r = await daemon.request('POST', `/images/prune?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    const body = r.body.toString();
+    const deleted = r.status === 200 ? r.json<{ ImagesDeleted: Array<Record<string, string>> | null }>().ImagesDeleted?.flatMap((i) => (i['Deleted'] ? [i['Deleted']] : [])) ?? [] : [];
+    return { status: r.status, deleted, body };
+  };
+  const count = async (): Promise<number> => (await daemon.request('GET', '/images/json')).json<unknown[]>().length;
+  // The test before deleted base: it comes back for this one.
+  const pulled = await pull(daemon, `${registry.host}/lib/base`, '1');
+  assert.equal(pulled.error, undefined, pulled.error);
+  const before = await count();
+  for (const bad of [{ until: ['abc'] }, { dangling: ['maybe'] }, { color: ['x'] }, { dangling: ['false'], until: ['1h', '2h'] }]) {
+    const r = await prune(bad);
+    assert.equal(r.status, 400, `${JSON.stringify(bad)}: ${r.body}`);
+  }
+  assert.equal(await count(), before, 'a refused prune removes nothing');
+  assert.deepEqual((await prune({ dangling: ['false'], until: ['2024-06-01T00:00:00Z'], label: ['role=app'] })).deleted, [], 'app was created after until');
+  assert.deepEqual((await prune({ dangling: ['false'], 'label!': ['role=app'], label: ['role=app'] })).deleted, []);
+  const gone = await prune({ dangling: ['false'], until: ['2024-06-01T00:00:00Z'], label: ['role'] });
+  assert.deepEqual(gone.deleted, [base.configDigest], 'base: created before until, labelled');
+});
+
 test('prune removes dangling images only, or all unused with dangling=false', async () => {
   await daemon.request('POST', `/images/${registry.host}/lib/app:2/tag?repo=keepme&tag=1`);
   const r1 = await daemon.request('DELETE', `/images/${registry.host}/lib/app:2`);

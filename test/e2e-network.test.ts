@@ -430,6 +430,29 @@ test('a container taken off its only network and connected again gets its defaul
   }
 });
 
+test('network prune honours label, label! and until, and refuses bad filters before removing anything', { skip }, async () => {
+  await env.ok(['network', 'create', '--label', 'temp=1', 'np-temp']);
+  await env.ok(['network', 'create', '--label', 'temp=1', '--label', 'keep', 'np-keep']);
+  await env.ok(['network', 'create', 'np-plain']);
+  const names = async (): Promise<string[]> => (await env.ok(['network', 'ls', '--filter', 'name=np-', '--format', '{{.Name}}'])).trim().split('\n').filter(Boolean).sort();
+  try {
+    for (const f of ['until=abc', 'color=red', 'dangling=true']) {
+      const r = await docker(env.daemon, ['network', 'prune', '-f', '--filter', f]);
+      assert.notEqual(r.code, 0, f);
+    }
+    const two = await env.daemon.request('POST', `/networks/prune?filters=${encodeURIComponent(JSON.stringify({ until: ['1h', '2h'] }))}`);
+    assert.equal(two.status, 400);
+    assert.deepEqual(await names(), ['np-keep', 'np-plain', 'np-temp'], 'refused prunes removed nothing');
+    const young = await env.daemon.request('POST', `/networks/prune?filters=${encodeURIComponent(JSON.stringify({ until: ['9999h'] }))}`);
+    assert.deepEqual(young.json<{ NetworksDeleted: string[] | null }>().NetworksDeleted ?? [], [], 'created now: younger than 9999h ago');
+    const out = await env.ok(['network', 'prune', '-f', '--filter', 'label=temp=1', '--filter', 'label!=keep']);
+    assert.match(out, /np-temp/);
+    assert.deepEqual(await names(), ['np-keep', 'np-plain']);
+  } finally {
+    await docker(env.daemon, ['network', 'rm', 'np-temp', 'np-keep', 'np-plain']);
+  }
+});
+
 test('docker rm --link parent/alias removes the link and nothing else', { skip }, async () => {
   const target = (await env.ok(['run', '-d', '--name', 'rmlink-db', env.ref, 'sleep', '120'])).trim();
   const parent = (await env.ok(['run', '-d', '--name', 'rmlink-web', '--link', 'rmlink-db:db', env.ref, 'sleep', '120'])).trim();

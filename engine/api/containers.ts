@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { errorMessage, invalid, notFound } from '../common/errors.js';
+import { PRUNE_FILTER_KEYS } from '../common/prune-filters.js';
 import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
 import { MULTIPLEXED_STREAM, openStream, RAW_STREAM, type StreamConn } from './stream.js';
 import { boolParam, parseFilters, readBody, readJson, sendJson, sendNoContent, type Router } from './router.js';
@@ -50,7 +51,7 @@ export interface ContainersBackend {
   isTty(ref: string): boolean;
   restart(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
   resize(ref: string, height: number, width: number): Promise<void>;
-  prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
+  prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   logs(ref: string, opts: LogsRequest): AsyncIterable<Buffer>;
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
@@ -102,9 +103,9 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
     sendJson(res, 201, await backend.create(query.get('name') || undefined, body));
   });
 
-  router.add('POST', '/containers/prune', async ({ req, res }) => {
+  router.add('POST', '/containers/prune', async ({ req, res, query }) => {
     await readBody(req);
-    sendJson(res, 200, await backend.prune());
+    sendJson(res, 200, await backend.prune(parseFilters(query, PRUNE_FILTER_KEYS)));
   });
 
   router.add('GET', '/containers/{id}/json', ({ res, params }) => {

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { chainIds, type Digest } from '../common/digest.js';
 import { BerthError, conflict, errorMessage, invalid, isBerthError, notFound } from '../common/errors.js';
 import { atomicWrite, diskUsage } from '../common/fsutil.js';
+import { parsePruneFilters, prunable } from '../common/prune-filters.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
@@ -860,15 +861,30 @@ export class ContainerService {
     return c.removing;
   }
 
-  /** Removes every container that is not running (`docker container prune`). */
-  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+  /**
+   * `docker container prune`: removes the containers that are not running and pass the filters
+   * (label, label!, until: checked before anything goes); SpaceReclaimed is what their writable
+   * layers held.
+   */
+  async prune(filters: Record<string, string[]> = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const f = parsePruneFilters(filters);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const c of [...this.records.byId.values()]) {
       if (c.rec.State.Status === 'running' || c.rec.State.Status === 'restarting' || c.starting || c.removing) continue;
-      await this.removeLive(c, { force: false, volumes: false });
+      if (!prunable(f, Date.parse(c.rec.Created), c.rec.Config['Labels'] as Record<string, string> | undefined)) continue;
+      const size = await diskUsage(path.join(this.records.dataDir(c.rec.Id), 'upper')).catch(() => 0);
+      try {
+        await this.removeLive(c, { force: false, volumes: false });
+      } catch (err) {
+        this.o.log.warn('prune could not remove a container', { id: c.rec.Id, err: errorMessage(err) });
+        continue;
+      }
       deleted.push(c.rec.Id);
+      reclaimed += size;
     }
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+    this.o.events.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   }
 
   // ---------------------------------------------------------------- wait

@@ -235,16 +235,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     remove: (ref) => network.remove(ref),
     connect: (net, ctr, endpoint) => containers.connectNetwork(net, ctr, endpoint),
     disconnect: (net, ctr, force) => containers.disconnectNetwork(net, ctr, force),
-    prune: async (filters) => {
-      const keep = networkFilter(filters, () => false);
-      const deleted: string[] = [];
-      for (const n of network.list()) {
-        if (n.builtin || !keep(n) || Object.keys(network.attached(n.Id)).length > 0) continue;
-        await network.remove(n.Id);
-        deleted.push(n.Name);
-      }
-      return { NetworksDeleted: deleted };
-    },
+    prune: (filters) => network.prune(filters),
   });
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { conflict, errorMessage, BerthError, invalid, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
+import { parsePruneFilters, prunable } from '../common/prune-filters.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
 import { AddressPool, contains, formatCidr, intToIp, ipToInt, isIPv4, macForIp, overlaps, parseCidr, pickSubnet, validMac, type Cidr } from './ipam.js';
 import { AddressPool6, bigToIp6, contains6, formatCidr6, ip6ToBig, isIp6, overlaps6, parseCidr6, pickUla64, type Cidr6 } from './ipam6.js';
@@ -551,6 +552,27 @@ export class NetworkService {
     await this.updateFirewall();
     await this.save();
     this.o.publish('destroy', n.rec, { type: n.rec.Driver });
+  }
+
+  /**
+   * POST /networks/prune: the user networks no container is attached to that pass the filters
+   * (label, label!, until; all checked before anything goes).
+   */
+  async prune(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] }> {
+    const f = parsePruneFilters(filters);
+    const deleted: string[] = [];
+    for (const n of [...this.networks.values()]) {
+      if (n.rec.builtin || Object.keys(this.attached(n.rec.Id)).length > 0) continue;
+      if (!prunable(f, Date.parse(n.rec.Created), n.rec.Labels)) continue;
+      try {
+        await this.remove(n.rec.Id);
+      } catch (err) {
+        this.o.log.warn('prune could not remove a network', { network: n.rec.Name, err: errorMessage(err) });
+        continue;
+      }
+      deleted.push(n.rec.Name);
+    }
+    return { NetworksDeleted: deleted };
   }
 
   // ---------------------------------------------------------------- sandboxes
