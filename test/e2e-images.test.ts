@@ -3,6 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { docker } from './harness/docker.js';
+import { makeTempDir, run } from './harness/util.js';
 import { startRegistry, type TestRegistry } from './harness/registry.js';
 import { startDaemon, type TestDaemon } from './harness/daemon.js';
 import { startTokenServer } from './harness/token-server.js';
@@ -198,6 +203,23 @@ test('prune removes dangling images only, or all unused with dangling=false', as
   const df = (await daemon.request('GET', '/system/df')).json<{ LayersSize: number; Images: unknown[] }>();
   assert.equal(df.LayersSize, 0);
   assert.deepEqual(df.Images, []);
+});
+
+test('load of something that is not an image archive: a 200 stream with errorDetail, as dockerd; the docker CLI and berth print it and fail', async () => {
+  const r = await daemon.request('POST', '/images/load', Buffer.from('abc'), { 'Content-Type': 'application/x-tar' });
+  assert.equal(r.status, 200);
+  const msgs = parseNdjson(r.body) as Array<{ error?: string; errorDetail?: { message: string } }>;
+  const last = msgs.at(-1);
+  assert.match(last?.errorDetail?.message ?? '', /invalid image archive/);
+  assert.equal(last?.error, last?.errorDetail?.message);
+  const junk = path.join(await makeTempDir('berth-load-'), 'junk.tar');
+  await fsp.writeFile(junk, 'abc');
+  const cli = await docker(daemon, ['load', '-i', junk]);
+  assert.notEqual(cli.code, 0);
+  assert.match(cli.stderr, /invalid image archive/);
+  const b = await run(process.execPath, [fileURLToPath(new URL('../../bin/berth', import.meta.url)), 'load', '-i', junk], { env: { ...process.env, BERTH_HOST: daemon.dockerHost } });
+  assert.notEqual(b.code, 0);
+  assert.match(b.stderr.toString(), /invalid image archive/);
 });
 
 test('/events replays with since/until and filters, and streams live', async () => {
