@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, promises as fsp } from 'node:fs';
 import type { TestDaemon } from './harness/daemon.js';
 import { docker, dockerCliPath, dockerConfigDir } from './harness/docker.js';
@@ -208,6 +209,58 @@ test('exec -d, exec inspect, events, and the API errors', { skip }, async () => 
     const cli = await docker(daemon, ['exec', 'ex2', 'true']);
     assert.equal(cli.code, 1);
     assert.match(cli.stderr, /is not running/);
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
+});
+
+/** POST /exec/{id}/start as docker-py does: a hijacked connection; returns the socket and everything it reads until the daemon closes it. */
+function startHijacked(id: string, body: unknown): Promise<{ sock: net.Socket; output: Promise<Buffer> }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(daemon.socket);
+    const data = JSON.stringify(body);
+    sock.on('error', reject);
+    sock.once('connect', () =>
+      sock.write(
+        `POST /v1.47/exec/${id}/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: ${Buffer.byteLength(data)}\r\n\r\n${data}`,
+      ),
+    );
+    let head = Buffer.alloc(0);
+    const onHead = (b: Buffer): void => {
+      head = Buffer.concat([head, b]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      sock.off('data', onHead);
+      assert.match(head.subarray(0, end).toString(), /^HTTP\/1\.1 101/);
+      const chunks: Buffer[] = [head.subarray(end + 4)];
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      const output = new Promise<Buffer>((r) => sock.once('end', () => r(Buffer.concat(chunks))));
+      resolve({ sock, output });
+    };
+    sock.on('data', onHead);
+  });
+}
+
+test('exec detach keys: a TTY exec detaches on the keys of its create body (docker-py sends "detachKeys"), the process goes on; no TTY, they are input', { skip }, async () => {
+  const id = (await ok(['run', '-d', ref, 'sleep', '300'])).trim();
+  try {
+    const create = await daemon.request('POST', `/containers/${id}/exec`, { Cmd: ['sh', '-c', 'cat > /tmp/got'], AttachStdin: true, AttachStdout: true, Tty: true, detachKeys: 'ctrl-x' });
+    assert.equal(create.status, 201, create.body.toString());
+    const execId = create.json<{ Id: string }>().Id;
+    const { sock, output } = await startHijacked(execId, { Tty: true });
+    sock.write('typed\n');
+    sock.write(Buffer.from([0x18]));
+    await output; // the daemon ends the stream
+    sock.destroy();
+    assert.equal(await until('the typed line', async () => (await docker(daemon, ['exec', id, 'cat', '/tmp/got'])).stdout || undefined), 'typed\n', 'input before the keys reached the process');
+    const info = (await daemon.request('GET', `/exec/${execId}/json`)).json<{ Running: boolean; DetachKeys?: string }>();
+    assert.equal(info.Running, true, 'the exec keeps running after its client detached');
+
+    // Without a TTY, ctrl-p ctrl-q are data: cat gets them and the stream only ends with stdin.
+    const plain = (await daemon.request('POST', `/containers/${id}/exec`, { Cmd: ['od', '-An', '-tx1'], AttachStdin: true, AttachStdout: true })).json<{ Id: string }>().Id;
+    const p = await startHijacked(plain, {});
+    p.sock.end(Buffer.from([0x10, 0x11, 0x0a]));
+    assert.match((await p.output).toString('latin1'), /10 11 0a/);
   } finally {
     await ok(['rm', '-f', id]);
   }

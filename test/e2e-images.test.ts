@@ -3,6 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { docker } from './harness/docker.js';
+import { makeTempDir, run } from './harness/util.js';
 import { startRegistry, type TestRegistry } from './harness/registry.js';
 import { startDaemon, type TestDaemon } from './harness/daemon.js';
 import { startTokenServer } from './harness/token-server.js';
@@ -151,6 +156,29 @@ test('tag, untag and delete follow dockerd semantics', async () => {
   assert.equal((await daemon.request('GET', `/images/${base.configDigest}/json`)).status, 404);
 });
 
+test('prune filters: bad ones are 400 and remove nothing; until and label/label! pick what goes', async () => {
+  const prune = async (filters: unknown): Promise<{ status: number; deleted: string[]; body: string }> => {
+    const r = await daemon.request('POST', `/images/prune?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    const body = r.body.toString();
+    const deleted = r.status === 200 ? r.json<{ ImagesDeleted: Array<Record<string, string>> | null }>().ImagesDeleted?.flatMap((i) => (i['Deleted'] ? [i['Deleted']] : [])) ?? [] : [];
+    return { status: r.status, deleted, body };
+  };
+  const count = async (): Promise<number> => (await daemon.request('GET', '/images/json')).json<unknown[]>().length;
+  // The test before deleted base: it comes back for this one.
+  const pulled = await pull(daemon, `${registry.host}/lib/base`, '1');
+  assert.equal(pulled.error, undefined, pulled.error);
+  const before = await count();
+  for (const bad of [{ until: ['abc'] }, { dangling: ['maybe'] }, { color: ['x'] }, { dangling: ['false'], until: ['1h', '2h'] }]) {
+    const r = await prune(bad);
+    assert.equal(r.status, 400, `${JSON.stringify(bad)}: ${r.body}`);
+  }
+  assert.equal(await count(), before, 'a refused prune removes nothing');
+  assert.deepEqual((await prune({ dangling: ['false'], until: ['2024-06-01T00:00:00Z'], label: ['role=app'] })).deleted, [], 'app was created after until');
+  assert.deepEqual((await prune({ dangling: ['false'], 'label!': ['role=app'], label: ['role=app'] })).deleted, []);
+  const gone = await prune({ dangling: ['false'], until: ['2024-06-01T00:00:00Z'], label: ['role'] });
+  assert.deepEqual(gone.deleted, [base.configDigest], 'base: created before until, labelled');
+});
+
 test('prune removes dangling images only, or all unused with dangling=false', async () => {
   await daemon.request('POST', `/images/${registry.host}/lib/app:2/tag?repo=keepme&tag=1`);
   const r1 = await daemon.request('DELETE', `/images/${registry.host}/lib/app:2`);
@@ -175,6 +203,23 @@ test('prune removes dangling images only, or all unused with dangling=false', as
   const df = (await daemon.request('GET', '/system/df')).json<{ LayersSize: number; Images: unknown[] }>();
   assert.equal(df.LayersSize, 0);
   assert.deepEqual(df.Images, []);
+});
+
+test('load of something that is not an image archive: a 200 stream with errorDetail, as dockerd; the docker CLI and berth print it and fail', async () => {
+  const r = await daemon.request('POST', '/images/load', Buffer.from('abc'), { 'Content-Type': 'application/x-tar' });
+  assert.equal(r.status, 200);
+  const msgs = parseNdjson(r.body) as Array<{ error?: string; errorDetail?: { message: string } }>;
+  const last = msgs.at(-1);
+  assert.match(last?.errorDetail?.message ?? '', /invalid image archive/);
+  assert.equal(last?.error, last?.errorDetail?.message);
+  const junk = path.join(await makeTempDir('berth-load-'), 'junk.tar');
+  await fsp.writeFile(junk, 'abc');
+  const cli = await docker(daemon, ['load', '-i', junk]);
+  assert.notEqual(cli.code, 0);
+  assert.match(cli.stderr, /invalid image archive/);
+  const b = await run(process.execPath, [fileURLToPath(new URL('../../bin/berth', import.meta.url)), 'load', '-i', junk], { env: { ...process.env, BERTH_HOST: daemon.dockerHost } });
+  assert.notEqual(b.code, 0);
+  assert.match(b.stderr.toString(), /invalid image archive/);
 });
 
 test('/events replays with since/until and filters, and streams live', async () => {

@@ -111,6 +111,73 @@ test('after a daemon restart with dead containers, always and unless-stopped com
   }
 });
 
+test('kill with SIGKILL answers once the container is gone: inspect right after shows exited, 137; other signals answer at once', { skip }, async () => {
+  const id = (await env.ok(['run', '-d', env.ref, 'sleep', '9999'])).trim();
+  const viaApi = (await env.ok(['run', '-d', env.ref, 'sleep', '9999'])).trim();
+  try {
+    await env.ok(['kill', id]);
+    const st = (await inspect(id)).State;
+    assert.equal(st.Status, 'exited');
+    assert.equal(st.Running, false);
+    assert.equal(st.ExitCode, 137, 'killed by signal 9: 128 + 9');
+
+    // PID 1 without a handler ignores SIGUSR1: the answer does not wait for an exit that never comes.
+    const usr = await env.daemon.request('POST', `/containers/${viaApi}/kill?signal=SIGUSR1`);
+    assert.equal(usr.status, 204);
+    assert.equal((await inspect(viaApi)).State.Status, 'running');
+    const nine = await env.daemon.request('POST', `/containers/${viaApi}/kill?signal=9`);
+    assert.equal(nine.status, 204);
+    const after = (await inspect(viaApi)).State;
+    assert.equal(after.Status, 'exited');
+    assert.equal(after.ExitCode, 137);
+  } finally {
+    await env.ok(['rm', '-f', id, viaApi]);
+  }
+});
+
+test('container prune honours label, label! and until, refuses bad filters before removing anything, and reports the space', { skip }, async () => {
+  const make = async (labels: string[], script = 'true'): Promise<string> => {
+    const id = (await env.ok(['run', '-d', ...labels.flatMap((l) => ['--label', l]), env.ref, 'sh', '-c', script])).trim();
+    await env.ok(['wait', id]);
+    return id;
+  };
+  const temp = await make(['prunetest=1', 'temp=1'], 'head -c 65536 /dev/zero > /data');
+  const other = await make(['prunetest=1', 'temp=2']);
+  const keep = await make(['prunetest=1', 'temp=1', 'keep=yes']);
+  const running = (await env.ok(['run', '-d', '--label', 'prunetest=1', '--label', 'temp=1', env.ref, 'sleep', '60'])).trim();
+  const exists = async (id: string): Promise<boolean> => (await docker(env.daemon, ['inspect', id])).code === 0;
+  try {
+    for (const filters of [{ until: ['abc'] }, { color: ['red'] }, { until: ['1h', '2h'] }, { until: ['2024-13-01'] }, { 'label!': 'x' }]) {
+      const r = await env.daemon.request('POST', `/containers/prune?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      assert.equal(r.status, 400, `${JSON.stringify(filters)}: ${r.body.toString()}`);
+    }
+    const cli = await docker(env.daemon, ['container', 'prune', '-f', '--filter', 'until=abc']);
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.stderr, /failed to parse value as time or duration/);
+    for (const id of [temp, other, keep]) assert.ok(await exists(id), 'a refused prune removes nothing');
+
+    // Created just now: not older than 9999 hours ago, so kept.
+    const none = JSON.parse((await env.daemon.request('POST', `/containers/prune?filters=${encodeURIComponent(JSON.stringify({ until: ['9999h'], label: ['prunetest=1'] }))}`)).body.toString());
+    assert.deepEqual(none.ContainersDeleted, []);
+
+    const r = await env.daemon.request('POST', `/containers/prune?filters=${encodeURIComponent(JSON.stringify({ label: ['temp=1'], 'label!': ['keep'] }))}`);
+    assert.equal(r.status, 200);
+    const rep = r.json<{ ContainersDeleted: string[]; SpaceReclaimed: number }>();
+    assert.deepEqual(rep.ContainersDeleted, [temp], 'only the stopped temp=1 container without keep');
+    assert.ok(rep.SpaceReclaimed >= 65536, `SpaceReclaimed ${rep.SpaceReclaimed} counts its writable layer`);
+    for (const id of [other, keep, running]) assert.ok(await exists(id), 'the others stay');
+
+    const out = await env.ok(['container', 'prune', '-f', '--filter', 'label=prunetest=1', '--filter', 'until=2000-01-01T00:00:00Z']);
+    assert.doesNotMatch(out, /[0-9a-f]{64}/, 'nothing created before 2000');
+    const all = await env.ok(['container', 'prune', '-f', '--filter', 'label=prunetest=1']);
+    assert.match(all, new RegExp(other));
+    assert.match(all, new RegExp(keep));
+    assert.ok(await exists(running), 'a running container is never pruned');
+  } finally {
+    await docker(env.daemon, ['rm', '-f', temp, other, keep, running]);
+  }
+});
+
 test('pause and unpause freeze the container; stop works on a paused container', { skip }, async () => {
   const id = (await env.ok(['run', '-d', '--name', 'freezer', env.ref, 'sh', '-c', 'while true; do date +%s%N; sleep 0.05; done'])).trim();
   try {

@@ -303,6 +303,175 @@ test('--link, --dns, --dns-search, --add-host, --ip, --mac-address, --hostname, 
   assert.match(missing.stderr, /network no-such-net not found/);
 });
 
+test('IPv6 networks: v6 subnet and gateway, --ip6 on run and connect, v6 traffic between containers and out through NAT', { skip }, async () => {
+  const { table } = networkNames(env.daemon);
+  // The outside host gets a v6 address too; it has no route back to the containers' v6 subnet.
+  await runOk('ip', ['addr', 'add', 'fd77:77::1/64', 'dev', outside!.hostIf, 'nodad']);
+  await runOk('ip', ['-n', outside!.ns, 'addr', 'add', 'fd77:77::2/64', 'dev', 'eth0', 'nodad']);
+  await env.ok(['network', 'create', '--ipv6', '--subnet', '2001:db8:42::/64', 'v6n']);
+  const srv = await webServer(['--name', 'v6srv', '--network', 'v6n', '--ip6', '2001:db8:42::10'], 'v6-hello');
+  const plain = (await env.ok(['run', '-d', env.ref, 'sleep', '60'])).trim();
+  try {
+    const net = JSON.parse(await env.ok(['network', 'inspect', 'v6n']))[0];
+    assert.equal(net.EnableIPv6, true);
+    assert.deepEqual(net.IPAM.Config[1], { Subnet: '2001:db8:42::/64', Gateway: '2001:db8:42::1' });
+    assert.match(net.IPAM.Config[0].Subnet, /^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 subnet as well, as in Docker');
+    const ep = (await inspect('v6srv')).NetworkSettings.Networks.v6n;
+    assert.equal(ep.GlobalIPv6Address, '2001:db8:42::10');
+    assert.equal(ep.GlobalIPv6PrefixLen, 64);
+    assert.equal(ep.IPv6Gateway, '2001:db8:42::1');
+    assert.deepEqual(ep.IPAMConfig, { IPv6Address: '2001:db8:42::10' });
+    assert.equal(net.Containers[(await inspect('v6srv')).Id].IPv6Address, '2001:db8:42::10/64');
+
+    const out = await sh(['--network', 'v6n'], 'ip -6 route; timeout 5 wget -qO- http://[2001:db8:42::10]:8080/; timeout 5 wget -qO- http://[fd77:77::2]:8000/cgi-bin/whoami');
+    assert.match(out, /default via 2001:db8:42::1 dev eth0/);
+    assert.match(out, /v6-hello/, 'container to container over IPv6');
+    assert.match(out, /\[?fd77:77::1\]?\s*$/, 'the outside host sees the host\'s v6 address: outbound v6 is masqueraded');
+    const rules = await runOk('nft', ['list', 'table', 'ip6', table]);
+    assert.match(rules.toString(), /ip6 saddr 2001:db8:42::\/64 oifname != "[^"]+" masquerade/);
+
+    // connect with an IPv6Address (docker network connect --ip6) to a running container.
+    await env.ok(['network', 'connect', '--ip6', '2001:db8:42::20', 'v6n', plain]);
+    const joined = (await inspect(plain)).NetworkSettings.Networks.v6n;
+    assert.equal(joined.GlobalIPv6Address, '2001:db8:42::20');
+    assert.match(await env.ok(['exec', plain, 'ip', '-6', 'addr', 'show', 'eth1']), /inet6 2001:db8:42::20\/64/);
+    assert.match(await env.ok(['exec', plain, 'sh', '-c', 'timeout 5 wget -qO- http://[2001:db8:42::10]:8080/']), /v6-hello/);
+
+    const outside6 = await docker(env.daemon, ['run', '--rm', '--network', 'v6n', '--ip6', '2001:db8:99::5', env.ref, 'true']);
+    assert.notEqual(outside6.code, 0);
+    assert.match(outside6.stderr, /does not belong to the subnet 2001:db8:42::\/64/);
+    const noV6 = await docker(env.daemon, ['network', 'connect', '--ip6', '2001:db8:42::30', 'bridge', plain]);
+    assert.notEqual(noV6.code, 0);
+  } finally {
+    await env.ok(['rm', '-f', srv, plain]);
+    await env.ok(['network', 'rm', 'v6n']);
+    await run('ip', ['addr', 'del', 'fd77:77::1/64', 'dev', outside!.hostIf]);
+  }
+  const gone = await run('nft', ['list', 'table', 'ip6', table]);
+  assert.notEqual(gone.code, 0, 'no ip6 table once no network has IPv6');
+});
+
+test('network create: any name, IPAM as given, a subnet free again after rm; link-local IPs; bad connect and forced disconnect are refused', { skip }, async () => {
+  const d = env.daemon;
+  const spaced = await d.request('POST', '/networks/create', { Name: 'test 01' });
+  assert.equal(spaced.status, 201, spaced.body.toString());
+  assert.equal((await d.request('GET', '/networks/test%2001')).json<{ Name: string }>().Name, 'test 01');
+  assert.equal((await d.request('DELETE', '/networks/test%2001')).status, 204);
+
+  const ipam = { Driver: 'default', Config: [{ Subnet: '172.28.0.0/16', IPRange: '172.28.5.0/24', Gateway: '172.28.5.254', AuxiliaryAddresses: { a: '172.28.1.5', b: '172.28.1.6' } }] };
+  for (let round = 0; round < 2; round++) {
+    // The same subnet twice in a row: a removed network's pool is free again.
+    const r = await d.request('POST', '/networks/create', { Name: 'ipamnet', IPAM: ipam });
+    assert.equal(r.status, 201, r.body.toString());
+    const net = (await d.request('GET', '/networks/ipamnet')).json<any>();
+    assert.equal(net.IPAM.Options, null, 'no IPAM options asked: null, as in Docker');
+    assert.deepEqual(net.IPAM.Config, ipam.Config);
+    const overlap = await d.request('POST', '/networks/create', { Name: 'ipamnet2', IPAM: { Config: [{ Subnet: '172.28.128.0/17' }] } });
+    assert.equal(overlap.status, 403);
+    assert.match(overlap.json<{ message: string }>().message, /Pool overlaps with other one on this address space \(network ipamnet\)/);
+    assert.equal((await d.request('DELETE', '/networks/ipamnet')).status, 204);
+  }
+  const badGw = await d.request('POST', '/networks/create', { Name: 'badgw', IPAM: { Config: [{ Subnet: '10.79.0.0/24', Gateway: '10.80.0.1' }] } });
+  assert.equal(badGw.status, 400);
+  assert.match(badGw.json<{ message: string }>().message, /invalid gateway 10\.80\.0\.1: parent subnet 10\.79\.0\.0\/24 doesn't contain this address/);
+  const hostDriver = await d.request('POST', '/networks/create', { Name: 'another-host', Driver: 'host' });
+  assert.equal(hostDriver.status, 403);
+
+  const ll = (await env.ok(['run', '-d', '--link-local-ip', '169.254.8.8', env.ref, 'sleep', '60'])).trim();
+  await env.ok(['network', 'create', 'side']);
+  try {
+    assert.deepEqual((await inspect(ll)).NetworkSettings.Networks.bridge.IPAMConfig, { LinkLocalIPs: ['169.254.8.8'] });
+    assert.match(await env.ok(['exec', ll, 'ip', '-4', 'addr', 'show', 'eth0']), /inet 169\.254\.8\.8\/16/);
+    const notLinkLocal = await docker(d, ['run', '--rm', '--link-local-ip', '10.1.1.1', env.ref, 'true']);
+    assert.notEqual(notLinkLocal.code, 0);
+    assert.match(notLinkLocal.stderr, /invalid link-local IP address: 10\.1\.1\.1/);
+
+    const badMac = await d.request('POST', '/networks/side/connect', { Container: ll, EndpointConfig: { MacAddress: 'x' } });
+    assert.equal(badMac.status, 400, badMac.body.toString());
+    assert.match(badMac.json<{ message: string }>().message, /invalid MAC address: x/);
+    assert.equal((await inspect(ll)).NetworkSettings.Networks.side, undefined, 'nothing connected');
+
+    // As in dockerd: forcing does not make a disconnect of a container that is not on the network succeed.
+    const forced = await d.request('POST', '/networks/side/disconnect', { Container: ll, Force: true });
+    assert.equal(forced.status, 404);
+    assert.match(forced.json<{ message: string }>().message, /endpoint .+ not found/);
+    const plain = await d.request('POST', '/networks/side/disconnect', { Container: ll });
+    assert.equal(plain.status, 403);
+    assert.match(plain.json<{ message: string }>().message, /is not connected to network side/);
+    const unknown = await d.request('POST', '/networks/side/disconnect', { Container: 'no-such-container', Force: true });
+    assert.equal(unknown.status, 404);
+  } finally {
+    await env.ok(['rm', '-f', ll]);
+    await env.ok(['network', 'rm', 'side']);
+  }
+});
+
+test('a container taken off its only network and connected again gets its default route back; --link on connect names the target for it', { skip }, async () => {
+  await env.ok(['network', 'create', 'lnk']);
+  const c1 = (await env.ok(['run', '-d', '--name', 'lnk-client', '--network', 'lnk', env.ref, 'sleep', '120'])).trim();
+  const other = (await env.ok(['run', '-d', '--network', 'lnk', env.ref, 'sleep', '120'])).trim();
+  let upstream = '';
+  try {
+    await env.ok(['network', 'disconnect', 'lnk', c1]);
+    await env.ok(['network', 'connect', '--link', 'lnk-upstream:bar', 'lnk', c1]);
+    assert.deepEqual((await inspect(c1)).NetworkSettings.Networks.lnk.Links, ['lnk-upstream:bar']);
+    const gw = JSON.parse(await env.ok(['network', 'inspect', 'lnk', '--format', '{{json .IPAM.Config}}']))[0].Gateway as string;
+    assert.match(await env.ok(['exec', c1, 'ip', 'route']), new RegExp(`default via ${gw.replaceAll('.', '\\.')} dev eth0`));
+    // The link target starts after the link was made: the name resolves from then on.
+    upstream = (await env.ok(['run', '-d', '--name', 'lnk-upstream', '--network', 'lnk', env.ref, 'sleep', '120'])).trim();
+    const upIp = (await inspect(upstream)).NetworkSettings.Networks.lnk.IPAddress as string;
+    const looked = await env.ok(['exec', c1, 'nslookup', 'bar']);
+    assert.match(looked, new RegExp(`Address: ${upIp.replaceAll('.', '\\.')}`));
+    const elsewhere = await docker(env.daemon, ['exec', other, 'nslookup', 'bar']);
+    assert.notEqual(elsewhere.code, 0, 'the alias is the linking container\'s alone');
+  } finally {
+    await env.ok(['rm', '-f', c1, other, ...(upstream ? [upstream] : [])]);
+    await env.ok(['network', 'rm', 'lnk']);
+  }
+});
+
+test('network prune honours label, label! and until, and refuses bad filters before removing anything', { skip }, async () => {
+  await env.ok(['network', 'create', '--label', 'temp=1', 'np-temp']);
+  await env.ok(['network', 'create', '--label', 'temp=1', '--label', 'keep', 'np-keep']);
+  await env.ok(['network', 'create', 'np-plain']);
+  const names = async (): Promise<string[]> => (await env.ok(['network', 'ls', '--filter', 'name=np-', '--format', '{{.Name}}'])).trim().split('\n').filter(Boolean).sort();
+  try {
+    for (const f of ['until=abc', 'color=red', 'dangling=true']) {
+      const r = await docker(env.daemon, ['network', 'prune', '-f', '--filter', f]);
+      assert.notEqual(r.code, 0, f);
+    }
+    const two = await env.daemon.request('POST', `/networks/prune?filters=${encodeURIComponent(JSON.stringify({ until: ['1h', '2h'] }))}`);
+    assert.equal(two.status, 400);
+    assert.deepEqual(await names(), ['np-keep', 'np-plain', 'np-temp'], 'refused prunes removed nothing');
+    const young = await env.daemon.request('POST', `/networks/prune?filters=${encodeURIComponent(JSON.stringify({ until: ['9999h'] }))}`);
+    assert.deepEqual(young.json<{ NetworksDeleted: string[] | null }>().NetworksDeleted ?? [], [], 'created now: younger than 9999h ago');
+    const out = await env.ok(['network', 'prune', '-f', '--filter', 'label=temp=1', '--filter', 'label!=keep']);
+    assert.match(out, /np-temp/);
+    assert.deepEqual(await names(), ['np-keep', 'np-plain']);
+  } finally {
+    await docker(env.daemon, ['network', 'rm', 'np-temp', 'np-keep', 'np-plain']);
+  }
+});
+
+test('docker rm --link parent/alias removes the link and nothing else', { skip }, async () => {
+  const target = (await env.ok(['run', '-d', '--name', 'rmlink-db', env.ref, 'sleep', '120'])).trim();
+  const parent = (await env.ok(['run', '-d', '--name', 'rmlink-web', '--link', 'rmlink-db:db', env.ref, 'sleep', '120'])).trim();
+  try {
+    const names = async (): Promise<string> => (await env.ok(['ps', '--no-trunc', '--filter', `id=${target}`, '--format', '{{.Names}}'])).trim();
+    assert.equal(await names(), 'rmlink-db,rmlink-web/db', 'a link is one of the target\'s names, as in Docker');
+    await env.ok(['rm', '--link', 'rmlink-web/db']);
+    assert.equal(await names(), 'rmlink-db');
+    assert.equal((await env.ok(['ps', '-q', '--no-trunc', '--filter', 'name=rmlink-'])).trim().split('\n').sort().join(','), [target, parent].sort().join(','), 'both containers are still there');
+    await env.ok(['restart', '-t', '0', parent]);
+    assert.doesNotMatch(await env.ok(['exec', parent, 'cat', '/etc/hosts']), /\bdb\b/, 'the next start has no link');
+    const again = await docker(env.daemon, ['rm', '--link', 'rmlink-web/db']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /No such container: rmlink-web\/db/);
+  } finally {
+    await env.ok(['rm', '-f', parent, target]);
+  }
+});
+
 test('a daemon killed and restarted keeps running containers reachable: ports, names, stats', { skip }, async () => {
   await env.ok(['network', 'create', 'keep']);
   const srv = await webServer(['--name', 'keeper', '--network', 'keep', '-p', '18110:8080'], 'still-here');

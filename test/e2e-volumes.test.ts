@@ -298,6 +298,29 @@ test('bad creates leave no container and no volume behind', { skip }, async () =
   assert.deepEqual(await volumeNames(), before);
 });
 
+test('volume prune: a volume created without a name is anonymous (pruned by default); label and label! filters; bad filters refused', { skip }, async () => {
+  const noName = (await daemon.request('POST', '/volumes/create', {})).json<{ Name: string; Labels: Record<string, string> }>();
+  assert.deepEqual(noName.Labels, { 'com.docker.volume.anonymous': '' }, 'as dockerd labels it');
+  await ok(['volume', 'create', '--label', 'tier=cache', 'vp-cache']);
+  await ok(['volume', 'create', '--label', 'tier=cache', '--label', 'pin=1', 'vp-pinned']);
+  await ok(['volume', 'create', 'vp-plain']);
+  try {
+    for (const filters of [{ until: ['1h'] }, { all: ['maybe'] }, { all: ['1', '0'] }, { dangling: ['true'] }]) {
+      const r = await daemon.request('POST', `/volumes/prune?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      assert.equal(r.status, 400, `${JSON.stringify(filters)}: ${r.body.toString()}`);
+    }
+    assert.equal((await volumeNames()).length, 4, 'refused prunes removed nothing');
+    const plain = (await daemon.request('POST', '/volumes/prune')).json<{ VolumesDeleted: string[] }>();
+    assert.deepEqual(plain.VolumesDeleted, [noName.Name], 'without all: only the anonymous one');
+    const f = { all: ['true'], label: ['tier=cache'], 'label!': ['pin'] };
+    const labelled = (await daemon.request('POST', `/volumes/prune?filters=${encodeURIComponent(JSON.stringify(f))}`)).json<{ VolumesDeleted: string[] }>();
+    assert.deepEqual(labelled.VolumesDeleted, ['vp-cache']);
+    assert.deepEqual((await volumeNames()).sort(), ['vp-pinned', 'vp-plain']);
+  } finally {
+    await docker(daemon, ['volume', 'rm', '-f', noName.Name, 'vp-cache', 'vp-pinned', 'vp-plain']);
+  }
+});
+
 test('the berth CLI: volume create/ls/inspect/rm/prune, run with --mount and --volumes-from', { skip }, async () => {
   const berth = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
     const r = await run(BERTH, ['-H', daemon.dockerHost, ...args]);

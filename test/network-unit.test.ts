@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { AddressPool, formatCidr, ipToInt, macForIp, overlaps, parseCidr, pickSubnet, validMac } from '../engine/network/ipam.js';
+import { AddressPool6, bigToIp6, formatCidr6, ip6ToBig, overlaps6, parseCidr6, pickUla64 } from '../engine/network/ipam6.js';
 import { exposedPortKeys, holdPorts, portRequests, portsView } from '../engine/network/ports.js';
 import { hostsFile, parseExtraHost, resolvConf } from '../engine/network/etc.js';
 import { networkFilter } from '../engine/network/views.js';
@@ -17,6 +18,32 @@ test('CIDRs: parsing clears host bits, overlap, IPv6 and junk refused', () => {
   assert.ok(!overlaps(parseCidr('172.17.0.0/16'), parseCidr('172.18.0.0/16')));
   assert.throws(() => parseCidr('fd00::/64'), /IPv6/);
   for (const bad of ['10.0.0.0', '10.0.0.0/33', '300.1.1.1/8', 'x/8']) assert.throws(() => parseCidr(bad), /invalid/);
+});
+
+test('IPv6: canonical text as Go prints it, CIDRs, unique-local choice, a pool with gateway and range', () => {
+  for (const [text, canon] of [
+    ['2001:0389:0000:0000:0000:0000:0000:f00d', '2001:389::f00d'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['::', '::'],
+    ['fe80::1', 'fe80::1'],
+    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+  ] as const) {
+    assert.equal(bigToIp6(ip6ToBig(text)), canon, text);
+  }
+  assert.throws(() => ip6ToBig('10.0.0.1'), /invalid IPv6/);
+  assert.equal(formatCidr6(parseCidr6('2001:389::5/64')), '2001:389::/64');
+  assert.throws(() => parseCidr6('2001:389::/129'), /invalid CIDR/);
+  assert.ok(overlaps6(parseCidr6('2001:389::/48'), parseCidr6('2001:389:0:7::/64')));
+  const ula = pickUla64([]);
+  assert.equal(ula.prefix, 64);
+  assert.match(formatCidr6(ula), /^fd[0-9a-f]{2}:/);
+  const pool = new AddressPool6(parseCidr6('2001:389::/64'), ip6ToBig('2001:389::ffff'), parseCidr6('2001:389::/96'));
+  assert.equal(pool.allocate(), '2001:389::1');
+  assert.equal(pool.allocate('2001:389::f00d'), '2001:389::f00d');
+  assert.throws(() => pool.allocate('2001:389::f00d'), /already in use/);
+  assert.throws(() => pool.allocate('2001:38a::1'), /does not belong/);
+  assert.throws(() => pool.allocate('2001:389::ffff'), /gateway/);
+  assert.throws(() => new AddressPool6(parseCidr6('2001:389::/64'), 1n, parseCidr6('2001:38a::/96')), /not within the subnet/);
 });
 
 test('subnet choice skips what the host and other networks use', () => {
@@ -138,7 +165,7 @@ const nft = existsSync('/usr/sbin/nft') && process.getuid?.() === 0;
 test('the firewall script is valid nftables (nft -c) and says what it should', { skip: nft ? false : 'needs root and nft' }, async () => {
   const script = firewallScript('berth_unit', {
     networks: [
-      { bridge: 'berth-aaaaaa', subnet: '172.17.0.0/16', internal: false, masquerade: true },
+      { bridge: 'berth-aaaaaa', subnet: '172.17.0.0/16', subnet6: 'fd00:1::/64', internal: false, masquerade: true },
       { bridge: 'br-111111111111', subnet: '172.18.0.0/16', internal: true, masquerade: true },
       { bridge: 'br-222222222222', subnet: '172.19.0.0/16', internal: false, masquerade: false },
     ],
@@ -153,6 +180,8 @@ test('the firewall script is valid nftables (nft -c) and says what it should', {
   assert.doesNotMatch(script, /ip saddr 172\.18\.0\.0\/16 oifname != /, 'no outbound NAT for an internal network');
   assert.doesNotMatch(script, /ip saddr 172\.19\.0\.0\/16 oifname != /, 'none when masquerading is off');
   assert.match(script, /iifname "br-111111111111" oifname != "br-111111111111" drop/);
+  assert.match(script, /table ip6 berth_unit \{[^]*ip6 saddr fd00:1::\/64 oifname != "berth-aaaaaa" masquerade/, 'v6 NAT in the ip6 twin');
+  assert.doesNotMatch(firewallScript('berth_unit', { networks: [], ports: [] }), /table ip6 berth_unit \{/, 'no ip6 table without a v6 network');
   const r = await run('nft', ['-c', '-f', '-'], { input: script });
   assert.equal(r.code, 0, r.stderr.toString());
 });

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { ContainerCreateRequest, ContainerInspect, ContainerUpdateRequest } from '../../types/engine-api.js';
-import { errorMessage, invalid } from '../common/errors.js';
+import { errorMessage, invalid, notFound } from '../common/errors.js';
+import { PRUNE_FILTER_KEYS } from '../common/prune-filters.js';
 import { createRequest, decodeBody, queryBool, queryEnum, queryFilters, queryInt, queryString, queryTime, updateRequest } from './decode/index.js';
 import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
 import { MULTIPLEXED_STREAM, openStream, RAW_STREAM, type StreamConn } from './stream.js';
@@ -41,6 +42,8 @@ export interface ContainersBackend {
   stop(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;
   remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>;
+  /** Drops the legacy link "parent/alias" (DELETE /containers/{parent}/{alias}?link=1). */
+  removeLink(linkName: string): Promise<void>;
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): { result: Promise<number> };
   attach(
     ref: string,
@@ -50,7 +53,7 @@ export interface ContainersBackend {
   isTty(ref: string): boolean;
   restart(ref: string, timeoutSec?: number, signal?: string): Promise<void>;
   resize(ref: string, height: number, width: number): Promise<void>;
-  prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
+  prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   logs(ref: string, opts: LogsRequest): AsyncIterable<Buffer>;
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
@@ -84,9 +87,9 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
     sendJson(res, 201, await backend.create(queryString(query, 'name'), body, { apiVersion: version }));
   });
 
-  router.add('POST', '/containers/prune', async ({ req, res }) => {
+  router.add('POST', '/containers/prune', async ({ req, res, query }) => {
     await readBody(req);
-    sendJson(res, 200, await backend.prune());
+    sendJson(res, 200, await backend.prune(queryFilters(query, PRUNE_FILTER_KEYS)));
   });
 
   router.add('GET', '/containers/{id}/json', ({ res, params }) => {
@@ -170,8 +173,16 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
   });
 
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
-    if (queryBool(query, 'link')) throw invalid('links are not supported');
-    await backend.remove(params['id'] ?? '', { force: queryBool(query, 'force'), volumes: queryBool(query, 'v') });
+    if (queryBool(query, 'link')) await backend.removeLink(params['id'] ?? '');
+    else await backend.remove(params['id'] ?? '', { force: queryBool(query, 'force'), volumes: queryBool(query, 'v') });
+    sendNoContent(res);
+  });
+
+  // A link's name is "<parent>/<alias>" (docker rm --link parent/alias).
+  router.add('DELETE', '/containers/{parent}/{alias}', async ({ res, params, query }) => {
+    const name = `${params['parent'] ?? ''}/${params['alias'] ?? ''}`;
+    if (!queryBool(query, 'link')) throw notFound(`No such container: ${name}`);
+    await backend.removeLink(name);
     sendNoContent(res);
   });
 

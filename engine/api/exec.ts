@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import type { ExecCreateRequest, ExecStartRequest as ExecStartBody } from '../../types/engine-api.js';
 import { errorMessage, invalid } from '../common/errors.js';
 import { decodeBody, execCreateRequest, execStartRequest, queryInt } from './decode/index.js';
+import { DEFAULT_DETACH_KEYS, detachFilter, parseDetachKeys } from './detach-keys.js';
 import { openStream, type StreamConn } from './stream.js';
 import { readBody, sendJson, type Router } from './router.js';
 
@@ -32,7 +33,7 @@ export interface ExecBackend {
     id: string,
     opts: ExecStartRequest,
     open: (tty: boolean) => ExecOutputSink,
-  ): Promise<{ stdin?: Writable; detach(): void } | undefined>;
+  ): Promise<{ stdin?: Writable; detachKeys?: string; detach(): void } | undefined>;
   resize(id: string, height: number, width: number): Promise<void>;
   inspect(id: string): unknown;
 }
@@ -73,7 +74,30 @@ export function execRoutes(router: Router, backend: ExecBackend): void {
       const c = conn!;
       c.onClose(() => handle.detach());
       const stdin = handle.stdin;
-      if (stdin) c.onInput((b) => stdin.write(b), () => stdin.end());
+      if (stdin && handle.detachKeys !== undefined) {
+        // The sequence ends this client's attachment; the exec goes on (as with docker attach).
+        let detached = false;
+        const filter = detachFilter(parseDetachKeys(handle.detachKeys || DEFAULT_DETACH_KEYS), () => (detached = true));
+        const leave = (): void => {
+          handle.detach();
+          c.end();
+        };
+        c.onInput(
+          (b) => {
+            if (detached) return;
+            const data = filter(b);
+            // What was typed before the keys goes in before the client is let go.
+            if (detached) {
+              if (data.length > 0) stdin.write(data, leave);
+              else leave();
+            } else if (data.length > 0) stdin.write(data);
+          },
+          // A detached client's hang-up leaves the process's terminal open, as in dockerd.
+          () => {
+            if (!detached) stdin.end();
+          },
+        );
+      } else if (stdin) c.onInput((b) => stdin.write(b), () => stdin.end());
       else c.onInput(() => undefined, () => undefined);
     } catch (err) {
       log.warn('exec start failed', { err: errorMessage(err) });

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { invalid } from '../common/errors.js';
+import { errorMessage, invalid, statusForError } from '../common/errors.js';
 import type { AuthConfig, Platform } from '../registry/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boolParam, JsonStream, parseFilters, readBody, sendJson, type Ctx, type Router } from './router.js';
@@ -126,7 +126,12 @@ export function imageRoutes(router: Router, backend: ImagesBackend, imports: Pic
     } catch (err) {
       // Drain what the client still sends so it can read our answer.
       req.resume();
-      out.fail(err, log);
+      // As dockerd: a failed load is reported in the stream (200, errorDetail), even before any
+      // progress; docker-py raises ImageLoadError from it, the docker CLI prints it.
+      if (statusForError(err) >= 500) log.error('image load failed', { err: errorMessage(err) });
+      const message = errorMessage(err);
+      out.write({ errorDetail: { message }, error: message });
+      out.end();
     }
   });
 

@@ -21,6 +21,9 @@ export interface StreamConn {
  */
 export const MAX_PENDING_OUTPUT = 16 * 1024 * 1024;
 
+/** How long output waits after a 101 answer (see openStream). */
+export const UPGRADE_SETTLE_MS = 20;
+
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
 export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
 
@@ -34,9 +37,21 @@ export function openStream(
   const type = tty ? RAW_STREAM : MULTIPLEXED_STREAM;
   if (hijack) {
     const sock = hijack({ 'Content-Type': type });
+    // Output that is ready at once (attach's log replay) waits a moment after the 101 answer:
+    // clients that read the answer through a buffered HTTP parser and then switch to the raw
+    // socket (docker-py) lose whatever arrived together with the answer. dockerd's own latency
+    // gives them that gap; ours would not.
+    let held: Buffer[] | undefined = [];
+    let endHeld = false;
+    const send = (b: Buffer): void => void (sock.writable && sock.writableLength < MAX_PENDING_OUTPUT && sock.write(b));
+    setTimeout(() => {
+      for (const b of held ?? []) send(b);
+      held = undefined;
+      if (endHeld) sock.end();
+    }, UPGRADE_SETTLE_MS).unref();
     return {
-      write: (b) => void (sock.writable && sock.writableLength < MAX_PENDING_OUTPUT && sock.write(b)),
-      end: () => sock.end(),
+      write: (b) => (held ? void held.push(b) : send(b)),
+      end: () => (held ? void (endHeld = true) : void sock.end()),
       onInput: (fn, end) => sock.on('data', fn).on('end', end),
       onClose: (fn) => sock.on('close', fn),
     };

@@ -40,9 +40,11 @@ export function volumeRoutes(router: Router, backend: VolumesBackend): void {
     const filters = parseFilters(query, PRUNE_FILTERS);
     const { all: allValues, ...rest } = filters;
     let all = !atLeast(version, '1.42');
+    if (allValues && allValues.length > 1) throw invalid(`invalid filter 'all=[${allValues.join(' ')}]': only one value is expected`);
     for (const v of allValues ?? []) {
-      if (!/^(true|false|1|0)$/i.test(v)) throw invalid(`invalid filter 'all=${v}'`);
-      all = /^(true|1)$/i.test(v);
+      // Go's strconv.ParseBool, as dockerd reads it.
+      if (!/^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/.test(v)) throw invalid(`invalid filter 'all': strconv.ParseBool: parsing "${v}": invalid syntax`);
+      all = /^(1|t|T|TRUE|true|True)$/.test(v);
     }
     sendJson(res, 200, await backend.prune(rest, { all }));
   });

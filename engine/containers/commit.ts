@@ -5,7 +5,7 @@
  * container's), with the `changes` applied, over the container's config; the history step's
  * created_by is the container's Cmd; a `container commit` event carries the new image's ID.
  */
-import { errorMessage, invalid } from '../common/errors.js';
+import { errorMessage, invalid, isBerthError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Digest } from '../common/digest.js';
 import { applyChanges, mergeConfig } from '../images/commit-changes.js';
@@ -54,8 +54,18 @@ export class ContainerCommits {
     const src = this.host.commitSource(ref);
     const requested = opts.config && Object.keys(opts.config).length > 0 ? opts.config : src.config;
     const config = mergeConfig(applyChanges(requested, opts.changes ?? []), src.config);
-    const pause = opts.pause !== false && src.running && !src.paused;
-    if (pause) await this.host.pause(src.id);
+    let pause = opts.pause !== false && src.running && !src.paused;
+    if (pause) {
+      // A container that exits meanwhile (a short command committed right after its start)
+      // cannot be paused and needs no pausing: commit it as it is, as dockerd does.
+      pause = await this.host.pause(src.id).then(
+        () => true,
+        (err: unknown) => {
+          if (isBerthError(err) && err.kind === 'conflict') return false;
+          throw err;
+        },
+      );
+    }
     let id: Digest;
     try {
       ({ id } = await this.committer.commit({

@@ -58,6 +58,11 @@ export interface ExecStartOptions {
 /** An attached start: the client's stdin (when the exec has one) and how to let go. */
 export interface ExecAttachment {
   stdin?: Writable;
+  /**
+   * With a TTY and stdin: the exec's detach keys ("" for the default). As in dockerd, typing them
+   * ends the client's attachment and leaves the process running; without a TTY they are input.
+   */
+  detachKeys?: string;
   detach(): void;
 }
 
@@ -189,11 +194,17 @@ export class ExecManager {
         return;
       }
       if (!session) return;
+      const s = session;
       if (clientGone) {
-        session.detach();
+        // The client left before the process ran: what it typed still goes in, then the exec
+        // goes on by itself, watched for its exit like a detached one.
+        const typed = pending.splice(0);
+        if (typed.length > 0) s.stdin.write(Buffer.concat(typed), () => s.detach());
+        else s.detach();
+        sink.end();
+        void this.watch(ex, target, undefined);
         return;
       }
-      const s = session;
       if (c.attachStdout) s.stdout.on('data', (b: Buffer) => sink.write(encodeOutput(raw, 'stdout', b)));
       if (c.attachStderr) s.stderr.on('data', (b: Buffer) => sink.write(encodeOutput(raw, 'stderr', b)));
       for (const b of pending.splice(0)) s.stdin.write(b);
@@ -203,6 +214,7 @@ export class ExecManager {
     })();
     return {
       ...(stdin ? { stdin } : {}),
+      ...(stdin && c.tty ? { detachKeys: c.detachKeys } : {}),
       detach: () => {
         clientGone = true;
         session?.detach();
@@ -427,26 +439,30 @@ function commandText(cmd: string[]): string {
 
 function parseExecConfig(body: unknown): ExecConfig {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('exec config must be a JSON object');
-  const b = body as Record<string, unknown>;
+  const raw = body as Record<string, unknown>;
+  // Go's JSON decoding matches field names case-insensitively when there is no exact match:
+  // docker-py sends the config file's detach keys as "detachKeys".
+  const field = (name: string): unknown =>
+    name in raw ? raw[name] : Object.entries(raw).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
   const strings = (name: string): string[] => {
-    const v = b[name];
+    const v = field(name);
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw invalid(`${name} must be an array of strings`);
     return v as string[];
   };
   const str = (name: string): string => {
-    const v = b[name];
+    const v = field(name);
     if (v === undefined || v === null) return '';
     if (typeof v !== 'string') throw invalid(`${name} must be a string`);
     return v;
   };
   const bool = (name: string): boolean => {
-    const v = b[name];
+    const v = field(name);
     if (v === undefined || v === null) return false;
     if (typeof v !== 'boolean') throw invalid(`${name} must be a boolean`);
     return v;
   };
-  const cmd = typeof b['Cmd'] === 'string' ? [b['Cmd']] : strings('Cmd');
+  const cmd = typeof field('Cmd') === 'string' ? [field('Cmd') as string] : strings('Cmd');
   if (cmd.length === 0) throw invalid('No exec command specified');
   for (const s of [...cmd, ...strings('Env')]) {
     if (s.includes('\0')) throw invalid('exec command and environment must not contain NUL bytes');
@@ -467,7 +483,7 @@ function parseExecConfig(body: unknown): ExecConfig {
     attachStderr: bool('AttachStderr'),
     detachKeys,
   };
-  const size = b['ConsoleSize'];
+  const size = field('ConsoleSize');
   if (size !== undefined && size !== null) {
     if (!Array.isArray(size) || size.length !== 2 || !size.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff)) {
       throw invalid('ConsoleSize must be [height, width]');

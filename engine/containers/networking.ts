@@ -51,6 +51,34 @@ function parseLink(l: string): { name: string; alias: string } {
   return { name: name.replace(/^\//, ''), alias: (alias || name).replace(/^.*\//, '') };
 }
 
+/** The legacy links of a container (HostConfig.Links), parsed; malformed entries are skipped. */
+export function legacyLinks(hc: PlannedHostConfig): { name: string; alias: string }[] {
+  const out: { name: string; alias: string }[] = [];
+  for (const l of hc.Links ?? []) {
+    try {
+      out.push(parseLink(l));
+    } catch {
+      // not a link: nothing to show or remove
+    }
+  }
+  return out;
+}
+
+/** Drops the link with this alias from HostConfig.Links; false when there is none. */
+export function dropLegacyLink(hc: PlannedHostConfig, alias: string): boolean {
+  const links = hc.Links ?? [];
+  const kept = links.filter((l) => {
+    try {
+      return parseLink(l).alias !== alias;
+    } catch {
+      return true;
+    }
+  });
+  if (kept.length === links.length) return false;
+  hc.Links = kept.length > 0 ? kept : null;
+  return true;
+}
+
 /** The network part of a create, settled against the networks and containers that exist. */
 export interface SettledNetwork {
   NetworkMode: string;
@@ -238,7 +266,7 @@ export function networkSettingsView(r: ContainerRecord, net: NetworkService | un
       rec = undefined;
     }
     const ep = rec ? sb?.endpoints.find((x) => x.networkId === rec.Id) : undefined;
-    const ipam = e.IPAMConfig?.IPv4Address ? { IPv4Address: e.IPAMConfig.IPv4Address } : null;
+    const ipam = endpointIpamView(e);
     const aliases = e.Aliases && e.Aliases.length > 0 ? e.Aliases : null;
     const entry = {
       ...empty,
@@ -250,7 +278,17 @@ export function networkSettingsView(r: ContainerRecord, net: NetworkService | un
       DriverOpts: e.DriverOpts && Object.keys(e.DriverOpts).length > 0 ? e.DriverOpts : null,
       NetworkID: rec?.Id ?? '',
       ...(ep
-        ? { EndpointID: ep.endpointId, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen, MacAddress: ep.mac, DNSNames: [r.Name, ...ep.aliases, r.Id.slice(0, 12)] }
+        ? {
+            EndpointID: ep.endpointId,
+            Gateway: ep.gateway,
+            IPAddress: ep.ip,
+            IPPrefixLen: ep.prefixLen,
+            IPv6Gateway: ep.gateway6 ?? '',
+            GlobalIPv6Address: ep.ip6 ?? '',
+            GlobalIPv6PrefixLen: ep.prefixLen6 ?? 0,
+            MacAddress: ep.mac,
+            DNSNames: [r.Name, ...ep.aliases, r.Id.slice(0, 12)],
+          }
         : {}),
     };
     networks[rec?.Name ?? name] = entry;
@@ -269,14 +307,25 @@ export function networkSettingsView(r: ContainerRecord, net: NetworkService | un
     SecondaryIPv6Addresses: null,
     EndpointID: (primary?.['EndpointID'] as string | undefined) ?? '',
     Gateway: (primary?.['Gateway'] as string | undefined) ?? '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
+    GlobalIPv6Address: (primary?.['GlobalIPv6Address'] as string | undefined) ?? '',
+    GlobalIPv6PrefixLen: (primary?.['GlobalIPv6PrefixLen'] as number | undefined) ?? 0,
     IPAddress: (primary?.['IPAddress'] as string | undefined) ?? '',
     IPPrefixLen: (primary?.['IPPrefixLen'] as number | undefined) ?? 0,
-    IPv6Gateway: '',
+    IPv6Gateway: (primary?.['IPv6Gateway'] as string | undefined) ?? '',
     MacAddress: (primary?.['MacAddress'] as string | undefined) ?? '',
     Networks: networks,
   };
+}
+
+/** An endpoint's IPAMConfig as inspect shows it: the addresses asked for, or null when none were. */
+function endpointIpamView(e: EndpointSettings): Record<string, unknown> | null {
+  const c = e.IPAMConfig;
+  const out = {
+    ...(c?.IPv4Address ? { IPv4Address: c.IPv4Address } : {}),
+    ...(c?.IPv6Address ? { IPv6Address: c.IPv6Address } : {}),
+    ...(c?.LinkLocalIPs && c.LinkLocalIPs.length > 0 ? { LinkLocalIPs: [...c.LinkLocalIPs] } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : null;
 }
 
 /** `docker ps`'s Ports: published ports with their host side, exposed ones without. */

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { chainIds, type Digest } from '../common/digest.js';
 import { BerthError, conflict, errorMessage, invalid, isBerthError, notFound } from '../common/errors.js';
 import { atomicWrite, diskUsage } from '../common/fsutil.js';
+import { parsePruneFilters, prunable } from '../common/prune-filters.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
@@ -34,7 +35,7 @@ import { resolveDevices } from '../runtime/devices.js';
 import { seccompProvider } from '../runtime/seccomp.js';
 import { mergeUpdate } from './limits.js';
 import { planCreate, recordOf, runtimeProcess, type DaemonDefaults } from './create-plan.js';
-import { connectedNetworks, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleNetwork, type ContainerLookup } from './networking.js';
+import { connectedNetworks, dropLegacyLink, listPorts, networkSettingsView, prepareStart, recordConnect, recordDisconnect, settleNetwork, type ContainerLookup } from './networking.js';
 import type { NetworkService } from '../network/service.js';
 import type { ExecTarget } from './exec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,6 +88,8 @@ export interface ContainerServiceOptions {
   init?: boolean;
 }
 
+/** How long a SIGKILL waits for the container's exit to be recorded (dockerd: 10 s). */
+const KILL_EXIT_WAIT_MS = 10_000;
 const DEFAULT_LOG_CONFIG: LogConfig = { Type: 'json-file', Config: {} };
 
 export class ContainerService {
@@ -622,7 +625,16 @@ export class ContainerService {
     if (c.rec.State.Status !== 'running') throw conflict(`Cannot kill container: ${ref}: Container ${c.rec.Id} is not running`);
     c.rec.HasBeenManuallyStopped = true;
     await this.records.save(c);
+    const exited = c.exitDone;
     await this.signal(c, sig);
+    // As dockerd does: a SIGKILL is answered once the exit is recorded, so an inspect right after
+    // shows the container exited with 137 (bounded, in case the runtime is stuck). Other signals
+    // may be handled by the process, and are answered at once.
+    if (sig === 'SIGKILL' && exited) {
+      const timer = new AbortController();
+      await Promise.race([exited, sleep(KILL_EXIT_WAIT_MS, undefined, { signal: timer.signal }).catch(() => undefined)]);
+      timer.abort();
+    }
   }
 
   private async signal(c: LiveContainer, sig: string): Promise<void> {
@@ -756,12 +768,17 @@ export class ContainerService {
     try {
       c = this.find(ref);
     } catch (err) {
-      if (force) return;
+      // dockerd's forced disconnect of an unknown container deletes a stale endpoint of that name; there are none here.
+      if (force && isBerthError(err) && err.kind === 'notFound') throw notFound(`endpoint ${ref} not found`);
       throw err;
     }
     const configured = connectedNetworks(c.rec);
     const onIt = configured.includes(net.Name) || configured.includes(net.Id);
-    if (!onIt && !force) throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
+    if (!onIt) {
+      // Forcing only reaches endpoints that exist: as in dockerd, a running container has none to remove.
+      if (force && c.rec.State.Status === 'running') throw notFound(`endpoint ${c.rec.Name} not found`);
+      throw new BerthError('forbidden', `container ${c.rec.Id} is not connected to network ${net.Name}`);
+    }
     if (c.rec.State.Status === 'running' && this.o.network.sandbox(c.rec.Id)?.endpoints.some((e) => e.networkId === net.Id)) {
       await this.o.network.disconnect(c.rec.Id, net.Id);
     }
@@ -771,6 +788,21 @@ export class ContainerService {
   }
 
   // ---------------------------------------------------------------- remove
+
+  /** `docker rm --link parent/alias`: the parent forgets the link; both containers stay. */
+  async removeLink(linkName: string): Promise<void> {
+    const name = linkName.replace(/^\//, '');
+    const slash = name.lastIndexOf('/');
+    if (slash < 0) throw conflict('Conflict, cannot remove the default link name of the container');
+    let parent: LiveContainer;
+    try {
+      parent = this.find(name.slice(0, slash));
+    } catch {
+      throw notFound(`No such container: ${name}`);
+    }
+    if (!dropLegacyLink(parent.rec.HostConfig, name.slice(slash + 1))) throw notFound(`No such container: ${name}`);
+    await this.records.save(parent);
+  }
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const c = this.find(ref);
@@ -828,15 +860,30 @@ export class ContainerService {
     return c.removing;
   }
 
-  /** Removes every container that is not running (`docker container prune`). */
-  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+  /**
+   * `docker container prune`: removes the containers that are not running and pass the filters
+   * (label, label!, until: checked before anything goes); SpaceReclaimed is what their writable
+   * layers held.
+   */
+  async prune(filters: Record<string, string[]> = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const f = parsePruneFilters(filters);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const c of [...this.records.byId.values()]) {
       if (c.rec.State.Status === 'running' || c.rec.State.Status === 'restarting' || c.starting || c.removing) continue;
-      await this.removeLive(c, { force: false, volumes: false });
+      if (!prunable(f, Date.parse(c.rec.Created), c.rec.Config['Labels'] as Record<string, string> | undefined)) continue;
+      const size = await diskUsage(path.join(this.records.dataDir(c.rec.Id), 'upper')).catch(() => 0);
+      try {
+        await this.removeLive(c, { force: false, volumes: false });
+      } catch (err) {
+        this.o.log.warn('prune could not remove a container', { id: c.rec.Id, err: errorMessage(err) });
+        continue;
+      }
       deleted.push(c.rec.Id);
+      reclaimed += size;
     }
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+    this.o.events.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   }
 
   // ---------------------------------------------------------------- wait

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { invalid, notFound } from '../common/errors.js';
 import type { ContainerInspect, ContainerState, HostConfig } from '../../types/engine-api.js';
 import type { ContainerRecords } from './records.js';
+import { legacyLinks } from './networking.js';
 import { ZERO_TIME, type ContainerRecord } from './types.js';
 
 export interface ListOptions {
@@ -136,6 +137,18 @@ function portFilter(v: string): { lo: number; hi: number; proto?: string } {
   return { lo: Number(m[1]), hi: Number(m[2] ?? m[1]), ...(m[3] ? { proto: m[3] } : {}) };
 }
 
+/** Container ID → the link names other containers gave it ("/web/db" for `web --link db`). */
+function linkNamesOf(all: ContainerRecord[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const p of all) {
+    for (const l of legacyLinks(p.HostConfig)) {
+      const t = all.find((r) => r.Name === l.name || r.Id === l.name || (l.name.length >= 12 && r.Id.startsWith(l.name)));
+      if (t) out.set(t.Id, [...(out.get(t.Id) ?? []), `/${p.Name}/${l.alias}`]);
+    }
+  }
+  return out;
+}
+
 /** `GET /containers/json`: the records that pass the filters, newest first. */
 export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, imageIdOf: ImageIdOf, net?: NetView): unknown[] {
   const every = [...records];
@@ -145,9 +158,11 @@ export function listView(records: Iterable<ContainerRecord>, opts: ListOptions, 
   let cs = every.filter((r) => (all || isUp(r)) && keep(r));
   cs.sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
   if (opts.limit !== undefined && opts.limit > 0) cs = cs.slice(0, opts.limit);
+  const linkNames = linkNamesOf(every);
   return cs.map((r) => ({
       Id: r.Id,
-      Names: [`/${r.Name}`],
+      // As dockerd: a container's legacy links add "/<linker>/<alias>" to its names.
+      Names: [`/${r.Name}`, ...(linkNames.get(r.Id) ?? [])],
       Image: r.Image,
       ImageID: r.ImageID,
       Command: [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),

@@ -40,6 +40,7 @@ import { ImageCommitter } from '../images/commit.js';
 import { importImage } from '../images/import.js';
 import { ContainerCommits } from '../containers/commit.js';
 import { buildRoutes } from '../api/build.js';
+import { swarmRoutes } from '../api/swarm.js';
 import { parsePlatform } from '../api/images.js';
 import { Builder } from '../builder/builder.js';
 import { BuildCacheStore } from '../builder/cache-store.js';
@@ -250,21 +251,13 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     remove: (ref) => network.remove(ref),
     connect: (net, ctr, endpoint) => containers.connectNetwork(net, ctr, endpoint),
     disconnect: (net, ctr, force) => containers.disconnectNetwork(net, ctr, force),
-    prune: async (filters) => {
-      const keep = networkFilter(filters, () => false);
-      const deleted: string[] = [];
-      for (const n of network.list()) {
-        if (n.builtin || !keep(n) || Object.keys(network.attached(n.Id)).length > 0) continue;
-        await network.remove(n.Id);
-        deleted.push(n.Name);
-      }
-      return { NetworksDeleted: deleted };
-    },
+    prune: (filters) => network.prune(filters),
   });
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
   buildRoutes(router, { build: (context, req) => builder.build(context, req), prune: (req) => builder.prune(req) });
+  swarmRoutes(router);
 
   return {
     router,

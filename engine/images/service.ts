@@ -1,12 +1,15 @@
 import { chainIds, isDigest, shortId, type Digest } from '../common/digest.js';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { boolFilter, parseDockerTime, parsePruneFilters, prunable } from '../common/prune-filters.js';
 import type { EventBus } from '../events/bus.js';
 import type { ContentStore, LayerStore } from '../store/types.js';
 import type { Reference } from '../registry/types.js';
 import { familiarString, parseReference, refString } from '../registry/reference.js';
 import { parseImageConfig, type ImageConfig } from './config.js';
 import type { ImageDb, ImageRecord } from './imagedb.js';
+
+const IMAGE_PRUNE_FILTERS = ['dangling', 'label', 'label!', 'until'] as const;
 
 /** Who else holds on to images (containers, later); the composition root provides it. */
 export interface ImageUsers {
@@ -314,10 +317,9 @@ export class ImageService {
 
   /** POST /images/prune. */
   async prune(filters: Record<string, string[]>): Promise<{ ImagesDeleted: DeleteResult; SpaceReclaimed: number }> {
-    const danglingOnly = (filters['dangling'] ?? ['true']).some((v) => v === 'true' || v === '1');
-    const until = filters['until']?.map(parseTimeFilter);
-    const labelFilters = filters['label'] ?? [];
-    const labelNotFilters = filters['label!'] ?? [];
+    // Every filter is checked before anything is removed.
+    const f = parsePruneFilters(filters, IMAGE_PRUNE_FILTERS);
+    const danglingOnly = boolFilter(filters, 'dangling', true);
     const deleted: DeleteResult = [];
     const sizeBefore = await this.storeSize();
     for (const img of this.db.images()) {
@@ -327,11 +329,8 @@ export class ImageService {
       if (this.users.containersUsing(img.id).length > 0) continue;
       if (this.children(img.id).length > 0) continue;
       const cfg = await this.config(img.id).catch(() => undefined);
-      const created = cfg?.created ? Date.parse(cfg.created) / 1000 : 0;
-      if (until && !until.every((u) => created < u)) continue;
-      const labels = cfg?.config?.Labels ?? {};
-      if (!labelFilters.every((f) => matchLabel(labels, f))) continue;
-      if (labelNotFilters.some((f) => matchLabel(labels, f))) continue;
+      const created = cfg?.created ? Date.parse(cfg.created) : 0;
+      if (!prunable(f, Number.isNaN(created) ? 0 : created, cfg?.config?.Labels)) continue;
       for (const t of [...tags, ...img.repoDigests]) deleted.push({ Untagged: familiarString(parseReference(t)) });
       await this.db.update((db) => {
         for (const t of tags) delete db.tags[t];
@@ -427,15 +426,7 @@ export function matchLabel(labels: Record<string, string>, filter: string): bool
   return labels[filter.slice(0, eq)] === filter.slice(eq + 1);
 }
 
-/** Docker time filters: unix seconds (fractional allowed), RFC 3339, or a Go-style duration ago ("10m"). */
+/** Docker time filters (see parseDockerTime), in seconds since the epoch. */
 export function parseTimeFilter(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
-  const dur = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
-  if (dur) {
-    const mult: Record<string, number> = { ns: 1e-9, us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-    return Date.now() / 1000 - Number(dur[1]) * (mult[dur[2] ?? 's'] ?? 1);
-  }
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalid(`invalid time filter value: ${v}`);
-  return t / 1000;
+  return parseDockerTime(v) / 1000;
 }

@@ -13,6 +13,10 @@
  *   forwards the packets, so there is no proxy process in the path. Loopback-sourced and hairpin
  *   connections are masqueraded so replies come back the same way;
  * - isolation: no forwarding between two of our bridges, and none in or out of internal networks.
+ *
+ * Networks with EnableIPv6 get the same outbound NAT and isolation for their v6 traffic from a
+ * twin `ip6` table of the same name, written in the same transaction (and absent when no network
+ * has IPv6). Published ports are IPv4 only.
  */
 import { system } from '../common/errors.js';
 import { runCommand } from '../common/command.js';
@@ -20,6 +24,8 @@ import { runCommand } from '../common/command.js';
 export interface FirewallNetwork {
   bridge: string;
   subnet: string;
+  /** The v6 subnet of a network with EnableIPv6. */
+  subnet6?: string;
   internal: boolean;
   /** com.docker.network.bridge.enable_ip_masquerade (default true). */
   masquerade: boolean;
@@ -68,6 +74,32 @@ export function firewallScript(table: string, state: FirewallState): string {
   lines.push('  }');
 
   lines.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
+  lines.push(...isolationRules(state));
+  lines.push('  }');
+  lines.push('}');
+  lines.push(...ipv6Table(table, state));
+  return lines.join('\n') + '\n';
+}
+
+/** The `ip6` twin: outbound NAT for v6 subnets, and the same isolation between bridges for v6 packets. */
+function ipv6Table(table: string, state: FirewallState): string[] {
+  const lines = [`add table ip6 ${table}`, `delete table ip6 ${table}`];
+  if (!state.networks.some((n) => n.subnet6)) return lines;
+  lines.push(`table ip6 ${table} {`);
+  lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
+  for (const n of state.networks) {
+    if (n.subnet6 && !n.internal && n.masquerade) lines.push(`    ip6 saddr ${n.subnet6} oifname != ${q(n.bridge)} masquerade`);
+  }
+  lines.push('  }');
+  lines.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
+  lines.push(...isolationRules(state));
+  lines.push('  }');
+  lines.push('}');
+  return lines;
+}
+
+function isolationRules(state: FirewallState): string[] {
+  const lines: string[] = [];
   const bridges = state.networks.map((n) => n.bridge);
   for (const n of state.networks) {
     if (n.internal) {
@@ -78,9 +110,7 @@ export function firewallScript(table: string, state: FirewallState): string {
     const others = bridges.filter((b) => b !== n.bridge);
     if (others.length > 0) lines.push(`    iifname ${q(n.bridge)} oifname { ${others.map(q).join(', ')} } drop`);
   }
-  lines.push('  }');
-  lines.push('}');
-  return lines.join('\n') + '\n';
+  return lines;
 }
 
 export async function applyFirewall(table: string, state: FirewallState): Promise<void> {
@@ -90,7 +120,9 @@ export async function applyFirewall(table: string, state: FirewallState): Promis
 
 /** Removes the table (and with it every rule); absent already is fine. */
 export async function removeFirewall(table: string): Promise<void> {
-  const r = await runCommand('nft', ['-f', '-'], { input: `add table ip ${table}\ndelete table ip ${table}\n` });
+  const r = await runCommand('nft', ['-f', '-'], {
+    input: `add table ip ${table}\ndelete table ip ${table}\nadd table ip6 ${table}\ndelete table ip6 ${table}\n`,
+  });
   if (r.code !== 0) throw system(`nft could not remove the table ${table}: ${r.stderr.trim()}`);
 }
 

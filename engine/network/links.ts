@@ -37,16 +37,25 @@ export async function enableForwarding(): Promise<void> {
   if (cur.trim() !== '1') await writeSysctl('net.ipv4.ip_forward', '1');
 }
 
+/** Forwarding for IPv6 too, once a network with EnableIPv6 exists (as Docker does; never turned back off). */
+export async function enableIpv6Forwarding(): Promise<void> {
+  const cur = await fsp.readFile('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8').catch(() => '');
+  if (cur.trim() !== '1') await writeSysctl('net.ipv6.conf.all.forwarding', '1');
+}
+
 /**
  * Creates (or takes over) a bridge with the gateway address and a fixed MAC, and brings it up. route_localnet
  * lets connections from 127.0.0.1 be DNATed to containers behind it (published ports on loopback).
  */
-export async function ensureBridge(name: string, gatewayCidr: string, mac: string, mtu?: number): Promise<void> {
+export async function ensureBridge(name: string, gatewayCidr: string, mac: string, mtu?: number, gateway6Cidr?: string): Promise<void> {
   const cmds: string[] = [];
   if (!(await linkExists(name))) cmds.push(`link add name ${name} type bridge${mtu ? ` mtu ${mtu}` : ''}`);
   // A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, which changes as containers
   // come and go, and containers' ARP entries for the gateway would point at the old one.
-  cmds.push(`link set ${name} address ${mac}`, `addr replace ${gatewayCidr} dev ${name}`, `link set ${name} up`);
+  cmds.push(`link set ${name} address ${mac}`, `addr replace ${gatewayCidr} dev ${name}`);
+  // nodad: the gateway address is ours by construction; duplicate detection would only delay it.
+  if (gateway6Cidr) cmds.push(`addr replace ${gateway6Cidr} dev ${name} nodad`);
+  cmds.push(`link set ${name} up`);
   await ip(['-batch', '-'], cmds.join('\n') + '\n');
   await writeSysctl(`net.ipv4.conf.${name}.route_localnet`, '1');
 }
@@ -90,8 +99,14 @@ export interface VethSpec {
   address: string;
   prefixLen: number;
   mac: string;
-  /** Default route through this gateway (the container's first network only). */
+  /** The v6 address and prefix (networks with EnableIPv6). */
+  address6?: string;
+  prefixLen6?: number;
+  /** Extra link-local addresses (169.254.0.0/16 or fe80::/64). */
+  linkLocal?: string[];
+  /** Default route through this gateway (and the v6 one): the endpoint that carries the namespace's default route. */
   gateway?: string;
+  gateway6?: string;
   mtu?: number;
 }
 
@@ -115,8 +130,11 @@ export async function addVeth(v: VethSpec): Promise<void> {
     'link set lo up',
     `link set ${v.ifname} address ${v.mac}`,
     `addr add ${v.address}/${v.prefixLen} dev ${v.ifname}`,
+    ...(v.address6 ? [`addr add ${v.address6}/${v.prefixLen6 ?? 64} dev ${v.ifname} nodad`] : []),
+    ...(v.linkLocal ?? []).map((a) => `addr add ${a}/${a.includes(':') ? 64 : 16} dev ${v.ifname}${a.includes(':') ? ' nodad' : ''}`),
     `link set ${v.ifname} up`,
     ...(v.gateway ? [`route replace default via ${v.gateway} dev ${v.ifname}`] : []),
+    ...(v.gateway6 ? [`route replace default via ${v.gateway6} dev ${v.ifname}`] : []),
   ];
   try {
     await ip(['-n', v.netns, '-batch', '-'], inside.join('\n') + '\n');
@@ -124,6 +142,12 @@ export async function addVeth(v: VethSpec): Promise<void> {
     await deleteLink(v.hostIf).catch(() => undefined);
     throw err;
   }
+}
+
+/** Points the namespace's default route(s) at another interface (its first one was disconnected). */
+export async function setDefaultRoute(netns: string, ifname: string, gateway: string, gateway6?: string): Promise<void> {
+  const cmds = [`route replace default via ${gateway} dev ${ifname}`, ...(gateway6 ? [`route replace default via ${gateway6} dev ${ifname}`] : [])];
+  await ip(['-n', netns, '-batch', '-'], cmds.join('\n') + '\n');
 }
 
 /** Byte and packet counters of the interfaces in a namespace (docker stats' "networks"). */

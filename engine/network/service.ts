@@ -15,9 +15,25 @@ import path from 'node:path';
 import { conflict, errorMessage, BerthError, invalid, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
 import type { Logger } from '../common/log.js';
+import { parsePruneFilters, prunable } from '../common/prune-filters.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
-import { AddressPool, contains, formatCidr, intToIp, ipToInt, macForIp, overlaps, parseCidr, pickSubnet, validMac, type Cidr } from './ipam.js';
-import { addVeth, withHostLock, deleteLink, deleteNetns, enableForwarding, ensureBridge, hostSubnets, interfaceCounters, listNetns, netnsExists, NETNS_DIR } from './links.js';
+import { AddressPool, contains, formatCidr, intToIp, ipToInt, isIPv4, macForIp, overlaps, parseCidr, pickSubnet, validMac, type Cidr } from './ipam.js';
+import { AddressPool6, bigToIp6, contains6, formatCidr6, ip6ToBig, isIp6, overlaps6, parseCidr6, pickUla64, type Cidr6 } from './ipam6.js';
+import {
+  addVeth,
+  withHostLock,
+  deleteLink,
+  deleteNetns,
+  enableForwarding,
+  enableIpv6Forwarding,
+  ensureBridge,
+  hostSubnets,
+  interfaceCounters,
+  listNetns,
+  netnsExists,
+  NETNS_DIR,
+  setDefaultRoute,
+} from './links.js';
 import { holdPorts, portRequests, portsView, type PortHold, type PortMapping } from './ports.js';
 import type { EndpointRecord, EndpointSettings, IpamConfig, NetworkRecord, SandboxInfo, SandboxRecord, SandboxRequest } from './types.js';
 
@@ -58,6 +74,8 @@ interface State {
 interface LiveNetwork {
   rec: NetworkRecord;
   pool?: AddressPool;
+  /** The v6 subnet's pool (EnableIPv6 networks). */
+  pool6?: AddressPool6;
   dns?: DnsHandle;
 }
 
@@ -67,7 +85,6 @@ interface LiveSandbox {
 }
 
 const SUBNET_LOCK = 'berth-subnets';
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PREDEFINED = new Set(['bridge', 'host', 'none', 'default']);
 
 const newId = (): string => randomBytes(32).toString('hex');
@@ -115,7 +132,11 @@ export class NetworkService {
     for (const s of state?.sandboxes ?? []) {
       if (!(await netnsExists(s.netns))) continue;
       const live: LiveSandbox = { rec: s, holds: [] };
-      for (const e of s.endpoints) this.networks.get(e.networkId)?.pool?.reserve(e.ip);
+      for (const e of s.endpoints) {
+        const n = this.networks.get(e.networkId);
+        n?.pool?.reserve(e.ip);
+        if (e.ip6) n?.pool6?.reserve(e.ip6);
+      }
       this.sandboxes.set(s.containerId, live);
       this.restored.set(s.containerId, live);
     }
@@ -165,8 +186,8 @@ export class NetworkService {
       const gw = this.o.bip.split('/')[0] as string;
       const subnet = parseCidr(this.o.bip);
       config = { Subnet: formatCidr(subnet), Gateway: gw };
-    } else if (bridge?.rec.IPAM.Config[0]) {
-      config = bridge.rec.IPAM.Config[0];
+    } else if (bridge && v4Config(bridge.rec)) {
+      config = v4Config(bridge.rec) as IpamConfig;
     } else {
       const subnet = await this.freeSubnet();
       config = { Subnet: formatCidr(subnet), Gateway: intToIp(subnet.base + 1) };
@@ -186,16 +207,31 @@ export class NetworkService {
   }
 
   private loadPool(n: LiveNetwork): void {
-    const c = n.rec.IPAM.Config[0];
-    if (!c) return;
-    n.pool = new AddressPool(parseCidr(c.Subnet), ipToInt(c.Gateway), c.IPRange ? parseCidr(c.IPRange) : undefined);
+    const c = v4Config(n.rec);
+    if (c) {
+      n.pool = new AddressPool(parseCidr(c.Subnet), ipToInt(c.Gateway), c.IPRange ? parseCidr(c.IPRange) : undefined);
+      for (const aux of Object.values(c.AuxiliaryAddresses ?? {})) n.pool.reserve(aux);
+    }
+    const c6 = n.rec.EnableIPv6 ? v6Config(n.rec) : undefined;
+    if (c6) {
+      n.pool6 = new AddressPool6(parseCidr6(c6.Subnet), ip6ToBig(c6.Gateway), c6.IPRange ? parseCidr6(c6.IPRange) : undefined);
+      for (const aux of Object.values(c6.AuxiliaryAddresses ?? {})) n.pool6.reserve(aux);
+    }
   }
 
   private async bringUp(n: LiveNetwork): Promise<void> {
-    const c = n.rec.IPAM.Config[0];
+    const c = v4Config(n.rec);
     if (!n.rec.bridge || !c) return;
     const mtu = Number(n.rec.Options['com.docker.network.driver.mtu']) || undefined;
-    await ensureBridge(n.rec.bridge, `${c.Gateway}/${parseCidr(c.Subnet).prefix}`, macForIp(c.Gateway), mtu && mtu !== 1500 ? mtu : undefined);
+    const c6 = n.rec.EnableIPv6 ? v6Config(n.rec) : undefined;
+    if (c6) await enableIpv6Forwarding();
+    await ensureBridge(
+      n.rec.bridge,
+      `${c.Gateway}/${parseCidr(c.Subnet).prefix}`,
+      macForIp(c.Gateway),
+      mtu && mtu !== 1500 ? mtu : undefined,
+      c6 ? `${c6.Gateway}/${parseCidr6(c6.Subnet).prefix}` : undefined,
+    );
     if (this.o.dns && !n.dns) {
       try {
         n.dns = await this.o.dns({
@@ -245,11 +281,13 @@ export class NetworkService {
   private firewallState(): FirewallState {
     const fw: FirewallState = { networks: [], ports: [] };
     for (const n of this.networks.values()) {
-      const c = n.rec.IPAM.Config[0];
+      const c = v4Config(n.rec);
       if (!n.rec.bridge || !c) continue;
+      const c6 = n.rec.EnableIPv6 ? v6Config(n.rec) : undefined;
       fw.networks.push({
         bridge: n.rec.bridge,
         subnet: formatCidr(parseCidr(c.Subnet)),
+        ...(c6 ? { subnet6: formatCidr6(parseCidr6(c6.Subnet)) } : {}),
         internal: n.rec.Internal,
         masquerade: n.rec.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
       });
@@ -281,7 +319,11 @@ export class NetworkService {
   // ---------------------------------------------------------------- lookup
 
   private used(): Cidr[] {
-    return [...this.networks.values()].flatMap((n) => n.rec.IPAM.Config.map((c) => parseCidr(c.Subnet)));
+    return [...this.networks.values()].flatMap((n) => n.rec.IPAM.Config.filter((c) => !c.Subnet.includes(':')).map((c) => parseCidr(c.Subnet)));
+  }
+
+  private used6(): Cidr6[] {
+    return [...this.networks.values()].flatMap((n) => n.rec.IPAM.Config.filter((c) => c.Subnet.includes(':')).map((c) => parseCidr6(c.Subnet)));
   }
 
   private async freeSubnet(): Promise<Cidr> {
@@ -325,7 +367,13 @@ export class NetworkService {
     for (const s of this.sandboxes.values()) {
       for (const e of s.rec.endpoints) {
         if (e.networkId !== netId) continue;
-        out[s.rec.containerId] = { Name: s.rec.containerName, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${e.prefixLen}`, IPv6Address: '' };
+        out[s.rec.containerId] = {
+          Name: s.rec.containerName,
+          EndpointID: e.endpointId,
+          MacAddress: e.mac,
+          IPv4Address: `${e.ip}/${e.prefixLen}`,
+          IPv6Address: e.ip6 ? `${e.ip6}/${e.prefixLen6 ?? 64}` : '',
+        };
       }
     }
     return out;
@@ -346,6 +394,15 @@ export class NetworkService {
    */
   private lookupA(n: LiveNetwork, name: string, client: string): string[] {
     const asker = [...this.sandboxes.values()].find((s) => s.rec.endpoints.some((e) => e.networkId === n.rec.Id && e.ip === client));
+    // Endpoint links (connect --link on a user network): the alias names the linked container
+    // for this container only, and only on the network the link was made on.
+    for (const l of asker?.rec.endpoints.find((e) => e.networkId === n.rec.Id)?.links ?? []) {
+      const { target, alias } = splitLink(l);
+      if (alias.toLowerCase() !== name && target.toLowerCase() !== name) continue;
+      const linked = [...this.sandboxes.values()].find((s) => s.rec.containerName === target);
+      const ip = linked?.rec.endpoints.find((e) => e.networkId === n.rec.Id)?.ip;
+      if (ip) return [ip];
+    }
     const nets = new Set((asker?.rec.endpoints ?? []).map((e) => e.networkId));
     nets.add(n.rec.Id);
     for (const id of nets) if (this.networks.get(id)?.rec.Name === 'bridge') nets.delete(id); // as in Docker: no names on the default bridge
@@ -382,27 +439,36 @@ export class NetworkService {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('network config must be a JSON object');
     const b = body as Record<string, unknown>;
     const name = b['Name'];
-    if (typeof name !== 'string' || name === '') throw invalid('network name must be given');
-    if (!NAME_RE.test(name)) throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    // Docker takes any non-empty name (spaces included); only the predefined ones are reserved.
+    if (typeof name !== 'string' || name.trim() === '') throw invalid('network name must be given');
     if (PREDEFINED.has(name)) throw new BerthError('forbidden', `${name} is a pre-defined network and cannot be created`);
     if ([...this.networks.values()].some((n) => n.rec.Name === name)) throw conflict(`network with name ${name} already exists`);
     const driver = (b['Driver'] as string | undefined) || 'bridge';
+    if (driver === 'host' || driver === 'null') throw new BerthError('forbidden', `only one instance of "${driver}" network is allowed`);
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
-    if (b['EnableIPv6'] === true) throw invalid('IPv6 networks are not supported by this engine');
     const options = stringMap(b['Options'], 'Options');
     const labels = stringMap(b['Labels'], 'Labels');
-    const ipam = (b['IPAM'] ?? {}) as { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] | null; Options?: unknown };
+    const enableIPv6 = b['EnableIPv6'] === true || (b['EnableIPv6'] === undefined && options['com.docker.network.enable_ipv6'] === 'true');
+    const ipam = (b['IPAM'] ?? {}) as { Driver?: string; Config?: AskedIpam[] | null; Options?: unknown };
     if (ipam.Driver && ipam.Driver !== 'default') throw notFound(`plugin "${ipam.Driver}" not found`);
-    const configs = (ipam.Config ?? []).filter((c) => !(c.Subnet ?? '').includes(':'));
+    const ipamOptions = stringMap(ipam.Options, 'IPAM.Options');
+    const all = ipam.Config ?? [];
+    const configs = all.filter((c) => !(c.Subnet ?? '').includes(':'));
+    // As in Docker, v6 subnets of a network without EnableIPv6 are ignored.
+    const configs6 = enableIPv6 ? all.filter((c) => (c.Subnet ?? '').includes(':')) : [];
     if (configs.length > 1) throw invalid('only one IPv4 subnet per network is supported');
+    if (configs6.length > 1) throw invalid('only one IPv6 subnet per network is supported');
     const asked = configs[0] ?? {};
+    const asked6 = configs6[0];
+    checkIpamConfig(asked, 4);
+    if (asked6) checkIpamConfig(asked6, 6);
     return withHostLock(SUBNET_LOCK, async () => {
       // Checked again: another create may have taken the name while this one waited for the lock.
       if ([...this.networks.values()].some((n) => n.rec.Name === name)) throw conflict(`network with name ${name} already exists`);
       let subnet: Cidr;
       if (asked.Subnet) {
         subnet = parseCidr(asked.Subnet);
-        const clash = [...this.networks.values()].find((n) => n.rec.IPAM.Config.some((c) => overlaps(parseCidr(c.Subnet), subnet)));
+        const clash = [...this.networks.values()].find((n) => v4Config(n.rec) && overlaps(parseCidr((v4Config(n.rec) as IpamConfig).Subnet), subnet));
         if (clash) throw new BerthError('forbidden', `Pool overlaps with other one on this address space (network ${clash.rec.Name})`);
       } else {
         if (asked.Gateway || asked.IPRange) throw invalid('a gateway or ip-range needs a subnet');
@@ -411,6 +477,30 @@ export class NetworkService {
       const gateway = asked.Gateway ?? intToIp(subnet.base + 1);
       if (!contains(subnet, ipToInt(gateway))) {
         throw invalid(`gateway ${gateway} is not in the subnet ${formatCidr(subnet)}`);
+      }
+      const config: IpamConfig = {
+        Subnet: formatCidr(subnet),
+        Gateway: gateway,
+        ...(asked.IPRange ? { IPRange: formatCidr(parseCidr(asked.IPRange)) } : {}),
+        ...(asked.AuxiliaryAddresses ? { AuxiliaryAddresses: { ...asked.AuxiliaryAddresses } } : {}),
+      };
+      const ipamConfigs = [config];
+      if (enableIPv6) {
+        let subnet6: Cidr6;
+        if (asked6?.Subnet) {
+          subnet6 = parseCidr6(asked6.Subnet);
+          const clash = [...this.networks.values()].find((n) => n.rec.IPAM.Config.some((c) => c.Subnet.includes(':') && overlaps6(parseCidr6(c.Subnet), subnet6)));
+          if (clash) throw new BerthError('forbidden', `Pool overlaps with other one on this address space (network ${clash.rec.Name})`);
+        } else {
+          if (asked6?.Gateway || asked6?.IPRange) throw invalid('a gateway or ip-range needs a subnet');
+          subnet6 = pickUla64(this.used6());
+        }
+        ipamConfigs.push({
+          Subnet: formatCidr6(subnet6),
+          Gateway: bigToIp6(asked6?.Gateway ? ip6ToBig(asked6.Gateway) : subnet6.base + 1n),
+          ...(asked6?.IPRange ? { IPRange: formatCidr6(parseCidr6(asked6.IPRange)) } : {}),
+          ...(asked6?.AuxiliaryAddresses ? { AuxiliaryAddresses: { ...asked6.AuxiliaryAddresses } } : {}),
+        });
       }
       const id = newId();
       const mtu = options['com.docker.network.driver.mtu'];
@@ -423,20 +513,16 @@ export class NetworkService {
         Name: name,
         Created: new Date().toISOString(),
         Driver: 'bridge',
-        EnableIPv6: false,
+        EnableIPv6: enableIPv6,
         Internal: b['Internal'] === true,
         Attachable: b['Attachable'] === true,
-        IPAM: {
-          Driver: 'default',
-          Options: {},
-          Config: [{ Subnet: formatCidr(subnet), Gateway: gateway, ...(asked.IPRange ? { IPRange: formatCidr(parseCidr(asked.IPRange)) } : {}) }],
-        },
+        IPAM: { Driver: 'default', Options: ipamOptions, Config: ipamConfigs },
         Options: options,
         Labels: labels,
         bridge,
       };
       const live: LiveNetwork = { rec };
-      this.loadPool(live); // validates ip-range against the subnet before anything is made
+      this.loadPool(live); // validates ip-ranges against their subnets before anything is made
       this.networks.set(id, live);
       try {
         await this.bringUp(live);
@@ -468,6 +554,27 @@ export class NetworkService {
     this.o.publish('destroy', n.rec, { type: n.rec.Driver });
   }
 
+  /**
+   * POST /networks/prune: the user networks no container is attached to that pass the filters
+   * (label, label!, until; all checked before anything goes).
+   */
+  async prune(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] }> {
+    const f = parsePruneFilters(filters);
+    const deleted: string[] = [];
+    for (const n of [...this.networks.values()]) {
+      if (n.rec.builtin || Object.keys(this.attached(n.rec.Id)).length > 0) continue;
+      if (!prunable(f, Date.parse(n.rec.Created), n.rec.Labels)) continue;
+      try {
+        await this.remove(n.rec.Id);
+      } catch (err) {
+        this.o.log.warn('prune could not remove a network', { network: n.rec.Name, err: errorMessage(err) });
+        continue;
+      }
+      deleted.push(n.rec.Name);
+    }
+    return { NetworksDeleted: deleted };
+  }
+
   // ---------------------------------------------------------------- sandboxes
 
   /** Checks a container's network settings at create: the networks exist, addresses and MACs are well-formed. */
@@ -480,11 +587,23 @@ export class NetworkService {
       const n = this.findLive(ref);
       const ip = e.IPAMConfig?.IPv4Address;
       if (ip) {
+        if (!isIPv4(ip)) throw invalid(`invalid IPv4 address: ${ip}`);
         if (n.rec.Name === 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
         const pool = n.pool;
         if (pool && !contains(pool.subnet, ipToInt(ip))) throw invalid(`Address ${ip} does not belong to the subnet ${formatCidr(pool.subnet)}`);
       }
+      const ip6 = e.IPAMConfig?.IPv6Address;
+      if (ip6) {
+        if (!isIp6(ip6)) throw invalid(`invalid IPv6 address: ${ip6}`);
+        if (n.rec.Name === 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+        if (!n.pool6) throw invalid(`network ${n.rec.Name} has no IPv6 subnet (create it with EnableIPv6) for the address ${ip6}`);
+        if (!contains6(n.pool6.subnet, ip6ToBig(ip6))) throw invalid(`Address ${ip6} does not belong to the subnet ${formatCidr6(n.pool6.subnet)}`);
+      }
+      const lls = e.IPAMConfig?.LinkLocalIPs ?? [];
+      if (!Array.isArray(lls)) throw invalid('IPAMConfig.LinkLocalIPs must be a list of addresses');
+      for (const ll of lls) if (typeof ll !== 'string' || !isLinkLocal(ll)) throw invalid(`invalid link-local IP address: ${String(ll)}`);
       if ((e.Aliases ?? []).length > 0 && n.rec.Name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+      if (e.MacAddress && !validMac(e.MacAddress)) throw invalid(`invalid MAC address: ${e.MacAddress}`);
     }
     if (macAddress && !validMac(macAddress)) throw invalid(`invalid MAC address: ${macAddress}`);
   }
@@ -506,7 +625,7 @@ export class NetworkService {
     const live: LiveSandbox = { rec: { containerId: req.containerId, containerName: req.containerName, netns, endpoints: [], ports: [], dns: req.dns }, holds: [] };
     this.sandboxes.set(req.containerId, live);
     try {
-      for (const [n, e] of order) await this.addEndpoint(live, n, e, order[0]?.[0] === n ? req.macAddress : undefined);
+      for (const [n, e] of order) await this.addEndpoint(live, n, e, { newNetns: order[0]?.[0] === n, ...(order[0]?.[0] === n && req.macAddress ? { mac: req.macAddress } : {}) });
       if (reqs.length > 0) {
         live.holds = await holdPorts(reqs);
         live.rec.ports = live.holds.map((h) => h.mapping);
@@ -529,22 +648,47 @@ export class NetworkService {
     };
   }
 
-  private async addEndpoint(s: LiveSandbox, n: LiveNetwork, e: EndpointSettings, mac?: string): Promise<EndpointRecord> {
+  /**
+   * One interface on network `n`, named after the lowest free ethN. The namespace's default route
+   * goes through the first endpoint with a gateway (none on internal networks); a container that
+   * was taken off every network gets it back from the network it joins next.
+   */
+  private async addEndpoint(s: LiveSandbox, n: LiveNetwork, e: EndpointSettings, o: { newNetns: boolean; mac?: string }): Promise<EndpointRecord> {
     if (n.rec.Driver !== 'bridge' || !n.pool || !n.rec.bridge) throw invalid(`container cannot be connected to network ${n.rec.Name}`);
     if (s.rec.endpoints.some((x) => x.networkId === n.rec.Id)) throw new BerthError('forbidden', `endpoint with name ${s.rec.containerName} already exists in network ${n.rec.Name}`);
+    const mac = o.mac || e.MacAddress || undefined;
+    if (mac && !validMac(mac)) throw invalid(`invalid MAC address: ${mac}`);
     const requested = e.IPAMConfig?.IPv4Address || undefined;
+    const requested6 = e.IPAMConfig?.IPv6Address || undefined;
+    if (requested6 && !n.pool6) throw invalid(`network ${n.rec.Name} has no IPv6 subnet (create it with EnableIPv6) for the address ${requested6}`);
     const ip = n.pool.allocate(requested);
-    const index = s.rec.endpoints.length;
+    let ip6: string | undefined;
+    try {
+      ip6 = n.pool6?.allocate(requested6);
+    } catch (err) {
+      n.pool.release(ip);
+      throw err;
+    }
+    let index = 0;
+    while (s.rec.endpoints.some((x) => x.ifname === `eth${index}`)) index++;
     const endpointId = newId();
+    const routed = !n.rec.Internal && !s.rec.endpoints.some((x) => x.defaultRoute);
+    const gateway6 = n.pool6 && !n.rec.Internal ? bigToIp6(n.pool6.gateway) : undefined;
+    const links = (e.Links ?? []).filter((l) => typeof l === 'string' && l !== '');
+    const linkLocal = e.IPAMConfig?.LinkLocalIPs ?? [];
     const ep: EndpointRecord = {
       networkId: n.rec.Id,
       endpointId,
       ip,
       prefixLen: n.pool.subnet.prefix,
       gateway: n.rec.Internal ? '' : intToIp(n.pool.gateway),
-      mac: mac || e.MacAddress || macForIp(ip),
+      mac: mac || macForIp(ip),
       aliases: [...new Set(e.Aliases ?? [])],
       ...(requested ? { requestedIp: requested } : {}),
+      ...(ip6 && n.pool6 ? { ip6, prefixLen6: n.pool6.subnet.prefix, gateway6: gateway6 ?? '' } : {}),
+      ...(linkLocal.length > 0 ? { linkLocalIps: [...linkLocal] } : {}),
+      ...(links.length > 0 ? { links } : {}),
+      ...(routed ? { defaultRoute: true } : {}),
       ifname: `eth${index}`,
       // Unique per endpoint: a late removal of an old host end never meets a new one.
       hostIf: `bv${createHash('sha256').update(`${this.tag}/${endpointId}`).digest('hex').slice(0, 12)}`,
@@ -553,18 +697,21 @@ export class NetworkService {
       const mtu = Number(n.rec.Options['com.docker.network.driver.mtu']) || undefined;
       await addVeth({
         netns: s.rec.netns,
-        newNetns: index === 0,
+        newNetns: o.newNetns,
         hostIf: ep.hostIf,
         bridge: n.rec.bridge,
         ifname: ep.ifname,
         address: ip,
         prefixLen: ep.prefixLen,
         mac: ep.mac,
-        ...(index === 0 && !n.rec.Internal ? { gateway: intToIp(n.pool.gateway) } : {}),
+        ...(ip6 && n.pool6 ? { address6: ip6, prefixLen6: n.pool6.subnet.prefix } : {}),
+        ...(linkLocal.length > 0 ? { linkLocal } : {}),
+        ...(routed ? { gateway: intToIp(n.pool.gateway), ...(gateway6 ? { gateway6 } : {}) } : {}),
         ...(mtu && mtu !== 1500 ? { mtu } : {}),
       });
     } catch (err) {
       n.pool.release(ip);
+      if (ip6) n.pool6?.release(ip6);
       throw err;
     }
     s.rec.endpoints.push(ep);
@@ -581,6 +728,7 @@ export class NetworkService {
     for (const e of s.rec.endpoints) {
       const n = this.networks.get(e.networkId);
       n?.pool?.release(e.ip);
+      if (e.ip6) n?.pool6?.release(e.ip6);
       if (n) this.o.publish('disconnect', n.rec, { container: containerId, type: n.rec.Driver });
     }
     // Deleting the namespace makes the kernel destroy the veth pairs in it (asynchronously: an
@@ -597,7 +745,7 @@ export class NetworkService {
     const s = this.sandboxes.get(containerId);
     if (!s) throw conflict(`container ${containerId} has no network sandbox`);
     const n = this.findLive(ref);
-    await this.addEndpoint(s, n, e);
+    await this.addEndpoint(s, n, e, { newNetns: false });
     await this.save();
   }
 
@@ -610,6 +758,15 @@ export class NetworkService {
     s.rec.endpoints = s.rec.endpoints.filter((x) => x !== ep);
     await deleteLink(ep.hostIf);
     n.pool?.release(ep.ip);
+    if (ep.ip6) n.pool6?.release(ep.ip6);
+    // The default route went with the interface: the next network with a gateway takes it over.
+    const heir = ep.defaultRoute ? s.rec.endpoints.find((x) => x.gateway !== '') : undefined;
+    if (heir) {
+      await setDefaultRoute(s.rec.netns, heir.ifname, heir.gateway, heir.gateway6 || undefined).catch((err: unknown) =>
+        this.o.log.warn('could not move the default route', { container: containerId, err: errorMessage(err) }),
+      );
+      heir.defaultRoute = true;
+    }
     await this.save();
     this.o.publish('disconnect', n.rec, { container: containerId, type: 'bridge' });
   }
@@ -656,6 +813,67 @@ function entry(rec: NetworkRecord): [string, LiveNetwork] {
 function endpointFor(endpoints: Record<string, EndpointSettings>, n: NetworkRecord): EndpointSettings {
   for (const [ref, e] of Object.entries(endpoints)) if (ref === n.Name || ref === n.Id || (ref.length >= 12 && n.Id.startsWith(ref))) return e;
   return {};
+}
+
+/** One entry of IPAM.Config in a create body. */
+interface AskedIpam {
+  Subnet?: string;
+  Gateway?: string;
+  IPRange?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+/** The network's IPv4 subnet (bridge networks have one) and, with EnableIPv6, its IPv6 one. */
+export function v4Config(n: NetworkRecord): IpamConfig | undefined {
+  return n.IPAM.Config.find((c) => !c.Subnet.includes(':'));
+}
+export function v6Config(n: NetworkRecord): IpamConfig | undefined {
+  return n.IPAM.Config.find((c) => c.Subnet.includes(':'));
+}
+
+/** Docker's checks of one IPAM entry: addresses of the subnet's family, inside it. All problems at once. */
+function checkIpamConfig(c: AskedIpam, family: 4 | 6): void {
+  if (c.AuxiliaryAddresses !== undefined && c.AuxiliaryAddresses !== null) stringMap(c.AuxiliaryAddresses, 'IPAM.Config.AuxiliaryAddresses');
+  if (!c.Subnet) return;
+  const isFamily = family === 4 ? isIPv4 : isIp6;
+  const within = (ip: string): boolean =>
+    family === 4 ? contains(parseCidr(c.Subnet as string), ipToInt(ip)) : contains6(parseCidr6(c.Subnet as string), ip6ToBig(ip));
+  // A malformed subnet is refused here, with the other checks' wording.
+  if (family === 4) parseCidr(c.Subnet);
+  else parseCidr6(c.Subnet);
+  const errs: string[] = [];
+  const address = (ip: string): string | undefined =>
+    !isFamily(ip) ? `parent subnet is an IPv${family} block` : !within(ip) ? `parent subnet ${c.Subnet} doesn't contain this address` : undefined;
+  if (c.IPRange) {
+    const rangeFamily = c.IPRange.includes(':') ? 6 : 4;
+    if (rangeFamily !== family) errs.push(`invalid ip-range ${c.IPRange}: parent subnet is an IPv${family} block`);
+    else {
+      const [base = ''] = c.IPRange.split('/');
+      if (rangeFamily === 4) parseCidr(c.IPRange);
+      else parseCidr6(c.IPRange);
+      if (!within(base)) errs.push(`invalid ip-range ${c.IPRange}: parent subnet ${c.Subnet} doesn't contain ip-range`);
+    }
+  }
+  if (c.Gateway) {
+    const e = address(c.Gateway);
+    if (e) errs.push(`invalid gateway ${c.Gateway}: ${e}`);
+  }
+  for (const [auxName, aux] of Object.entries(c.AuxiliaryAddresses ?? {})) {
+    const e = address(aux);
+    if (e) errs.push(`invalid auxiliary address ${auxName}: ${e}`);
+  }
+  if (errs.length > 0) throw invalid(`invalid network config:\n${errs.join('\n')}`);
+}
+
+/** An endpoint link "name:alias" (a bare name is its own alias). */
+function splitLink(l: string): { target: string; alias: string } {
+  const [target = '', alias] = l.replace(/^\//, '').split(':');
+  return { target, alias: (alias || target).replace(/^.*\//, '') };
+}
+
+function isLinkLocal(ip: string): boolean {
+  if (isIPv4(ip)) return ip.startsWith('169.254.');
+  return isIp6(ip) && (ip6ToBig(ip) >> 118n) === 0x3fan; // fe80::/10
 }
 
 function stringMap(v: unknown, what: string): Record<string, string> {

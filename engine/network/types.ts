@@ -6,10 +6,13 @@ import type { PortMapping } from './ports.js';
 
 export type NetworkDriver = 'bridge' | 'host' | 'null';
 
+/** One subnet of a network: at most one IPv4 and, with EnableIPv6, one IPv6 (Subnet has a ':'). */
 export interface IpamConfig {
   Subnet: string;
   Gateway: string;
   IPRange?: string;
+  /** Addresses the pool must not hand out (--aux-address name=ip). */
+  AuxiliaryAddresses?: Record<string, string>;
 }
 
 /** A network as `docker network inspect` shows it (less Containers, which is computed). */
@@ -41,6 +44,16 @@ export interface EndpointRecord {
   aliases: string[];
   /** The static address asked for (--ip), shown as IPAMConfig. */
   requestedIp?: string;
+  /** On a network with EnableIPv6: the container's v6 address, its prefix and the v6 gateway. */
+  ip6?: string;
+  prefixLen6?: number;
+  gateway6?: string;
+  /** Extra link-local addresses (IPAMConfig.LinkLocalIPs). */
+  linkLocalIps?: string[];
+  /** Endpoint links ("name:alias"): on user networks, the embedded DNS answers alias with name's address. */
+  links?: string[];
+  /** This endpoint's gateway is the namespace's default route. */
+  defaultRoute?: boolean;
   /** Interface names: inside the container (eth0...) and the host end on the bridge. */
   ifname: string;
   hostIf: string;
@@ -61,7 +74,7 @@ export interface SandboxRecord {
 /** Docker's EndpointSettings as the create body and connect carry them. */
 export interface EndpointSettings {
   Aliases?: string[] | null;
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
   Links?: string[] | null;
   MacAddress?: string;
   NetworkID?: string;

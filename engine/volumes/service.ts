@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { conflict, invalid, notFound } from '../common/errors.js';
 import { diskUsage } from '../common/fsutil.js';
+import { matchKVList, parsePruneFilters, prunable } from '../common/prune-filters.js';
 import { validateLocalOptions } from './local-options.js';
 import type { VolumeStore } from './store.js';
 import { ANONYMOUS_LABEL, type VolumeCreateRequest, type VolumeEventSink, type VolumeRecord, type VolumeUsers } from './types.js';
@@ -49,11 +50,6 @@ function stringMap(v: unknown, what: string): Record<string, string> {
   if (typeof v !== 'object' || Array.isArray(v)) throw invalid(`${what} must be an object of strings`);
   for (const x of Object.values(v)) if (typeof x !== 'string') throw invalid(`${what} must be an object of strings`);
   return { ...(v as Record<string, string>) };
-}
-
-function labelMatches(labels: Record<string, string>, want: string): boolean {
-  const eq = want.indexOf('=');
-  return eq < 0 ? want in labels : labels[want.slice(0, eq)] === want.slice(eq + 1);
 }
 
 /** Docker matches name filters as regular expressions (an invalid one matches as text). */
@@ -119,8 +115,9 @@ export class VolumeService {
    * marks it as a container's own (Docker's anonymous label).
    */
   async create(body: unknown, opts: { anonymous?: boolean } = {}): Promise<VolumeView> {
-    const { name, options, labels } = this.normalize(body);
-    if (opts.anonymous) labels[ANONYMOUS_LABEL] = '';
+    const { name, options, labels, named } = this.normalize(body);
+    // A volume created without a name is anonymous, as in dockerd (volume prune takes it).
+    if (opts.anonymous || !named) labels[ANONYMOUS_LABEL] = '';
     const existing = this.store.get(name);
     if (existing) return this.view(existing);
     const rec: VolumeRecord = {
@@ -141,7 +138,7 @@ export class VolumeService {
     this.normalize(body);
   }
 
-  private normalize(body: unknown): { name: string; options: Record<string, string>; labels: Record<string, string> } {
+  private normalize(body: unknown): { name: string; named: boolean; options: Record<string, string>; labels: Record<string, string> } {
     if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) throw invalid('volume config must be a JSON object');
     const req = body as VolumeCreateRequest | null | undefined;
     if (req?.Name !== undefined && req.Name !== null && typeof req.Name !== 'string') throw invalid('Name must be a string');
@@ -152,7 +149,7 @@ export class VolumeService {
     if (driver !== 'local') throw notFound(`create ${name}: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     const options = stringMap(req?.DriverOpts, 'DriverOpts');
     validateLocalOptions(options);
-    return { name, options, labels: stringMap(req?.Labels, 'Labels') };
+    return { name, named: Boolean(req?.Name), options, labels: stringMap(req?.Labels, 'Labels') };
   }
 
   // ---------------------------------------------------------------- read
@@ -168,7 +165,7 @@ export class VolumeService {
       (!dangling || dangling.some((d) => d === (this.usersOf(rec.Name).length === 0))) &&
       (!filters['driver'] || filters['driver'].includes(rec.Driver)) &&
       (!filters['name'] || filters['name'].some((p) => nameMatches(p, rec.Name))) &&
-      (!filters['label'] || filters['label'].every((l) => labelMatches(rec.Labels, l)));
+      matchKVList(filters['label'] ?? [], rec.Labels);
     const volumes = this.store.all().filter(keep).sort((a, b) => a.Name.localeCompare(b.Name));
     return { Volumes: volumes.map((r) => this.view(r)), Warnings: [] };
   }
@@ -210,14 +207,13 @@ export class VolumeService {
    * `all` (API ≥ 1.42 semantics; the route passes all=true for older clients).
    */
   async prune(filters: Record<string, string[]>, opts: { all: boolean }): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
-    const labelsIn = filters['label'] ?? [];
-    const labelsOut = filters['label!'] ?? [];
+    const f = parsePruneFilters(filters, ['label', 'label!']);
+    // As dockerd: without `all`, only anonymous volumes (those with the anonymous label).
+    if (!opts.all) f.label = [...f.label, ANONYMOUS_LABEL];
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const rec of this.store.all()) {
-      if (!opts.all && !rec.Anonymous) continue;
-      if (!labelsIn.every((l) => labelMatches(rec.Labels, l))) continue;
-      if (labelsOut.some((l) => labelMatches(rec.Labels, l))) continue;
+      if (!prunable(f, 0, rec.Labels)) continue;
       if (this.usersOf(rec.Name).length > 0) continue;
       const size = await diskUsage(this.store.dataPath(rec.Name)).catch(() => 0);
       await this.store.remove(rec.Name);

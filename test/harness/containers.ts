@@ -104,8 +104,10 @@ export async function assertNoNetworkLeaks(daemon: TestDaemon, bridges: string[]
     const master = await fsp.readlink(`/sys/class/net/${v}/master`).catch(() => '');
     assert.ok(!bridges.some((b) => master.endsWith(`/${b}`)), `veth ${v} on one of the daemon's bridges was removed`);
   }
-  const table = await run('nft', ['list', 'table', 'ip', names.table]);
-  assert.notEqual(table.code, 0, `firewall table ${names.table} was removed`);
+  for (const family of ['ip', 'ip6']) {
+    const table = await run('nft', ['list', 'table', family, names.table]);
+    assert.notEqual(table.code, 0, `firewall table ${family} ${names.table} was removed`);
+  }
 }
 
 /** Tears the environment down: leak check first (when asked), then daemon and registry. */
