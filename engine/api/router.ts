@@ -58,10 +58,19 @@ export class Router {
       pathMatched = true;
       if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) continue;
       const params: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m.groups ?? {})) params[k] = decodeURIComponent(v);
+      for (const [k, v] of Object.entries(m.groups ?? {})) params[k] = decodePathParam(v);
       return { handler: r.handler, params };
     }
     return pathMatched ? 'method' : undefined;
+  }
+}
+
+/** A path segment's %-escapes decoded; a malformed escape (`/containers/%/json`) is a 400. */
+function decodePathParam(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw invalid(`malformed escape in the request path: ${JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}...` : v)}`);
   }
 }
 

@@ -81,14 +81,15 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     // Health checks poll /_ping constantly: skip URL parsing and logging for it.
     const raw = req.url ?? '/';
     const pingPath = raw === '/_ping' || PING_RE.test(raw);
-    const url = pingPath ? undefined : new URL(raw, 'http://localhost');
-    const pathname = url ? url.pathname : raw;
+    let pathname = raw;
     if (!pingPath) {
       res.setHeader('Api-Version', API_VERSION);
       res.setHeader('Docker-Experimental', 'false');
       res.setHeader('Ostype', 'linux');
     }
     try {
+      const url = pingPath ? undefined : parseRequestTarget(raw);
+      if (url) pathname = url.pathname;
       const { version, path } = parseVersionedPath(pathname);
       const method = req.method ?? 'GET';
       const m = router.match(method, path);
@@ -113,6 +114,22 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     }
   };
   return server;
+}
+
+/**
+ * The request target as a URL. Only the origin form (`/path?query`) is Docker's API; the absolute
+ * form (`http://host/path`, which HTTP/1.1 servers must accept) is taken for its path. Anything that
+ * does not parse is the client's mistake: 400, never an exception.
+ */
+export function parseRequestTarget(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw, 'http://localhost');
+  } catch {
+    throw invalid(`malformed request target ${JSON.stringify(raw.length > 100 ? `${raw.slice(0, 100)}...` : raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`unsupported request target ${JSON.stringify(raw.slice(0, 100))}`);
+  return url;
 }
 
 const MAX_UPGRADE_BODY = 1 << 20;
