@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { invalid } from '../common/errors.js';
+import { errorMessage, invalid } from '../common/errors.js';
 import type { AuthConfig, Platform } from '../registry/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boolParam, JsonStream, parseFilters, readBody, sendJson, type Ctx, type Router } from './router.js';
@@ -208,8 +208,10 @@ async function sendArchive(
     await backend.save(names, ctx.res, signal);
     ctx.res.end();
   } catch (err) {
-    // Headers are gone; cutting the connection is the only honest signal left.
-    ctx.log.error('save failed', { err });
+    // Headers are gone; cutting the connection is the only honest signal left. A client that
+    // stopped reading (docker save interrupted) is not a failure of ours.
+    if (signal.aborted) ctx.log.debug('save cancelled by the client');
+    else ctx.log.error('save failed', { err: errorMessage(err) });
     ctx.res.destroy();
   }
 }

@@ -107,9 +107,21 @@ export function sendNoContent(res: ServerResponse, status = 204): void {
   res.end();
 }
 
-/** Docker's error shape. 5xx are logged: they are our bugs or host failures. */
+/** Errors that only say the client went away (closed or reset the connection mid-request). */
+function isClientGone(res: ServerResponse, err: unknown): boolean {
+  if (res.destroyed || res.socket?.destroyed) return true;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Docker's error shape. 5xx are logged: they are our bugs or host failures (a client that left is neither). */
 export function sendError(res: ServerResponse, err: unknown, log: Logger): void {
   const status = statusForError(err);
+  if (status >= 500 && isClientGone(res, err)) {
+    log.debug('client went away', { err: errorMessage(err) });
+    res.destroy();
+    return;
+  }
   if (status >= 500) log.error('request failed', { err: errorMessage(err), stack: (err as Error)?.stack });
   if (res.headersSent) {
     res.destroy();

@@ -4,12 +4,15 @@ import type { Duplex } from 'node:stream';
 import { invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { API_VERSION, parseVersionedPath, sendError, type Router } from './router.js';
+import { DEFAULT_API_TIMEOUTS, endStalledRequest, hasBody, watchBody, type ApiTimeouts } from './timeouts.js';
 
 const PING_RE = /^\/v\d+\.\d+\/_ping$/;
 
 export interface ServerInfo {
   /** e.g. "0.1.0" — shown in the Server header as Docker does. */
   version: string;
+  /** How long a client may stall its request (default DEFAULT_API_TIMEOUTS). */
+  timeouts?: ApiTimeouts;
 }
 
 /**
@@ -17,17 +20,35 @@ export interface ServerInfo {
  * shape for every failure. One server instance can listen on several sockets.
  */
 export function createApiServer(router: Router, log: Logger, info: ServerInfo): http.Server {
+  const timeouts = info.timeouts ?? DEFAULT_API_TIMEOUTS;
   const server = http.createServer(
     {
-      // Pulls, loads and event streams can run for a long time.
+      // No limit on a whole request: pulls, loads and event streams can run for a long time. A
+      // stalled head is cut by headersTimeout, a stalled body by watchBody (timeouts.ts).
       requestTimeout: 0,
-      headersTimeout: 60_000,
+      headersTimeout: timeouts.headerMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeouts.headerMs / 4))),
       keepAliveTimeout: 60_000,
     },
     (req, res) => {
-      void handle(req, res);
+      const stopWatching = hasBody(req) ? watchBody(req, timeouts.bodyIdleMs, () => endStalledRequest(res)) : undefined;
+      void handle(req, res).finally(() => {
+        // A handler that answered without reading the body leaves it to node, which drains it
+        // for the next request on the connection: keep watching until it is complete.
+        if (req.complete) stopWatching?.();
+      });
     },
   );
+  // A client that sent nothing parsable, or went away mid-request: answer what node can, never log it as ours.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ message: status === 431 ? 'request header fields too large' : status === 408 ? 'timed out waiting for the request' : 'malformed HTTP request' });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
 
   const serverHeader = `Berth/${info.version} (linux)`;
   // `Upgrade: tcp` requests (attach) arrive here with the raw socket. The handler may take the
@@ -62,12 +83,12 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     };
     // An upgrade request's body (exec start's JSON) is not parsed into req: it follows the
     // headers on the socket. Read it first and hand the route a request that carries it.
-    void readUpgradeBody(req, socket, head).then(
+    void readUpgradeBody(req, socket, head, timeouts.bodyIdleMs).then(
       ({ body, after }) => {
         rest = after;
         void handle(withBody(req, socket as Socket, body), res, hijack);
       },
-      (err: unknown) => sendError(res, err, log),
+      (err: unknown) => (err === STALLED ? endStalledRequest(res) : sendError(res, err, log)),
     );
   });
 
@@ -134,8 +155,13 @@ export function parseRequestTarget(raw: string): URL {
 
 const MAX_UPGRADE_BODY = 1 << 20;
 
-/** Reads the Content-Length bytes that follow an upgrade request's headers; `after` is what came next. */
-function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<{ body: Buffer; after: Buffer }> {
+const STALLED = Symbol('stalled');
+
+/**
+ * Reads the Content-Length bytes that follow an upgrade request's headers; `after` is what came
+ * next. Rejects with STALLED when the client sends nothing for `idleMs`.
+ */
+function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer, idleMs: number): Promise<{ body: Buffer; after: Buffer }> {
   const len = Number(req.headers['content-length'] ?? 0);
   if (!Number.isSafeInteger(len) || len < 0) return Promise.reject(invalid('invalid Content-Length'));
   if (len > MAX_UPGRADE_BODY) return Promise.reject(invalid(`request body larger than ${MAX_UPGRADE_BODY} bytes`));
@@ -144,7 +170,18 @@ function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer
     let buf = head;
     // 'readable' + read(), not 'data': once the listener is gone the socket is back to its
     // initial, non-flowing state, so the route's own 'data' listener starts the flow.
+    let idle: NodeJS.Timeout;
+    const armIdle = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        done();
+        reject(STALLED);
+      }, idleMs);
+      idle.unref();
+    };
+    armIdle();
     const onReadable = (): void => {
+      armIdle();
       for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
         buf = Buffer.concat([buf, chunk]);
         if (buf.length >= len) {
@@ -159,6 +196,7 @@ function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer
       reject(invalid('connection closed before the request body was complete'));
     };
     const done = (): void => {
+      clearTimeout(idle);
       socket.off('readable', onReadable).off('end', onEnd).off('close', onEnd);
     };
     socket.on('readable', onReadable).on('end', onEnd).on('close', onEnd);

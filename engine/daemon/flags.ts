@@ -1,4 +1,5 @@
 import { isLogLevel, type LogLevel } from '../common/log.js';
+import { DEFAULT_API_TIMEOUTS, parseDuration, type ApiTimeouts } from '../api/timeouts.js';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -24,6 +25,8 @@ export interface DaemonConfig {
   bip?: string;
   /** --bridge none: no default bridge network. */
   noDefaultBridge: boolean;
+  /** --api-header-timeout, --api-body-idle-timeout: how long a client may stall a request. */
+  apiTimeouts: ApiTimeouts;
 }
 
 export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
@@ -51,6 +54,9 @@ Options:
       --log-opt key=value            Default log options, e.g. max-size=10m, max-file=3 (repeatable)
       --bip string                   Default bridge address and prefix, e.g. 172.30.0.1/16 (default: a free private subnet)
   -b, --bridge string                "none" disables the default bridge network
+      --api-header-timeout duration  A request's head must arrive within this (default 60s)
+      --api-body-idle-timeout duration
+                                     A request body may pause this long, never longer (default 60s)
   -v, --version                      Print version and exit
   -h, --help                         Print this help and exit
 `;
@@ -74,11 +80,17 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
     logDriver: 'json-file',
     logOpts: {},
     noDefaultBridge: false,
+    apiTimeouts: { ...DEFAULT_API_TIMEOUTS },
   };
   const keyValue = (name: string, v: string): [string, string] => {
     const eq = v.indexOf('=');
     if (eq <= 0) throw new FlagError(`invalid value "${v}" for flag ${name}: expected key=value`);
     return [v.slice(0, eq), v.slice(eq + 1)];
+  };
+  const duration = (name: string, v: string): number => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms <= 0) throw new FlagError(`invalid value "${v}" for flag ${name}: expected a duration such as 30s, 1500ms or 2m`);
+    return ms;
   };
   const positiveInt = (name: string, v: string): number => {
     const n = Number(v);
@@ -176,6 +188,12 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
         cfg.noDefaultBridge = true;
         break;
       }
+      case '--api-header-timeout':
+        cfg.apiTimeouts.headerMs = duration(name, take());
+        break;
+      case '--api-body-idle-timeout':
+        cfg.apiTimeouts.bodyIdleMs = duration(name, take());
+        break;
       case '-h':
       case '--help':
         return 'help';

@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<void> {
   const cleanups: Array<() => Promise<void>> = [];
   try {
     for (const host of cfg.hosts) {
-      const server = createApiServer(engine.router, log.child({ subsystem: 'api' }), { version: ENGINE_VERSION });
+      const server = createApiServer(engine.router, log.child({ subsystem: 'api' }), { version: ENGINE_VERSION, timeouts: cfg.apiTimeouts });
       cleanups.push(await listen(server, host, cfg, log));
       servers.push(server);
     }
