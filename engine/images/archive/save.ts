@@ -306,15 +306,23 @@ export class ImageSaver {
     const src = this.images.content.createReadStream(layer.blob.digest);
     const kind = compressionForMediaType(layer.blob.mediaType);
     const dec = kind !== undefined ? decompressor(kind) : autoDecompressor();
+    // When the client hangs up, the abort reaches these three streams from several sides at once
+    // (pipeline's signal, the loop below, the pack being destroyed) and each may emit 'error' after
+    // its reader is gone. The failure is reported once, through `piped`, `done` or the loop; an
+    // 'error' event with no listener would be an uncaught exception instead.
+    const ignore = (): void => undefined;
+    src.on('error', ignore);
+    dec.on('error', ignore);
     const piped = pipeline(src, dec, { signal });
-    piped.catch(() => undefined);
+    piped.catch(ignore);
     let entry!: ReturnType<Pack['entry']>;
     const done = new Promise<void>((resolve, reject) => {
       entry = pack.entry({ name: blobPath(layer.diffId), size: layer.size, mode: 0o644, mtime, type: 'file' }, (err) =>
         err ? reject(err) : resolve(),
       );
     });
-    done.catch(() => undefined);
+    entry.on('error', ignore);
+    done.catch(ignore);
     const hash = newHasher();
     let n = 0;
     try {
