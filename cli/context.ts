@@ -127,14 +127,26 @@ const createCommand: Command = {
     { name: 'host', type: 'string', description: 'The engine address: unix:///path, tcp://host:port or ssh://user@host[:port][/socket]' },
     { name: 'docker', type: 'string', description: "docker's form of the address: host=ADDRESS" },
     { name: 'identity', short: 'i', type: 'string', description: 'ssh engines: the private key file to use' },
+    {
+      name: 'replace-host-key',
+      type: 'bool',
+      description: 'ssh engines: trust the key the host presents now, replacing a different pinned one (both are shown)',
+    },
   ],
   async run(ctx, args) {
     const docker = args.string('docker');
     const host = args.string('host') ?? (docker?.startsWith('host=') ? docker.slice(5) : undefined);
     if (!host) throw new UsageError('the engine address is required: --host ADDRESS (or --docker host=ADDRESS)');
     const identity = args.string('identity');
+    const replaceHostKey = args.bool('replace-host-key');
+    if (replaceHostKey && !host.startsWith('ssh://')) throw new UsageError('--replace-host-key only applies to ssh:// engines');
     const config = await loadContexts(ctx.io.env);
-    const engine = await addEngine(config, { name: args.args[0] as string, host, ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}) }, ctx.io.env);
+    const engine = await addEngine(
+      config,
+      { name: args.args[0] as string, host, ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}), ...(replaceHostKey ? { replaceHostKey } : {}) },
+      ctx.io.env,
+    );
+    if (engine.hostKeyReplaced) ctx.err(`Replaced the pinned host key of ${host}: ${engine.hostKeyReplaced.join(', ')} is no longer trusted\n`);
     if (engine.hostKey) ctx.err(`${engine.hostKeyPinned ? 'Pinned the host key' : 'Host key (already trusted)'} of ${host}: ${engine.hostKey}\n`);
     ctx.out(`${engine.name}\n`);
     ctx.err(`Successfully created context "${engine.name}"\n`);

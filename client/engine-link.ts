@@ -31,6 +31,8 @@ export interface LinkOptions {
   keepConnected?: boolean;
   /** Allow pinning an unknown host key (adding an engine). */
   onNewHostKey?: (target: SshTarget, fingerprint: string) => void;
+  /** Replace a pinned key that differs (see RemoteOptions.replaceHostKey). */
+  replaceHostKey?: boolean | string;
   onKnownHostKey?: (target: SshTarget, fingerprint: string) => void;
 }
 
@@ -43,6 +45,7 @@ export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions):
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.onNewHostKey ? { onNewHostKey: opts.onNewHostKey } : {}),
     ...(opts.onKnownHostKey ? { onKnownHostKey: opts.onKnownHostKey } : {}),
+    ...(opts.replaceHostKey !== undefined ? { replaceHostKey: opts.replaceHostKey } : {}),
     keepConnected: opts.keepConnected ?? false,
   });
   await forwarder.listen();

@@ -9,19 +9,29 @@ import path from 'node:path';
 import { EngineClient } from '../../client/index.js';
 import { openEngineLink } from '../../client/engine-link.js';
 import { berthHome, socketIn } from '../../client/home.js';
-import { KnownHosts, parseSshHost } from '../../client/ssh/index.js';
-import type { EngineEndpoint } from '../../types/desktop-api.js';
+import { HostKeyChangedError, KnownHosts, parseSshHost, probeHostKey } from '../../client/ssh/index.js';
+import type { EngineEndpoint, HostKeyReport } from '../../types/desktop-api.js';
 import type { DesktopConfig } from './config.js';
-import { invalid } from './errors.js';
+import { BridgeFailure, invalid } from './errors.js';
 
 export interface NewEngine {
   name: string;
   host: string;
   identityFile?: string;
+  /**
+   * Replace a trusted host key that differs from what the host presents: true for any key (the
+   * CLI's --replace-host-key), or the `type SHA256:...` the user confirmed (the app).
+   */
+  replaceHostKey?: boolean | string;
 }
 
-/** The saved engine, and whether adding it pinned a host key nobody vouched for before. */
-export type AddedEngine = EngineEndpoint & { hostKeyPinned?: boolean };
+/** The saved engine, and whether adding it pinned (or replaced) a host key nobody vouched for before. */
+export type AddedEngine = EngineEndpoint & { hostKeyPinned?: boolean; hostKeyReplaced?: string[] };
+
+function hostKeyChange(err: unknown): HostKeyChangedError | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof HostKeyChangedError) return e;
+  return undefined;
+}
 
 export async function addEngine(config: DesktopConfig, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<AddedEngine> {
   // `~/.ssh/id_x` as typed in the app (the CLI expands it too; expanding twice changes nothing).
@@ -31,12 +41,15 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
   const probeSocket = socketIn(home, `add-${process.pid}-${engine.id.slice(0, 8)}`);
   let link;
   let pinned = false;
+  // What was trusted before, to say what a replacement replaced.
+  const before = spec.replaceHostKey ? await probeHostKey(engine.host, { home, env }).catch(() => undefined) : undefined;
   try {
     link = await openEngineLink(engine, {
       home,
       env,
       socketPath: probeSocket,
       connectNow: true,
+      ...(spec.replaceHostKey !== undefined ? { replaceHostKey: spec.replaceHostKey } : {}),
       onNewHostKey: (_target, fp) => {
         pinned = true;
         engine.hostKey = fp;
@@ -46,6 +59,14 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
       },
     });
   } catch (err) {
+    const changed = hostKeyChange(err);
+    if (changed) {
+      throw new BridgeFailure(
+        `cannot add ${engine.host}: ${changed.message}. If you know why it changed, replace the pinned key: ` +
+          `berth context create ... --replace-host-key, or confirm the new key when adding the engine in Berth Desktop`,
+        409,
+      );
+    }
     throw invalid(`cannot add ${engine.host}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const client = new EngineClient({ host: link.host });
@@ -58,7 +79,19 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
     await link.close();
   }
   await config.add(engine);
-  return { ...engine, ...(pinned ? { hostKeyPinned: true } : {}) };
+  const replaced = before?.check.verdict === 'mismatch' && pinned ? before.check.listed.map((k) => `${k.keyType} ${k.fingerprint}`) : undefined;
+  return { ...engine, ...(pinned ? { hostKeyPinned: true } : {}), ...(replaced ? { hostKeyReplaced: replaced } : {}) };
+}
+
+/** engine.hostKey: the key an ssh:// address presents and the keys trusted for it, nothing pinned. */
+export async function hostKeyReport(address: string, env: NodeJS.ProcessEnv = process.env): Promise<HostKeyReport> {
+  if (!address.trim().startsWith('ssh://')) throw invalid('host keys only apply to ssh:// engines');
+  try {
+    const { name, check } = await probeHostKey(address.trim(), { home: berthHome(env), env });
+    return { name, presented: check.presented, trusted: check.listed.map((k) => `${k.keyType} ${k.fingerprint}`), verdict: check.verdict };
+  } catch (err) {
+    throw invalid(`cannot reach ${address}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /**

@@ -12,7 +12,7 @@ import { invalid } from './errors.js';
 import { listDir, readFile, writeFile } from './files.js';
 import { asParams, oneOf, optBool, optStr, optStrings, str } from './params.js';
 import { runContainer } from './run.js';
-import { addEngine, removeEngine } from './engines.js';
+import { addEngine, hostKeyReport, removeEngine } from './engines.js';
 import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
 
 export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
@@ -63,8 +63,14 @@ export const methods: MethodTable = {
   'engine.add': async (ctx, params) => {
     const p = asParams(params);
     const identityFile = optStr(p, 'identityFile');
-    return addEngine(ctx.config, { name: optStr(p, 'name') ?? '', host: str(p, 'host'), ...(identityFile ? { identityFile } : {}) }, ctx.env);
+    const replaceHostKey = optStr(p, 'replaceHostKey');
+    return addEngine(
+      ctx.config,
+      { name: optStr(p, 'name') ?? '', host: str(p, 'host'), ...(identityFile ? { identityFile } : {}), ...(replaceHostKey ? { replaceHostKey } : {}) },
+      ctx.env,
+    );
   },
+  'engine.hostKey': async (ctx, params) => hostKeyReport(str(asParams(params), 'host'), ctx.env),
   'engine.remove': async (ctx, params) => {
     const engineId = id(params);
     const wasActive = ctx.config.activeId === engineId;

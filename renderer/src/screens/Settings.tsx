@@ -4,7 +4,7 @@
  * its status), the Berth VM (VmPanel), and the theme (light, dark or the system's).
  */
 import { useState, type ReactNode } from 'react';
-import type { EngineEndpoint, EngineStatus, Theme } from '../../../types/desktop-api';
+import type { EngineEndpoint, EngineStatus, HostKeyReport, Theme } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { Badge, Button, Confirm, ErrorBanner, toast, useAction } from '../components/ui';
 import { engineStatus, useCall, useEngineStatus } from '../state';
@@ -40,15 +40,23 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
   const [problem, setProblem] = useState<string>();
   const [added, setAdded] = useState<EngineEndpoint>();
   const [busy, setBusy] = useState(false);
+  // A host key that differs from the trusted one: replacing it is the user's explicit choice.
+  const [changedKey, setChangedKey] = useState<HostKeyReport>();
   const ssh = host.trim().startsWith('ssh://');
-  const submit = async (): Promise<void> => {
+  const submit = async (replaceHostKey?: string): Promise<void> => {
     if (!name.trim()) return setProblem('Give the engine a name.');
     if (!HOST.test(host.trim())) return setProblem('The host is unix:///path.sock, tcp://host:port or ssh://user@host.');
     setProblem(undefined);
     setAdded(undefined);
+    setChangedKey(undefined);
     setBusy(true);
     try {
-      const e = await bridge().invoke('engine.add', { name: name.trim(), host: host.trim(), ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}) });
+      const e = await bridge().invoke('engine.add', {
+        name: name.trim(),
+        host: host.trim(),
+        ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}),
+        ...(replaceHostKey ? { replaceHostKey } : {}),
+      });
       toast(`Added engine ${e.name}`);
       setName('');
       setHost('');
@@ -57,6 +65,10 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
       props.onAdded();
     } catch (err) {
       setProblem(errorText(err));
+      if (ssh && (err as { status?: number }).status === 409) {
+        const report = await bridge().invoke('engine.hostKey', { host: host.trim() }).catch(() => undefined);
+        if (report?.verdict === 'mismatch') setChangedKey(report);
+      }
     } finally {
       setBusy(false);
     }
@@ -102,6 +114,28 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
         <p id="engine-problem" className="field-error" role="alert">
           {problem}
         </p>
+      )}
+      {changedKey && (
+        <Confirm
+          title="The host key changed"
+          danger
+          confirm="Replace the pinned key"
+          message={
+            <>
+              {changedKey.name} now presents <code>{changedKey.presented}</code>, but{' '}
+              {changedKey.trusted.map((k, i) => (
+                <span key={k}>
+                  {i > 0 && ', '}
+                  <code>{k}</code>
+                </span>
+              ))}{' '}
+              is trusted for it. Replace the pinned key only if you know why it changed (the host was reinstalled); otherwise someone may be intercepting the
+              connection.
+            </>
+          }
+          onCancel={() => setChangedKey(undefined)}
+          onConfirm={() => void submit(changedKey.presented)}
+        />
       )}
       {added && (
         <p role="status">
