@@ -36,6 +36,15 @@ export interface EngineEndpoint {
   identityFile?: string;
   /** ssh engines: the host key pinned when the engine was added (`ssh-ed25519 SHA256:...`). */
   hostKey?: string;
+  /** tcp:// engines over TLS: verify the engine's certificate, and the files (Berth's own copies). */
+  tls?: EngineTls;
+}
+
+export interface EngineTls {
+  verify: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** An ssh host's key as presented, against the keys trusted for it. */
@@ -202,7 +211,7 @@ export interface BridgeMethods {
    * replaceHostKey: the `type SHA256:...` the user confirmed (from engine.hostKey) to replace a
    * pinned key that differs; without it such an engine is refused with 409.
    */
-  'engine.add': [{ name: string; host: string; identityFile?: string; replaceHostKey?: string }, EngineEndpoint];
+  'engine.add': [{ name: string; host: string; identityFile?: string; replaceHostKey?: string; tls?: EngineTls }, EngineEndpoint];
   /** What an ssh:// host presents and what is trusted for it, for the confirmation before replacing a pin. */
   'engine.hostKey': [{ host: string }, HostKeyReport];
   'engine.remove': [{ id: string }, null];

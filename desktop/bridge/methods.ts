@@ -5,12 +5,12 @@
  */
 import { readFile as readTextFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Diagnostics, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
+import type { Diagnostics, EngineTls, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
 import type { NetworkCreateBody, VolumeCreateBody } from '../../types/engine-api.js';
 import type { HostContext } from './context.js';
 import { invalid } from './errors.js';
 import { listDir, readFile, writeFile } from './files.js';
-import { asParams, oneOf, optBool, optStr, optStrings, str } from './params.js';
+import { asParams, oneOf, optBool, optStr, optStrings, str, type Params } from './params.js';
 import { runContainer } from './run.js';
 import { addEngine, hostKeyReport, removeEngine } from './engines.js';
 import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
@@ -64,9 +64,16 @@ export const methods: MethodTable = {
     const p = asParams(params);
     const identityFile = optStr(p, 'identityFile');
     const replaceHostKey = optStr(p, 'replaceHostKey');
+    const tls = p['tls'] === undefined ? undefined : engineTls(asParams(p['tls']));
     return addEngine(
       ctx.config,
-      { name: optStr(p, 'name') ?? '', host: str(p, 'host'), ...(identityFile ? { identityFile } : {}), ...(replaceHostKey ? { replaceHostKey } : {}) },
+      {
+        name: optStr(p, 'name') ?? '',
+        host: str(p, 'host'),
+        ...(identityFile ? { identityFile } : {}),
+        ...(replaceHostKey ? { replaceHostKey } : {}),
+        ...(tls ? { tls } : {}),
+      },
       ctx.env,
     );
   },
@@ -266,3 +273,13 @@ export const methods: MethodTable = {
     return null;
   },
 };
+
+/** engine.add's `tls`: {verify, ca?, cert?, key?} with file paths. */
+function engineTls(p: Params): EngineTls {
+  const tls: EngineTls = { verify: optBool(p, 'verify') ?? true };
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const v = optStr(p, k);
+    if (v) tls[k] = v;
+  }
+  return tls;
+}

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import https from 'node:https';
+import type { TlsOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { invalid, notFound } from '../common/errors.js';
@@ -19,26 +21,37 @@ export interface ServerInfo {
  * The HTTP front of the engine: version prefix handling, routing, Docker's error
  * shape for every failure. One server instance can listen on several sockets.
  */
-export function createApiServer(router: Router, log: Logger, info: ServerInfo): http.Server {
+export type ApiServer = http.Server | https.Server;
+
+/**
+ * @param tls when given, the server speaks HTTPS (tcp:// hosts with --tls/--tlsverify); the API on
+ * top is the same, hijacked streams included.
+ */
+export function createApiServer(router: Router, log: Logger, info: ServerInfo, tls?: TlsOptions): ApiServer {
   const timeouts = info.timeouts ?? DEFAULT_API_TIMEOUTS;
-  const server = http.createServer(
-    {
-      // No limit on a whole request: pulls, loads and event streams can run for a long time. A
-      // stalled head is cut by headersTimeout, a stalled body by watchBody (timeouts.ts).
-      requestTimeout: 0,
-      headersTimeout: timeouts.headerMs,
-      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeouts.headerMs / 4))),
-      keepAliveTimeout: 60_000,
-    },
-    (req, res) => {
-      const stopWatching = hasBody(req) ? watchBody(req, timeouts.bodyIdleMs, () => endStalledRequest(res)) : undefined;
-      void handle(req, res).finally(() => {
-        // A handler that answered without reading the body leaves it to node, which drains it
-        // for the next request on the connection: keep watching until it is complete.
-        if (req.complete) stopWatching?.();
-      });
-    },
-  );
+  const options: http.ServerOptions = {
+    // No limit on a whole request: pulls, loads and event streams can run for a long time. A
+    // stalled head is cut by headersTimeout, a stalled body by watchBody (timeouts.ts).
+    requestTimeout: 0,
+    headersTimeout: timeouts.headerMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeouts.headerMs / 4))),
+    keepAliveTimeout: 60_000,
+  };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const stopWatching = hasBody(req) ? watchBody(req, timeouts.bodyIdleMs, () => endStalledRequest(res)) : undefined;
+    void handle(req, res).finally(() => {
+      // A handler that answered without reading the body leaves it to node, which drains it
+      // for the next request on the connection: keep watching until it is complete.
+      if (req.complete) stopWatching?.();
+    });
+  };
+  // allowHalfOpen: node's TLS servers end a socket when the client ends its side, which would cut
+  // an attach's output as soon as the client closes stdin (docker's CloseWrite sends close_notify).
+  const server: ApiServer = tls ? https.createServer({ ...tls, ...options, allowHalfOpen: true }, onRequest) : http.createServer(options, onRequest);
+  if (tls) {
+    // A client without an acceptable certificate, or speaking plain HTTP to a TLS port: its problem.
+    server.on('tlsClientError', (err: Error) => log.debug('TLS handshake refused', { err: err.message }));
+  }
   // A client that sent nothing parsable, or went away mid-request: answer what node can, never log it as ours.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
