@@ -351,8 +351,9 @@ class BuildRun {
       this.out(` ---> ${shortId(id)}\n`);
       return id;
     } finally {
-      // A failed step's container stays for inspection unless --force-rm, as with dockerd.
-      if ((ok && this.o.remove) || this.o.forceRemove) await this.runner.remove(cid);
+      // A failed step's container stays for inspection unless --force-rm, as with dockerd; a build
+      // its client abandoned leaves nothing behind.
+      if ((ok && this.o.remove) || this.o.forceRemove || this.o.signal.aborted) await this.runner.remove(cid);
     }
   }
 
