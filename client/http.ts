@@ -1,6 +1,6 @@
 /**
  * Request plumbing for the Engine API client: host parsing, query encoding,
- * one keep-alive node:http Agent per client, error mapping, and a streaming
+ * one keep-alive node:http (or, for TLS, node:https) Agent per client, error mapping, and a streaming
  * JSON parser for the NDJSON / concatenated-JSON responses Docker sends
  * (pull, load, events, build). No dependencies.
  *
@@ -38,7 +38,7 @@ export function defaultHost(env: NodeJS.ProcessEnv = process.env): string {
   return env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST;
 }
 
-/** Parse `unix:///path.sock`, `npipe:////./pipe/name`, `tcp://host:port`, `http://host:port` (or a bare absolute socket path). */
+/** Parse `unix:///path.sock`, `npipe:////./pipe/name`, `tcp://host:port`, `http://host:port`, `https://host:port` (TLS) (or a bare absolute socket path). */
 export function parseHost(host: string): Endpoint {
   const bad = (why: string): EngineError =>
     new EngineError(

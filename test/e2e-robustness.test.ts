@@ -58,8 +58,10 @@ function hangUp(request: string | Buffer, leave: 'at-once' | 'first-byte' | 'end
   });
 }
 
-const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
-const post = (path: string, body: Buffer | string = '', headers = 'Content-Type: application/json\r\n', extra = ''): string =>
+/** Requests ask the daemon to close after answering, so reading "to the end" ends with the answer. */
+const CLOSE = 'Connection: close\r\n';
+const get = (path: string, extra = CLOSE): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+const post = (path: string, body: Buffer | string = '', headers = 'Content-Type: application/json\r\n', extra = CLOSE): string =>
   `POST ${path} HTTP/1.1\r\nHost: x\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body.toString()}`;
 
 /** Every streaming endpoint, as raw requests (exec gets a fresh exec each time). */
@@ -68,7 +70,7 @@ async function streamingRequests(): Promise<{ name: string; request: string | Bu
   assert.equal(exec.status, 201, exec.body.toString());
   const execId = exec.json<{ Id: string }>().Id;
   const context = await buildTar([{ type: 'file', path: 'Dockerfile', content: `FROM ${env.ref}\nRUN echo building; sleep 1\n` }]);
-  const buildHead = `POST /v1.47/build?t=robust-built HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: ${context.length}\r\n\r\n`;
+  const buildHead = `POST /v1.47/build?t=robust-built HTTP/1.1\r\nHost: x\r\n${CLOSE}Content-Type: application/x-tar\r\nContent-Length: ${context.length}\r\n\r\n`;
   return [
     { name: 'attach', request: post(`/v1.47/containers/${container}/attach?stream=1&stdout=1&stderr=1`, '', '', 'Connection: Upgrade\r\nUpgrade: tcp\r\n') },
     { name: 'logs --follow', request: get(`/v1.47/containers/${container}/logs?follow=1&stdout=1&stderr=1`) },
@@ -125,7 +127,7 @@ test('hang-ups on every streaming endpoint, slow readers, pipelining and oversiz
       setImmediate(() => s.resume());
     });
     s.on('end', () => resolve(Buffer.concat(chunks)));
-    s.write(get(`/v1.47/images/get?names=${encodeURIComponent(bigRef)}`, 'Connection: close\r\n'));
+    s.write(get(`/v1.47/images/get?names=${encodeURIComponent(bigRef)}`));
   });
   const bodyStart = slow.indexOf('\r\n\r\n') + 4;
   assert.ok(/^HTTP\/1\.1 200/.test(slow.toString('latin1', 0, 12)));
@@ -156,14 +158,14 @@ test('hang-ups on every streaming endpoint, slow readers, pipelining and oversiz
   });
 
   // Pipelining: twenty requests in one write, twenty answers in order.
-  const pipelined = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? get('/_ping') : get(`/v1.47/containers/${container}/json`))).join('');
-  const answers = (await hangUp(`${pipelined}${get('/_ping', 'Connection: close\r\n')}`, 'end')).toString('latin1');
+  const pipelined = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? get('/_ping', '') : get(`/v1.47/containers/${container}/json`, ''))).join('');
+  const answers = (await hangUp(`${pipelined}${get('/_ping')}`, 'end')).toString('latin1');
   const statuses = [...answers.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
   assert.deepEqual(statuses, Array.from({ length: 21 }, () => '200'));
   const bodies = [...answers.matchAll(/\r\n\r\n(OK|\{"Id")/g)].map((m) => m[1]);
   assert.deepEqual(bodies, Array.from({ length: 21 }, (_, i) => (i % 2 === 0 ? 'OK' : '{"Id"')), 'answers come back in request order');
   // A pipelined POST with a body between two GETs.
-  const mixed = (await hangUp(`${get('/_ping')}${post('/v1.47/volumes/create', JSON.stringify({ Name: 'robust-vol' }))}${get('/_ping', 'Connection: close\r\n')}`, 'end')).toString('latin1');
+  const mixed = (await hangUp(`${get('/_ping', '')}${post('/v1.47/volumes/create', JSON.stringify({ Name: 'robust-vol' }), 'Content-Type: application/json\r\n', '')}${get('/_ping')}`, 'end')).toString('latin1');
   assert.deepEqual([...mixed.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]), ['200', '201', '200']);
 
   // Oversized input: a 64 KiB header, a JSON body over the limit, an upgrade body over its limit.
@@ -174,7 +176,7 @@ test('hang-ups on every streaming endpoint, slow readers, pipelining and oversiz
   assert.match(tooBig, /^HTTP\/1\.1 400 [\s\S]*request body larger than/);
   const tooBigUpgrade = (await hangUp(`POST /v1.47/exec/x/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: ${4 << 20}\r\n\r\n`, 'end')).toString('latin1');
   assert.match(tooBigUpgrade, /^HTTP\/1\.1 400 /);
-  const badLength = (await hangUp('POST /v1.47/volumes/create HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n', 'end')).toString('latin1');
+  const badLength = (await hangUp(`POST /v1.47/volumes/create HTTP/1.1\r\nHost: x\r\n${CLOSE}Content-Length: -5\r\n\r\n`, 'end')).toString('latin1');
   assert.match(badLength, /^HTTP\/1\.1 400 /);
 
   // The same daemon, serving, with nothing caught by its last-resort handlers.
