@@ -7,14 +7,17 @@
  * BERTH_HOST / DOCKER_HOST; the current context. An ssh:// context is reached through a forwarded
  * socket that lives for the one command.
  */
-import { DEFAULT_HOST, EngineClient, EngineError } from '../client/index.js';
+import { DEFAULT_HOST, EngineClient, EngineError, dockerTlsSettings } from '../client/index.js';
+import type { TlsSettingsInput } from '../client/index.js';
 import { openEngineLink } from '../client/engine-link.js';
 import type { EngineLink } from '../client/engine-link.js';
 import { berthHome, socketIn } from '../client/home.js';
 import { DesktopConfig, LOCAL_ENGINE_ID, defaultConfigPath } from '../desktop/bridge/config.js';
 import { addEngine, expandHome, removeEngine } from '../desktop/bridge/engines.js';
 import type { EngineEndpoint } from '../types/desktop-api.js';
-import { UsageError } from './args.js';
+import { UsageError, parseBoolValue } from './args.js';
+import type { ParsedArgs } from './args.js';
+import type { TlsFiles } from '../client/tls.js';
 import type { CliIo, Command } from './command.js';
 import { printRows } from './images.js';
 
@@ -27,8 +30,12 @@ export interface ResolvedEngine {
   link: EngineLink;
 }
 
-/** Applies the precedence above and opens the engine's link. */
-export async function resolveEngine(io: CliIo, hostFlag: string | undefined, contextFlag: string | undefined): Promise<ResolvedEngine> {
+/**
+ * Applies the precedence above and opens the engine's link. A tcp:// address from -H or the
+ * environment gets TLS from docker's flags and environment (--tlsverify, DOCKER_TLS_VERIFY,
+ * DOCKER_CERT_PATH...); a context brings its own.
+ */
+export async function resolveEngine(io: CliIo, hostFlag: string | undefined, contextFlag: string | undefined, tlsFlags: TlsSettingsInput = {}): Promise<ResolvedEngine> {
   const env = io.env;
   const named = contextFlag || env['BERTH_CONTEXT'];
   let engine: EngineEndpoint | undefined;
@@ -42,7 +49,11 @@ export async function resolveEngine(io: CliIo, hostFlag: string | undefined, con
       }
     }
   }
-  engine ??= { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host: hostFlag || env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST };
+  if (!engine) {
+    const host = hostFlag || env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST;
+    const tls = /^(tcp|https):\/\//.test(host) ? dockerTlsSettings(tlsFlags, env) : undefined;
+    engine = { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host, ...(tls ? { tls } : {}) };
+  }
   const home = berthHome(env);
   let link: EngineLink;
   try {
@@ -51,7 +62,7 @@ export async function resolveEngine(io: CliIo, hostFlag: string | undefined, con
     throw new EngineError(`cannot reach context "${engine.name}": ${err instanceof Error ? err.message : String(err)}`, 0, 'UNREACHABLE');
   }
   try {
-    return { client: new EngineClient({ host: link.host }), link };
+    return { client: new EngineClient({ host: link.host, ...(link.tls ? { tls: link.tls } : {}) }), link };
   } catch (e) {
     await link.close();
     if (e instanceof EngineError) throw new UsageError(e.message);
@@ -125,21 +136,69 @@ const createCommand: Command = {
   maxArgs: 1,
   flags: [
     { name: 'host', type: 'string', description: 'The engine address: unix:///path, tcp://host:port or ssh://user@host[:port][/socket]' },
-    { name: 'docker', type: 'string', description: "docker's form of the address: host=ADDRESS" },
+    { name: 'docker', type: 'string', description: "docker's form: host=ADDRESS[,ca=FILE,cert=FILE,key=FILE,skip-tls-verify=BOOL]" },
+    { name: 'tlsverify', type: 'bool', description: 'tcp:// engines: use TLS and verify the engine against --tlscacert' },
+    { name: 'tlscacert', type: 'string', description: 'tcp:// engines: the CA the engine certificate is signed by' },
+    { name: 'tlscert', type: 'string', description: 'tcp:// engines: the client certificate' },
+    { name: 'tlskey', type: 'string', description: "tcp:// engines: the client certificate's key" },
     { name: 'identity', short: 'i', type: 'string', description: 'ssh engines: the private key file to use' },
+    {
+      name: 'replace-host-key',
+      type: 'bool',
+      description: 'ssh engines: trust the key the host presents now, replacing a different pinned one (both are shown)',
+    },
   ],
   async run(ctx, args) {
-    const docker = args.string('docker');
-    const host = args.string('host') ?? (docker?.startsWith('host=') ? docker.slice(5) : undefined);
+    const docker = parseDockerEndpoint(args.string('docker'));
+    const host = args.string('host') ?? docker['host'];
     if (!host) throw new UsageError('the engine address is required: --host ADDRESS (or --docker host=ADDRESS)');
+    const tls = contextTls(args, docker);
     const identity = args.string('identity');
+    const replaceHostKey = args.bool('replace-host-key');
+    if (replaceHostKey && !host.startsWith('ssh://')) throw new UsageError('--replace-host-key only applies to ssh:// engines');
     const config = await loadContexts(ctx.io.env);
-    const engine = await addEngine(config, { name: args.args[0] as string, host, ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}) }, ctx.io.env);
+    const engine = await addEngine(
+      config,
+      {
+        name: args.args[0] as string,
+        host,
+        ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}),
+        ...(replaceHostKey ? { replaceHostKey } : {}),
+        ...(tls ? { tls } : {}),
+      },
+      ctx.io.env,
+    );
+    if (engine.hostKeyReplaced) ctx.err(`Replaced the pinned host key of ${host}: ${engine.hostKeyReplaced.join(', ')} is no longer trusted\n`);
     if (engine.hostKey) ctx.err(`${engine.hostKeyPinned ? 'Pinned the host key' : 'Host key (already trusted)'} of ${host}: ${engine.hostKey}\n`);
     ctx.out(`${engine.name}\n`);
     ctx.err(`Successfully created context "${engine.name}"\n`);
   },
 };
+
+/** docker's `--docker "host=tcp://h:2376,ca=ca.pem,cert=cert.pem,key=key.pem,skip-tls-verify=false"`. */
+function parseDockerEndpoint(value: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!value) return out;
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`invalid --docker field "${part}": expected key=value`);
+    const key = part.slice(0, eq).trim();
+    if (!['host', 'ca', 'cert', 'key', 'skip-tls-verify', 'description'].includes(key)) throw new UsageError(`unknown --docker field "${key}"`);
+    out[key] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** A context's TLS from --tlsverify/--tlscacert/--tlscert/--tlskey or docker's ca=,cert=,key=,skip-tls-verify=. */
+function contextTls(args: ParsedArgs, docker: Record<string, string>): TlsFiles | undefined {
+  const ca = args.string('tlscacert') ?? docker['ca'];
+  const cert = args.string('tlscert') ?? docker['cert'];
+  const key = args.string('tlskey') ?? docker['key'];
+  const skip = docker['skip-tls-verify'] !== undefined && parseBoolValue('skip-tls-verify', docker['skip-tls-verify']);
+  if (!args.has('tlsverify') && !ca && !cert && !key && !skip) return undefined;
+  const verify = args.has('tlsverify') ? args.bool('tlsverify') : !skip;
+  return { verify, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+}
 
 const rmCommand: Command = {
   name: 'rm',

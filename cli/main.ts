@@ -38,6 +38,7 @@ import { volumeCommands } from './volumes.js';
 import { contextCommands, resolveEngine } from './context.js';
 import type { ResolvedEngine } from './context.js';
 import { vmCommands } from './vm.js';
+import type { TlsSettingsInput } from '../client/index.js';
 
 const PROG = 'berth';
 
@@ -56,6 +57,11 @@ const GLOBAL_FLAGS: FlagSpec[] = [
     valueName: 'string',
     description: 'Name of the context to use (overrides BERTH_HOST/DOCKER_HOST and the current context; see `berth context`)',
   },
+  { name: 'tls', type: 'bool', description: 'Use TLS; implied by --tlsverify' },
+  { name: 'tlsverify', type: 'bool', description: 'Use TLS and verify the remote (default: $DOCKER_TLS_VERIFY)' },
+  { name: 'tlscacert', type: 'string', valueName: 'string', description: 'Trust certs signed only by this CA (default: $DOCKER_CERT_PATH/ca.pem, ~/.docker/ca.pem)' },
+  { name: 'tlscert', type: 'string', valueName: 'string', description: 'Path to TLS certificate file (default: $DOCKER_CERT_PATH/cert.pem)' },
+  { name: 'tlskey', type: 'string', valueName: 'string', description: 'Path to TLS key file (default: $DOCKER_CERT_PATH/key.pem)' },
   { name: 'help', short: 'h', type: 'bool', description: 'Print usage' },
   { name: 'version', short: 'v', type: 'bool', description: 'Print version information and quit' },
   { name: 'debug', short: 'D', type: 'bool', description: 'Enable debug mode', hidden: true },
@@ -239,10 +245,17 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     checkArgCount(path, cmd, parsed.args.length);
 
     const hostFlag = globals.string('host');
+    const tlsFlags: TlsSettingsInput = {
+      ...(globals.has('tls') ? { tls: globals.bool('tls') } : {}),
+      ...(globals.has('tlsverify') ? { tlsVerify: globals.bool('tlsverify') } : {}),
+      ...(globals.string('tlscacert') ? { caFile: globals.string('tlscacert') } : {}),
+      ...(globals.string('tlscert') ? { certFile: globals.string('tlscert') } : {}),
+      ...(globals.string('tlskey') ? { keyFile: globals.string('tlskey') } : {}),
+    };
     if (cmd.noEngine) {
       client = new EngineClient({ host: hostFlag || io.env['BERTH_HOST'] || io.env['DOCKER_HOST'] || DEFAULT_HOST });
     } else {
-      resolved = await resolveEngine(io, hostFlag, globals.string('context'));
+      resolved = await resolveEngine(io, hostFlag, globals.string('context'), tlsFlags);
       client = resolved.client;
     }
     const ctx: Context = { io, host: client.host, client, prog: PROG, out, err };

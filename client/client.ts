@@ -36,6 +36,7 @@ import {
   iterateJson,
   readBody,
 } from './http.js';
+import type { TlsOptions } from './http.js';
 import { familiarName, parseReference } from './reference.js';
 
 export interface EngineClientOptions {
@@ -48,6 +49,8 @@ export interface EngineClientOptions {
    * pull, load, save) only time out while waiting for the response headers.
    */
   timeoutMs?: number;
+  /** TLS for a tcp:// host (see client/tls.ts for docker's flags and environment). */
+  tls?: TlsOptions;
 }
 
 /** A point in time for `events`: a Date, Unix seconds, or a string Docker accepts. */
@@ -106,6 +109,7 @@ export class EngineClient {
     this.transport = new HttpTransport({
       host: this.host,
       apiVersion: this.apiVersion,
+      ...(opts.tls ? { tls: opts.tls } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
     this.containers = new ContainerApi(this.transport);

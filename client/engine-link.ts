@@ -4,15 +4,19 @@
  * forwarder of its own, a local socket carried over SSH, which lives as long as the link.
  */
 import type { EngineEndpoint } from '../types/desktop-api.js';
+import type { TlsOptions } from './http.js';
 import type { BerthHome } from './home.js';
 import { ensurePrivateDir, hostFor, isPipe, socketIn } from './home.js';
 import type { SocketForwarder } from './ssh/forwarder.js';
 import { remoteForwarder } from './ssh/remote.js';
 import type { SshTarget } from './ssh/session.js';
+import { loadTls } from './tls.js';
 
 export interface EngineLink {
   /** unix://, tcp:// or http:// address for EngineClient. */
   host: string;
+  /** TLS for a tcp:// engine (the context's files, read). */
+  tls?: TlsOptions;
   /** The SSH forwarder behind `host`, for ssh:// engines. */
   forwarder?: SocketForwarder;
   /** Why the link could not be set up (its socket could not be created); `host` then leads nowhere. */
@@ -31,11 +35,16 @@ export interface LinkOptions {
   keepConnected?: boolean;
   /** Allow pinning an unknown host key (adding an engine). */
   onNewHostKey?: (target: SshTarget, fingerprint: string) => void;
+  /** Replace a pinned key that differs (see RemoteOptions.replaceHostKey). */
+  replaceHostKey?: boolean | string;
   onKnownHostKey?: (target: SshTarget, fingerprint: string) => void;
 }
 
 export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions): Promise<EngineLink> {
-  if (engine.kind !== 'ssh') return { host: engine.host, close: async () => undefined };
+  if (engine.kind !== 'ssh') {
+    const tls = engine.tls && /^(tcp|https):\/\//.test(engine.host) ? await loadTls(engine.tls) : undefined;
+    return { host: engine.host, ...(tls ? { tls } : {}), close: async () => undefined };
+  }
   const socketPath = opts.socketPath ?? socketIn(opts.home, `engine-${engine.id}`);
   if (!isPipe(socketPath)) await ensurePrivateDir(opts.home.runDir);
   const forwarder = remoteForwarder({ host: engine.host, ...(engine.identityFile ? { identityFile: engine.identityFile } : {}) }, socketPath, {
@@ -43,6 +52,7 @@ export async function openEngineLink(engine: EngineEndpoint, opts: LinkOptions):
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.onNewHostKey ? { onNewHostKey: opts.onNewHostKey } : {}),
     ...(opts.onKnownHostKey ? { onKnownHostKey: opts.onKnownHostKey } : {}),
+    ...(opts.replaceHostKey !== undefined ? { replaceHostKey: opts.replaceHostKey } : {}),
     keepConnected: opts.keepConnected ?? false,
   });
   await forwarder.listen();

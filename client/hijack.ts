@@ -10,8 +10,9 @@
  * engine sees the end of stdin while the output keeps flowing.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { EngineError } from './errors.js';
-import { connectionError, errorFromResponse } from './http.js';
+import { connectionError, errorFromResponse, tlsConnectOptions } from './http.js';
 import type { HttpTransport, QueryValue } from './http.js';
 
 export interface HijackRequest {
@@ -103,10 +104,17 @@ function readErrorBody(socket: net.Socket, head: ResponseHead, already: Buffer):
 export function hijack(transport: HttpTransport, req: HijackRequest): Promise<HijackedConnection> {
   return new Promise((resolve, reject) => {
     const ep = transport.endpoint;
+    // Over TLS, socket.end() sends close_notify: the engine sees the end of stdin as on a plain socket.
     const socket =
       ep.protocol === 'unix'
         ? net.connect({ path: ep.socketPath, allowHalfOpen: true })
-        : net.connect({ host: ep.hostname, port: ep.port, allowHalfOpen: true });
+        : transport.tls
+          ? tls.connect({
+              socket: net.connect({ host: ep.hostname, port: ep.port, allowHalfOpen: true }),
+              ...(net.isIP(ep.hostname) ? {} : { servername: ep.hostname }),
+              ...tlsConnectOptions(transport.tls),
+            })
+          : net.connect({ host: ep.hostname, port: ep.port, allowHalfOpen: true });
     const body = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json), 'utf8');
     const head = [
       `${req.method} ${transport.urlPath(req.path, req.query)} HTTP/1.1`,

@@ -1,6 +1,6 @@
 /**
  * Request plumbing for the Engine API client: host parsing, query encoding,
- * one keep-alive node:http Agent per client, error mapping, and a streaming
+ * one keep-alive node:http (or, for TLS, node:https) Agent per client, error mapping, and a streaming
  * JSON parser for the NDJSON / concatenated-JSON responses Docker sends
  * (pull, load, events, build). No dependencies.
  *
@@ -8,6 +8,7 @@
  * their request with `HttpTransport.requestOptions()` and upgrade it themselves.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -18,14 +19,26 @@ export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
 export const DEFAULT_API_VERSION = '1.47';
 const USER_AGENT = 'Berth-Client/0.1.0 (node)';
 
-export type Endpoint = { protocol: 'unix'; socketPath: string } | { protocol: 'tcp'; hostname: string; port: number };
+export type Endpoint = { protocol: 'unix'; socketPath: string } | { protocol: 'tcp'; hostname: string; port: number; https?: boolean };
+
+/**
+ * TLS for a tcp:// engine, as the docker CLI does it: `verify` checks the engine's certificate
+ * against `ca` (or the system's roots); without it the connection is encrypted but the engine is
+ * not authenticated. `cert`/`key` are the client certificate an engine run with --tlsverify wants.
+ */
+export interface TlsOptions {
+  verify: boolean;
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+}
 
 /** The engine address from the environment: BERTH_HOST, then DOCKER_HOST, then the default socket. */
 export function defaultHost(env: NodeJS.ProcessEnv = process.env): string {
   return env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST;
 }
 
-/** Parse `unix:///path.sock`, `npipe:////./pipe/name`, `tcp://host:port`, `http://host:port` (or a bare absolute socket path). */
+/** Parse `unix:///path.sock`, `npipe:////./pipe/name`, `tcp://host:port`, `http://host:port`, `https://host:port` (TLS) (or a bare absolute socket path). */
 export function parseHost(host: string): Endpoint {
   const bad = (why: string): EngineError =>
     new EngineError(
@@ -47,7 +60,6 @@ export function parseHost(host: string): Endpoint {
   }
   const m = /^(tcp|http|https):\/\/(.*)$/.exec(host);
   if (!m) throw bad('unsupported scheme');
-  if (m[1] === 'https') throw bad('TLS hosts are not supported yet');
   let url: URL;
   try {
     url = new URL(`http://${m[2] ?? ''}`);
@@ -56,8 +68,8 @@ export function parseHost(host: string): Endpoint {
   }
   if (!url.hostname) throw bad('missing host name');
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const port = url.port ? Number(url.port) : m[1] === 'tcp' ? 2375 : 80;
-  return { protocol: 'tcp', hostname, port };
+  const port = url.port ? Number(url.port) : m[1] === 'tcp' ? 2375 : m[1] === 'https' ? 443 : 80;
+  return { protocol: 'tcp', hostname, port, ...(m[1] === 'https' ? { https: true } : {}) };
 }
 
 export type QueryValue = string | number | boolean | string[] | Filters | undefined | null;
@@ -115,6 +127,8 @@ export interface RequestSpec {
 export interface TransportOptions {
   host: string;
   apiVersion: string;
+  /** TLS for tcp:// hosts (ignored for sockets, as the docker CLI ignores it). https:// implies verified TLS. */
+  tls?: TlsOptions;
   /** Idle timeout in ms (0 or undefined: none). For streams, only until the headers arrive. */
   timeoutMs?: number;
 }
@@ -139,6 +153,14 @@ export function connectionError(err: unknown, host: string): unknown {
   if (errno === 'EACCES' || errno === 'EPERM') {
     return new EngineError(
       `permission denied while trying to connect to the Berth engine at ${host}: check the socket's permissions or run as a user that may use it`,
+      0,
+      'UNREACHABLE',
+      { cause: err },
+    );
+  }
+  if (errno && (errno.startsWith('ERR_SSL_') || /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS_/.test(errno))) {
+    return new EngineError(
+      `TLS with the Berth engine at ${host} failed: ${(err as Error).message}. Check the CA (--tlscacert), the client certificate and key (--tlscert, --tlskey), and that the engine serves TLS`,
       0,
       'UNREACHABLE',
       { cause: err },
@@ -187,6 +209,8 @@ export class HttpTransport {
   readonly apiVersion: string;
   readonly endpoint: Endpoint;
   readonly timeoutMs: number;
+  /** The TLS settings in force (tcp:// hosts only). */
+  readonly tls?: TlsOptions;
   private readonly agent: http.Agent;
 
   constructor(opts: TransportOptions) {
@@ -194,7 +218,8 @@ export class HttpTransport {
     this.apiVersion = opts.apiVersion;
     this.endpoint = parseHost(opts.host);
     this.timeoutMs = opts.timeoutMs ?? 0;
-    this.agent = new http.Agent({ keepAlive: true });
+    if (this.endpoint.protocol === 'tcp' && (opts.tls || this.endpoint.https)) this.tls = opts.tls ?? { verify: true };
+    this.agent = this.tls ? new https.Agent({ keepAlive: true, ...tlsConnectOptions(this.tls) }) : new http.Agent({ keepAlive: true });
   }
 
   /** The request path: `/v1.47/images/json?all=1`. */
@@ -247,7 +272,7 @@ export class HttpTransport {
       let settled = false;
       let req: ClientRequest;
       try {
-        req = http.request(opts);
+        req = this.tls ? https.request(opts) : http.request(opts);
       } catch (err) {
         reject(connectionError(err, this.host));
         return;
@@ -336,6 +361,16 @@ export class HttpTransport {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** node:tls connect options for `tls`. */
+export function tlsConnectOptions(tls: TlsOptions): { rejectUnauthorized: boolean; ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string } {
+  return {
+    rejectUnauthorized: tls.verify,
+    ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+    ...(tls.key !== undefined ? { key: tls.key } : {}),
+  };
 }
 
 function abortReason(signal: AbortSignal): Error {

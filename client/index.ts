@@ -49,7 +49,9 @@ export {
   parseJsonStream,
   readBody,
 } from './http.js';
-export type { Endpoint, QueryValue, RequestSpec, TransportOptions } from './http.js';
+export type { Endpoint, QueryValue, RequestSpec, TlsOptions, TransportOptions } from './http.js';
+export { dockerTlsSettings, loadTls } from './tls.js';
+export type { TlsFiles, TlsSettingsInput } from './tls.js';
 export {
   DEFAULT_DOMAIN,
   DEFAULT_TAG,

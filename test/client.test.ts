@@ -598,7 +598,7 @@ describe('helpers', () => {
     assert.deepEqual(parseHost('tcp://engine'), { protocol: 'tcp', hostname: 'engine', port: 2375 });
     assert.deepEqual(parseHost('http://[::1]:8080'), { protocol: 'tcp', hostname: '::1', port: 8080 });
     assert.throws(() => parseHost('ssh://me@host'), { code: 'INVALID' });
-    assert.throws(() => parseHost('https://host:2376'), /TLS/);
+    assert.deepEqual(parseHost('https://host:2376'), { protocol: 'tcp', hostname: 'host', port: 2376, https: true }, 'https:// is TLS');
     assert.equal(defaultHost({}), 'unix:///run/berth/docker.sock');
     assert.equal(defaultHost({ DOCKER_HOST: 'tcp://d:1' }), 'tcp://d:1');
     assert.equal(defaultHost({ DOCKER_HOST: 'tcp://d:1', BERTH_HOST: 'unix:///b.sock' }), 'unix:///b.sock');

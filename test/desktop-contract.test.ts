@@ -17,6 +17,7 @@ const METHODS: Record<MethodName, true> = {
   'engine.status': true,
   'engine.list': true,
   'engine.add': true,
+  'engine.hostKey': true,
   'engine.remove': true,
   'engine.use': true,
   'system.info': true,

@@ -1,10 +1,12 @@
 // Web mode's server: the renderer's files with their CSP, the index.html fallback for client routes,
-// and the /bridge WebSocket's guards (token, Origin, Host) and frames, with the real `ws` client and
-// a real bridge host (its engine is a socket that does not exist, so no daemon is needed).
+// the link's one-time token exchanged for a session cookie, the /bridge WebSocket's guards (cookie,
+// Origin, Host) and frames, and request targets that are not URLs, with the real `ws` client and a
+// real bridge host (its engine is a socket that does not exist, so no daemon is needed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { createBridgeHost, type BridgeHost } from '../desktop/bridge/index.js';
@@ -46,10 +48,13 @@ function get(pathname: string, headers: Record<string, string> = {}): Promise<{ 
   });
 }
 
+/** The session cookie (`name=value`) the link's token was exchanged for, once the first test got it. */
+let session = '';
+
 /** Opens the bridge socket; resolves when open, rejects with the HTTP status of a refusal. */
-function connect(url: string, origin: string | null = web.origin): Promise<WebSocket> {
+function connect(url: string, origin: string | null = web.origin, cookie: string = session): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, origin ? { origin } : {});
+    const ws = new WebSocket(url, { ...(origin ? { origin } : {}), ...(cookie ? { headers: { Cookie: cookie } } : {}) });
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
       reject(Object.assign(new Error(`refused with ${res.statusCode}`), { status: res.statusCode }));
@@ -59,15 +64,48 @@ function connect(url: string, origin: string | null = web.origin): Promise<WebSo
   });
 }
 
-const bridgeUrl = (token = web.token): string => `ws://127.0.0.1:${web.port}/bridge?token=${token}`;
+const bridgeUrl = (): string => `ws://127.0.0.1:${web.port}/bridge`;
+
+/** Raw bytes to the server; everything it answers until it closes. */
+function raw(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    s.end(bytes);
+  });
+}
 
 test('the URL has the shape http://127.0.0.1:PORT/?token=HEX', () => {
   assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}$/);
   assert.equal(web.url, `${web.origin}/?token=${web.token}`);
 });
 
+test('the link\'s token is exchanged once for an HttpOnly, SameSite=Strict cookie; then the link is worthless', async () => {
+  const wrong = await get('/?token=' + '0'.repeat(64));
+  assert.equal(wrong.status, 401);
+  assert.match(wrong.body, /This link no longer opens Berth Desktop/);
+
+  const first = await get(`/?token=${web.token}`);
+  assert.equal(first.status, 303);
+  assert.equal(first.headers.location, '/', 'the token leaves the address bar');
+  const setCookie = first.headers['set-cookie']?.[0] ?? '';
+  assert.match(setCookie, new RegExp(`^berth-session-${web.port}=[0-9a-f]{64}; HttpOnly; SameSite=Strict; Path=/$`));
+  assert.ok(!setCookie.includes(web.token), 'the cookie is not the token');
+  session = setCookie.split(';')[0] as string;
+
+  const leaked = await get(`/?token=${web.token}`);
+  assert.equal(leaked.status, 401, 'the same link from another browser (shell history, a screen share) opens nothing');
+  assert.equal(leaked.headers['set-cookie'], undefined);
+  const again = await get(`/containers?tab=logs&token=${web.token}`, { Cookie: session });
+  assert.equal(again.status, 303, 'the browser that holds the session is just sent on');
+  assert.equal(again.headers.location, '/containers?tab=logs');
+});
+
 test('static files: content types, CSP and nosniff; client routes get index.html; nothing outside the renderer', async () => {
-  const index = await get('/?token=x');
+  const index = await get('/');
   assert.equal(index.status, 200);
   assert.equal(index.headers['content-type'], 'text/html; charset=utf-8');
   assert.match(index.body, /<title>Berth<\/title>/);
@@ -109,14 +147,36 @@ test('a missing renderer build gets a clear page, not a crash', async () => {
   }
 });
 
-test('the bridge socket needs the token and our own Origin', async () => {
-  await assert.rejects(connect(`ws://127.0.0.1:${web.port}/bridge`), (e: { status?: number }) => e.status === 401);
-  await assert.rejects(connect(bridgeUrl('0'.repeat(64))), (e: { status?: number }) => e.status === 401);
+test('the bridge socket needs this server\'s session cookie and our own Origin; the token opens nothing', async () => {
+  assert.ok(session, 'the exchange test ran first');
+  await assert.rejects(connect(bridgeUrl(), web.origin, ''), (e: { status?: number }) => e.status === 401);
+  await assert.rejects(connect(`${bridgeUrl()}?token=${web.token}`, web.origin, ''), (e: { status?: number }) => e.status === 401);
+  await assert.rejects(connect(bridgeUrl(), web.origin, `berth-session-${web.port}=${'0'.repeat(64)}`), (e: { status?: number }) => e.status === 401);
   await assert.rejects(connect(bridgeUrl(), 'http://evil.example'), (e: { status?: number }) => e.status === 403);
   await assert.rejects(connect(bridgeUrl(), `http://127.0.0.1:${web.port + 1}`), (e: { status?: number }) => e.status === 403);
   await assert.rejects(connect(bridgeUrl(), null), (e: { status?: number }) => e.status === 403);
   const ws = await connect(bridgeUrl());
   ws.close();
+
+  // Another server instance (a restart) does not honour this one's session.
+  const other = await startWebServer({ port: 0, rendererDir: path.join(dir, 'renderer'), bridge: host });
+  try {
+    const value = session.split('=')[1] as string;
+    await assert.rejects(connect(`ws://127.0.0.1:${other.port}/bridge`, other.origin, `berth-session-${other.port}=${value}`), (e: { status?: number }) => e.status === 401);
+  } finally {
+    await other.close();
+  }
+});
+
+test('a request target that is not a URL is a 400, with or without Connection: Upgrade, and the server keeps serving', async () => {
+  const host = `Host: 127.0.0.1:${web.port}`;
+  const upgrade = await raw(web.port, `GET http://[ HTTP/1.1\r\n${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+  assert.match(upgrade, /^HTTP\/1\.1 400 /);
+  const plain = await raw(web.port, `GET http://[ HTTP/1.1\r\n${host}\r\nConnection: close\r\n\r\n`);
+  assert.match(plain, /^HTTP\/1\.1 400 /);
+  const withToken = await raw(web.port, `GET http://[?token=${web.token} HTTP/1.1\r\n${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+  assert.match(withToken, /^HTTP\/1\.1 400 /);
+  assert.equal((await get('/')).status, 200, 'still serving');
 });
 
 test('calls and streams as WireFrames: result, error, data, end after close', async () => {
@@ -189,9 +249,13 @@ test('berth desktop --web --no-open prints the URL, serves it, and stops on SIGT
       });
       child.once('exit', () => reject(new Error(`berth desktop exited: ${out}`)));
     });
-    const res = await fetch(url);
-    assert.ok(res.status === 200 || res.status === 503, `served the app (${res.status})`);
-    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    const res = await fetch(url, { redirect: 'manual' });
+    assert.equal(res.status, 303, 'the token is exchanged for a session');
+    assert.match(res.headers.get('set-cookie') ?? '', /HttpOnly; SameSite=Strict/);
+    const page = await fetch(new URL(res.headers.get('location') ?? '/', url));
+    assert.ok(page.status === 200 || page.status === 503, `served the app (${page.status})`);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.equal((await fetch(url, { redirect: 'manual' })).status, 401, 'the printed link works once');
   } finally {
     child.kill('SIGTERM');
   }

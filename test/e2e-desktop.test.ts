@@ -66,6 +66,7 @@ test('first run: the tour pulls with progress, runs with a published port, opens
   t.after(async () => {
     for (const c of await bridge.call('containers.list', { all: true })) await bridge.call('containers.remove', { id: c.Id, force: true });
   });
+  // The printed link's one-time token becomes this browser's session; later visits use plain URLs.
   await page.goto(web.url);
   await page.getByRole('heading', { name: 'Welcome to Berth' }).waitFor();
   await page.getByText(`The engine at ${env.daemon.dockerHost} is running`).waitFor();
@@ -111,7 +112,7 @@ test('first run: the tour pulls with progress, runs with a published port, opens
   await log.getByText('live-line-42').waitFor({ timeout: 20_000 });
 
   // The Containers screen lists it; stop, then delete.
-  await page.goto(`${web.url}#/containers`);
+  await page.goto(`${web.origin}/#/containers`);
   const name = (await bridge.call('containers.list', { all: true }))[0]!.Names[0]!.replace(/^\//, '');
   await page.getByRole('row', { name: new RegExp(name) }).waitFor();
   await page.getByRole('row', { name: new RegExp(name) }).getByRole('button', { name: /^Stop/ }).click();
@@ -127,7 +128,7 @@ test('build from a folder with live output, then push with progress to the regis
   const tag = `${env.registry.host}/built/app:1`;
   try {
     writeFileSync(join(dir, 'Dockerfile'), `FROM ${env.registry.host}/samples/hello:1\nRUN echo built-by-the-desktop > /www/index.html\n`);
-    await page.goto(`${web.url}#/images/build`);
+    await page.goto(`${web.origin}/#/images/build`);
     const dialog = page.getByRole('dialog', { name: 'Build an image' });
     await dialog.getByLabel('Folder (the build context)').fill(dir);
     await dialog.getByLabel('Tag').fill(tag);
@@ -177,11 +178,11 @@ test('every main screen, light and dark, saved under docs/screenshots', { skip }
     ];
     for (const theme of ['light', 'dark'] as const) {
       await bridge.call('settings.set', { theme });
-      await page.goto(`${web.url}#/`);
+      await page.goto(`${web.origin}/#/`);
       await page.reload(); // the app reads its settings (the theme) at start
       await page.locator(`html[data-theme="${theme}"]`).waitFor({ state: 'attached' });
       for (const [file, route, heading] of screens) {
-        await page.goto(`${web.url}#${route}`);
+        await page.goto(`${web.origin}/#${route}`);
         await page.getByRole('heading', { name: heading }).first().waitFor();
         await page.waitForLoadState('networkidle').catch(() => undefined);
         await page.screenshot({ path: join(SHOTS_DIR(), `${file}-${theme}.png`) });

@@ -8,7 +8,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { berthHome } from '../client/home.js';
-import { KnownHosts, blobFromPublicLine, ensureKeyPair, fingerprint, remoteForwarder } from '../client/ssh/index.js';
+import { KnownHosts, blobFromPublicLine, describeKey, ensureKeyPair, fingerprint, remoteForwarder } from '../client/ssh/index.js';
 import { createBridgeHost } from '../desktop/bridge/index.js';
 import type { BridgeError } from '../types/desktop-api.js';
 import { containerSkip, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
@@ -24,12 +24,14 @@ let sshd: TestSshd;
 let dir: string;
 let keyFile: string;
 let testEnv: NodeJS.ProcessEnv;
+let authorizedKey: string;
 
 before(async () => {
   if (skip) return;
   env = await startContainerEnv();
   dir = await makeTempDir('berth-ssh-');
   const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  authorizedKey = pair.public;
   keyFile = path.join(dir, 'id_test');
   await fsp.writeFile(keyFile, pair.private, { mode: 0o600 });
   sshd = await startSshd(dir, [pair.public]);
@@ -88,7 +90,7 @@ test('host keys: a changed key and an unknown host are refused with the reason',
   await known.pin('127.0.0.1', sshd.port, blobFromPublicLine(other));
   const changed = await berth(['context', 'create', 'changed', '--host', remoteAddress(), '--identity', keyFile]);
   assert.equal(changed.code, 1);
-  assert.match(changed.stderr, /differs from the pinned key/);
+  assert.match(changed.stderr, /host key of \[127\.0\.0\.1\]:\d+ changed: it presented ssh-ed25519 SHA256:\S+, but ssh-ed25519 SHA256:\S+ is trusted/);
   await known.unpin('127.0.0.1', sshd.port);
 
   // Connecting (not adding) to a host nobody vouches for is refused.
@@ -169,7 +171,7 @@ test('desktop: an ssh engine is added, becomes active and answers; a refused one
     await sshd.dropConnections();
     const refused = await host.call('engine.status', {});
     assert.equal(refused.state, 'unreachable');
-    if (refused.state === 'unreachable') assert.match(refused.reason, /differs from the pinned key/);
+    if (refused.state === 'unreachable') assert.match(refused.reason, /host key of .* changed: it presented/);
   } finally {
     await host.close();
   }
@@ -208,4 +210,110 @@ test('the installation key pair: generated once with safe modes, reused after', 
   const again = await ensureKeyPair(sshDir);
   assert.equal(again.publicKey, first.publicKey);
   assert.equal((await fsp.stat(first.privateKeyPath)).mode & 0o777, 0o600, 'a loosened mode is put back');
+});
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+test('a host key of another type than the pinned one is refused on every path; replacing it is explicit', { skip, timeout: 180_000 }, async () => {
+  const own = await startSshd(await fsp.mkdir(path.join(dir, 'sshd-swap'), { recursive: true }).then(() => path.join(dir, 'sshd-swap')), [authorizedKey]);
+  const address = `ssh://root@127.0.0.1:${own.port}${env.daemon.socket}`;
+  const pinnedFile = berthHome(testEnv).knownHosts;
+  const host = await createBridgeHost({ kind: 'web', configPath: path.join(dir, 'swap-bridge.json'), env: testEnv, localHost: env.daemon.dockerHost });
+  try {
+    const created = await berth(['context', 'create', 'swap1', '--host', address, '--identity', keyFile]);
+    assert.equal(created.code, 0, created.stderr);
+    const ed = describeKey(blobFromPublicLine(own.hostKey));
+    const pinsBefore = await fsp.readFile(pinnedFile, 'utf8');
+
+    // Someone else answers on host:port now, with an ECDSA key.
+    await own.replaceHostKeys(['ecdsa']);
+    const ec = describeKey(blobFromPublicLine(own.hostKey));
+    assert.match(ec, /^ecdsa-sha2-nistp256 SHA256:/);
+    const both = (text: string): void => {
+      assert.match(text, new RegExp(`presented ${escape(ec)}`), 'the new fingerprint is shown');
+      assert.match(text, new RegExp(`${escape(ed)} is trusted`), 'the pinned fingerprint is shown');
+    };
+    const connect = await berth(['--context', 'swap1', 'version']);
+    assert.equal(connect.code, 1, 'connecting is refused');
+    both(connect.stderr);
+    const again = await berth(['context', 'create', 'swap2', '--host', address, '--identity', keyFile]);
+    assert.equal(again.code, 1, `adding is refused too: ${again.stderr}`);
+    both(again.stderr);
+    assert.match(again.stderr, /--replace-host-key/);
+    assert.equal(await fsp.readFile(pinnedFile, 'utf8'), pinsBefore, 'the pin is untouched');
+    await assert.rejects(host.call('engine.add', { name: 'swap3', host: address, identityFile: keyFile }), (e: BridgeError) => {
+      assert.equal(e.status, 409);
+      both(e.message);
+      return true;
+    });
+    const report = await host.call('engine.hostKey', { host: address });
+    assert.deepEqual(report, { name: `[127.0.0.1]:${own.port}`, presented: ec, trusted: [ed], verdict: 'mismatch' });
+    // Confirming some other key than the one presented replaces nothing.
+    await assert.rejects(host.call('engine.add', { name: 'swap3', host: address, identityFile: keyFile, replaceHostKey: ed }), (e: BridgeError) => e.status === 409);
+    assert.equal(await fsp.readFile(pinnedFile, 'utf8'), pinsBefore);
+    const names = (await berth(['context', 'ls', '-q'])).stdout;
+    assert.doesNotMatch(names, /swap2|swap3/, 'refused adds save nothing');
+
+    // The CLI's explicit act.
+    const replaced = await berth(['context', 'create', 'swap2', '--host', address, '--identity', keyFile, '--replace-host-key']);
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.match(replaced.stderr, new RegExp(`Replaced the pinned host key of .*: ${escape(ed)} is no longer trusted`));
+    assert.match(replaced.stderr, new RegExp(`Pinned the host key of .*: ${escape(ec)}`));
+    assert.equal((await berth(['--context', 'swap1', 'version', '--format', '{{.Server.Os}}'])).stdout.trim(), 'linux', 'the replaced pin serves every engine on host:port');
+
+    // Reinstalled again, with two keys: the app's confirmation names the presented one and replaces it.
+    await own.replaceHostKeys(['rsa', 'ed25519']);
+    await assert.rejects(host.call('engine.add', { name: 'swap3', host: address, identityFile: keyFile }), (e: BridgeError) => e.status === 409);
+    const second = await host.call('engine.hostKey', { host: address });
+    assert.equal(second.verdict, 'mismatch');
+    assert.deepEqual(second.trusted, [ec]);
+    assert.ok(own.hostKeys.map((k) => describeKey(blobFromPublicLine(k))).includes(second.presented));
+    const added = await host.call('engine.add', { name: 'swap3', host: address, identityFile: keyFile, replaceHostKey: second.presented });
+    assert.equal(added.hostKey, second.presented);
+    assert.equal((await host.call('engine.hostKey', { host: address })).verdict, 'match');
+  } finally {
+    await host.close();
+    await own.stop();
+    for (const name of ['swap1', 'swap2', 'swap3']) await berth(['context', 'rm', name]);
+  }
+});
+
+test('~/.ssh/known_hosts as OpenSSH writes it: hashed [host]:port, one of several server keys, @revoked', { skip, timeout: 120_000 }, async () => {
+  const own = await startSshd(await fsp.mkdir(path.join(dir, 'sshd-multi'), { recursive: true }).then(() => path.join(dir, 'sshd-multi')), [authorizedKey], {
+    hostKeyTypes: ['ed25519', 'ecdsa', 'rsa'],
+  });
+  const address = `ssh://root@127.0.0.1:${own.port}${env.daemon.socket}`;
+  const sshDir = path.join(testEnv['HOME'] as string, '.ssh');
+  const userKnown = path.join(sshDir, 'known_hosts');
+  await fsp.mkdir(sshDir, { recursive: true, mode: 0o700 });
+  const rsa = own.hostKeys[2] as string;
+  try {
+    // Only the server's RSA key is known, under a hashed name: the connection asks for RSA first.
+    await fsp.writeFile(userKnown, `[127.0.0.1]:${own.port} ${rsa}\n`);
+    await runOk('ssh-keygen', ['-H', '-f', userKnown]);
+    assert.doesNotMatch(await fsp.readFile(userKnown, 'utf8'), /127\.0\.0\.1/);
+    const fwd = remoteForwarder({ host: address, identityFile: keyFile }, path.join(dir, 'multi.sock'), { home: berthHome(testEnv), env: testEnv });
+    await fwd.listen();
+    try {
+      const session = await fwd.ensureSession();
+      assert.ok(session, 'trusted through the hashed ~/.ssh/known_hosts entry');
+    } finally {
+      await fwd.close();
+    }
+    // The same key revoked: refused, whatever else lists it.
+    await fsp.appendFile(userKnown, `@revoked * ${rsa}\n`);
+    const revoked = remoteForwarder({ host: address, identityFile: keyFile }, path.join(dir, 'multi2.sock'), { home: berthHome(testEnv), env: testEnv });
+    await revoked.listen();
+    try {
+      await assert.rejects(revoked.ensureSession(), /marked @revoked/);
+    } finally {
+      await revoked.close();
+    }
+    const create = await berth(['context', 'create', 'multi', '--host', address, '--identity', keyFile]);
+    assert.equal(create.code, 1, 'a revoked key is not pinned by adding either');
+    assert.match(create.stderr, /@revoked/);
+  } finally {
+    await fsp.rm(userKnown, { force: true });
+    await own.stop();
+  }
 });

@@ -128,7 +128,7 @@ test('ssh:// addresses: user, port and socket default like docker; passwords ref
   assert.throws(() => parseSshHost('ssh://'), /invalid ssh engine address/);
 });
 
-test('known hosts: plain, [host]:port, hashed and negated names; mismatch only for the same key type', async () => {
+test('known hosts: plain, [host]:port, hashed and negated names; a listed name with another key is a mismatch', async () => {
   const dir = await makeTempDir('berth-kh-');
   try {
     const key = (): Buffer => blobFromPublicLine(ssh2.utils.generateKeyPairSync('ed25519').public);
@@ -154,11 +154,14 @@ test('known hosts: plain, [host]:port, hashed and negated names; mismatch only f
     assert.equal(await known.verify('plain.example', 2222, a), 'unknown', 'another port is another name');
     assert.equal(await known.verify('hashed.example', 2200, b), 'match');
     assert.equal(await known.verify('hashed.example', 2200, a), 'mismatch');
-    assert.equal(await known.verify('rsa.example', 22, a), 'unknown', 'an RSA entry does not contradict an ed25519 key');
-    await known.pin('new.example', 2200, c);
-    assert.equal(await known.verify('new.example', 2200, c), 'match');
-    await known.pin('new.example', 2200, a);
-    assert.equal(await known.verify('new.example', 2200, a), 'match', 'pinning again replaces');
+    assert.equal(await known.verify('rsa.example', 22, a), 'mismatch', 'a key of another type than the listed one is refused too');
+    assert.equal(await known.verify('plain.example', 22, c), 'mismatch', 'a revoked key is never a match');
+    await known.pin('new.example', 2200, b);
+    assert.equal(await known.verify('new.example', 2200, b), 'match');
+    await assert.rejects(known.pin('new.example', 2200, a), /the host key of \[new\.example\]:2200 changed/, 'pinning another key is refused');
+    assert.equal(await known.verify('new.example', 2200, a), 'mismatch');
+    await known.pin('new.example', 2200, a, { replace: true });
+    assert.equal(await known.verify('new.example', 2200, a), 'match', 'replacing is explicit');
     assert.equal((await fsp.readFile(path.join(dir, 'pinned'), 'utf8')).trim().split('\n').length, 1);
     assert.equal((await fsp.stat(path.join(dir, 'pinned'))).mode & 0o777, 0o600);
     await known.unpin('new.example', 2200);

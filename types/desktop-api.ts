@@ -36,6 +36,26 @@ export interface EngineEndpoint {
   identityFile?: string;
   /** ssh engines: the host key pinned when the engine was added (`ssh-ed25519 SHA256:...`). */
   hostKey?: string;
+  /** tcp:// engines over TLS: verify the engine's certificate, and the files (Berth's own copies). */
+  tls?: EngineTls;
+}
+
+export interface EngineTls {
+  verify: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** An ssh host's key as presented, against the keys trusted for it. */
+export interface HostKeyReport {
+  /** `host` or `[host]:port` */
+  name: string;
+  /** `type SHA256:...` */
+  presented: string;
+  /** The trusted keys, `type SHA256:...` (empty when the host is unknown). */
+  trusted: string[];
+  verdict: 'match' | 'mismatch' | 'unknown' | 'revoked';
 }
 
 export type EngineStatus =
@@ -187,7 +207,13 @@ export interface VmStatus {
 export interface BridgeMethods {
   'engine.status': [Record<string, never>, EngineStatus];
   'engine.list': [Record<string, never>, { engines: EngineEndpoint[]; active: string }];
-  'engine.add': [{ name: string; host: string; identityFile?: string }, EngineEndpoint];
+  /**
+   * replaceHostKey: the `type SHA256:...` the user confirmed (from engine.hostKey) to replace a
+   * pinned key that differs; without it such an engine is refused with 409.
+   */
+  'engine.add': [{ name: string; host: string; identityFile?: string; replaceHostKey?: string; tls?: EngineTls }, EngineEndpoint];
+  /** What an ssh:// host presents and what is trusted for it, for the confirmation before replacing a pin. */
+  'engine.hostKey': [{ host: string }, HostKeyReport];
   'engine.remove': [{ id: string }, null];
   'engine.use': [{ id: string }, EngineStatus];
 

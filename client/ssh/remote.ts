@@ -3,14 +3,16 @@
  * forwarded over SSH. Credentials are tried in the order OpenSSH users expect: the identity file
  * named for this engine, the SSH agent, Berth's own key, then the user's default keys in ~/.ssh.
  * Host keys must already be known (Berth's pins or ~/.ssh/known_hosts); adding an engine is the one
- * step that may pin a new one, and it reports the fingerprint it pinned.
+ * step that may pin a new one, and it reports the fingerprint it pinned. A key that differs from a
+ * trusted one is refused on every path, adding included, unless replacing it was asked for.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { BerthHome } from '../home.js';
 import { userSshDir } from '../home.js';
 import { readPrivateKey } from './keys.js';
-import { KnownHosts, fingerprint, keyTypeOf } from './known-hosts.js';
+import { HostKeyChangedError, KnownHosts, knownHostName } from './known-hosts.js';
+import type { HostKeyCheck } from './known-hosts.js';
 import { SshSession, parseSshHost } from './session.js';
 import type { SshTarget } from './session.js';
 import { SocketForwarder } from './forwarder.js';
@@ -26,6 +28,13 @@ export interface RemoteOptions {
   env?: NodeJS.ProcessEnv;
   /** Pin an unknown host key instead of refusing it (adding an engine). Called with what was pinned. */
   onNewHostKey?: (target: SshTarget, fingerprint: string) => void;
+  /**
+   * Replace the pinned key when the host presents a different one: `true` for whatever it presents
+   * (`berth context create --replace-host-key`), or the `type SHA256:...` the user confirmed (the
+   * app), so a third key showing up between the question and the answer is still refused.
+   * Only with onNewHostKey.
+   */
+  replaceHostKey?: boolean | string;
   /** Told the key of a host that was already trusted (pinned, or in ~/.ssh/known_hosts). */
   onKnownHostKey?: (target: SshTarget, fingerprint: string) => void;
 }
@@ -61,15 +70,24 @@ export function remoteConnector(engine: RemoteEngine, opts: RemoteOptions): { ta
       username: target.user,
       keys,
       ...(agent ? { agent } : {}),
+      hostKeyAlgorithms: await known.preferredHostKeyAlgorithms(target.host, target.port),
       verifyHostKey: async (blob) => {
-        const verdict = await known.verify(target.host, target.port, blob);
-        const fp = `${keyTypeOf(blob)} ${fingerprint(blob)}`;
-        if (verdict === 'match') {
+        const checked = await known.check(target.host, target.port, blob);
+        const fp = checked.presented;
+        if (checked.verdict === 'match') {
           opts.onKnownHostKey?.(target, fp);
           return true;
         }
-        if (verdict === 'mismatch') {
-          throw new Error(`it presented ${fp}, which differs from the pinned key: the host was reinstalled, or someone is intercepting the connection. If the change is expected, remove the engine and add it again`);
+        if (checked.verdict === 'revoked') throw new Error(`it presented ${fp}, which is marked @revoked in known_hosts`);
+        if (checked.verdict === 'mismatch') {
+          const replace = opts.onNewHostKey && (opts.replaceHostKey === true || opts.replaceHostKey === fp);
+          if (!replace) {
+            const advice = opts.onNewHostKey ? '' : '. If the change is expected, trust the new key explicitly: berth context create NAME --host ADDRESS --replace-host-key (or add the engine again in Berth Desktop, which asks)';
+            throw new HostKeyChangedError(knownHostName(target.host, target.port), fp, checked.listed, advice);
+          }
+          await known.pin(target.host, target.port, blob, { replace: true });
+          opts.onNewHostKey?.(target, fp);
+          return true;
         }
         if (!opts.onNewHostKey) {
           throw new Error(`its key (${fp}) is not known: add the engine again (berth context create) to review and pin it, or add it to ~/.ssh/known_hosts`);
@@ -87,4 +105,30 @@ export function remoteConnector(engine: RemoteEngine, opts: RemoteOptions): { ta
 export function remoteForwarder(engine: RemoteEngine, listenPath: string, opts: RemoteOptions & { keepConnected?: boolean }): SocketForwarder {
   const { target, connect } = remoteConnector(engine, opts);
   return new SocketForwarder({ listenPath, remotePath: target.socketPath, connect, keepConnected: opts.keepConnected ?? false });
+}
+
+/** What an ssh:// engine's host presents, checked against the trusted keys (nothing is pinned or sent). */
+export async function probeHostKey(address: string, opts: { home: BerthHome; env?: NodeJS.ProcessEnv }): Promise<{ name: string; blob: Buffer; check: HostKeyCheck }> {
+  const env = opts.env ?? process.env;
+  const target = parseSshHost(address, env['USER'] || 'root');
+  const known = new KnownHosts(opts.home.knownHosts, [path.join(userSshDir(env), 'known_hosts')]);
+  let seen: Buffer | undefined;
+  let failure: unknown;
+  // The handshake stops at the host key: no credential is offered.
+  await SshSession.connect({
+    host: target.host,
+    port: target.port,
+    username: target.user,
+    keys: [],
+    hostKeyAlgorithms: await known.preferredHostKeyAlgorithms(target.host, target.port),
+    verifyHostKey: async (blob) => {
+      seen = blob;
+      return false;
+    },
+  }).then(
+    (session) => session.close(),
+    (err: unknown) => (failure = err),
+  );
+  if (!seen) throw failure instanceof Error ? failure : new Error(`cannot reach ${address} over SSH`);
+  return { name: knownHostName(target.host, target.port), blob: seen, check: await known.check(target.host, target.port, seen) };
 }

@@ -54,6 +54,8 @@ export interface SshConnectOptions {
    * explains why) fails the connection before any credential is sent.
    */
   verifyHostKey: (blob: Buffer) => Promise<boolean>;
+  /** Host key algorithms in order of preference (default ssh2's): the known key types first. */
+  hostKeyAlgorithms?: string[];
   /** Abandon the handshake after this long (default 10 s). */
   readyTimeoutMs?: number;
   /** Keepalive probe interval; the connection is declared dead after 3 missed (default 5 s). */
@@ -134,9 +136,11 @@ export class SshSession extends EventEmitter {
         readyTimeout: opts.readyTimeoutMs ?? 10_000,
         keepaliveInterval: opts.keepaliveMs ?? 5_000,
         keepaliveCountMax: 3,
+        ...(opts.hostKeyAlgorithms ? { algorithms: { serverHostKey: opts.hostKeyAlgorithms as ssh2.ServerHostKeyAlgorithm[] } } : {}),
         hostVerifier: (blob: Buffer, done: (ok: boolean) => void) => {
           opts.verifyHostKey(blob).then(done, (err: unknown) => {
-            verifyError = new SshError(`host key of ${label} refused: ${err instanceof Error ? err.message : String(err)}`);
+            // The cause stays attached: a HostKeyChangedError carries both fingerprints for the app.
+            verifyError = new SshError(`host key of ${label} refused: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
             done(false);
           });
         },

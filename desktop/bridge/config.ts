@@ -73,6 +73,11 @@ function cleanEngines(raw: unknown): EngineEndpoint[] {
     const engine: EngineEndpoint = { id: r['id'], name: r['name'], kind: r['kind'] as EngineEndpoint['kind'], host: r['host'] };
     if (typeof r['identityFile'] === 'string') engine.identityFile = r['identityFile'];
     if (typeof r['hostKey'] === 'string') engine.hostKey = r['hostKey'];
+    const tls = r['tls'] as Record<string, unknown> | undefined;
+    if (tls && typeof tls === 'object' && typeof tls['verify'] === 'boolean') {
+      engine.tls = { verify: tls['verify'] };
+      for (const k of ['ca', 'cert', 'key'] as const) if (typeof tls[k] === 'string') engine.tls[k] = tls[k];
+    }
     return [engine];
   });
 }

@@ -4,39 +4,62 @@
  * pinned (unless ~/.ssh/known_hosts already vouches for it), and when a wrong address or key is
  * reported, so a saved engine is one that worked.
  */
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineClient } from '../../client/index.js';
 import { openEngineLink } from '../../client/engine-link.js';
-import { berthHome, socketIn } from '../../client/home.js';
-import { KnownHosts, parseSshHost } from '../../client/ssh/index.js';
-import type { EngineEndpoint } from '../../types/desktop-api.js';
+import { berthHome, ensurePrivateDir, socketIn } from '../../client/home.js';
+import type { BerthHome } from '../../client/home.js';
+import { loadTls } from '../../client/tls.js';
+import type { TlsFiles } from '../../client/tls.js';
+import { HostKeyChangedError, KnownHosts, parseSshHost, probeHostKey } from '../../client/ssh/index.js';
+import type { EngineEndpoint, EngineTls, HostKeyReport } from '../../types/desktop-api.js';
 import type { DesktopConfig } from './config.js';
-import { invalid } from './errors.js';
+import { BridgeFailure, invalid } from './errors.js';
 
 export interface NewEngine {
   name: string;
   host: string;
   identityFile?: string;
+  /**
+   * Replace a trusted host key that differs from what the host presents: true for any key (the
+   * CLI's --replace-host-key), or the `type SHA256:...` the user confirmed (the app).
+   */
+  replaceHostKey?: boolean | string;
+  /** tcp:// engines: TLS as docker's flags give it (file paths); the files are copied into Berth's home. */
+  tls?: TlsFiles;
 }
 
-/** The saved engine, and whether adding it pinned a host key nobody vouched for before. */
-export type AddedEngine = EngineEndpoint & { hostKeyPinned?: boolean };
+/** The saved engine, and whether adding it pinned (or replaced) a host key nobody vouched for before. */
+export type AddedEngine = EngineEndpoint & { hostKeyPinned?: boolean; hostKeyReplaced?: string[] };
+
+function hostKeyChange(err: unknown): HostKeyChangedError | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof HostKeyChangedError) return e;
+  return undefined;
+}
 
 export async function addEngine(config: DesktopConfig, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<AddedEngine> {
   // `~/.ssh/id_x` as typed in the app (the CLI expands it too; expanding twice changes nothing).
   const engine = config.prepare(spec.name, spec.host, spec.identityFile === undefined ? undefined : expandHome(spec.identityFile, env));
+  if (spec.tls) {
+    if (!/^(tcp|https):\/\//.test(engine.host)) throw invalid('TLS settings only apply to tcp:// engines');
+    engine.tls = await keepTlsFiles(berthHome(env), engine.id, spec.tls, env);
+  }
   if (engine.kind !== 'ssh') return config.add(engine);
   const home = berthHome(env);
   const probeSocket = socketIn(home, `add-${process.pid}-${engine.id.slice(0, 8)}`);
   let link;
   let pinned = false;
+  // What was trusted before, to say what a replacement replaced.
+  const before = spec.replaceHostKey ? await probeHostKey(engine.host, { home, env }).catch(() => undefined) : undefined;
   try {
     link = await openEngineLink(engine, {
       home,
       env,
       socketPath: probeSocket,
       connectNow: true,
+      ...(spec.replaceHostKey !== undefined ? { replaceHostKey: spec.replaceHostKey } : {}),
       onNewHostKey: (_target, fp) => {
         pinned = true;
         engine.hostKey = fp;
@@ -46,6 +69,14 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
       },
     });
   } catch (err) {
+    const changed = hostKeyChange(err);
+    if (changed) {
+      throw new BridgeFailure(
+        `cannot add ${engine.host}: ${changed.message}. If you know why it changed, replace the pinned key: ` +
+          `berth context create ... --replace-host-key, or confirm the new key when adding the engine in Berth Desktop`,
+        409,
+      );
+    }
     throw invalid(`cannot add ${engine.host}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const client = new EngineClient({ host: link.host });
@@ -58,7 +89,19 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
     await link.close();
   }
   await config.add(engine);
-  return { ...engine, ...(pinned ? { hostKeyPinned: true } : {}) };
+  const replaced = before?.check.verdict === 'mismatch' && pinned ? before.check.listed.map((k) => `${k.keyType} ${k.fingerprint}`) : undefined;
+  return { ...engine, ...(pinned ? { hostKeyPinned: true } : {}), ...(replaced ? { hostKeyReplaced: replaced } : {}) };
+}
+
+/** engine.hostKey: the key an ssh:// address presents and the keys trusted for it, nothing pinned. */
+export async function hostKeyReport(address: string, env: NodeJS.ProcessEnv = process.env): Promise<HostKeyReport> {
+  if (!address.trim().startsWith('ssh://')) throw invalid('host keys only apply to ssh:// engines');
+  try {
+    const { name, check } = await probeHostKey(address.trim(), { home: berthHome(env), env });
+    return { name, presented: check.presented, trusted: check.listed.map((k) => `${k.keyType} ${k.fingerprint}`), verdict: check.verdict };
+  } catch (err) {
+    throw invalid(`cannot reach ${address}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /**
@@ -68,6 +111,7 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
 export async function removeEngine(config: DesktopConfig, id: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const engine = config.get(id);
   await config.remove(id);
+  if (engine.tls) await fsp.rm(tlsDir(berthHome(env), engine.id), { recursive: true, force: true });
   if (engine.kind !== 'ssh') return;
   const target = parseSshHost(engine.host);
   const shared = config.engines().some((e) => {
@@ -76,6 +120,33 @@ export async function removeEngine(config: DesktopConfig, id: string, env: NodeJ
     return t.host === target.host && t.port === target.port;
   });
   if (!shared) await new KnownHosts(berthHome(env).knownHosts).unpin(target.host, target.port);
+}
+
+function tlsDir(home: BerthHome, engineId: string): string {
+  return path.join(home.root, 'tls', engineId);
+}
+
+/**
+ * Copies a tcp:// engine's TLS files (CA, client certificate and key) into Berth's home, private,
+ * so the context keeps working when the originals move, and checks that they load.
+ */
+async function keepTlsFiles(home: BerthHome, engineId: string, tls: TlsFiles, env: NodeJS.ProcessEnv): Promise<EngineTls> {
+  try {
+    await loadTls({ ...tls, ...(tls.ca ? { ca: expandHome(tls.ca, env) } : {}), ...(tls.cert ? { cert: expandHome(tls.cert, env) } : {}), ...(tls.key ? { key: expandHome(tls.key, env) } : {}) });
+  } catch (err) {
+    throw invalid(err instanceof Error ? err.message : String(err));
+  }
+  const dir = tlsDir(home, engineId);
+  await ensurePrivateDir(dir);
+  const kept: EngineTls = { verify: tls.verify };
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const from = tls[k];
+    if (!from) continue;
+    const to = path.join(dir, `${k}.pem`);
+    await fsp.writeFile(to, await fsp.readFile(expandHome(from, env)), { mode: 0o600 });
+    kept[k] = to;
+  }
+  return kept;
 }
 
 /** `~` in an identity file path typed by a person. */

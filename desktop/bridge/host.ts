@@ -104,7 +104,7 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
         error: err instanceof Error ? err : new Error(String(err)),
       }),
     );
-    return { link, client: new EngineClient({ host: link.host }) };
+    return { link, client: new EngineClient({ host: link.host, ...(link.tls ? { tls: link.tls } : {}) }) };
   };
   let { link, client } = await connect(config.active());
   let closed = false;

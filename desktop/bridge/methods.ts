@@ -5,14 +5,14 @@
  */
 import { readFile as readTextFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Diagnostics, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
+import type { Diagnostics, EngineTls, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
 import type { NetworkCreateBody, VolumeCreateBody } from '../../types/engine-api.js';
 import type { HostContext } from './context.js';
 import { invalid } from './errors.js';
 import { listDir, readFile, writeFile } from './files.js';
-import { asParams, oneOf, optBool, optStr, optStrings, str } from './params.js';
+import { asParams, oneOf, optBool, optStr, optStrings, str, type Params } from './params.js';
 import { runContainer } from './run.js';
-import { addEngine, removeEngine } from './engines.js';
+import { addEngine, hostKeyReport, removeEngine } from './engines.js';
 import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
 
 export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
@@ -63,8 +63,21 @@ export const methods: MethodTable = {
   'engine.add': async (ctx, params) => {
     const p = asParams(params);
     const identityFile = optStr(p, 'identityFile');
-    return addEngine(ctx.config, { name: optStr(p, 'name') ?? '', host: str(p, 'host'), ...(identityFile ? { identityFile } : {}) }, ctx.env);
+    const replaceHostKey = optStr(p, 'replaceHostKey');
+    const tls = p['tls'] === undefined ? undefined : engineTls(asParams(p['tls']));
+    return addEngine(
+      ctx.config,
+      {
+        name: optStr(p, 'name') ?? '',
+        host: str(p, 'host'),
+        ...(identityFile ? { identityFile } : {}),
+        ...(replaceHostKey ? { replaceHostKey } : {}),
+        ...(tls ? { tls } : {}),
+      },
+      ctx.env,
+    );
   },
+  'engine.hostKey': async (ctx, params) => hostKeyReport(str(asParams(params), 'host'), ctx.env),
   'engine.remove': async (ctx, params) => {
     const engineId = id(params);
     const wasActive = ctx.config.activeId === engineId;
@@ -260,3 +273,13 @@ export const methods: MethodTable = {
     return null;
   },
 };
+
+/** engine.add's `tls`: {verify, ca?, cert?, key?} with file paths. */
+function engineTls(p: Params): EngineTls {
+  const tls: EngineTls = { verify: optBool(p, 'verify') ?? true };
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const v = optStr(p, k);
+    if (v) tls[k] = v;
+  }
+  return tls;
+}

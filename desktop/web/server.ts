@@ -1,8 +1,13 @@
 /**
  * Web mode (`berth desktop --web`): the same renderer and the same bridge host as the Electron
- * app, served to a browser on 127.0.0.1. The renderer's files are public; the bridge is not:
- * the WebSocket at /bridge needs the random token from the URL the user was given, must come from
- * a page of this very server (Origin), and every request must name this server in Host, so
+ * app, served to a browser on 127.0.0.1. The renderer's files are public; the bridge is not.
+ *
+ * The URL printed for the user carries a random token that is good for one thing, once: the first
+ * GET with it is answered with an HttpOnly, SameSite=Strict cookie holding a secret of this server
+ * instance, and a redirect to the same page without the token. From then on only the cookie opens
+ * the bridge (the WebSocket at /bridge), so a URL leaked from shell history or a screen share is
+ * worthless, and a restarted server does not honour the old cookie. The WebSocket must also come
+ * from a page of this very server (Origin), and every request must name this server in Host, so
  * another site open in the browser can neither call the bridge nor reach it by DNS rebinding.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -40,12 +45,39 @@ export interface WebServer {
 /** Largest WebSocket message accepted from the renderer (a file written into a container, as base64). */
 const MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
 
-function tokenMatches(given: string | null, token: string): boolean {
-  if (given === null) return false;
+function secretMatches(given: string | null | undefined, secret: string): boolean {
+  if (!given) return false;
   const a = Buffer.from(given);
-  const b = Buffer.from(token);
+  const b = Buffer.from(secret);
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** The value of cookie `name` in a Cookie header. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** `url` without its token parameter, as a path for Location. */
+function withoutToken(url: URL): string {
+  const rest = new URLSearchParams(url.searchParams);
+  rest.delete('token');
+  const q = rest.toString();
+  return `${url.pathname}${q ? `?${q}` : ''}`;
+}
+
+const USED_LINK = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Berth Desktop</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>This link no longer opens Berth Desktop</h1>
+<p>Each link <code>berth desktop --web</code> prints opens the app once, in the browser it is first opened in; after that the browser holds the
+session. This one was already used, or belongs to another run of the server.</p>
+<p>Go back to the browser you opened it in, or stop <code>berth desktop --web</code> and start it again for a new link.</p>
+</body></html>
+`;
 
 function refuse(socket: Duplex, status: number, message: string): void {
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`);
@@ -54,10 +86,23 @@ function refuse(socket: Duplex, status: number, message: string): void {
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
   const bindHost = opts.host ?? '127.0.0.1';
   const token = opts.token ?? randomBytes(32).toString('hex');
+  // The cookie's value: known to this server instance only, never printed.
+  const sessionSecret = randomBytes(32).toString('hex');
+  let tokenUsed = false;
+  let cookieName = '';
   let origin = '';
   let allowedHosts = new Set<string>();
   let csp = '';
   const sockets = new Set<WebSocket>();
+
+  const hasSession = (req: http.IncomingMessage): boolean => secretMatches(cookieValue(req.headers.cookie, cookieName), sessionSecret);
+  const parseUrl = (req: http.IncomingMessage): URL | undefined => {
+    try {
+      return new URL(req.url ?? '/', origin);
+    } catch {
+      return undefined;
+    }
+  };
 
   const server = http.createServer((req, res) => {
     if (!allowedHosts.has(req.headers.host ?? '')) {
@@ -66,6 +111,24 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    const url = parseUrl(req);
+    if (!url) {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed request target\n');
+      return;
+    }
+    const given = url.searchParams.get('token');
+    if (given !== null && req.method === 'GET') {
+      const headers = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
+      if (hasSession(req)) {
+        res.writeHead(303, { ...headers, Location: withoutToken(url) }).end();
+      } else if (!tokenUsed && secretMatches(given, token)) {
+        tokenUsed = true;
+        res.writeHead(303, { ...headers, Location: withoutToken(url), 'Set-Cookie': `${cookieName}=${sessionSecret}; HttpOnly; SameSite=Strict; Path=/` }).end();
+      } else {
+        res.writeHead(401, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': csp }).end(USED_LINK);
+      }
       return;
     }
     void resolveStatic(opts.rendererDir, req.url ?? '/').then(
@@ -87,10 +150,12 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', origin);
+    socket.on('error', () => socket.destroy());
+    const url = parseUrl(req);
+    if (!url) return refuse(socket, 400, 'malformed request target\n');
     if (url.pathname !== '/bridge') return refuse(socket, 404, 'not found\n');
     if (!allowedHosts.has(req.headers.host ?? '')) return refuse(socket, 421, 'wrong host\n');
-    if (!tokenMatches(url.searchParams.get('token'), token)) return refuse(socket, 401, 'a valid token is required\n');
+    if (!hasSession(req)) return refuse(socket, 401, 'no session: open the link berth desktop --web printed\n');
     if (req.headers.origin !== origin && req.headers.origin !== origin.replace('127.0.0.1', 'localhost')) {
       return refuse(socket, 403, 'cross-origin connections are refused\n');
     }
@@ -116,6 +181,8 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   });
   const port = (server.address() as AddressInfo).port;
   origin = `http://127.0.0.1:${port}`;
+  // Cookies ignore ports: the name keeps two servers on one host from overwriting each other's.
+  cookieName = `berth-session-${port}`;
   allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   csp = contentSecurityPolicy([`ws://127.0.0.1:${port}`, `ws://localhost:${port}`]);
 

@@ -213,8 +213,10 @@ async function sendArchive(
     await backend.save(names, ctx.res, signal);
     ctx.res.end();
   } catch (err) {
-    // Headers are gone; cutting the connection is the only honest signal left.
-    ctx.log.error('save failed', { err });
+    // Headers are gone; cutting the connection is the only honest signal left. A client that
+    // stopped reading (docker save interrupted) is not a failure of ours.
+    if (signal.aborted) ctx.log.debug('save cancelled by the client');
+    else ctx.log.error('save failed', { err: errorMessage(err) });
     ctx.res.destroy();
   }
 }

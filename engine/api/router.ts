@@ -59,10 +59,19 @@ export class Router {
       pathMatched = true;
       if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) continue;
       const params: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m.groups ?? {})) params[k] = decodeURIComponent(v);
+      for (const [k, v] of Object.entries(m.groups ?? {})) params[k] = decodePathParam(v);
       return { handler: r.handler, params };
     }
     return pathMatched ? 'method' : undefined;
+  }
+}
+
+/** A path segment's %-escapes decoded; a malformed escape (`/containers/%/json`) is a 400. */
+function decodePathParam(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw invalid(`malformed escape in the request path: ${JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}...` : v)}`);
   }
 }
 
@@ -99,9 +108,21 @@ export function sendNoContent(res: ServerResponse, status = 204): void {
   res.end();
 }
 
-/** Docker's error shape. 5xx are logged: they are our bugs or host failures. */
+/** Errors that only say the client went away (closed or reset the connection mid-request). */
+function isClientGone(res: ServerResponse, err: unknown): boolean {
+  if (res.destroyed || res.socket?.destroyed) return true;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Docker's error shape. 5xx are logged: they are our bugs or host failures (a client that left is neither). */
 export function sendError(res: ServerResponse, err: unknown, log: Logger): void {
   const status = statusForError(err);
+  if (status >= 500 && isClientGone(res, err)) {
+    log.debug('client went away', { err: errorMessage(err) });
+    res.destroy();
+    return;
+  }
   if (status >= 500) log.error('request failed', { err: errorMessage(err), stack: (err as Error)?.stack });
   if (res.headersSent) {
     res.destroy();

@@ -489,7 +489,7 @@ export class BuildRun {
         return id;
       } finally {
         // A failed step's container stays for inspection unless --force-rm, as with dockerd.
-        if ((ok && this.o.remove) || this.o.forceRemove) await this.d.runner.remove(cid);
+        if ((ok && this.o.remove) || this.o.forceRemove || this.o.signal.aborted) await this.d.runner.remove(cid);
       }
     });
   }

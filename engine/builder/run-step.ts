@@ -86,6 +86,12 @@ export class StepRunner {
     const onAbort = (): void => void this.containers.remove(id, { force: true, volumes: true }).catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
+      // Cancelled before it started: the caller removes the container (the listener above only
+      // hears aborts that come later).
+      if (signal.aborted) {
+        exit.catch(() => undefined);
+        signal.throwIfAborted();
+      }
       await this.containers.start(id);
       // Exit processing ends the output sinks before it tells waiters: all output is in by now.
       return await exit;

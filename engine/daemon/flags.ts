@@ -1,4 +1,7 @@
+import os from 'node:os';
+import path from 'node:path';
 import { isLogLevel, type LogLevel } from '../common/log.js';
+import { DEFAULT_API_TIMEOUTS, parseDuration, type ApiTimeouts } from '../api/timeouts.js';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -28,6 +31,22 @@ export interface DaemonConfig {
   init: boolean;
   /** --init-path: the static init binary; undefined = look for docker-init, then Debian's tini-static. */
   initPath?: string;
+  /** --api-header-timeout, --api-body-idle-timeout: how long a client may stall a request. */
+  apiTimeouts: ApiTimeouts;
+  /** TLS for tcp:// hosts (--tls, --tlsverify, --tlscacert, --tlscert, --tlskey), resolved as dockerd does. */
+  tls: TlsFlags;
+}
+
+export interface TlsFlags {
+  /** Serve tcp:// hosts over TLS. */
+  enabled: boolean;
+  /** --tls=false was given (and no --tlsverify, which would turn TLS on): plain TCP is wanted, knowingly. */
+  explicitlyDisabled: boolean;
+  /** Require client certificates signed by the CA (mutual TLS). */
+  verify: boolean;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
@@ -57,14 +76,33 @@ Options:
   -b, --bridge string                "none" disables the default bridge network
       --init                         Run an init in containers to forward signals and reap processes
       --init-path string             Path to the docker-init binary (default: docker-init, else tini-static, in PATH)
+      --api-header-timeout duration  A request's head must arrive within this (default 60s)
+      --api-body-idle-timeout duration
+                                     A request body may pause this long, never longer (default 60s)
   -v, --version                      Print version and exit
+      --tls                          Serve tcp:// hosts over TLS; implied by --tlsverify
+      --tlsverify                    Serve tcp:// hosts over TLS and require client certificates signed by --tlscacert
+      --tlscacert string             CA that client certificates must be signed by (default ~/.docker/ca.pem)
+      --tlscert string               The server's certificate (default ~/.docker/cert.pem)
+      --tlskey string                The server's private key (default ~/.docker/key.pem)
+                                     (~/.docker is $DOCKER_CERT_PATH when set.) A tcp:// host that is not a
+                                     loopback address is refused without TLS unless --tls=false is given.
   -h, --help                         Print this help and exit
 `;
 
 export class FlagError extends Error {}
 
+/** Where dockerd looks for TLS files by default: $DOCKER_CERT_PATH, else ~/.docker. */
+function defaultCertDir(env: NodeJS.ProcessEnv): string {
+  return env['DOCKER_CERT_PATH'] || path.join(env['HOME'] || os.homedir(), '.docker');
+}
+
 /** Parse dockerd-compatible flags: `--flag value`, `--flag=value`, repeatable lists. */
-export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
+export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | 'help' | 'version' {
+  const certDir = defaultCertDir(env);
+  let tlsFlag: boolean | undefined;
+  let tlsVerifyFlag: boolean | undefined;
+  const tlsFiles = { caFile: path.join(certDir, 'ca.pem'), certFile: path.join(certDir, 'cert.pem'), keyFile: path.join(certDir, 'key.pem') };
   const cfg: DaemonConfig = {
     hosts: [],
     dataRoot: '/var/lib/berth',
@@ -81,11 +119,24 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
     logOpts: {},
     noDefaultBridge: false,
     init: false,
+    apiTimeouts: { ...DEFAULT_API_TIMEOUTS },
+    tls: { enabled: false, explicitlyDisabled: false, verify: false, caFile: '', certFile: '', keyFile: '' },
   };
   const keyValue = (name: string, v: string): [string, string] => {
     const eq = v.indexOf('=');
     if (eq <= 0) throw new FlagError(`invalid value "${v}" for flag ${name}: expected key=value`);
     return [v.slice(0, eq), v.slice(eq + 1)];
+  };
+  const bool = (name: string, v: string | undefined): boolean => {
+    if (v === undefined) return true;
+    if (/^(1|t|true)$/i.test(v)) return true;
+    if (/^(0|f|false)$/i.test(v)) return false;
+    throw new FlagError(`invalid boolean value "${v}" for flag ${name}`);
+  };
+  const duration = (name: string, v: string): number => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms <= 0) throw new FlagError(`invalid value "${v}" for flag ${name}: expected a duration such as 30s, 1500ms or 2m`);
+    return ms;
   };
   const positiveInt = (name: string, v: string): number => {
     const n = Number(v);
@@ -193,6 +244,27 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
         cfg.initPath = v;
         break;
       }
+      case '--tls':
+        tlsFlag = bool(name, value);
+        break;
+      case '--tlsverify':
+        tlsVerifyFlag = bool(name, value);
+        break;
+      case '--tlscacert':
+        tlsFiles.caFile = take();
+        break;
+      case '--tlscert':
+        tlsFiles.certFile = take();
+        break;
+      case '--tlskey':
+        tlsFiles.keyFile = take();
+        break;
+      case '--api-header-timeout':
+        cfg.apiTimeouts.headerMs = duration(name, take());
+        break;
+      case '--api-body-idle-timeout':
+        cfg.apiTimeouts.bodyIdleMs = duration(name, take());
+        break;
       case '-h':
       case '--help':
         return 'help';
@@ -203,6 +275,14 @@ export function parseFlags(argv: string[]): DaemonConfig | 'help' | 'version' {
         throw new FlagError(`unknown flag: ${arg}`);
     }
   }
+  // dockerd's rules: --tlsverify (even =false) means TLS; TLS without an explicit --tlsverify verifies clients.
+  const enabled = tlsVerifyFlag !== undefined || tlsFlag === true;
+  cfg.tls = {
+    enabled,
+    explicitlyDisabled: tlsFlag === false && tlsVerifyFlag === undefined,
+    verify: enabled && tlsVerifyFlag !== false,
+    ...tlsFiles,
+  };
   if (cfg.hosts.length === 0) cfg.hosts.push(DEFAULT_HOST);
   for (const h of cfg.hosts) {
     if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+|fd:\/\/.*)$/.test(h)) {

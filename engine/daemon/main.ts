@@ -1,13 +1,16 @@
 import net from 'node:net';
-import type http from 'node:http';
+import type { TlsOptions } from 'node:tls';
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '../common/log.js';
-import { errorMessage, isErrno } from '../common/errors.js';
-import { createApiServer } from '../api/server.js';
+import { errorMessage } from '../common/errors.js';
+import { createApiServer, type ApiServer } from '../api/server.js';
 import { parseFlags, FlagError, USAGE, type DaemonConfig } from './flags.js';
 import { lockDataRoot, DataRootLockedError } from './lock.js';
 import { createEngine, ENGINE_VERSION } from './engine.js';
+import { checkTcpHost, loadServerTls } from './tls.js';
+
+const TCP_HOST = /^tcp:\/\/([^/]+):(\d+)$/;
 
 /** Find a group's gid in /etc/group (Node has no getgrnam). */
 function groupId(name: string): number | undefined {
@@ -36,7 +39,7 @@ async function clearStaleSocket(file: string): Promise<void> {
   await fsp.rm(file, { force: true });
 }
 
-async function listen(server: http.Server, host: string, cfg: DaemonConfig, log: Logger): Promise<() => Promise<void>> {
+async function listen(server: ApiServer, host: string, cfg: DaemonConfig, log: Logger): Promise<() => Promise<void>> {
   if (host.startsWith('unix://')) {
     const file = host.slice('unix://'.length);
     await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
@@ -62,14 +65,14 @@ async function listen(server: http.Server, host: string, cfg: DaemonConfig, log:
       await fsp.rm(file, { force: true });
     };
   }
-  const m = /^tcp:\/\/([^/]+):(\d+)$/.exec(host);
+  const m = TCP_HOST.exec(host);
   if (!m) throw new FlagError(`unsupported host ${host}`);
   const bindHost = (m[1] as string).replace(/^\[|\]$/g, '');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(Number(m[2]), bindHost, () => resolve());
   });
-  log.warn('API listening on TCP without TLS: anyone who can reach it controls this host', { host });
+  log.info('API listening', { host, tls: cfg.tls.enabled, verifyClients: cfg.tls.verify });
   return async () => undefined;
 }
 
@@ -93,6 +96,20 @@ export async function main(argv: string[]): Promise<void> {
   }
   const log = createLogger(cfg.logLevel, {});
   if (process.getuid?.() !== 0) log.warn('berthd is not running as root; most operations will fail');
+  // TCP hosts and TLS are settled before anything is touched: a refused configuration leaves no trace.
+  let tls: TlsOptions | undefined;
+  try {
+    for (const host of cfg.hosts) {
+      const m = TCP_HOST.exec(host);
+      if (m) await checkTcpHost(host, (m[1] as string).replace(/^\[|\]$/g, ''), cfg.tls, log);
+    }
+    if (cfg.tls.enabled) tls = await loadServerTls(cfg.tls);
+  } catch (err) {
+    log.error(errorMessage(err));
+    process.stderr.write(`berthd: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+    return;
+  }
 
   await fsp.mkdir(cfg.dataRoot, { recursive: true, mode: 0o711 });
   await fsp.mkdir(cfg.execRoot, { recursive: true, mode: 0o700 });
@@ -109,11 +126,16 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const engine = await createEngine(cfg, log);
-  const servers: http.Server[] = [];
+  const servers: ApiServer[] = [];
   const cleanups: Array<() => Promise<void>> = [];
   try {
     for (const host of cfg.hosts) {
-      const server = createApiServer(engine.router, log.child({ subsystem: 'api' }), { version: ENGINE_VERSION });
+      const server = createApiServer(
+        engine.router,
+        log.child({ subsystem: 'api' }),
+        { version: ENGINE_VERSION, timeouts: cfg.apiTimeouts },
+        TCP_HOST.test(host) ? tls : undefined,
+      );
       cleanups.push(await listen(server, host, cfg, log));
       servers.push(server);
     }
@@ -152,10 +174,11 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', () => log.info('SIGHUP received; configuration reload is not supported, ignoring'));
-  // A bug in one request must not take the daemon (and everyone's containers' API) down.
+  // A bug in one request must not take the daemon (and everyone's containers' API) down. Whatever
+  // lands here is a bug, a client's EPIPE included (a stream without an 'error' listener): it is
+  // logged, and the test harness fails any test whose daemon logged one.
   process.on('uncaughtException', (err) => {
-    if (isErrno(err, 'EPIPE') || isErrno(err, 'ECONNRESET')) return;
-    log.error('uncaught exception', { err: errorMessage(err), stack: err.stack });
+    log.error('uncaught exception', { err: errorMessage(err), code: (err as NodeJS.ErrnoException).code, stack: err.stack });
   });
   process.on('unhandledRejection', (err) => {
     log.error('unhandled rejection', { err: errorMessage(err), stack: (err as Error)?.stack });

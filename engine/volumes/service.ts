@@ -37,7 +37,14 @@ export interface VolumeMountUse {
   holder?: string;
 }
 
+/** A local volume is a directory named after it: one path component, at most NAME_MAX bytes. */
+const MAX_VOLUME_NAME = 255;
+
 export function validateVolumeName(name: string): void {
+  if (name.length === 1) throw invalid(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`);
+  if (name.length > MAX_VOLUME_NAME) {
+    throw invalid(`create ${name.slice(0, 32)}...: volume name is too long, names can be at most ${MAX_VOLUME_NAME} characters`);
+  }
   if (!VOLUME_NAME.test(name)) {
     throw invalid(
       `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,

@@ -1,7 +1,7 @@
 /**
  * The renderer's way to the bridge host. In Electron the preload puts a BridgeTransport on
  * `window.berth`; in web mode this module builds the same interface over a WebSocket to the
- * server that served the page (token from the URL), reconnecting when the connection drops.
+ * server that served the page (authenticated by its session cookie), reconnecting when the connection drops.
  * Everything else in the renderer sees only `BridgeTransport`.
  */
 import type {
@@ -145,11 +145,10 @@ let transport: BridgeTransport | undefined;
 export function bridge(): BridgeTransport {
   if (transport) return transport;
   if (window.berth) return (transport = window.berth);
-  const params = new URLSearchParams(location.search);
-  const token = params.get('token') ?? sessionStorage.getItem('berth-token') ?? '';
-  if (token) sessionStorage.setItem('berth-token', token);
+  // The server swapped the link's one-time token for an HttpOnly session cookie before this page
+  // loaded; the browser sends that cookie with the WebSocket handshake.
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  transport = new WebSocketTransport(`${scheme}://${location.host}/bridge?token=${encodeURIComponent(token)}`);
+  transport = new WebSocketTransport(`${scheme}://${location.host}/bridge`);
   return transport;
 }
 

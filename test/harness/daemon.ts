@@ -31,7 +31,11 @@ export interface TestDaemon {
   /** Stops it if running, then starts it again on the same roots and waits for /_ping. */
   restart(): Promise<void>;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<DaemonResponse>;
-  /** Stops the daemon, unmounts anything left under its temp dir, removes the temp dir. */
+  /**
+   * Stops the daemon, unmounts anything left under its temp dir, removes the temp dir. Fails (after
+   * cleaning up) when the daemon logged an uncaught exception or an unhandled rejection: those are
+   * bugs wherever they happen, even when the request that caused them looked fine to the test.
+   */
   cleanup(): Promise<void>;
 }
 
@@ -93,6 +97,12 @@ export function unixRequest(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** The log lines where the daemon's last-resort handlers caught something (see engine/daemon/main.ts). */
+export async function strayErrorsIn(logFile: string): Promise<string[]> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  return text.split('\n').filter((line) => /"msg":"(uncaught exception|unhandled rejection)"/.test(line));
 }
 
 /** Mount points at or below `dir`, deepest first. */
@@ -250,10 +260,14 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
     },
     async cleanup() {
       await stop();
+      const stray = await strayErrorsIn(logFile);
       await unmountUnder(base);
       if (opts.dataRoot) await unmountUnder(opts.dataRoot);
       untrackDir(base);
       await removeDir(base);
+      if (stray.length > 0) {
+        throw new Error(`berthd logged ${stray.length} uncaught exception(s) or unhandled rejection(s):\n${stray.slice(0, 5).join('\n')}`);
+      }
     },
   };
   return daemon;

@@ -294,8 +294,15 @@ export class ImageSaver {
     const src = this.images.content.createReadStream(layer.blob.digest);
     const kind = compressionForMediaType(layer.blob.mediaType);
     const dec = kind !== undefined ? decompressor(kind) : autoDecompressor();
+    // When the client hangs up, the abort reaches these three streams from several sides at once
+    // (pipeline's signal, the generator below, the pack being destroyed) and each may emit 'error' after
+    // its reader is gone. The failure is reported once, through `piped` or the pack; an
+    // 'error' event with no listener would be an uncaught exception instead.
+    const ignore = (): void => undefined;
+    src.on('error', ignore);
+    dec.on('error', ignore);
     const piped = pipeline(src, dec, { signal });
-    piped.catch(() => undefined);
+    piped.catch(ignore);
     // Checked as it streams: a layer that turns out wrong fails before the entry is complete, so
     // the archive ends truncated rather than silently wrong.
     async function* verified(): AsyncGenerator<Buffer> {

@@ -4,7 +4,7 @@
  * its status), the Berth VM (VmPanel), and the theme (light, dark or the system's).
  */
 import { useState, type ReactNode } from 'react';
-import type { EngineEndpoint, EngineStatus, Theme } from '../../../types/desktop-api';
+import type { EngineEndpoint, EngineStatus, EngineTls, HostKeyReport, Theme } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { Badge, Button, Confirm, ErrorBanner, toast, useAction } from '../components/ui';
 import { engineStatus, useCall, useEngineStatus } from '../state';
@@ -33,30 +33,57 @@ function StatusText(props: { status: EngineStatus | undefined }): ReactNode {
   );
 }
 
+const TLS_LABELS = { ca: 'TLS CA', cert: 'TLS certificate', key: 'TLS key' } as const;
+
+/** The engine's TLS files as typed (empty fields left out); the engine's certificate is always verified. */
+function tlsOf(files: { ca: string; cert: string; key: string }): EngineTls {
+  const tls: EngineTls = { verify: true };
+  for (const k of ['ca', 'cert', 'key'] as const) if (files[k].trim()) tls[k] = files[k].trim();
+  return tls;
+}
+
 function AddEngine(props: { onAdded: () => void }): ReactNode {
   const [name, setName] = useState('');
   const [host, setHost] = useState('');
   const [identity, setIdentity] = useState('');
+  // tcp:// engines over TLS: the CA, and the client certificate and key an engine with --tlsverify wants.
+  const [tlsFiles, setTlsFiles] = useState({ ca: '', cert: '', key: '' });
   const [problem, setProblem] = useState<string>();
   const [added, setAdded] = useState<EngineEndpoint>();
   const [busy, setBusy] = useState(false);
+  // A host key that differs from the trusted one: replacing it is the user's explicit choice.
+  const [changedKey, setChangedKey] = useState<HostKeyReport>();
   const ssh = host.trim().startsWith('ssh://');
-  const submit = async (): Promise<void> => {
+  const tcp = host.trim().startsWith('tcp://');
+  const tls = tcp && (tlsFiles.ca.trim() || tlsFiles.cert.trim() || tlsFiles.key.trim()) ? tlsOf(tlsFiles) : undefined;
+  const submit = async (replaceHostKey?: string): Promise<void> => {
     if (!name.trim()) return setProblem('Give the engine a name.');
     if (!HOST.test(host.trim())) return setProblem('The host is unix:///path.sock, tcp://host:port or ssh://user@host.');
     setProblem(undefined);
     setAdded(undefined);
+    setChangedKey(undefined);
     setBusy(true);
     try {
-      const e = await bridge().invoke('engine.add', { name: name.trim(), host: host.trim(), ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}) });
+      const e = await bridge().invoke('engine.add', {
+        name: name.trim(),
+        host: host.trim(),
+        ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}),
+        ...(replaceHostKey ? { replaceHostKey } : {}),
+        ...(tls ? { tls } : {}),
+      });
       toast(`Added engine ${e.name}`);
       setName('');
       setHost('');
       setIdentity('');
+      setTlsFiles({ ca: '', cert: '', key: '' });
       if (e.kind === 'ssh') setAdded(e);
       props.onAdded();
     } catch (err) {
       setProblem(errorText(err));
+      if (ssh && (err as { status?: number }).status === 409) {
+        const report = await bridge().invoke('engine.hostKey', { host: host.trim() }).catch(() => undefined);
+        if (report?.verdict === 'mismatch') setChangedKey(report);
+      }
     } finally {
       setBusy(false);
     }
@@ -90,18 +117,48 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
             Identity file <input value={identity} onChange={(e) => setIdentity(e.target.value)} placeholder="~/.ssh/id_ed25519 (optional)" size={26} autoComplete="off" />
           </label>
         )}
+        {tcp &&
+          (['ca', 'cert', 'key'] as const).map((k) => (
+            <label key={k}>
+              {TLS_LABELS[k]}{' '}
+              <input value={tlsFiles[k]} onChange={(e) => setTlsFiles({ ...tlsFiles, [k]: e.target.value })} placeholder={`~/.docker/${k}.pem (TLS)`} size={22} autoComplete="off" />
+            </label>
+          ))}
         <Button type="submit" kind="primary" disabled={busy}>
           Add engine
         </Button>
       </div>
       <p id="engine-host-help" className="muted">
         A remote engine over SSH is ssh://user@host, with :port and /path/to/docker.sock when they are not the usual ones. Berth connects once to check it and pins the
-        server's host key. Without an identity file it uses the SSH agent, Berth's key or ~/.ssh/id_*.
+        server's host key. Without an identity file it uses the SSH agent, Berth's key or ~/.ssh/id_*. A tcp:// engine served with TLS needs its CA and, when it
+        verifies clients, your certificate and key.
       </p>
       {problem && (
         <p id="engine-problem" className="field-error" role="alert">
           {problem}
         </p>
+      )}
+      {changedKey && (
+        <Confirm
+          title="The host key changed"
+          danger
+          confirm="Replace the pinned key"
+          message={
+            <>
+              {changedKey.name} now presents <code>{changedKey.presented}</code>, but{' '}
+              {changedKey.trusted.map((k, i) => (
+                <span key={k}>
+                  {i > 0 && ', '}
+                  <code>{k}</code>
+                </span>
+              ))}{' '}
+              is trusted for it. Replace the pinned key only if you know why it changed (the host was reinstalled); otherwise someone may be intercepting the
+              connection.
+            </>
+          }
+          onCancel={() => setChangedKey(undefined)}
+          onConfirm={() => void submit(changedKey.presented)}
+        />
       )}
       {added && (
         <p role="status">
