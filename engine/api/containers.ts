@@ -258,7 +258,7 @@ export function containerRoutes(router: Router, backend: ContainersBackend): voi
     };
     let conn: StreamConn | undefined;
     const open = (tty: boolean): OutputSink => {
-      const c = (conn = openStream(req, res, hijack, tty));
+      const c = (conn = openStream(req, res, hijack, tty, opts.logs));
       return { write: (b) => c.write(b), end: () => c.end() };
     };
     const detachKeys = parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS);

@@ -33,6 +33,8 @@ export function openStream(
   res: ServerResponse,
   hijack: ((headers: Record<string, string>) => Duplex) | undefined,
   tty: boolean,
+  /** Output may be ready the moment the 101 is sent (attach's log replay): hold it briefly (below). */
+  replaysAtOnce = false,
 ): StreamConn {
   const type = tty ? RAW_STREAM : MULTIPLEXED_STREAM;
   if (hijack) {
@@ -41,14 +43,18 @@ export function openStream(
     // clients that read the answer through a buffered HTTP parser and then switch to the raw
     // socket (docker-py) lose whatever arrived together with the answer. dockerd's own latency
     // gives them that gap; ours would not.
-    let held: Buffer[] | undefined = [];
+    // Live output (docker run's attach, exec) comes after a start the client has yet to send, so
+    // only a replay is held.
+    let held: Buffer[] | undefined = replaysAtOnce ? [] : undefined;
     let endHeld = false;
     const send = (b: Buffer): void => void (sock.writable && sock.writableLength < MAX_PENDING_OUTPUT && sock.write(b));
-    setTimeout(() => {
-      for (const b of held ?? []) send(b);
-      held = undefined;
-      if (endHeld) sock.end();
-    }, UPGRADE_SETTLE_MS).unref();
+    if (held) {
+      setTimeout(() => {
+        for (const b of held ?? []) send(b);
+        held = undefined;
+        if (endHeld) sock.end();
+      }, UPGRADE_SETTLE_MS).unref();
+    }
     return {
       write: (b) => (held ? void held.push(b) : send(b)),
       end: () => (held ? void (endHeld = true) : void sock.end()),
