@@ -357,7 +357,8 @@ test('diagnostics: versions, five pings, the daemon log tail', { skip, timeout: 
   assert.equal(d.bridge, 'web');
   assert.equal(d.engine.state, 'running');
   assert.equal(d.pingMs.length, 5);
-  assert.ok(d.daemonLog && d.daemonLog.length > 0, 'the daemon log tail');
+  assert.ok(d.daemonLog.text && d.daemonLog.text.length > 0, 'the daemon log tail');
+  assert.equal(d.daemonLog.path, env.daemon.logFile, 'BERTH_DAEMON_LOG wins');
   const info = await host.call('system.info', {});
   assert.ok(typeof info.ID === 'string' || typeof (info as { Name?: string }).Name === 'string');
 });

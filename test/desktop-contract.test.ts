@@ -19,9 +19,14 @@ const METHODS: Record<MethodName, true> = {
   'engine.add': true,
   'engine.remove': true,
   'engine.use': true,
+  'engine.start': true,
+  'engine.restart': true,
+  'engine.resetPlan': true,
+  'engine.reset': true,
   'system.info': true,
   'system.version': true,
   'system.df': true,
+  'system.freePort': true,
   'diagnostics.collect': true,
   'settings.get': true,
   'settings.set': true,
@@ -40,6 +45,7 @@ const METHODS: Record<MethodName, true> = {
   'containers.writeFile': true,
   'images.list': true,
   'images.inspect': true,
+  'images.history': true,
   'images.remove': true,
   'images.prune': true,
   'images.pull': true,
@@ -47,10 +53,17 @@ const METHODS: Record<MethodName, true> = {
   'images.build': true,
   'jobs.list': true,
   'jobs.cancel': true,
+  'jobs.dismiss': true,
+  'jobs.clearFinished': true,
   'volumes.list': true,
   'volumes.create': true,
   'volumes.remove': true,
   'volumes.prune': true,
+  'volumes.listDir': true,
+  'volumes.readFile': true,
+  'volumes.clone': true,
+  'volumes.import': true,
+  'compose.action': true,
   'networks.list': true,
   'networks.inspect': true,
   'networks.create': true,
@@ -60,7 +73,7 @@ const METHODS: Record<MethodName, true> = {
   'vm.stop': true,
   'vm.configure': true,
 };
-const STREAMS: Record<StreamName, true> = { events: true, jobs: true, logs: true, stats: true, terminal: true, vm: true };
+const STREAMS: Record<StreamName, true> = { events: true, jobs: true, logs: true, projectLogs: true, stats: true, terminal: true, vm: true, volumeExport: true };
 
 test('type level: parameters, results, stream messages and inputs are what the contract says', () => {
   expectType<Equal<MethodParams<'containers.inspect'>, { id: string }>>(true);

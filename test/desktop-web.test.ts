@@ -138,7 +138,7 @@ test('calls and streams as WireFrames: result, error, data, end after close', as
   try {
     send({ t: 'call', id: 1, method: 'settings.set', params: { theme: 'light' } });
     const set = await waitFor((f) => f.t === 'result' && f.id === 1);
-    assert.deepEqual(set, { t: 'result', id: 1, ok: true, value: { theme: 'light', onboardingDone: false, sampleRegistry: 'localhost:5000', sampleImage: 'library/busybox:latest' } });
+    assert.deepEqual(set, { t: 'result', id: 1, ok: true, value: { theme: 'light', onboardingDone: false, sampleRegistry: 'docker.io', sampleImage: 'library/nginx:alpine', tour: { step: 0 } } });
 
     send({ t: 'call', id: 2, method: 'containers.list', params: {} });
     const unreachable = await waitFor((f) => f.t === 'result' && f.id === 2);

@@ -109,7 +109,7 @@ const ENGINE = { id: 'local', name: 'This computer', kind: 'local' as const, hos
 function baseFixtures(): Fixtures {
   return {
     'engine.status': { state: 'running', engine: ENGINE, version: '0.1.0', apiVersion: '1.47', os: 'linux', latencyMs: 1.2 },
-    'settings.get': { theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1' },
+    'settings.get': { theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1', tour: { step: 0 } },
     'images.list': [],
     'containers.list': [],
   };
@@ -493,7 +493,8 @@ describe('renderer screens', { skip }, () => {
       platform: 'linux x64',
       engine: { state: 'running' as const, engine: ENGINE, version: '0.1.0', apiVersion: '1.47', os: 'linux', latencyMs: 1 },
       pingMs: [3, 1, 2],
-      daemonLog: 'level=info msg="berthd listening"\nlevel=warn msg="slow"',
+      daemonLog: { text: 'level=info msg="berthd listening"\nlevel=warn msg="slow"', path: '/var/lib/berth/berthd.log' },
+      control: { start: null, restart: 'stops berthd and runs it again the same way' },
     };
     const app = await openApp({ ...baseFixtures(), 'diagnostics.collect': diag, 'system.version': { Version: '0.1.0', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' } }, '/troubleshoot');
     const { page } = app;
@@ -521,7 +522,7 @@ describe('renderer screens', { skip }, () => {
       {
         ...fx,
         'engine.status': { state: 'unreachable', engine: ENGINE, reason: 'connect ENOENT /run/berth/docker.sock', fix: 'Start berthd: sudo berthd' },
-        'settings.get': { theme: 'light', onboardingDone: false, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1' },
+        'settings.get': { theme: 'light', onboardingDone: false, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1', tour: { step: 0 } },
         'images.pull': { jobId: 'j9' },
         'containers.run': { id: '9'.repeat(64), warnings: [] },
       },
@@ -569,7 +570,7 @@ describe('renderer screens', { skip }, () => {
   });
 
   test('onboarding: Skip marks the tour done', async () => {
-    const app = await openApp({ ...baseFixtures(), 'settings.get': { theme: 'system', onboardingDone: false, sampleRegistry: '', sampleImage: '' } }, '/');
+    const app = await openApp({ ...baseFixtures(), 'settings.get': { theme: 'system', onboardingDone: false, sampleRegistry: '', sampleImage: '', tour: { step: 0 } } }, '/');
     const { page } = app;
     await page.getByRole('button', { name: 'Skip the tour' }).click();
     assert.deepEqual(await called(page, 'settings.set'), { onboardingDone: true });
