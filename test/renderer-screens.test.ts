@@ -270,7 +270,9 @@ describe('renderer screens', { skip }, () => {
 
     // Close: the job keeps going on the Images screen's jobs panel, and reopening shows it again.
     await dialog.getByRole('button', { name: 'Close (keeps pulling)' }).click();
-    await hashIs(page, '#/images');
+    // Closing goes back to where the dialog was opened (the dashboard); the pull goes on.
+    await hashIs(page, '#/');
+    await page.evaluate(() => void (location.hash = '/images'));
     const panel = page.getByRole('region', { name: 'Pulls' });
     await panel.getByText('Pull localhost:5000/app:1').waitFor();
     await push(page, 'jobs', job({ layers: [{ id: 'sha256:' + 'd'.repeat(64), status: 'Extracting', current: 500, total: 1000 }, { id: 'e'.repeat(64), status: 'Pull complete', total: 2000 }] }));

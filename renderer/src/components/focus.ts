@@ -24,6 +24,31 @@ function initialFocus(root: HTMLElement): HTMLElement {
   );
 }
 
+/** What identifies a control to a person: its role and its name. */
+interface ControlKey {
+  tag: string;
+  name: string;
+}
+
+function describe(el: HTMLElement): ControlKey {
+  return { tag: el.tagName, name: (el.getAttribute('aria-label') ?? el.textContent ?? '').trim() };
+}
+
+function findLike(key: ControlKey): HTMLElement | undefined {
+  if (!key.name) return undefined;
+  return [...document.querySelectorAll<HTMLElement>(key.tag.toLowerCase())].find((el) => describe(el).name === key.name && el.getClientRects().length > 0);
+}
+
+/**
+ * The control that last had focus outside any modal. A dialog with its own route (Run, Pull)
+ * mounts after the screen that opened it has gone, so its opener is known only from here.
+ */
+let lastOutside: ControlKey | undefined;
+document.addEventListener('focusin', (e) => {
+  const el = e.target;
+  if (el instanceof HTMLElement && el !== document.body && !el.closest('[role=dialog]')) lastOutside = describe(el);
+});
+
 /** Open modals, innermost last: only the top one reacts to Tab and Escape. */
 const stack: HTMLElement[] = [];
 
@@ -38,7 +63,9 @@ export function useFocusTrap(ref: RefObject<HTMLElement | null>, onEscape: () =>
   useEffect(() => {
     const root = ref.current;
     if (!root) return;
-    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const active = document.activeElement;
+    const opener = active instanceof HTMLElement && active !== document.body ? active : null;
+    const openerKey = opener ? describe(opener) : lastOutside;
     stack.push(root);
     initialFocus(root).focus();
     const onKey = (e: KeyboardEvent): void => {
@@ -79,13 +106,23 @@ export function useFocusTrap(ref: RefObject<HTMLElement | null>, onEscape: () =>
       document.removeEventListener('keydown', onKey, true);
       document.removeEventListener('focusin', onFocusIn);
       stack.splice(stack.indexOf(root), 1);
-      // After React has removed the modal (and maybe changed the route), put focus back.
-      setTimeout(() => {
-        if (document.activeElement && document.activeElement !== document.body && !root.contains(document.activeElement)) return;
-        const target = opener && opener.isConnected ? opener : fallbackTarget();
+      // After React has removed the modal (and maybe gone back to the screen it was opened from,
+      // which renders a new copy of the opener), put focus back on the opener or its copy.
+      const key = openerKey;
+      let tries = 0;
+      const restore = (): void => {
+        const active = document.activeElement;
+        if (active && active !== document.body && !root.contains(active) && !active.matches('main, main h1')) return;
+        const again = opener && opener.isConnected ? opener : key ? findLike(key) : undefined;
+        if (!again && ++tries < 10) {
+          setTimeout(restore, 30);
+          return;
+        }
+        const target = again ?? fallbackTarget();
         if (target && target.tabIndex < 0 && !target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
         target?.focus();
-      }, 0);
+      };
+      setTimeout(restore, 0);
     };
   }, []);
 }

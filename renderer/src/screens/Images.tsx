@@ -18,7 +18,7 @@ import { useTableLayout, type SortState } from '../components/table-layout';
 import { Ago, Badge, Button, Dialog, Empty, ErrorBanner, useAction } from '../components/ui';
 import { formatBytes, shortId, shortImage } from '../format';
 import { Download, Hammer, Play, Search, Trash2, Upload } from '../icons';
-import { navigate } from '../router';
+import { navigate, navigateBack } from '../router';
 import { useCall } from '../state';
 
 /** The name to run or show: its first tag, else its digest name, else its short id. */
@@ -271,9 +271,9 @@ export function Images(props: { dialog?: 'pull' | 'run' | 'build'; query: URLSea
       )}
       {removing && <RemoveDialog image={removing} users={usedBy(removing.Id)} onClose={() => setRemoving(undefined)} />}
       {pruning && <PruneDialog onClose={() => setPruning(false)} />}
-      {props.dialog === 'pull' && <PullDialog onClose={() => navigate('/images')} initialRef={props.query.get('ref') ?? undefined} />}
-      {props.dialog === 'build' && <BuildDialog onClose={() => navigate('/images')} />}
-      {props.dialog === 'run' && <RunDialog onClose={() => navigate('/images')} image={props.query.get('image') ?? undefined} />}
+      {props.dialog === 'pull' && <PullDialog onClose={() => navigateBack('/images')} initialRef={props.query.get('ref') ?? undefined} />}
+      {props.dialog === 'build' && <BuildDialog onClose={() => navigateBack('/images')} />}
+      {props.dialog === 'run' && <RunDialog onClose={() => navigateBack('/images')} image={props.query.get('image') ?? undefined} />}
     </section>
   );
 }
