@@ -12,7 +12,8 @@ import { whenEngineUp } from '../state';
 
 const LINE_HEIGHT = 18;
 const MAX_LINES = 100_000;
-const PALETTE = ['#1f6feb', '#1a7f37', '#bf3989', '#9a6700', '#8250df', '#0a7ea4', '#cf222e', '#57606a'];
+/** Distinct hues readable on light and dark backgrounds; no red, which reads as an error. */
+const PALETTE = ['#2f81f7', '#2da44e', '#bf3989', '#bf8700', '#8250df', '#1b9aaa', '#e16f24', '#6e7781'];
 
 /** A stable colour per service name. */
 export function serviceColor(service: string): string {

@@ -90,7 +90,7 @@ function Chart(props: { def: ChartDef; points: Point[]; now: string }): ReactNod
       {
         width: Math.max(el.clientWidth, 200),
         height: 160,
-        legend: { show: true },
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max, min, props.def.id === 'cpu' ? 1 : 1024)] } },
         axes: [

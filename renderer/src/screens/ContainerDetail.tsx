@@ -87,7 +87,7 @@ export function ContainerDetail(props: { id: string; tab?: string }): ReactNode 
             <span title={c.Config.Image}>{shortImage(c.Config.Image)}</span> · {shortId(c.Id)} · {c.State.Running ? `started ${formatAgo(c.State.StartedAt)}` : `exit code ${c.State.ExitCode}`}
           </span>
         )}
-        {c && <PortLinks ports={inspectPorts(c)} />}
+        {c && <PortLinks ports={inspectPorts(c)} hideEmpty />}
         <LastKnown />
         <span className="spacer" />
         {c && <ContainerActions target={{ id: c.Id, name, state }} onRemoved={() => navigate('/containers')} />}

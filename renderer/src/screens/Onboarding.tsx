@@ -44,10 +44,19 @@ function hasImage(tags: string[], ref: string): boolean {
   return tags.some((t) => norm(t) === norm(ref));
 }
 
+/** A reference split the way the form shows it: the registry ("docker.io" when it names none) and the rest. */
+function splitRef(ref: string): [string, string] {
+  const first = ref.split('/')[0] ?? '';
+  const hasRegistry = ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  return hasRegistry ? [first, ref.slice(first.length + 1)] : ['docker.io', ref];
+}
+
 function PullStep(props: { settings: Settings; tour: TourProgress; onPulled: (ref: string) => void; onNext: () => void }): ReactNode {
   const images = useCall('images.list', {}, ['image']);
-  const [registry, setRegistry] = useState(props.settings.sampleRegistry);
-  const [name, setName] = useState(props.settings.sampleImage);
+  // What the tour pulled before, else the configured sample.
+  const [firstRegistry, firstName] = props.tour.image ? splitRef(props.tour.image) : [props.settings.sampleRegistry, props.settings.sampleImage];
+  const [registry, setRegistry] = useState(firstRegistry);
+  const [name, setName] = useState(firstName);
   const [jobId, setJobId] = useState<string>();
   const [error, setError] = useState<string>();
   const job = useJobs().find((j) => j.id === jobId);

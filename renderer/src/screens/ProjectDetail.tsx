@@ -55,6 +55,7 @@ export function ProjectDetail(props: { name: string }): ReactNode {
           <a href="#/containers">Back to the containers</a>
         </Empty>
       ) : (
+        <div className="table-scroll">
         <table className="grid services-table" aria-label={`Services of ${props.name}`}>
           <thead>
             <tr>
@@ -92,6 +93,7 @@ export function ProjectDetail(props: { name: string }): ReactNode {
             ))}
           </tbody>
         </table>
+        </div>
       )}
       <h2 className="section-title">Logs</h2>
       <div className="tab-panel">{services.length > 0 && <ProjectLogView project={props.name} services={services} />}</div>

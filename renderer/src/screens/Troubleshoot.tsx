@@ -8,6 +8,7 @@ import { useState, type ReactNode } from 'react';
 import type { Diagnostics, ResetResult } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { restartEngine, startEngine, useIntent, type EngineHelp } from '../commands';
+import { DaemonLog } from '../components/DaemonLog';
 import { Button, Dialog, ErrorBanner, toast } from '../components/ui';
 import { formatBytes } from '../format';
 import { Copy, Download, Power, RefreshCw, Trash2 } from '../icons';
@@ -229,12 +230,7 @@ export function Troubleshoot(): ReactNode {
               {d.daemonLog.path && <span className="muted mono">{d.daemonLog.path}</span>}
             </div>
             {d.daemonLog.text !== null ? (
-              <pre className="log-tail" tabIndex={0} aria-label="Daemon log, last lines" ref={(el) => {
-                  if (el) el.scrollTop = el.scrollHeight;
-                }}
-              >
-                {d.daemonLog.text}
-              </pre>
+              <DaemonLog text={d.daemonLog.text} />
             ) : (
               <p className="callout">{d.daemonLog.note}</p>
             )}
