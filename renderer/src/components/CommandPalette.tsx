@@ -10,6 +10,7 @@ import { COMMANDS, type Command } from '../commands';
 import { shortId, shortImage } from '../format';
 import { fuzzyScore } from '../fuzzy';
 import { Box, Boxes, HardDrive, Layers, Network, Sparkles, type LucideIcon } from '../icons';
+import { HELPER_LABEL, PROJECT_LABEL } from '../labels';
 import { navigate } from '../router';
 import { useFocusTrap } from './focus';
 
@@ -70,9 +71,9 @@ async function loadEntities(): Promise<Item[]> {
   const projects = new Set<string>();
   if (containers.status === 'fulfilled') {
     for (const c of containers.value) {
-      if (c.Labels?.['com.berth.desktop.helper']) continue;
+      if (c.Labels?.[HELPER_LABEL]) continue;
       const name = c.Names[0]?.replace(/^\//, '') ?? shortId(c.Id);
-      const project = c.Labels?.['com.docker.compose.project'];
+      const project = c.Labels?.[PROJECT_LABEL];
       if (project) projects.add(project);
       out.push({ id: `container:${c.Id}`, kind: 'container', title: name, match: `${c.Id.slice(0, 12)} ${c.Image}`, detail: `${c.State} · ${shortImage(c.Image)}`, run: () => navigate(`/containers/${c.Id}/logs`) });
     }

@@ -13,6 +13,7 @@ import { useTableLayout } from '../components/table-layout';
 import { Button, Empty, ErrorBanner } from '../components/ui';
 import { VirtualTable, type Column } from '../components/VirtualTable';
 import { Pause, Play, Plus, RotateCw, Search, Square, Trash2 } from '../icons';
+import { HELPER_LABEL } from '../labels';
 import { navigate } from '../router';
 import { useCall, useEngineDown } from '../state';
 import { ConfirmRemove, runOnAll, useLiveStats, type ActionTarget } from './containerActions';
@@ -229,7 +230,7 @@ export function Containers(): ReactNode {
           </label>
         )}
         <span className="muted count" role="status">
-          {shown.length} of {all.filter((c) => !c.Labels?.['com.berth.desktop.helper']).length} shown
+          {shown.length} of {all.filter((c) => !c.Labels?.[HELPER_LABEL]).length} shown
         </span>
       </div>
       {selectedRows.length > 0 && (

@@ -10,6 +10,7 @@ import { LastKnown } from '../components/EngineBanner';
 import { Ago, Button, ErrorBanner } from '../components/ui';
 import { formatBytes, shortId } from '../format';
 import { Box, Download, HardDrive, Layers, LifeBuoy, Play, Sparkles } from '../icons';
+import { HELPER_LABEL } from '../labels';
 import { navigate } from '../router';
 import { useCall, useEngineStatus, useRecentEvents } from '../state';
 import type { EventMessage } from '../../../types/engine-api';
@@ -28,7 +29,7 @@ export function summarize(df: SystemDf): DiskSummary {
   const images = df.Images ?? [];
   const used = images.filter((i) => i.Containers > 0);
   const inUse = used.reduce((n, i) => (i.Size < 0 || i.SharedSize < 0 ? n : n + i.Size - i.SharedSize), 0);
-  const containers = (df.Containers ?? []).filter((c) => !c.Labels?.['com.berth.desktop.helper']);
+  const containers = (df.Containers ?? []).filter((c) => !c.Labels?.[HELPER_LABEL]);
   const cSize = containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
   const volumes = df.Volumes ?? [];
   const vSize = (v: (typeof volumes)[number]): number => Math.max(0, v.UsageData?.Size ?? 0);

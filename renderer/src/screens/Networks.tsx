@@ -79,7 +79,7 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
       footer={
         <>
           <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" disabled={busy} onClick={() => void submit()}>
+          <Button kind="primary" engine disabled={busy} onClick={() => void submit()}>
             Create
           </Button>
         </>

@@ -15,6 +15,7 @@ import { parseKeyValues } from '../components/forms';
 import { Ago, Button, Confirm, Dialog, Empty, ErrorBanner, toast, useAction } from '../components/ui';
 import { formatBytes } from '../format';
 import { Copy, Download, FolderOpen, Plus, Trash2, Upload } from '../icons';
+import { HELPER_LABEL } from '../labels';
 import { useCall } from '../state';
 
 interface Use {
@@ -57,7 +58,7 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
       footer={
         <>
           <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" disabled={busy} onClick={() => void submit()}>
+          <Button kind="primary" engine disabled={busy} onClick={() => void submit()}>
             Create
           </Button>
         </>
@@ -192,7 +193,7 @@ export function Volumes(props: { query?: URLSearchParams }): ReactNode {
   const usage = new Map((sizes.data?.Volumes ?? []).map((v) => [v.Name, v.UsageData?.Size ?? -1]));
   const uses = (name: string): Use[] =>
     (containers.data ?? []).flatMap((c) =>
-      c.Labels?.['com.berth.desktop.helper'] ? [] : c.Mounts.filter((m) => m.Type === 'volume' && m.Name === name).map((m) => ({ container: c, destination: m.Destination })),
+      c.Labels?.[HELPER_LABEL] ? [] : c.Mounts.filter((m) => m.Type === 'volume' && m.Name === name).map((m) => ({ container: c, destination: m.Destination })),
     );
 
   const remove = async (v: Volume): Promise<void> => {

@@ -9,11 +9,9 @@ import type { SortState } from '../components/table-layout';
 import { shortImage } from '../format';
 import { containerName, isUp } from './containerActions';
 
-export const PROJECT_LABEL = 'com.docker.compose.project';
-export const SERVICE_LABEL = 'com.docker.compose.service';
-const NUMBER_LABEL = 'com.docker.compose.container-number';
-/** Containers Berth Desktop makes for a moment (volume file access): never listed. */
-export const HELPER_LABEL = 'com.berth.desktop.helper';
+import { HELPER_LABEL, NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL } from '../labels';
+
+export { PROJECT_LABEL, SERVICE_LABEL };
 
 export type StateFilter = 'all' | 'running' | 'stopped';
 
