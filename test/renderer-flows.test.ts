@@ -81,6 +81,10 @@ describe('containers at 1024×640', { skip }, () => {
     assert.equal(await nginx.getAttribute('title'), 'docker.io/library/nginx:alpine', 'short name shown, full one on hover');
     assert.equal(await grid.getByRole('link', { name: 'helper' }).count(), 0, "the app's own helper containers are not listed");
     await r.page.getByText('4 of 4 shown').waitFor();
+    // The row icons are drawn (one masked span each: lucide's drawing as a CSS mask).
+    const glyph = row.getByRole('button', { name: 'Stop analytics-worker' }).locator('.glyph');
+    assert.match(await glyph.evaluate((el: any) => { const cs = (globalThis as any).getComputedStyle(el); return cs.getPropertyValue("mask-image") || cs.getPropertyValue("-webkit-mask-image"); }), /^url\("data:image\/svg\+xml/);
+    assert.deepEqual(await glyph.evaluate((el: any) => [el.getBoundingClientRect().width, el.getBoundingClientRect().height]), [16, 16]);
   });
 
   test('compose rows show the service; the project has its own start, stop, restart and delete', async () => {

@@ -7,8 +7,9 @@
  * header button, aria-sort) and resizable (drag the edge, or focus it and use the arrow keys).
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { cloneElement, useEffect, useRef, type KeyboardEvent, type PointerEvent, type ReactElement, type ReactNode } from 'react';
+import { cloneElement, useEffect, useMemo, useRef, type KeyboardEvent, type PointerEvent, type ReactElement, type ReactNode } from 'react';
 import { ArrowDown, ArrowUp, ArrowUpDown } from '../icons';
+import { Glyph } from './Glyph';
 import type { TableLayout } from './table-layout';
 
 export interface Column {
@@ -29,7 +30,7 @@ export interface VirtualTableProps<T> {
   columns: Column[];
   rows: T[];
   rowKey(row: T): string;
-  /** One <tr>; `aria-rowindex` is filled in from `index`. */
+  /** One <tr>, or a component that puts its `aria-rowindex` and `style` props on its <tr>. */
   renderRow(row: T, index: number): ReactElement;
   rowHeight?: number;
   /** Row kept in view (keyboard selection). */
@@ -80,12 +81,12 @@ function HeaderCell(props: { column: Column; layout: TableLayout | undefined }):
       scope="col"
       style={width !== undefined ? { width } : undefined}
       aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : c.sortable ? 'none' : undefined}
-      className={c.sortable ? 'sortable' : undefined}
+      className={[c.sortable ? 'sortable' : '', c.resizable ? 'resizable' : ''].filter(Boolean).join(' ') || undefined}
     >
       {c.sortable && layout ? (
         <button type="button" className="th-sort" onClick={() => layout.sortBy(c.id)}>
           {c.header}
-          <Arrow size={13} aria-hidden="true" className={sorted ? 'sort-on' : 'sort-off'} />
+          <Glyph icon={Arrow} size={13} className={sorted ? 'sort-on' : 'sort-off'} />
         </button>
       ) : (
         c.header
@@ -96,7 +97,7 @@ function HeaderCell(props: { column: Column; layout: TableLayout | undefined }):
           role="separator"
           aria-orientation="vertical"
           aria-label={`Resize the ${c.label ?? (typeof c.header === 'string' ? c.header : c.id)} column`}
-          aria-valuenow={Math.round(th.current?.getBoundingClientRect().width ?? (typeof width === 'number' ? width : 0))}
+          aria-valuenow={typeof width === 'number' ? Math.round(width) : undefined}
           tabIndex={0}
           onPointerDown={startDrag}
           onKeyDown={resizeKey}
@@ -119,6 +120,8 @@ export function VirtualTable<T>(props: VirtualTableProps<T>): ReactNode {
     getItemKey: (i) => props.rowKey(props.rows[i]!),
   });
   useEffect(() => v.measure(), [rowHeight]);
+  // One style object per height, so memoized rows see the same props and skip re-rendering.
+  const rowStyle = useMemo(() => ({ height: rowHeight }), [rowHeight]);
   const items = v.getVirtualItems();
 
   useEffect(() => {
@@ -156,7 +159,7 @@ export function VirtualTable<T>(props: VirtualTableProps<T>): ReactNode {
           {top > 0 && <tr aria-hidden="true" style={{ height: top }} />}
           {items.map((item) => {
             const row = props.renderRow(props.rows[item.index]!, item.index);
-            return cloneElement(row as ReactElement<Record<string, unknown>>, { key: item.key, 'aria-rowindex': item.index + 2, style: { height: rowHeight } });
+            return cloneElement(row as ReactElement<Record<string, unknown>>, { key: item.key, 'aria-rowindex': item.index + 2, style: rowStyle });
           })}
           {bottom > 0 && <tr aria-hidden="true" style={{ height: bottom }} />}
         </tbody>

@@ -8,6 +8,7 @@ import { formatAgo, formatDate } from '../format';
 import { X, type LucideIcon } from '../icons';
 import { useEngineDown } from '../state';
 import { useFocusTrap } from './focus';
+import { Glyph } from './Glyph';
 
 export function Button(props: {
   children?: ReactNode;
@@ -38,7 +39,7 @@ export function Button(props: {
       title={blocked ? down : (props.title ?? props.label)}
       data-engine-blocked={blocked ? '' : undefined}
     >
-      {Icon && <Icon size={16} strokeWidth={2} aria-hidden="true" className="btn-glyph" />}
+      {Icon && <Glyph icon={Icon} className="btn-glyph" />}
       {!props.iconOnly && props.children}
     </button>
   );

@@ -3,8 +3,9 @@
  * table's layout asks: at narrow widths the columns that do not fit fold into a second line
  * under the name, so names stay readable from 1024 px up.
  */
-import type { ReactElement } from 'react';
+import { memo, type CSSProperties, type ReactElement } from 'react';
 import type { StatsSample } from '../../../types/desktop-api';
+import { Glyph } from '../components/Glyph';
 import { Button, StateBadge } from '../components/ui';
 import { formatBytes, percent, shortImage } from '../format';
 import { ChevronDown, ChevronRight, Play, RotateCw, ScrollText, Square, Trash2 } from '../icons';
@@ -16,15 +17,20 @@ export type Fold = 0 | 1 | 2;
 
 export const target = (r: ContainerRow): ActionTarget => ({ id: r.c.Id, name: r.name, state: r.c.State });
 
-export function ContainerRowView(props: {
+/** Memoized: a keystroke in the search re-renders only the rows that changed. */
+export const ContainerRowView = memo(function ContainerRowView(props: {
   r: ContainerRow;
   active: boolean;
   selected: boolean;
   fold: Fold;
   stats: StatsSample | undefined;
   stale: boolean;
-  onActivate(): void;
-  onToggleSelect(): void;
+  /** Called with the row's id (stable callbacks keep the memo effective). */
+  onActivate(id: string): void;
+  onToggleSelect(id: string): void;
+  /** From the virtual table: the row's position and height. */
+  'aria-rowindex'?: number;
+  style?: CSSProperties;
 }): ReactElement {
   const { r, fold, stats } = props;
   const running = r.c.State === 'running' && !props.stale;
@@ -32,9 +38,16 @@ export function ContainerRowView(props: {
   const mem = running ? formatBytes(stats?.memoryBytes) : '—';
   const image = shortImage(r.c.Image);
   return (
-    <tr id={rowDomId(r)} className={`${props.active ? 'active' : ''}${r.project ? ' in-group' : ''}`} aria-selected={props.active} onClick={props.onActivate}>
+    <tr
+      id={rowDomId(r)}
+      className={`${props.active ? 'active' : ''}${r.project ? ' in-group' : ''}`}
+      aria-selected={props.active}
+      aria-rowindex={props['aria-rowindex']}
+      style={props.style}
+      onClick={() => props.onActivate(r.c.Id)}
+    >
       <td>
-        <input type="checkbox" aria-label={`Select ${r.name}`} checked={props.selected} onChange={props.onToggleSelect} />
+        <input type="checkbox" aria-label={`Select ${r.name}`} checked={props.selected} onChange={() => props.onToggleSelect(r.c.Id)} />
       </td>
       <td>
         <StateBadge state={r.c.State} />
@@ -73,7 +86,7 @@ export function ContainerRowView(props: {
       </td>
     </tr>
   );
-}
+});
 
 export function GroupRowView(props: {
   g: GroupRow;
@@ -83,16 +96,25 @@ export function GroupRowView(props: {
   onActivate(): void;
   onToggle(): void;
   onAction(action: 'start' | 'stop' | 'restart' | 'remove'): void;
+  'aria-rowindex'?: number;
+  style?: CSSProperties;
 }): ReactElement {
   const { g } = props;
   const Chevron = props.open ? ChevronDown : ChevronRight;
   const up = g.running > 0;
   return (
-    <tr id={rowDomId(g)} className={`group-row${props.active ? ' active' : ''}`} aria-selected={props.active} onClick={props.onActivate}>
+    <tr
+      id={rowDomId(g)}
+      className={`group-row${props.active ? ' active' : ''}`}
+      aria-selected={props.active}
+      aria-rowindex={props['aria-rowindex']}
+      style={props.style}
+      onClick={props.onActivate}
+    >
       <td colSpan={props.columns}>
         <div className="group-line">
           <button type="button" className="group-toggle" aria-expanded={props.open} aria-label={g.project} onClick={props.onToggle}>
-            <Chevron size={16} aria-hidden="true" />
+            <Glyph icon={Chevron} />
             <span>{g.project}</span>
           </button>
           <span className="muted">
@@ -101,7 +123,7 @@ export function GroupRowView(props: {
           <span className="spacer" />
           <span className="row actions actions-compact" onClick={(e) => e.stopPropagation()}>
             <a className="btn btn-ghost btn-icon" href={`#/projects/${encodeURIComponent(g.project)}`} aria-label={`Logs of project ${g.project}`} title="Project logs">
-              <ScrollText size={16} aria-hidden="true" />
+              <Glyph icon={ScrollText} />
             </a>
             {!up || g.running < g.members.length ? <Button icon={Play} iconOnly engine label={`Start project ${g.project}`} onClick={() => props.onAction('start')} /> : null}
             {up && <Button icon={Square} iconOnly engine label={`Stop project ${g.project}`} onClick={() => props.onAction('stop')} />}

@@ -6,7 +6,7 @@
  * actions; a keyboard model (arrows move, Enter opens, Space selects, Delete removes).
  * Virtualized so 500+ containers stay smooth; refreshed by container events.
  */
-import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactElement, type ReactNode, type RefObject } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactElement, type ReactNode, type RefObject } from 'react';
 import { useIntent } from '../commands';
 import { LastKnown } from '../components/EngineBanner';
 import { useTableLayout } from '../components/table-layout';
@@ -17,7 +17,7 @@ import { HELPER_LABEL } from '../labels';
 import { navigate } from '../router';
 import { useCall, useEngineDown } from '../state';
 import { ConfirmRemove, runOnAll, useLiveStats, type ActionTarget } from './containerActions';
-import { buildRows, PROJECT_LABEL, rowDomId, rowKey, type ContainerRow, type Row, type StateFilter } from './containerRows';
+import { filterRows, prepareRows, PROJECT_LABEL, rowDomId, rowKey, type ContainerRow, type Row, type StateFilter } from './containerRows';
 import { ContainerRowView, GroupRowView, target, type Fold } from './ContainerRows';
 import { ConfirmProjectRemove, runProjectAction, type ProjectAction } from './projectActions';
 
@@ -58,7 +58,8 @@ export function Containers(): ReactNode {
 
   const all = list.data ?? [];
   const projects = useMemo(() => [...new Set(all.map((c) => c.Labels?.[PROJECT_LABEL]).filter((p): p is string => !!p))].sort(), [all]);
-  const { rows, shown } = useMemo(() => buildRows(all, { q, state: stateFilter, project }, layout.sort, collapsed), [all, q, stateFilter, project, layout.sort, collapsed]);
+  const prepared = useMemo(() => prepareRows(all, layout.sort), [all, layout.sort]);
+  const { rows, shown } = useMemo(() => filterRows(prepared, { q, state: stateFilter, project }, collapsed), [prepared, q, stateFilter, project, collapsed]);
   const stats = useLiveStats(down ? [] : visible ? visible.split(',') : []);
 
   const shownIds = new Set(shown.map((r) => r.c.Id));
@@ -69,13 +70,16 @@ export function Containers(): ReactNode {
   useIntent('containers:running', () => setStateFilter('running'));
   useIntent('containers:all', () => setStateFilter('all'));
 
-  const toggleSelect = (id: string): void =>
-    setSelected((s) => {
-      const n = new Set(s);
-      if (n.has(id)) n.delete(id);
-      else n.add(id);
-      return n;
-    });
+  const toggleSelect = useCallback(
+    (id: string): void =>
+      setSelected((s) => {
+        const n = new Set(s);
+        if (n.has(id)) n.delete(id);
+        else n.add(id);
+        return n;
+      }),
+    [],
+  );
   const toggleGroup = (proj: string, open?: boolean): void =>
     setCollapsed((s) => {
       const n = new Set(s);
@@ -178,8 +182,8 @@ export function Containers(): ReactNode {
         fold={fold}
         stats={stats.get(r.c.Id)}
         stale={down !== undefined}
-        onActivate={() => setActive(rowKey(r))}
-        onToggleSelect={() => toggleSelect(r.c.Id)}
+        onActivate={setActive}
+        onToggleSelect={toggleSelect}
       />
     );
   };
