@@ -105,8 +105,9 @@ test('engine status: running with version and latency; a missing socket is unrea
     assert.equal(down.state, 'unreachable');
     if (down.state !== 'unreachable') return;
     assert.match(down.reason, /no engine socket at .*no-such\.sock/);
-    assert.match(down.fix, /start berthd: sudo bash build\/start\.sh/);
-    await assert.rejects(bogus.call('containers.list', {}), (e: BridgeError) => e.status === 0 && /Cannot connect/.test(e.message));
+    assert.match(down.fix, /Start engine, or start it in a terminal: sudo berthd/);
+    assert.doesNotMatch(down.fix, /build\/start\.sh|source checkout/, 'plain words, not a developer\'s recipe');
+    await assert.rejects(bogus.call('containers.list', {}), (e: BridgeError) => e.status === 0 && /^the engine is not running/.test(e.message));
   } finally {
     await bogus.close();
   }

@@ -155,7 +155,7 @@ test('calls and streams as WireFrames: result, error, data, end after close', as
     const msg = status.data as { type: string; status: { state: string; fix: string } };
     assert.equal(msg.type, 'engine');
     assert.equal(msg.status.state, 'unreachable');
-    assert.match(msg.status.fix, /start berthd/);
+    assert.match(msg.status.fix, /sudo berthd/);
     send({ t: 'close', id: 4 });
     assert.deepEqual(await waitFor((f) => f.t === 'end' && f.id === 4), { t: 'end', id: 4 });
 
