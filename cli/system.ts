@@ -210,8 +210,10 @@ export function diskUsageRows(df: SystemDf): Record<string, string>[] {
   const layers = df.LayersSize ?? 0;
 
   const containers = df.Containers ?? [];
+  // As the docker CLI counts: paused and restarting containers are active too.
+  const active = (c: (typeof containers)[number]): boolean => c.State === 'running' || c.State === 'paused' || c.State === 'restarting';
   const containersSize = containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
-  const containersIdle = containers.filter((c) => c.State !== 'running').reduce((n, c) => n + (c.SizeRw ?? 0), 0);
+  const containersIdle = containers.filter((c) => !active(c)).reduce((n, c) => n + (c.SizeRw ?? 0), 0);
 
   const volumes = df.Volumes ?? [];
   const volumeSize = (v: (typeof volumes)[number]): number => Math.max(0, v.UsageData?.Size ?? 0);
@@ -233,7 +235,7 @@ export function diskUsageRows(df: SystemDf): Record<string, string>[] {
     {
       Type: 'Containers',
       TotalCount: String(containers.length),
-      Active: String(containers.filter((c) => c.State === 'running').length),
+      Active: String(containers.filter(active).length),
       Size: humanSize(containersSize),
       Reclaimable: reclaim(containersIdle, containersSize),
     },

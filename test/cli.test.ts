@@ -327,6 +327,9 @@ describe('formatting', () => {
     });
     assert.deepEqual(rows[0], { Type: 'Images', TotalCount: '2', Active: '1', Size: '1MB', Reclaimable: '500kB (50%)' });
     assert.deepEqual(rows[1], { Type: 'Containers', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' });
+    const c = (State: string, SizeRw: number): never => ({ Id: State, Names: [], State, SizeRw }) as never;
+    const states = diskUsageRows({ LayersSize: 0, Images: [], Containers: [c('running', 100), c('paused', 200), c('restarting', 0), c('exited', 300)], Volumes: null, BuildCache: [] });
+    assert.deepEqual(states[1], { Type: 'Containers', TotalCount: '4', Active: '3', Size: '600B', Reclaimable: '300B (50%)' }, 'paused and restarting count as active, as in docker');
   });
 
   test('event lines', () => {

@@ -105,8 +105,9 @@ test('engine status: running with version and latency; a missing socket is unrea
     assert.equal(down.state, 'unreachable');
     if (down.state !== 'unreachable') return;
     assert.match(down.reason, /no engine socket at .*no-such\.sock/);
-    assert.match(down.fix, /start berthd: sudo bash build\/start\.sh/);
-    await assert.rejects(bogus.call('containers.list', {}), (e: BridgeError) => e.status === 0 && /Cannot connect/.test(e.message));
+    assert.match(down.fix, /Start engine, or start it in a terminal: sudo berthd/);
+    assert.doesNotMatch(down.fix, /build\/start\.sh|source checkout/, 'plain words, not a developer\'s recipe');
+    await assert.rejects(bogus.call('containers.list', {}), (e: BridgeError) => e.status === 0 && /^the engine is not running/.test(e.message));
   } finally {
     await bogus.close();
   }
@@ -357,7 +358,8 @@ test('diagnostics: versions, five pings, the daemon log tail', { skip, timeout: 
   assert.equal(d.bridge, 'web');
   assert.equal(d.engine.state, 'running');
   assert.equal(d.pingMs.length, 5);
-  assert.ok(d.daemonLog && d.daemonLog.length > 0, 'the daemon log tail');
+  assert.ok(d.daemonLog.text && d.daemonLog.text.length > 0, 'the daemon log tail');
+  assert.equal(d.daemonLog.path, env.daemon.logFile, 'BERTH_DAEMON_LOG wins');
   const info = await host.call('system.info', {});
   assert.ok(typeof info.ID === 'string' || typeof (info as { Name?: string }).Name === 'string');
 });

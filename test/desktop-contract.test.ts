@@ -20,9 +20,14 @@ const METHODS: Record<MethodName, true> = {
   'engine.hostKey': true,
   'engine.remove': true,
   'engine.use': true,
+  'engine.start': true,
+  'engine.restart': true,
+  'engine.resetPlan': true,
+  'engine.reset': true,
   'system.info': true,
   'system.version': true,
   'system.df': true,
+  'system.freePort': true,
   'diagnostics.collect': true,
   'settings.get': true,
   'settings.set': true,
@@ -41,6 +46,7 @@ const METHODS: Record<MethodName, true> = {
   'containers.writeFile': true,
   'images.list': true,
   'images.inspect': true,
+  'images.history': true,
   'images.remove': true,
   'images.prune': true,
   'images.pull': true,
@@ -48,10 +54,17 @@ const METHODS: Record<MethodName, true> = {
   'images.build': true,
   'jobs.list': true,
   'jobs.cancel': true,
+  'jobs.dismiss': true,
+  'jobs.clearFinished': true,
   'volumes.list': true,
   'volumes.create': true,
   'volumes.remove': true,
   'volumes.prune': true,
+  'volumes.listDir': true,
+  'volumes.readFile': true,
+  'volumes.clone': true,
+  'volumes.import': true,
+  'compose.action': true,
   'networks.list': true,
   'networks.inspect': true,
   'networks.create': true,
@@ -61,7 +74,7 @@ const METHODS: Record<MethodName, true> = {
   'vm.stop': true,
   'vm.configure': true,
 };
-const STREAMS: Record<StreamName, true> = { events: true, jobs: true, logs: true, stats: true, terminal: true, vm: true };
+const STREAMS: Record<StreamName, true> = { events: true, jobs: true, logs: true, projectLogs: true, stats: true, terminal: true, vm: true, volumeExport: true };
 
 test('type level: parameters, results, stream messages and inputs are what the contract says', () => {
   expectType<Equal<MethodParams<'containers.inspect'>, { id: string }>>(true);

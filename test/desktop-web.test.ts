@@ -198,7 +198,7 @@ test('calls and streams as WireFrames: result, error, data, end after close', as
   try {
     send({ t: 'call', id: 1, method: 'settings.set', params: { theme: 'light' } });
     const set = await waitFor((f) => f.t === 'result' && f.id === 1);
-    assert.deepEqual(set, { t: 'result', id: 1, ok: true, value: { theme: 'light', onboardingDone: false, sampleRegistry: 'localhost:5000', sampleImage: 'library/busybox:latest' } });
+    assert.deepEqual(set, { t: 'result', id: 1, ok: true, value: { theme: 'light', onboardingDone: false, sampleRegistry: 'docker.io', sampleImage: 'library/nginx:alpine', tour: { step: 0 } } });
 
     send({ t: 'call', id: 2, method: 'containers.list', params: {} });
     const unreachable = await waitFor((f) => f.t === 'result' && f.id === 2);
@@ -215,7 +215,7 @@ test('calls and streams as WireFrames: result, error, data, end after close', as
     const msg = status.data as { type: string; status: { state: string; fix: string } };
     assert.equal(msg.type, 'engine');
     assert.equal(msg.status.state, 'unreachable');
-    assert.match(msg.status.fix, /start berthd/);
+    assert.match(msg.status.fix, /sudo berthd/);
     send({ t: 'close', id: 4 });
     assert.deepEqual(await waitFor((f) => f.t === 'end' && f.id === 4), { t: 'end', id: 4 });
 

@@ -126,6 +126,7 @@ test('a named volume keeps data between containers and cannot be removed while a
     const refused = await daemon.request('DELETE', '/v1.47/volumes/shared');
     assert.equal(refused.status, 409);
     assert.match(refused.json<{ message: string }>().message, new RegExp(`volume is in use - \\[${id}\\]`));
+    assert.match(refused.json<{ message: string }>().message, /\(used by container user\)$/, 'the refusal names the container');
     const cli = await docker(daemon, ['volume', 'rm', 'shared']);
     assert.notEqual(cli.code, 0);
     assert.match(cli.stderr, /volume is in use/);

@@ -69,10 +69,10 @@ describe('containers list', { skip }, () => {
     const r = await open({ route: '/containers' });
     const grid = r.page.getByRole('grid', { name: 'Containers' });
     await grid.getByRole('link', { name: 'shop-web-1' }).waitFor();
-    // Standalone containers first, then the "shop" header, then its members.
+    // Sorted by name, the "shop" project's header takes its place among the containers, its members below it.
     const rows = await grid.locator('tbody tr:not([aria-hidden])').allInnerTexts();
     const order = rows.map((t) => (t.includes('shop-web-1') ? 'web' : t.includes('shop-db-1') ? 'db' : t.includes('solo') ? 'solo' : t.includes('shop') ? 'group' : t));
-    assert.deepEqual(order, ['solo', 'group', 'db', 'web']);
+    assert.deepEqual(order, ['group', 'db', 'web', 'solo']);
     await grid.getByRole('button', { name: 'shop', expanded: true }).click();
     await grid.getByRole('button', { name: 'shop', expanded: false }).waitFor();
     await grid.getByRole('link', { name: 'shop-web-1' }).waitFor({ state: 'detached' });
@@ -126,7 +126,8 @@ describe('containers list', { skip }, () => {
     const grid = r.page.getByRole('grid', { name: 'Containers' });
     await grid.getByRole('link', { name: 'solo' }).waitFor();
     await grid.focus();
-    for (const key of ['ArrowDown', 'ArrowDown', 'ArrowDown', 'ArrowDown', 'Delete']) await r.page.keyboard.press(key);
+    // The rows: the shop group, shop-db-1, shop-web-1, solo.
+    for (const key of ['ArrowDown', 'ArrowDown', 'ArrowDown', 'Delete']) await r.page.keyboard.press(key);
     const dialog = r.page.getByRole('dialog', { name: 'Delete shop-web-1?' });
     await dialog.getByRole('button', { name: 'Delete' }).click();
     const call = await r.waitForCall('containers.remove');
@@ -264,7 +265,7 @@ describe('container detail', { skip }, () => {
     await now.getByText('12.5%').waitFor();
     await now.getByText('2.5 MB of 1.0 GB').waitFor();
     await now.getByText('↓ 1.0 kB/s ↑ 500 B/s').waitFor();
-    await r.page.getByRole('img', { name: 'CPU over the last two minutes, now 12.5%' }).waitFor();
+    await r.page.getByRole('figure', { name: 'CPU over the last two minutes, now 12.5%' }).waitFor();
     const canvases = await r.page.locator('figure.chart canvas').count();
     assert.equal(canvases, 4);
   });

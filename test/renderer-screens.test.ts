@@ -109,7 +109,7 @@ const ENGINE = { id: 'local', name: 'This computer', kind: 'local' as const, hos
 function baseFixtures(): Fixtures {
   return {
     'engine.status': { state: 'running', engine: ENGINE, version: '0.1.0', apiVersion: '1.47', os: 'linux', latencyMs: 1.2 },
-    'settings.get': { theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1' },
+    'settings.get': { theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1', tour: { step: 0 } },
     'images.list': [],
     'containers.list': [],
   };
@@ -270,7 +270,9 @@ describe('renderer screens', { skip }, () => {
 
     // Close: the job keeps going on the Images screen's jobs panel, and reopening shows it again.
     await dialog.getByRole('button', { name: 'Close (keeps pulling)' }).click();
-    await hashIs(page, '#/images');
+    // Closing goes back to where the dialog was opened (the dashboard); the pull goes on.
+    await hashIs(page, '#/');
+    await page.evaluate(() => void (location.hash = '/images'));
     const panel = page.getByRole('region', { name: 'Pulls' });
     await panel.getByText('Pull localhost:5000/app:1').waitFor();
     await push(page, 'jobs', job({ layers: [{ id: 'sha256:' + 'd'.repeat(64), status: 'Extracting', current: 500, total: 1000 }, { id: 'e'.repeat(64), status: 'Pull complete', total: 2000 }] }));
@@ -486,21 +488,35 @@ describe('renderer screens', { skip }, () => {
     await done(app);
   });
 
-  test('troubleshoot: versions, latency, daemon log or how to get it, export downloads the bundle', async () => {
+  test('troubleshoot: versions, latency, the engine log or why there is none, restart, export downloads the bundle', async () => {
     const diag = {
       appVersion: '0.3.0',
       bridge: 'web' as const,
       platform: 'linux x64',
       engine: { state: 'running' as const, engine: ENGINE, version: '0.1.0', apiVersion: '1.47', os: 'linux', latencyMs: 1 },
       pingMs: [3, 1, 2],
-      daemonLog: 'level=info msg="berthd listening"\nlevel=warn msg="slow"',
+      daemonLog: { text: 'level=info msg="berthd listening"\nlevel=warn msg="slow"', path: '/var/lib/berth/berthd.log' },
+      control: { start: null, restart: 'stops berthd and runs it again the same way' },
     };
-    const app = await openApp({ ...baseFixtures(), 'diagnostics.collect': diag, 'system.version': { Version: '0.1.0', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' } }, '/troubleshoot');
+    const app = await openApp(
+      {
+        ...baseFixtures(),
+        'diagnostics.collect': diag,
+        'system.version': { Version: '0.1.0', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' },
+        'engine.restart': { done: false, instructions: 'Berth Desktop cannot restart the engine from here: it needs administrator rights. In a terminal, run: sudo berthd', command: 'sudo berthd' },
+      },
+      '/troubleshoot',
+    );
     const { page } = app;
     await page.getByText('0.3.0 (web mode, linux x64)').waitFor();
     await page.getByText('running · version 0.1.0 · API 1.47 · linux').waitFor();
     await page.getByText('median 2.0 ms · min 1.0 ms · max 3.0 ms (3 pings)').waitFor();
     assert.match(await page.getByLabel('Daemon log, last lines').innerText(), /berthd listening[\s\S]*slow/);
+    await page.getByText('/var/lib/berth/berthd.log').waitFor();
+
+    await page.getByRole('button', { name: 'Restart engine' }).click();
+    await called(page, 'engine.restart');
+    await page.getByRole('status').getByText(/needs administrator rights\. In a terminal, run: sudo berthd/).waitFor();
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export diagnostics' }).click()]);
     assert.match(download.suggestedFilename(), /^berth-diagnostics-.*\.json$/);
@@ -509,20 +525,67 @@ describe('renderer screens', { skip }, () => {
     assert.equal(bundle.engineVersion.ApiVersion, '1.47');
     assert.equal(bundle.engineInfo.error, 'no fixture for system.info', 'an engine call that fails is recorded, not fatal');
 
-    await setFixture(page, 'diagnostics.collect', { ...diag, daemonLog: null });
+    await setFixture(page, 'diagnostics.collect', { ...diag, daemonLog: { text: null, path: '/var/lib/berth/berthd.log', note: "The engine's log (/var/lib/berth/berthd.log) cannot be read by this user." } });
     await page.getByRole('button', { name: 'Collect again' }).click();
-    await page.getByText('BERTH_DAEMON_LOG=/var/log/berthd.log').waitFor();
+    await page.getByText("The engine's log (/var/lib/berth/berthd.log) cannot be read by this user.").waitFor();
     await done(app);
   });
 
-  test('onboarding: first run walks every step on the bridge and Finish sets onboardingDone', async () => {
+  test('troubleshoot: reset to defaults lists what it deletes and asks for the word first', async () => {
+    const diag = {
+      appVersion: '0.3.0',
+      bridge: 'web' as const,
+      platform: 'linux x64',
+      engine: { state: 'running' as const, engine: ENGINE, version: '0.1.0', apiVersion: '1.47', os: 'linux', latencyMs: 1 },
+      pingMs: [1],
+      daemonLog: { text: null, path: null, note: 'none' },
+      control: { start: null, restart: null },
+    };
+    const plan = {
+      engine: 'This computer',
+      containers: [
+        { name: 'web', running: true },
+        { name: 'job', running: false },
+      ],
+      images: [{ name: 'alpine:3.19', size: 7_800_000 }],
+      imagesSize: 7_800_000,
+      volumes: [{ name: 'pgdata', size: 48_000_000 }],
+      networks: ['appnet'],
+      buildCacheSize: 0,
+      settings: ['theme (dark)', 'the tour is marked done (it opens again)'],
+    };
+    const app = await openApp(
+      { ...baseFixtures(), 'diagnostics.collect': diag, 'engine.resetPlan': plan, 'engine.reset': { removed: { containers: 2, images: 1, volumes: 1, networks: 1 }, failures: [] } },
+      '/troubleshoot',
+    );
+    const { page } = app;
+    await page.getByRole('button', { name: 'Reset to defaults…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reset to defaults?' });
+    await dialog.getByText('2 containers').waitFor();
+    await dialog.getByText(/1 running, stopped first/).waitFor();
+    await dialog.getByText(': web, job').waitFor();
+    await dialog.getByText(': pgdata').waitFor();
+    await dialog.getByText(': appnet').waitFor();
+    await dialog.getByText(/theme \(dark\)/).waitFor();
+    const go = dialog.getByRole('button', { name: 'Delete everything and reset' });
+    assert.equal(await go.isDisabled(), true, 'nothing happens before the word is typed');
+    await dialog.getByLabel(/Type reset to confirm/).fill('reset');
+    await go.click();
+    assert.deepEqual(await called(page, 'engine.reset'), { confirm: 'reset' });
+    await dialog.getByText(/Deleted 2 containers, 1 image, 1 volume and 1 network/).waitFor();
+    await done(app);
+  });
+
+  test('onboarding: a fresh profile walks every step, saving progress; the run uses a free port and the image\'s own port', async () => {
     const fx = baseFixtures();
     const app = await openApp(
       {
         ...fx,
-        'engine.status': { state: 'unreachable', engine: ENGINE, reason: 'connect ENOENT /run/berth/docker.sock', fix: 'Start berthd: sudo berthd' },
-        'settings.get': { theme: 'light', onboardingDone: false, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1' },
+        'engine.status': { state: 'unreachable', engine: ENGINE, reason: 'connect ENOENT /run/berth/docker.sock', fix: 'use Start engine, or start it in a terminal: sudo berthd' },
+        'settings.get': { theme: 'light', onboardingDone: false, sampleRegistry: 'localhost:5000', sampleImage: 'berth/sample:1', tour: { step: 0 } },
         'images.pull': { jobId: 'j9' },
+        'images.inspect': { Id: 'sha256:' + 'e'.repeat(64), Config: { ExposedPorts: { '8080/tcp': {} } } } as never,
+        'system.freePort': { port: 8081 },
         'containers.run': { id: '9'.repeat(64), warnings: [] },
       },
       '/',
@@ -531,14 +594,15 @@ describe('renderer screens', { skip }, () => {
     await hashIs(page, '#/welcome');
     await page.getByText('Step 1 of 5').waitFor();
     await page.getByRole('heading', { name: 'Check the engine' }).waitFor();
-    await page.getByText('How to fix it: Start berthd: sudo berthd').waitFor();
+    await page.getByText('How to fix it: use Start engine, or start it in a terminal: sudo berthd').waitFor();
     await setFixture(page, 'engine.status', fx['engine.status']);
     await page.getByRole('button', { name: 'Check again' }).click();
     await page.getByRole('button', { name: 'Next: pull an image' }).click();
+    assert.deepEqual(await called(page, 'settings.set'), { tour: { step: 1 } }, 'each step is saved');
 
     await page.getByText('Step 2 of 5').waitFor();
     assert.equal(await page.getByLabel('Registry').inputValue(), 'localhost:5000');
-    await page.getByLabel('Image').fill('berth/web:2');
+    await page.getByLabel('Image', { exact: true }).fill('berth/web:2');
     await page.getByRole('button', { name: 'Pull localhost:5000/berth/web:2' }).click();
     assert.deepEqual(await called(page, 'images.pull'), { ref: 'localhost:5000/berth/web:2' });
     await push(page, 'jobs', job({ id: 'j9', title: 'Pull localhost:5000/berth/web:2', layers: [{ id: 'a'.repeat(64), status: 'Downloading', current: 10, total: 100 }] }));
@@ -548,31 +612,68 @@ describe('renderer screens', { skip }, () => {
     await page.getByRole('button', { name: 'Next: run it' }).click();
 
     await page.getByText('Step 3 of 5').waitFor();
-    await page.getByLabel('Port on this computer').fill('8081');
+    await page.waitForFunction(() => (window as unknown as { document: { querySelector(s: string): { value: string } | null } }).document.querySelector('input[inputmode=numeric]')?.value === '8081');
+    assert.equal(await page.getByLabel('Port in the container').inputValue(), '8080', 'the port the image exposes');
     await page.getByRole('button', { name: 'Run it' }).click();
-    assert.deepEqual(await called(page, 'containers.run'), { image: 'localhost:5000/berth/web:2', ports: [{ host: '8081', container: '80', protocol: 'tcp' }] });
-    assert.equal(await page.getByRole('link', { name: 'http://localhost:8081/' }).getAttribute('href'), 'http://localhost:8081/');
+    assert.deepEqual(await called(page, 'containers.run'), { image: 'localhost:5000/berth/web:2', ports: [{ host: '8081', container: '8080', protocol: 'tcp' }] });
+    assert.equal(await page.getByRole('link', { name: /http:\/\/localhost:8081\// }).getAttribute('href'), 'http://localhost:8081/');
     await page.getByRole('button', { name: 'Next: look inside' }).click();
 
     await page.getByText('Step 4 of 5').waitFor();
     const id = '9'.repeat(64);
     assert.equal(await page.getByRole('link', { name: /terminal/ }).getAttribute('href'), `#/containers/${id}/terminal`);
     assert.equal(await page.getByRole('link', { name: /logs/ }).getAttribute('href'), `#/containers/${id}/logs`);
+    const saved = (await calls(page, 'settings.set')).at(-1) as { tour: Record<string, unknown> };
+    assert.deepEqual(saved.tour, { step: 3, image: 'localhost:5000/berth/web:2', containerId: id, hostPort: 8081 });
     await page.getByRole('button', { name: 'Next: what next' }).click();
 
     await page.getByText('Step 5 of 5').waitFor();
     await page.getByRole('button', { name: 'Finish' }).click();
-    assert.deepEqual(await called(page, 'settings.set'), { onboardingDone: true });
+    const last = (await calls(page, 'settings.set')).at(-1) as { onboardingDone: boolean; tour: { step: number } };
+    assert.equal(last.onboardingDone, true);
+    assert.equal(last.tour.step, 0);
     await hashIs(page, '#/');
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     await done(app);
   });
 
-  test('onboarding: Skip marks the tour done', async () => {
-    const app = await openApp({ ...baseFixtures(), 'settings.get': { theme: 'system', onboardingDone: false, sampleRegistry: '', sampleImage: '' } }, '/');
+  test('onboarding: leaving and coming back resumes the step, reuses the pulled image and the running container', async () => {
+    const id = '7'.repeat(64);
+    const app = await openApp(
+      {
+        ...baseFixtures(),
+        'settings.get': { theme: 'light', onboardingDone: false, sampleRegistry: 'docker.io', sampleImage: 'library/nginx:alpine', tour: { step: 2, image: 'library/nginx:alpine', containerId: id, hostPort: 8082 } },
+        'images.list': [{ ...IMG_ALPINE, RepoTags: ['nginx:alpine'] }],
+        'images.inspect': { Id: IMG_ALPINE.Id, Config: { ExposedPorts: { '80/tcp': {} } } } as never,
+        'system.freePort': { port: 8083 },
+        'containers.inspect': { Id: id, Name: '/tour', State: { Status: 'running', Running: true }, Config: {} } as never,
+        'system.df': { LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] },
+        'system.info': { Name: 'x' } as never,
+      },
+      '/',
+    );
+    const { page } = app;
+    // Half-way: the tour does not reopen by itself; the dashboard offers to resume it.
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await page.getByRole('button', { name: 'Resume the tour' }).click();
+    await page.getByText('Step 3 of 5').waitFor();
+    await page.getByText('It is running.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Run it' }).count(), 0, 'the running container is reused');
+    assert.equal(await page.getByRole('link', { name: /http:\/\/localhost:8082\// }).count(), 1);
+    assert.equal((await calls(page, 'containers.run')).length, 0);
+    await page.getByRole('button', { name: 'Back' }).click();
+    await page.getByText('Step 2 of 5').waitFor();
+    await page.getByText('nginx:alpine is already on this engine').waitFor();
+    await page.getByRole('button', { name: 'Next: run it' }).waitFor();
+    assert.equal((await calls(page, 'images.pull')).length, 0, 'nothing is pulled again');
+    await done(app);
+  });
+
+  test('onboarding: Skip counts as finishing', async () => {
+    const app = await openApp({ ...baseFixtures(), 'settings.get': { theme: 'system', onboardingDone: false, sampleRegistry: '', sampleImage: '', tour: { step: 0 } } }, '/');
     const { page } = app;
     await page.getByRole('button', { name: 'Skip the tour' }).click();
-    assert.deepEqual(await called(page, 'settings.set'), { onboardingDone: true });
+    assert.deepEqual(await called(page, 'settings.set'), { onboardingDone: true, tour: { step: 0 } });
     await hashIs(page, '#/');
     await done(app);
   });

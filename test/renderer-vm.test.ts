@@ -196,17 +196,19 @@ describe('the Berth VM in the app', { skip }, () => {
 
     // From anywhere: the palette's Stop VM.
     await r.page.keyboard.press('Control+k');
-    await r.page.getByRole('combobox', { name: 'Type a command' }).fill('Stop VM');
+    await r.page.getByRole('combobox', { name: /^Search commands/ }).fill('Stop VM');
     await r.page.keyboard.press('Enter');
     await r.waitForCall('vm.stop');
   });
 
-  test('dashboard: an unreachable local engine keeps the generic notice and opens no VM stream', async () => {
+  test('dashboard: an unreachable local engine gets the engine banner (no VM notice) and opens no VM stream', async () => {
     const r = await open({
       route: '/',
       methods: { 'engine.status': { state: 'unreachable', engine: LOCAL, reason: 'connect ENOENT /run/berth/docker.sock', fix: 'Start berthd: sudo berthd' } },
     });
-    await r.page.getByRole('alert').getByText('connect ENOENT /run/berth/docker.sock. Start berthd: sudo berthd').first().waitFor();
+    const banner = r.page.getByRole('alert', { name: 'Engine not running' });
+    await banner.getByText('Connect ENOENT /run/berth/docker.sock.').waitFor();
+    await banner.getByRole('button', { name: 'Start engine' }).waitFor();
     assert.equal(await r.page.getByRole('button', { name: 'Start the VM' }).count(), 0);
     assert.equal(r.streams.filter((s) => s.stream === 'vm').length, 0);
   });

@@ -11,11 +11,13 @@ import type {
   ContainerInspect,
   ContainerSummary,
   EventMessage,
+  HistoryItem,
   ImageInspect,
   ImageSummary,
   NetworkCreateBody,
   NetworkInspect,
   SystemDf,
+  SystemDfType,
   SystemInfo,
   SystemVersion,
   Volume,
@@ -65,12 +67,59 @@ export type EngineStatus =
 
 export type Theme = 'light' | 'dark' | 'system';
 
+/** Where the first-run tour is, so leaving it (a link, Back, a restart) resumes it there. */
+export interface TourProgress {
+  /** The step reached, 0-based. */
+  step: number;
+  /** The image the tour pulled, or found already on the engine. */
+  image?: string;
+  /** The container the tour ran from it, and the port on this computer it publishes. */
+  containerId?: string;
+  hostPort?: number;
+}
+
 export interface Settings {
   theme: Theme;
+  /** Set by Finish and by Skip: the tour does not open by itself any more. */
   onboardingDone: boolean;
-  /** The registry the onboarding pulls its sample image from, e.g. "localhost:5000". */
+  /** The registry the tour pulls its sample image from: "docker.io" (Docker Hub) unless configured. */
   sampleRegistry: string;
   sampleImage: string;
+  tour: TourProgress;
+}
+
+/** What "Start engine" / "Restart engine" did, or what the person has to do instead. */
+export type EngineControlResult =
+  | { done: true; how: string }
+  | { done: false; instructions: string; command?: string };
+
+/** Where the bridge found the engine's own log, or why there is none to show. */
+export interface DaemonLogInfo {
+  /** The last lines, or null when the log could not be read. */
+  text: string | null;
+  path: string | null;
+  /** Why there is no text (not found, not readable, on another machine), in plain words. */
+  note?: string;
+}
+
+/** What "Reset to defaults" would delete, so the confirmation can list it. */
+export interface ResetPlan {
+  engine: string;
+  containers: { name: string; running: boolean }[];
+  images: { name: string; size: number }[];
+  /** Bytes the images take on disk (layers shared between them counted once). */
+  imagesSize: number;
+  volumes: { name: string; size: number }[];
+  networks: string[];
+  buildCacheSize: number;
+  /** The app's own settings that go back to their defaults. */
+  settings: string[];
+}
+
+export interface ResetResult {
+  removed: { containers: number; images: number; volumes: number; networks: number };
+  /** What could not be removed, with the engine's reason. */
+  failures: string[];
 }
 
 export interface Diagnostics {
@@ -80,8 +129,10 @@ export interface Diagnostics {
   engine: EngineStatus;
   /** Round trips of GET /_ping, ms. */
   pingMs: number[];
-  /** The daemon log's last lines when the bridge knows where it is (BERTH_DAEMON_LOG), else null. */
-  daemonLog: string | null;
+  /** The daemon log's last lines: BERTH_DAEMON_LOG when set, else the log berthd names beside its socket. */
+  daemonLog: DaemonLogInfo;
+  /** Whether Start / Restart engine can be done from the app here, and how. */
+  control: { start: string | null; restart: string | null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,6 +180,15 @@ export interface LayerProgress {
   total?: number;
 }
 
+/** Why a pull (or push) failed, in words a person can act on; classified from the engine's error. */
+export interface JobProblem {
+  kind: 'offline' | 'dns' | 'proxy' | 'auth' | 'not-found' | 'refused' | 'tls' | 'timeout' | 'rate-limit' | 'disk' | 'other';
+  /** What went wrong, in one plain sentence. */
+  summary: string;
+  /** What to do next. */
+  hint: string;
+}
+
 export interface Job {
   id: string;
   kind: 'pull' | 'push' | 'build';
@@ -141,7 +201,17 @@ export interface Job {
   message?: string;
   /** A build's output, the latest lines ("Step 2/5 : RUN ...", the commands' own output). */
   output?: string[];
+  /** The engine's own words for the failure (kept for the details and bug reports). */
   error?: string;
+  problem?: JobProblem;
+  /** Set on the last update of a job that was dismissed or cleared: forget it. */
+  dismissed?: boolean;
+}
+
+/** A merged project log line: which service and container printed it. */
+export interface ProjectLogLine extends LogLine {
+  service: string;
+  container: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,10 +286,19 @@ export interface BridgeMethods {
   'engine.hostKey': [{ host: string }, HostKeyReport];
   'engine.remove': [{ id: string }, null];
   'engine.use': [{ id: string }, EngineStatus];
+  /** Starts the active engine when the app knows how (the VM, a systemd unit, the command berthd last ran with). */
+  'engine.start': [Record<string, never>, EngineControlResult];
+  'engine.restart': [Record<string, never>, EngineControlResult];
+  /** What reset would delete on the active engine and in the app's settings. */
+  'engine.resetPlan': [Record<string, never>, ResetPlan];
+  /** Deletes every container, image, volume, user network and the build cache, and resets the app's settings. */
+  'engine.reset': [{ confirm: 'reset' }, ResetResult];
 
   'system.info': [Record<string, never>, SystemInfo];
   'system.version': [Record<string, never>, SystemVersion];
-  'system.df': [Record<string, never>, SystemDf];
+  'system.df': [{ types?: SystemDfType[] }, SystemDf];
+  /** A port on this computer no container publishes and nothing listens on, near `preferred`. */
+  'system.freePort': [{ preferred?: number }, { port: number }];
   'diagnostics.collect': [Record<string, never>, Diagnostics];
 
   'settings.get': [Record<string, never>, Settings];
@@ -245,6 +324,8 @@ export interface BridgeMethods {
 
   'images.list': [Record<string, never>, ImageSummary[]];
   'images.inspect': [{ id: string }, ImageInspect];
+  /** The image's layers, newest first: the instruction that made each and its size. */
+  'images.history': [{ id: string }, HistoryItem[]];
   'images.remove': [{ id: string; force?: boolean }, null];
   'images.prune': [{ all?: boolean }, { deleted: number; spaceReclaimed: number }];
   /** Starts a pull job (progress on the "jobs" stream). */
@@ -255,11 +336,24 @@ export interface BridgeMethods {
   'images.build': [BuildRequest, { jobId: string }];
   'jobs.list': [Record<string, never>, Job[]];
   'jobs.cancel': [{ id: string }, null];
+  /** Forgets a finished job (a running one is cancelled first). */
+  'jobs.dismiss': [{ id: string }, null];
+  'jobs.clearFinished': [Record<string, never>, { removed: number }];
 
   'volumes.list': [Record<string, never>, Volume[]];
   'volumes.create': [VolumeCreateBody, Volume];
   'volumes.remove': [{ name: string; force?: boolean }, null];
   'volumes.prune': [Record<string, never>, { deleted: number; spaceReclaimed: number }];
+  /** A directory of a volume, read through a helper container that is created (never started) and removed again. */
+  'volumes.listDir': [{ name: string; path: string }, FileEntry[]];
+  'volumes.readFile': [{ name: string; path: string }, { name: string; base64: string; size: number }];
+  /** A new volume with a copy of `source`'s files. */
+  'volumes.clone': [{ source: string; target: string }, Volume];
+  /** Unpacks a tar (base64, up to 64 MiB) into the volume's root. */
+  'volumes.import': [{ name: string; base64: string }, null];
+
+  /** Start, stop, restart or remove every container of a compose project (remove also takes its networks). */
+  'compose.action': [{ project: string; action: 'start' | 'stop' | 'restart' | 'remove' }, { done: number; failures: string[] }];
 
   'networks.list': [Record<string, never>, NetworkInspect[]];
   'networks.inspect': [{ id: string }, NetworkInspect];
@@ -307,6 +401,10 @@ export interface BridgeStreams {
   /** Log lines in batches (a flood arrives as few messages). */
   logs: [{ id: string; follow: boolean; tail?: number; since?: number; timestamps?: boolean }, { lines: LogLine[] }, never];
   stats: [{ id: string }, StatsSample, never];
+  /** Every container of a compose project, merged in time order (service and container on each line). */
+  projectLogs: [{ project: string; follow: boolean; tail?: number }, { lines: ProjectLogLine[] }, never];
+  /** A volume as a tar, in base64 chunks, then the total. */
+  volumeExport: [{ name: string }, { type: 'chunk'; base64: string } | { type: 'end'; bytes: number }, never];
   /** The VM's status, on open and on every change (boot progress, ports, health). */
   vm: [Record<string, never>, VmStatus, never];
   /** An interactive exec with a TTY: bash when the container has it, else sh (or `cmd`). */

@@ -30,12 +30,28 @@ export function defaultEngineId(platform: NodeJS.Platform = process.platform): s
   return platform === 'linux' ? LOCAL_ENGINE_ID : VM_ENGINE_ID;
 }
 
+/**
+ * The tour's sample is what a new user can pull anywhere: a small web server from Docker Hub
+ * (it serves a page on its published port). Tests and offline setups point these at their own
+ * registry through settings.set or the config file.
+ */
 export const DEFAULT_SETTINGS: Settings = {
   theme: 'system',
   onboardingDone: false,
-  sampleRegistry: 'localhost:5000',
-  sampleImage: 'library/busybox:latest',
+  sampleRegistry: 'docker.io',
+  sampleImage: 'library/nginx:alpine',
+  tour: { step: 0 },
 };
+
+/** The tour's saved progress, keeping only well-formed fields. */
+export function cleanTour(raw: unknown): Settings['tour'] {
+  const r = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const tour: Settings['tour'] = { step: Number.isInteger(r['step']) && (r['step'] as number) >= 0 && (r['step'] as number) < 10 ? (r['step'] as number) : 0 };
+  if (typeof r['image'] === 'string' && r['image'] !== '') tour.image = r['image'];
+  if (typeof r['containerId'] === 'string' && /^[0-9a-f]{12,64}$/.test(r['containerId'])) tour.containerId = r['containerId'];
+  if (Number.isInteger(r['hostPort']) && (r['hostPort'] as number) > 0 && (r['hostPort'] as number) < 65536) tour.hostPort = r['hostPort'] as number;
+  return tour;
+}
 
 interface StoredConfig {
   engines: EngineEndpoint[];
@@ -58,6 +74,7 @@ function cleanSettings(raw: unknown): Settings {
   if (typeof r['onboardingDone'] === 'boolean') s.onboardingDone = r['onboardingDone'];
   if (typeof r['sampleRegistry'] === 'string') s.sampleRegistry = r['sampleRegistry'];
   if (typeof r['sampleImage'] === 'string') s.sampleImage = r['sampleImage'];
+  s.tour = cleanTour(r['tour']);
   return s;
 }
 
@@ -183,7 +200,13 @@ export class DesktopConfig {
   }
 
   settings(): Settings {
-    return { ...this.state.settings };
+    return { ...this.state.settings, tour: { ...this.state.settings.tour } };
+  }
+
+  /** Back to a first run: default settings and no added engines (the built-in ones stay). */
+  async reset(): Promise<void> {
+    this.state = { engines: [], active: defaultEngineId(), settings: { ...DEFAULT_SETTINGS, tour: { step: 0 } } };
+    await this.save();
   }
 
   async setSettings(patch: Partial<Settings>): Promise<Settings> {

@@ -20,9 +20,13 @@ export class BridgeFailure extends Error implements BridgeError {
 export const invalid = (message: string): BridgeFailure => new BridgeFailure(message, 400);
 export const notFound = (message: string): BridgeFailure => new BridgeFailure(message, 404);
 
+export const UNREACHABLE_MESSAGE = 'the engine is not running, so this could not be done; start it (Start engine) and try again';
+
 /** Any thrown value as the plain object that crosses IPC or the WebSocket. */
 export function toBridgeError(err: unknown): BridgeError {
   if (err instanceof BridgeFailure) return { message: err.message, status: err.status };
+  // Not reached: the app says so plainly (the client's own advice is for the command line).
+  if (err instanceof EngineError && err.code === 'UNREACHABLE') return { message: UNREACHABLE_MESSAGE, status: 0 };
   if (err instanceof EngineError) return { message: err.message, status: err.statusCode };
   if (isAbortError(err)) return { message: 'cancelled', status: 0 };
   return { message: err instanceof Error ? err.message : String(err), status: 500 };

@@ -12,6 +12,7 @@ import type { EngineClient } from '../../client/index.js';
 import type { BuildRequest, Job, LayerProgress } from '../../types/desktop-api.js';
 import type { ProgressMessage } from '../../types/engine-api.js';
 import { notFound, toBridgeError } from './errors.js';
+import { classifyPullError } from './pull-problems.js';
 
 /** How long a finished job stays in the list. */
 export const FINISHED_JOB_TTL_MS = 10 * 60_000;
@@ -23,6 +24,8 @@ type Listener = (job: Job) => void;
 
 interface Entry {
   job: Job;
+  /** The image reference a pull or push is about (for explaining its failure). */
+  ref?: string;
   abort: AbortController;
   timer?: NodeJS.Timeout;
   pending: boolean;
@@ -91,12 +94,12 @@ export class JobManager {
 
   /** Starts pulling `ref` on `client`; resolves at once with the job's id. */
   pull(client: EngineClient, ref: string): string {
-    return this.start('pull', `Pull ${ref}`, (signal) => client.pullImage(ref, { signal }), applyPullMessage);
+    return this.start('pull', `Pull ${ref}`, (signal) => client.pullImage(ref, { signal }), applyPullMessage, ref);
   }
 
   /** Starts pushing the local tag `ref` (the same per-layer progress as a pull). */
   push(client: EngineClient, ref: string): string {
-    return this.start('push', `Push ${ref}`, (signal) => client.pushImage(ref, { signal }), applyPullMessage);
+    return this.start('push', `Push ${ref}`, (signal) => client.pushImage(ref, { signal }), applyPullMessage, ref);
   }
 
   /** Starts a build from a host directory; its output lines go to `job.output`. */
@@ -117,9 +120,15 @@ export class JobManager {
     );
   }
 
-  private start(kind: Job['kind'], title: string, messages: (signal: AbortSignal) => AsyncIterable<ProgressMessage>, fold: (job: Job, m: ProgressMessage) => void): string {
+  private start(
+    kind: Job['kind'],
+    title: string,
+    messages: (signal: AbortSignal) => AsyncIterable<ProgressMessage>,
+    fold: (job: Job, m: ProgressMessage) => void,
+    ref?: string,
+  ): string {
     const job: Job = { id: randomUUID(), kind, title, state: 'running', startedAt: new Date().toISOString(), layers: [] };
-    const entry: Entry = { job, abort: new AbortController(), pending: false };
+    const entry: Entry = { job, abort: new AbortController(), pending: false, ...(ref ? { ref } : {}) };
     this.entries.set(job.id, entry);
     this.emit(entry);
     void this.runJob(entry, messages, fold);
@@ -130,6 +139,27 @@ export class JobManager {
     const entry = this.entries.get(id);
     if (!entry) throw notFound(`no job with id "${id}"`);
     if (entry.job.state === 'running') entry.abort.abort();
+  }
+
+  /** Forgets a job (cancelling it first when it still runs); listeners get it with `dismissed`. */
+  dismiss(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) throw notFound(`no job with id "${id}"`);
+    if (entry.job.state === 'running') entry.abort.abort();
+    this.forget(entry);
+  }
+
+  /** Forgets every job that has ended; answers how many. */
+  clearFinished(): number {
+    const done = [...this.entries.values()].filter((e) => e.job.state !== 'running');
+    for (const e of done) this.forget(e);
+    return done.length;
+  }
+
+  private forget(entry: Entry): void {
+    if (entry.timer) clearTimeout(entry.timer);
+    this.entries.delete(entry.job.id);
+    for (const fn of this.listeners) fn({ ...structuredClone(entry.job), dismissed: true });
   }
 
   /** Cancels running jobs and forgets everything (the host is closing). */
@@ -158,9 +188,11 @@ export class JobManager {
         job.error = toBridgeError(err).message;
       }
     }
+    if (job.state === 'failed' && job.error && entry.ref) job.problem = classifyPullError(job.error, entry.ref);
     job.finishedAt = new Date().toISOString();
     if (entry.timer) clearTimeout(entry.timer);
     entry.pending = false;
+    if (!this.entries.has(job.id)) return; // dismissed while it ran
     this.emit(entry);
     const drop = setTimeout(() => this.entries.delete(job.id), FINISHED_JOB_TTL_MS);
     drop.unref();
@@ -172,7 +204,7 @@ export class JobManager {
     entry.pending = true;
     entry.timer = setTimeout(() => {
       entry.pending = false;
-      if (entry.job.state === 'running') this.emit(entry);
+      if (entry.job.state === 'running' && this.entries.has(entry.job.id)) this.emit(entry);
     }, UPDATE_INTERVAL_MS);
   }
 

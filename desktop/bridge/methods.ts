@@ -3,16 +3,22 @@
  * a method added to types/desktop-api.ts does not compile until it has a handler here. Handlers
  * check their parameters (params.ts) and speak to the active engine through client/.
  */
-import { readFile as readTextFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Diagnostics, EngineTls, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
-import type { NetworkCreateBody, VolumeCreateBody } from '../../types/engine-api.js';
+import type { NetworkCreateBody, SystemDfType, VolumeCreateBody } from '../../types/engine-api.js';
+import { projectAction } from './compose.js';
+import { controlAbilities, daemonLog, restartEngine, startEngine } from './engine-control.js';
+import { freeHostPort } from './free-port.js';
+import { resetEverything, resetPlan } from './reset.js';
+import { volumeClone, volumeImport, volumeListDir, volumeReadFile } from './volume-files.js';
 import type { HostContext } from './context.js';
-import { invalid } from './errors.js';
-import { listDir, readFile, writeFile } from './files.js';
-import { asParams, oneOf, optBool, optStr, optStrings, str, type Params } from './params.js';
+import { BridgeFailure, invalid } from './errors.js';
+import { listDir, MAX_READ_BYTES, readFile, writeFile } from './files.js';
+import { asParams, oneOf, optBool, optInt, optStr, optStrings, str, type Params } from './params.js';
 import { runContainer } from './run.js';
 import { addEngine, hostKeyReport, removeEngine } from './engines.js';
+import { cleanTour } from './config.js';
 import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
 
 export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
@@ -26,17 +32,9 @@ const none = (params: unknown): void => {
   if (keys.length > 0) throw invalid(`unexpected parameters: ${keys.join(', ')}`);
 };
 
-/** The last `lines` lines of a text file, or null when it cannot be read. */
-async function tail(file: string | undefined, lines = 200): Promise<string | null> {
-  if (!file) return null;
-  const text = await readTextFile(file, 'utf8').catch(() => null);
-  if (text === null) return null;
-  return text.split('\n').slice(-lines - 1).join('\n');
-}
-
 function settingsPatch(params: unknown): Partial<Settings> {
   const p = asParams(params);
-  const known = ['theme', 'onboardingDone', 'sampleRegistry', 'sampleImage'];
+  const known = ['theme', 'onboardingDone', 'sampleRegistry', 'sampleImage', 'tour'];
   const unknown = Object.keys(p).filter((k) => !known.includes(k));
   if (unknown.length > 0) throw invalid(`unknown settings: ${unknown.join(', ')}`);
   const patch: Partial<Settings> = {};
@@ -48,6 +46,10 @@ function settingsPatch(params: unknown): Partial<Settings> {
   if (registry !== undefined) patch.sampleRegistry = registry;
   const image = optStr(p, 'sampleImage');
   if (image !== undefined) patch.sampleImage = image;
+  if (p['tour'] !== undefined) {
+    if (typeof p['tour'] !== 'object' || p['tour'] === null || Array.isArray(p['tour'])) throw invalid('"tour" must be an object');
+    patch.tour = cleanTour(p['tour']);
+  }
   return patch;
 }
 
@@ -86,6 +88,23 @@ export const methods: MethodTable = {
     return null;
   },
   'engine.use': async (ctx, params) => ctx.useEngine(id(params)),
+  'engine.start': async (ctx, p) => {
+    none(p);
+    return startEngine(ctx);
+  },
+  'engine.restart': async (ctx, p) => {
+    none(p);
+    return restartEngine(ctx);
+  },
+  'engine.resetPlan': async (ctx, p) => {
+    none(p);
+    return resetPlan(ctx);
+  },
+  'engine.reset': async (ctx, params) => {
+    // The word itself, so a stray call can never wipe an engine.
+    if (asParams(params)['confirm'] !== 'reset') throw invalid('reset needs {"confirm": "reset"}');
+    return resetEverything(ctx);
+  },
 
   'system.info': async (ctx, p) => {
     none(p);
@@ -95,10 +114,13 @@ export const methods: MethodTable = {
     none(p);
     return ctx.client().version();
   },
-  'system.df': async (ctx, p) => {
-    none(p);
-    return ctx.client().systemDf();
+  'system.df': async (ctx, params) => {
+    const types = optStrings(asParams(params), 'types');
+    const known = ['container', 'image', 'volume', 'build-cache'];
+    if (types?.some((t) => !known.includes(t))) throw invalid(`"types" must be among ${known.join(', ')}`);
+    return ctx.client().systemDf(types ? { types: types as SystemDfType[] } : {});
   },
+  'system.freePort': async (ctx, params) => ({ port: await freeHostPort(ctx.client(), ctx.activeEngine(), optInt(asParams(params), 'preferred', 1, 65535)) }),
   'diagnostics.collect': async (ctx, p): Promise<Diagnostics> => {
     none(p);
     const client = ctx.client();
@@ -117,7 +139,8 @@ export const methods: MethodTable = {
       platform: `${process.platform} ${process.arch}, node ${process.versions.node}${process.versions['electron'] ? `, electron ${process.versions['electron']}` : ''}`,
       engine,
       pingMs,
-      daemonLog: await tail(ctx.env['BERTH_DAEMON_LOG']),
+      daemonLog: await daemonLog(ctx),
+      control: await controlAbilities(ctx),
     };
   },
 
@@ -192,6 +215,7 @@ export const methods: MethodTable = {
     return ctx.client().listImages();
   },
   'images.inspect': async (ctx, params) => ctx.client().inspectImage(id(params)),
+  'images.history': async (ctx, params) => ctx.client().imageHistory(id(params)),
   'images.remove': async (ctx, params) => {
     const p = asParams(params);
     await ctx.client().removeImage(str(p, 'id'), { force: optBool(p, 'force') ?? false });
@@ -240,6 +264,14 @@ export const methods: MethodTable = {
     ctx.jobs.cancel(id(params));
     return null;
   },
+  'jobs.dismiss': async (ctx, params) => {
+    ctx.jobs.dismiss(id(params));
+    return null;
+  },
+  'jobs.clearFinished': async (ctx, p) => {
+    none(p);
+    return { removed: ctx.jobs.clearFinished() };
+  },
 
   'volumes.list': async (ctx, p) => {
     none(p);
@@ -255,6 +287,34 @@ export const methods: MethodTable = {
     none(p);
     const r = await ctx.client().volumes.prune();
     return { deleted: (r.VolumesDeleted ?? []).length, spaceReclaimed: r.SpaceReclaimed ?? 0 };
+  },
+
+  'volumes.listDir': async (ctx, params) => {
+    const p = asParams(params);
+    return volumeListDir(ctx.client(), str(p, 'name'), str(p, 'path'));
+  },
+  'volumes.readFile': async (ctx, params) => {
+    const p = asParams(params);
+    return volumeReadFile(ctx.client(), str(p, 'name'), str(p, 'path'));
+  },
+  'volumes.clone': async (ctx, params) => {
+    const p = asParams(params);
+    return volumeClone(ctx.client(), str(p, 'source'), str(p, 'target').trim());
+  },
+  'volumes.import': async (ctx, params) => {
+    const p = asParams(params);
+    const base64 = str(p, 'base64');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) throw invalid('"base64" is not base64');
+    if (base64.length > (MAX_READ_BYTES * 4) / 3 + 4) throw new BridgeFailure(`a tar above ${MAX_READ_BYTES} bytes cannot be imported here`, 413);
+    await volumeImport(ctx.client(), str(p, 'name'), Buffer.from(base64, 'base64'));
+    return null;
+  },
+
+  'compose.action': async (ctx, params) => {
+    const p = asParams(params);
+    const action = oneOf(p, 'action', ['start', 'stop', 'restart', 'remove'] as const);
+    if (!action) throw invalid('"action" is required');
+    return projectAction(ctx.client(), str(p, 'project'), action);
   },
 
   'networks.list': async (ctx, p) => {

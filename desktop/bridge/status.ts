@@ -28,7 +28,7 @@ export function explainUnreachable(engine: EngineEndpoint, err: unknown): { reas
   }
   const startFix =
     engine.kind === 'local'
-      ? 'start berthd: sudo bash build/start.sh (from a source checkout), or run berthd'
+      ? 'use Start engine, or start it in a terminal: sudo berthd'
       : engine.kind === 'vm'
         ? 'start the VM: berth vm start, or Settings → Virtual machine → Start'
         : `start the engine behind ${where}, or check the address`;

@@ -13,6 +13,8 @@ import { pumpStats } from './stats.js';
 import { sameStatus } from './status.js';
 import { openTerminal, parseTerminalInput } from './terminal.js';
 import { followVm } from './vm.js';
+import { pumpProjectLogs } from './compose.js';
+import { volumeExport } from './volume-files.js';
 
 export interface StreamOut<S extends StreamName> {
   push(msg: StreamMessage<S>): void;
@@ -108,6 +110,43 @@ async function logs(ctx: HostContext, params: unknown, out: StreamOut<'logs'>): 
   await pumpLogs(ctx.client(), req, batcher, out.signal);
 }
 
+async function projectLogs(ctx: HostContext, params: unknown, out: StreamOut<'projectLogs'>): Promise<void> {
+  const p = asParams(params);
+  const req = {
+    project: str(p, 'project'),
+    follow: optBool(p, 'follow') ?? false,
+    ...(p['tail'] !== undefined ? { tail: int(p, 'tail', 0, 10_000_000) } : {}),
+  };
+  await pumpProjectLogs(ctx.client(), req, (lines) => out.push({ lines }), out.signal);
+}
+
+/** Chunks of about 256 KiB: few messages, each small enough for IPC. */
+const EXPORT_CHUNK = 256 * 1024;
+
+async function volumeExportStream(ctx: HostContext, params: unknown, out: StreamOut<'volumeExport'>): Promise<void> {
+  const name = str(asParams(params), 'name');
+  let pending: Buffer[] = [];
+  let size = 0;
+  const flush = (): void => {
+    if (size === 0) return;
+    out.push({ type: 'chunk', base64: Buffer.concat(pending).toString('base64') });
+    pending = [];
+    size = 0;
+  };
+  const bytes = await volumeExport(
+    ctx.client(),
+    name,
+    (chunk) => {
+      pending.push(chunk);
+      size += chunk.length;
+      if (size >= EXPORT_CHUNK) flush();
+    },
+    out.signal,
+  );
+  flush();
+  out.push({ type: 'end', bytes });
+}
+
 async function stats(ctx: HostContext, params: unknown, out: StreamOut<'stats'>): Promise<void> {
   await pumpStats(ctx.client(), str(asParams(params), 'id'), (s) => out.push(s), out.signal);
 }
@@ -136,4 +175,4 @@ async function vm(ctx: HostContext, params: unknown, out: StreamOut<'vm'>): Prom
   await followVm(ctx, (s) => out.push(s), out.signal);
 }
 
-export const streams: StreamTable = { events, jobs, logs, stats, terminal, vm };
+export const streams: StreamTable = { events, jobs, logs, projectLogs, stats, terminal, vm, volumeExport: volumeExportStream };

@@ -32,6 +32,7 @@ import { ExecManager } from '../containers/exec.js';
 import { execRoutes } from '../api/exec.js';
 import { ConmonMonitor } from '../runtime/monitor.js';
 import type { DaemonConfig } from './flags.js';
+import { diskUsage } from './disk-usage.js';
 import { VolumeStore } from '../volumes/store.js';
 import { VolumeService } from '../volumes/service.js';
 import { volumeRoutes } from '../api/volumes.js';
@@ -177,7 +178,10 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     log: log.child({ subsystem: 'exec' }),
   });
   images.users = { containersUsing: (id) => containers.containersUsing(id) };
-  volumes.users = { containersUsing: (name) => containers.containersUsingVolume(name) };
+  volumes.users = {
+    containersUsing: (name) => containers.containersUsingVolume(name),
+    nameOf: (id) => String(containers.inspect(id)['Name'] ?? '').replace(/^\//, '') || undefined,
+  };
   // Containers outlive the daemon: pick up running ones, record the exits of the others.
   await containers.init();
   // Running containers have re-claimed their volumes; what nobody claimed is unmounted.
@@ -218,10 +222,19 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
     events,
     version: () => versionInfo(),
     info: async () => systemInfo(cfg, engineId, images.list().length, containers.counts(), runtimes, defaultRuntime, init),
-    diskUsage: async () => {
-      const { layersSize, images: imgs } = await views.diskUsageImages();
-      return { LayersSize: layersSize, Images: imgs, Containers: [], Volumes: await volumes.diskUsage(), BuildCache: await builder.diskUsage() };
-    },
+    diskUsage: (types) =>
+      diskUsage(
+        {
+          images: () => views.diskUsageImages(),
+          containers: () => containers.list({ all: true, size: true, filters: {} }),
+          volumes: () => volumes.diskUsage(),
+          buildCache: async () => {
+            const items = await builder.diskUsage();
+            return { items, size: items.reduce((n, b) => n + b.Size, 0) };
+          },
+        },
+        types,
+      ) as unknown as Promise<Record<string, unknown>>,
     login: async (auth) => (await getRegistry()).login(auth),
   });
   // docker commit and import: images/commit.ts makes images, containers/commit.ts reads a container for it.

@@ -35,6 +35,11 @@ export interface DaemonConfig {
   apiTimeouts: ApiTimeouts;
   /** TLS for tcp:// hosts (--tls, --tlsverify, --tlscacert, --tlscert, --tlskey), resolved as dockerd does. */
   tls: TlsFlags;
+  /** --log-file: the daemon's own log; undefined = <data-root>/berthd.log, null = none (stderr only). */
+  logFile?: string | null;
+  /** --log-file-max-size / --log-file-max-files: rotation of that file. */
+  logFileMaxBytes: number;
+  logFileMaxFiles: number;
 }
 
 export interface TlsFlags {
@@ -47,6 +52,11 @@ export interface TlsFlags {
   caFile: string;
   certFile: string;
   keyFile: string;
+}
+
+/** Where the daemon's log goes when --log-file is not given: beside the data it describes. */
+export function defaultLogFile(dataRoot: string): string {
+  return `${dataRoot.replace(/\/+$/, '')}/berthd.log`;
 }
 
 export const DEFAULT_HOST = 'unix:///run/berth/docker.sock';
@@ -62,6 +72,9 @@ Options:
   -p, --pidfile string               Path to write the daemon PID to
       --insecure-registry list       Registries reachable over plain HTTP (host[:port]); loopback always is
   -l, --log-level string             debug, info, warn, error or fatal (default info)
+      --log-file string              The daemon's own log, besides stderr; "" for none (default <data-root>/berthd.log)
+      --log-file-max-size bytes      Rotate the log file past this size, e.g. 10m (default 10m)
+      --log-file-max-files int       Rotated log files kept (default 3)
   -D, --debug                        Same as --log-level debug
   -G, --group string                 Group owning the unix socket (default docker, if it exists)
       --max-concurrent-downloads int Layers downloaded at once per pull (default 4)
@@ -97,6 +110,15 @@ function defaultCertDir(env: NodeJS.ProcessEnv): string {
   return env['DOCKER_CERT_PATH'] || path.join(env['HOME'] || os.homedir(), '.docker');
 }
 
+/** "1048576", "512k", "10m", "1g" (powers of 1024, as Docker's log-opt max-size reads them). */
+function byteSize(name: string, v: string): number {
+  const m = /^(\d+)([kmg]?)b?$/i.exec(v.trim());
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m?.[2] ?? '').toLowerCase()];
+  const n = m && unit !== undefined ? Number(m[1]) * unit : NaN;
+  if (!Number.isSafeInteger(n) || n < 1024) throw new FlagError(`invalid value "${v}" for flag ${name}: a size of at least 1k, e.g. 10m`);
+  return n;
+}
+
 /** Parse dockerd-compatible flags: `--flag value`, `--flag=value`, repeatable lists. */
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | 'help' | 'version' {
   const certDir = defaultCertDir(env);
@@ -121,6 +143,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     init: false,
     apiTimeouts: { ...DEFAULT_API_TIMEOUTS },
     tls: { enabled: false, explicitlyDisabled: false, verify: false, caFile: '', certFile: '', keyFile: '' },
+    logFileMaxBytes: 10 * 1024 * 1024,
+    logFileMaxFiles: 3,
   };
   const keyValue = (name: string, v: string): [string, string] => {
     const eq = v.indexOf('=');
@@ -183,6 +207,21 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         const lvl = take();
         if (!isLogLevel(lvl)) throw new FlagError(`unknown log level: ${lvl}`);
         cfg.logLevel = lvl;
+        break;
+      }
+      case '--log-file': {
+        const v = take();
+        cfg.logFile = v === '' || v === 'none' ? null : v;
+        break;
+      }
+      case '--log-file-max-size':
+        cfg.logFileMaxBytes = byteSize(name, take());
+        break;
+      case '--log-file-max-files': {
+        const v = take();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new FlagError(`invalid value "${v}" for flag ${name}: must be a whole number`);
+        cfg.logFileMaxFiles = n;
         break;
       }
       case '-D':

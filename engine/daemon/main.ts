@@ -5,7 +5,9 @@ import path from 'node:path';
 import { createLogger, type Logger } from '../common/log.js';
 import { errorMessage } from '../common/errors.js';
 import { createApiServer, type ApiServer } from '../api/server.js';
-import { parseFlags, FlagError, USAGE, type DaemonConfig } from './flags.js';
+import { parseFlags, FlagError, USAGE, defaultLogFile, type DaemonConfig } from './flags.js';
+import { RotatingLogFile } from '../common/log-file.js';
+import { currentLaunch, writeLaunchRecords } from './launch-record.js';
 import { lockDataRoot, DataRootLockedError } from './lock.js';
 import { createEngine, ENGINE_VERSION } from './engine.js';
 import { checkTcpHost, loadServerTls } from './tls.js';
@@ -76,6 +78,20 @@ async function listen(server: ApiServer, host: string, cfg: DaemonConfig, log: L
   return async () => undefined;
 }
 
+/** The daemon's own log file (--log-file), readable by the socket's group; undefined when disabled. */
+function openLogFile(cfg: DaemonConfig): RotatingLogFile | undefined {
+  if (cfg.logFile === null) return undefined;
+  const file = cfg.logFile ?? defaultLogFile(cfg.dataRoot);
+  const gid = groupId(cfg.group);
+  return new RotatingLogFile(file, {
+    maxBytes: cfg.logFileMaxBytes,
+    maxFiles: cfg.logFileMaxFiles,
+    mode: 0o640,
+    ...(gid !== undefined ? { gid } : {}),
+    onError: (err) => process.stderr.write(`berthd: the log file ${file} cannot be written (${err.message}); logging to stderr only\n`),
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
   let cfg: DaemonConfig;
   try {
@@ -94,25 +110,30 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 125;
     return;
   }
-  const log = createLogger(cfg.logLevel, {});
-  if (process.getuid?.() !== 0) log.warn('berthd is not running as root; most operations will fail');
-  // TCP hosts and TLS are settled before anything is touched: a refused configuration leaves no trace.
+  // TCP hosts and TLS are settled before anything is touched (not even the log file): a refused
+  // configuration leaves no trace.
+  const early = createLogger(cfg.logLevel, {});
   let tls: TlsOptions | undefined;
   try {
     for (const host of cfg.hosts) {
       const m = TCP_HOST.exec(host);
-      if (m) await checkTcpHost(host, (m[1] as string).replace(/^\[|\]$/g, ''), cfg.tls, log);
+      if (m) await checkTcpHost(host, (m[1] as string).replace(/^\[|\]$/g, ''), cfg.tls, early);
     }
     if (cfg.tls.enabled) tls = await loadServerTls(cfg.tls);
   } catch (err) {
-    log.error(errorMessage(err));
+    early.error(errorMessage(err));
     process.stderr.write(`berthd: ${errorMessage(err)}\n`);
     process.exitCode = 1;
     return;
   }
-
   await fsp.mkdir(cfg.dataRoot, { recursive: true, mode: 0o711 });
   await fsp.mkdir(cfg.execRoot, { recursive: true, mode: 0o700 });
+  const logFile = openLogFile(cfg);
+  const log = createLogger(cfg.logLevel, {}, (line) => {
+    process.stderr.write(line);
+    logFile?.write(line);
+  });
+  if (process.getuid?.() !== 0) log.warn('berthd is not running as root; most operations will fail');
   let lock;
   try {
     lock = await lockDataRoot(cfg.dataRoot);
@@ -148,6 +169,9 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (cfg.pidfile) await fsp.writeFile(cfg.pidfile, `${process.pid}\n`);
+  await writeLaunchRecords(
+    currentLaunch({ version: ENGINE_VERSION, dataRoot: cfg.dataRoot, execRoot: cfg.execRoot, hosts: cfg.hosts, logFile: logFile?.file ?? null }),
+  ).catch((err: unknown) => log.warn('could not write the launch record beside the socket', { err: errorMessage(err) }));
   engine.events.publish('daemon', 'start', '', {});
   log.info('berthd started', { version: ENGINE_VERSION, pid: process.pid, dataRoot: cfg.dataRoot, execRoot: cfg.execRoot });
 

@@ -228,23 +228,32 @@ export class ImageViews {
     };
   }
 
-  /** For `docker system df`. */
+  /**
+   * The Images section of `docker system df`, as dockerd answers it: the top-level images (what
+   * `docker images` lists: tagged ones, and untagged ones no other image builds on), each with the
+   * bytes it shares with another of them, and LayersSize counting every layer those images
+   * reference once (layers shared between images are on disk once).
+   */
   async diskUsageImages(): Promise<{ layersSize: number; images: unknown[] }> {
-    const images = (await this.list({ all: true, digests: true, filters: {} })) as Array<Record<string, unknown>>;
-    const layers = await this.layers.list();
+    const images = (await this.list({ all: false, digests: true, filters: {} })) as Array<Record<string, unknown>>;
+    const layerSize = new Map((await this.layers.list()).map((l) => [l.chainId as string, l.size]));
+    const chainsOf = new Map<string, string[]>();
     const layerUse = new Map<string, number>();
-    for (const rec of this.images.list()) {
-      for (const c of chainIds(rec.diffIds)) layerUse.set(c, (layerUse.get(c) ?? 0) + 1);
-    }
-    const layerSize = new Map(layers.map((l) => [l.chainId as string, l.size]));
     for (const img of images) {
-      const rec = this.images.db.image(img['Id'] as Digest) as ImageRecord;
+      const rec = this.images.db.image(img['Id'] as Digest) as ImageRecord | undefined;
+      const chains = rec ? chainIds(rec.diffIds) : [];
+      chainsOf.set(img['Id'] as string, chains);
+      for (const c of new Set(chains)) layerUse.set(c, (layerUse.get(c) ?? 0) + 1);
+    }
+    for (const img of images) {
       let shared = 0;
-      for (const c of chainIds(rec.diffIds)) if ((layerUse.get(c) ?? 0) > 1) shared += layerSize.get(c) ?? 0;
+      for (const c of new Set(chainsOf.get(img['Id'] as string))) if ((layerUse.get(c) ?? 0) > 1) shared += layerSize.get(c) ?? 0;
       img['SharedSize'] = shared;
     }
     // Layers only the build cache holds are counted in its own section (BuildCache), not here.
-    return { layersSize: layers.filter((l) => layerUse.has(l.chainId)).reduce((n, l) => n + l.size, 0), images };
+    let layersSize = 0;
+    for (const c of layerUse.keys()) layersSize += layerSize.get(c) ?? 0;
+    return { layersSize, images };
   }
 
 }

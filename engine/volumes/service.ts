@@ -83,6 +83,16 @@ export class VolumeService {
     private readonly publish: VolumeEventSink,
   ) {}
 
+  /**
+   * Docker's "volume is in use - [ids]" (clients match on it), followed by the containers' names:
+   * a person knows "web", not a 64-digit id.
+   */
+  private inUseBy(ids: string[]): string {
+    const names = ids.map((id) => this.users?.nameOf?.(id)).filter((n): n is string => !!n);
+    const who = names.length === 0 ? '' : ` (used by container${names.length === 1 ? '' : 's'} ${names.join(', ')})`;
+    return `volume is in use - [${ids.join(', ')}]${who}`;
+  }
+
   private usersOf(name: string): string[] {
     return this.users?.containersUsing(name) ?? [];
   }
@@ -196,7 +206,7 @@ export class VolumeService {
       throw notFound(`get ${name}: no such volume`);
     }
     const users = this.usersOf(name);
-    if (users.length > 0) throw conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
+    if (users.length > 0) throw conflict(`remove ${name}: ${this.inUseBy(users)}`);
     await this.store.remove(name);
     this.publish('destroy', name, { driver: 'local' });
   }

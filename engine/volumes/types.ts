@@ -33,6 +33,8 @@ export interface VolumeCreateRequest {
 /** Who references a volume: the ids of every container (running or not) whose mounts name it. */
 export interface VolumeUsers {
   containersUsing(name: string): string[];
+  /** A container's name (without the leading slash), so refusals name what a person knows. */
+  nameOf?(id: string): string | undefined;
 }
 
 /** Where volume events go (create, mount, unmount, destroy; Actor.ID is the volume name). */

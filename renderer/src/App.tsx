@@ -1,13 +1,16 @@
 /**
- * The app shell: the top bar (engine status, running jobs, theme, command palette), the
- * sidebar of screens, and the routed screen. Global keys: Ctrl/Cmd+K opens the palette, and
- * "g" followed by a screen's letter goes there.
+ * The app shell: a skip link, the top bar (brand, running jobs, engine status, theme, the
+ * command palette), the sidebar of screens, the engine-down banner and the routed screen.
+ * Global keys: Ctrl/Cmd+K opens the palette from anywhere (the terminal included), and "g"
+ * followed by a screen's letter goes there.
  */
-import { useEffect, useMemo, useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import type { Theme } from '../../types/desktop-api';
 import { bridge } from './bridge';
-import { CommandPalette, type PaletteCommand } from './components/CommandPalette';
+import { CommandPalette } from './components/CommandPalette';
+import { EngineBanner } from './components/EngineBanner';
 import { Toasts } from './components/ui';
+import { Monitor, Moon, Search, Sun } from './icons';
 import { ROUTES } from './routes';
 import { matchRoute, navigate, useRoute } from './router';
 import { startFeeds, useEngineStatus, useJobs } from './state';
@@ -22,12 +25,12 @@ function EngineStatusPill(): ReactNode {
         ? ['ok', `Engine running · ${s.version}`]
         : s.state === 'starting'
           ? ['warn', 'Engine starting…']
-          : ['bad', 'Engine unreachable'];
+          : ['bad', 'Engine stopped'];
   return (
-    <span className="status-pill" role="status" aria-label={`Engine status: ${text}`} title={s?.state === 'unreachable' ? `${s.reason}. ${s.fix}` : undefined}>
+    <a href="#/troubleshoot" className="status-pill" role="status" aria-label={`Engine status: ${text}`} title={s?.state === 'unreachable' ? `${s.reason}. ${s.fix}` : s?.state === 'running' ? s.engine.host : undefined}>
       <span className={`status-dot ${tone}`} aria-hidden="true" />
       {text}
-    </span>
+    </a>
   );
 }
 
@@ -35,16 +38,37 @@ function JobsIndicator(): ReactNode {
   const running = useJobs().filter((j) => j.state === 'running');
   if (running.length === 0) return null;
   return (
-    <a href="#/images" className="muted" aria-live="polite">
+    <a href="#/images" className="jobs-indicator" aria-live="polite">
+      <span className="spinner" aria-hidden="true" />
       {running.length === 1 ? running[0]!.title : `${running.length} jobs running`}
     </a>
   );
 }
 
+const THEME_ICON = { light: Sun, dark: Moon, system: Monitor } as const;
+const THEME_NEXT: Record<Theme, Theme> = { system: 'light', light: 'dark', dark: 'system' };
+
+function ThemeButton(): ReactNode {
+  const theme = useTheme();
+  const Icon = THEME_ICON[theme];
+  const cycle = (): void => {
+    const next = THEME_NEXT[theme];
+    applyTheme(next);
+    void bridge().invoke('settings.set', { theme: next }).catch(() => undefined);
+  };
+  return (
+    <button type="button" className="btn btn-ghost" onClick={cycle} aria-label={`Theme: ${theme}. Switch to ${THEME_NEXT[theme]}`} title={`Theme: ${theme}`}>
+      <Icon size={16} aria-hidden="true" />
+      <span className="topbar-label">{theme === 'system' ? 'System' : theme === 'light' ? 'Light' : 'Dark'}</span>
+    </button>
+  );
+}
+
+const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
+
 export function App(): ReactNode {
   const path = useRoute();
   const [palette, setPalette] = useState(false);
-  const theme = useTheme();
 
   useEffect(() => {
     startFeeds();
@@ -52,35 +76,24 @@ export function App(): ReactNode {
       .invoke('settings.get', {})
       .then((s) => {
         applyTheme(s.theme);
-        if (!s.onboardingDone && ROUTES.some((r) => r.path === '/welcome')) navigate('/welcome');
+        // A fresh profile opens the tour; one left half-way is offered on the dashboard instead of reopening at every launch.
+        const atStart = ['', '/'].includes(location.hash.replace(/^#/, ''));
+        if (!s.onboardingDone && s.tour.step === 0 && atStart) navigate('/welcome');
       })
       .catch(() => applyTheme('system'));
   }, []);
 
-  const cycleTheme = (): void => {
-    const next: Theme = theme === 'system' ? 'light' : theme === 'light' ? 'dark' : 'system';
-    applyTheme(next);
-    void bridge().invoke('settings.set', { theme: next }).catch(() => undefined);
-  };
-
-  const base = useMemo<PaletteCommand[]>(
-    () => [
-      ...ROUTES.filter((r) => r.nav).map((r) => ({ id: `go-${r.path}`, title: `Go to ${r.title}`, ...(r.keys ? { keys: r.keys } : {}), run: () => navigate(r.path) })),
-      { id: 'theme', title: 'Switch theme (light, dark, system)', run: cycleTheme },
-    ],
-    [theme],
-  );
-
   useEffect(() => {
     let pendingG = false;
     const onKey = (e: KeyboardEvent): void => {
-      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k') {
+      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'k') {
         e.preventDefault();
+        e.stopPropagation();
         setPalette((p) => !p);
         return;
       }
       const t = e.target as HTMLElement | null;
-      if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName) || t.closest('.xterm'))) return;
+      if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName) || t.closest('.xterm, [role=dialog]'))) return;
       if (pendingG) {
         pendingG = false;
         const r = ROUTES.find((x) => x.keys === `g ${e.key}`);
@@ -89,8 +102,9 @@ export function App(): ReactNode {
       }
       if (e.key === 'g' && !e.ctrlKey && !e.metaKey && !e.altKey) pendingG = true;
     };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+    // Capture: the terminal would otherwise take Ctrl+K for itself.
+    window.addEventListener('keydown', onKey, true);
+    return () => window.removeEventListener('keydown', onKey, true);
   }, []);
 
   let screen: ReactNode = null;
@@ -106,30 +120,52 @@ export function App(): ReactNode {
   useEffect(() => {
     document.title = title;
   }, [title]);
-  const navPath = '/' + (path.split('/')[1] ?? '');
+  const navPath = '/' + (path.split(/[/?]/)[1] ?? '');
 
   return (
     <div className="app">
+      <a className="skip-link" href="#main" onClick={(e) => {
+        e.preventDefault();
+        const main = document.getElementById('main');
+        (main?.querySelector<HTMLElement>('h1') ?? main)?.focus();
+      }}>
+        Skip to content
+      </a>
       <header className="topbar">
-        <span className="brand">Berth Desktop</span>
+        <a className="brand" href="#/" aria-label="Berth Desktop, dashboard">
+          <img src="./icon.svg" alt="" width={24} height={24} />
+          <span>Berth</span>
+        </a>
+        <button type="button" className="palette-trigger" onClick={() => setPalette(true)} aria-keyshortcuts={isMac ? 'Meta+K' : 'Control+K'}>
+          <Search size={15} aria-hidden="true" />
+          <span>Search or run a command</span>
+          <kbd>{isMac ? '⌘K' : 'Ctrl K'}</kbd>
+        </button>
+        <span className="spacer" />
         <JobsIndicator />
         <EngineStatusPill />
-        <button type="button" className="btn" onClick={cycleTheme} aria-label={`Theme: ${theme}. Switch theme`}>
-          Theme: {theme}
-        </button>
-        <button type="button" className="btn" onClick={() => setPalette(true)} aria-label="Open the command palette" title="Ctrl+K">
-          ⌘K
-        </button>
+        <ThemeButton />
       </header>
       <nav className="sidebar" aria-label="Screens">
-        {ROUTES.filter((r) => r.nav).map((r) => (
-          <a key={r.path} href={`#${r.path}`} aria-current={navPath === r.path || (r.path === '/' && path === '/') ? 'page' : undefined}>
-            {r.title}
-          </a>
-        ))}
+        {ROUTES.filter((r) => r.nav).map((r) => {
+          const Icon = r.icon;
+          return (
+            <a key={r.path} href={`#${r.path}`} aria-current={navPath === r.path || (r.path === '/' && path === '/') ? 'page' : undefined}>
+              {Icon && <Icon size={18} aria-hidden="true" />}
+              <span>{r.title}</span>
+            </a>
+          );
+        })}
       </nav>
-      <main id="main">{screen ?? <p>Nothing here. <a href="#/">Back to the dashboard</a></p>}</main>
-      {palette && <CommandPalette base={base} onClose={() => setPalette(false)} />}
+      <main id="main" tabIndex={-1}>
+        <EngineBanner />
+        {screen ?? (
+          <p>
+            Nothing here. <a href="#/">Back to the dashboard</a>
+          </p>
+        )}
+      </main>
+      {palette && <CommandPalette onClose={() => setPalette(false)} />}
       <Toasts />
     </div>
   );

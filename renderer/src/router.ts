@@ -13,6 +13,20 @@ function subscribe(l: () => void): () => void {
   return () => window.removeEventListener('hashchange', l);
 }
 
+/** The route shown before the current one (so a dialog with its own route can close back to it). */
+let previous: string | undefined;
+let shown = current();
+window.addEventListener('hashchange', () => {
+  previous = shown;
+  shown = current();
+});
+
+/** Back to the screen that was showing before, or to `fallback` when there is none (a deep link). */
+export function navigateBack(fallback: string): void {
+  if (previous !== undefined && previous !== current() && !previous.startsWith(current().split('?')[0]!)) history.back();
+  else navigate(fallback);
+}
+
 export function useRoute(): string {
   return useSyncExternalStore(subscribe, current);
 }

@@ -1,14 +1,17 @@
 /**
  * Every screen of the app: its path, its title (for the sidebar, the window title and the
- * command palette) and its component. Screens are added here and nowhere else.
+ * command palette), its icon and its component. Screens are added here and nowhere else.
  */
 import type { ReactNode } from 'react';
+import { Box, HardDrive, Layers, LayoutDashboard, LifeBuoy, Network, Settings as SettingsIcon, type LucideIcon } from './icons';
 import { ContainerDetail } from './screens/ContainerDetail';
 import { Containers } from './screens/Containers';
 import { Dashboard } from './screens/Dashboard';
+import { ImageDetail } from './screens/ImageDetail';
 import { Images } from './screens/Images';
 import { Networks } from './screens/Networks';
 import { Onboarding } from './screens/Onboarding';
+import { ProjectDetail } from './screens/ProjectDetail';
 import { Settings } from './screens/Settings';
 import { Troubleshoot } from './screens/Troubleshoot';
 import { Volumes } from './screens/Volumes';
@@ -19,6 +22,7 @@ export interface RouteDef {
   title: string;
   /** Listed in the sidebar (in this order) when set. */
   nav?: boolean;
+  icon?: LucideIcon;
   /** Shortcut shown in the palette and bound globally, e.g. "g d". */
   keys?: string;
   render(params: Record<string, string>): ReactNode;
@@ -30,16 +34,18 @@ function query(): URLSearchParams {
 }
 
 export const ROUTES: RouteDef[] = [
-  { path: '/', title: 'Dashboard', nav: true, keys: 'g d', render: () => <Dashboard /> },
-  { path: '/containers', title: 'Containers', nav: true, keys: 'g c', render: () => <Containers /> },
+  { path: '/', title: 'Dashboard', nav: true, icon: LayoutDashboard, keys: 'g d', render: () => <Dashboard /> },
+  { path: '/containers', title: 'Containers', nav: true, icon: Box, keys: 'g c', render: () => <Containers /> },
   { path: '/containers/:id/:tab?', title: 'Container', render: (p) => <ContainerDetail key={p['id']} id={p['id']!} tab={p['tab']} /> },
-  { path: '/images', title: 'Images', nav: true, keys: 'g i', render: () => <Images query={query()} /> },
+  { path: '/projects/:name', title: 'Compose project', render: (p) => <ProjectDetail key={p['name']} name={p['name']!} /> },
+  { path: '/images', title: 'Images', nav: true, icon: Layers, keys: 'g i', render: () => <Images query={query()} /> },
   { path: '/images/pull', title: 'Pull an image', render: () => <Images dialog="pull" query={query()} /> },
   { path: '/images/run', title: 'Run a container', render: () => <Images dialog="run" query={query()} /> },
   { path: '/images/build', title: 'Build an image', render: () => <Images dialog="build" query={query()} /> },
-  { path: '/volumes', title: 'Volumes', nav: true, keys: 'g v', render: () => <Volumes /> },
-  { path: '/networks', title: 'Networks', nav: true, keys: 'g n', render: () => <Networks /> },
-  { path: '/settings', title: 'Settings', nav: true, keys: 'g s', render: () => <Settings /> },
-  { path: '/troubleshoot', title: 'Troubleshoot', nav: true, keys: 'g t', render: () => <Troubleshoot /> },
+  { path: '/images/:id', title: 'Image', render: (p) => <ImageDetail key={p['id']} id={p['id']!} /> },
+  { path: '/volumes', title: 'Volumes', nav: true, icon: HardDrive, keys: 'g v', render: () => <Volumes query={query()} /> },
+  { path: '/networks', title: 'Networks', nav: true, icon: Network, keys: 'g n', render: () => <Networks /> },
+  { path: '/settings', title: 'Settings', nav: true, icon: SettingsIcon, keys: 'g s', render: () => <Settings /> },
+  { path: '/troubleshoot', title: 'Troubleshoot', nav: true, icon: LifeBuoy, keys: 'g t', render: () => <Troubleshoot /> },
   { path: '/welcome', title: 'Welcome', render: () => <Onboarding /> },
 ];

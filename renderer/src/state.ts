@@ -63,7 +63,7 @@ export function startFeeds(): void {
     b.open('jobs', {}, {
       data: (job) => {
         const rest = jobs.get().filter((j) => j.id !== job.id);
-        jobs.set([job, ...rest].sort((x, y) => (x.startedAt < y.startedAt ? 1 : -1)));
+        jobs.set(job.dismissed ? rest : [job, ...rest].sort((x, y) => (x.startedAt < y.startedAt ? 1 : -1)));
       },
       end: () => setTimeout(() => openJobs(Math.min(delay * 2, 5000)), delay),
     });
@@ -75,6 +75,39 @@ export function startFeeds(): void {
 
 export function useEngineStatus(): EngineStatus | undefined {
   return useSyncExternalStore(engineStatus.subscribe, engineStatus.get);
+}
+
+/** When the engine was last seen running (ms), so stale data can say how old it is. */
+let lastUp = Date.now();
+engineStatus.subscribe(() => {
+  if (engineStatus.get()?.state === 'running') lastUp = Date.now();
+});
+export const lastSeenRunning = (): number => lastUp;
+
+/**
+ * Why engine actions cannot be done right now, in plain words, or undefined when they can.
+ * Unknown (still connecting) counts as up, so nothing flickers disabled at start.
+ */
+export function engineDownReason(s: EngineStatus | undefined): string | undefined {
+  if (!s || s.state === 'running') return undefined;
+  if (s.state === 'starting') return 'The engine is starting: this can be done once it runs.';
+  return 'The engine is not running: start it to do this.';
+}
+
+export function useEngineDown(): string | undefined {
+  return engineDownReason(useEngineStatus());
+}
+
+/** Resolves once the engine reports running (at once when it does). */
+export function whenEngineUp(): Promise<void> {
+  return new Promise((resolve) => {
+    if (engineStatus.get()?.state === 'running') return resolve();
+    const off = engineStatus.subscribe(() => {
+      if (engineStatus.get()?.state !== 'running') return;
+      off();
+      resolve();
+    });
+  });
 }
 
 export function useRecentEvents(): EventMessage[] {

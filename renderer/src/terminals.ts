@@ -3,6 +3,10 @@
  * `terminal` stream per container, kept here while the user switches tabs or screens. A view
  * attaches the session's element when it mounts and detaches it when it unmounts; the shell
  * keeps running and its output keeps landing in the terminal's buffer meanwhile.
+ *
+ * When the engine goes away under a session, the session waits for it and opens a new shell in
+ * the same terminal once the engine (and the container) are back. Ctrl+Shift+E moves keyboard
+ * focus out of the terminal (to the selected tab), since the terminal keeps Tab for the shell.
  */
 import { FitAddon } from '@xterm/addon-fit';
 import { SearchAddon } from '@xterm/addon-search';
@@ -10,9 +14,26 @@ import { WebglAddon } from '@xterm/addon-webgl';
 import { Terminal, type ITheme } from '@xterm/xterm';
 import type { StreamHandle } from '../../types/desktop-api';
 import { bridge, errorText } from './bridge';
+import { whenEngineUp } from './state';
 import { currentTheme } from './theme';
 
-export type SessionState = { kind: 'open' } | { kind: 'exited'; code: number } | { kind: 'failed'; message: string } | { kind: 'ended' };
+export type SessionState =
+  | { kind: 'open' }
+  | { kind: 'exited'; code: number }
+  | { kind: 'failed'; message: string }
+  | { kind: 'ended' }
+  | { kind: 'reconnecting'; message: string };
+
+/** The documented way out of the terminal for keyboard users. */
+export const LEAVE_TERMINAL_KEYS = 'Ctrl+Shift+E';
+
+function focusOutOfTerminal(from: HTMLElement): void {
+  const target =
+    document.querySelector<HTMLElement>('[role=tab][aria-selected=true]') ??
+    from.closest('main')?.querySelector<HTMLElement>('h1') ??
+    document.querySelector<HTMLElement>('main');
+  target?.focus();
+}
 
 const THEMES: Record<'light' | 'dark', ITheme> = {
   light: { background: '#ffffff', foreground: '#1b1f24', cursor: '#1f6feb', selectionBackground: '#b6d3ff' },
@@ -52,6 +73,11 @@ export class TerminalSession {
     this.term.onResize(({ cols, rows }) => this.stream?.send({ type: 'resize', cols, rows }));
     this.term.attachCustomKeyEventHandler((e) => {
       if (e.type !== 'keydown' || !e.ctrlKey || !e.shiftKey) return true;
+      if (e.code === 'KeyE') {
+        e.preventDefault();
+        focusOutOfTerminal(this.element);
+        return false;
+      }
       if (e.code === 'KeyC') {
         const sel = this.term.getSelection();
         if (sel) void navigator.clipboard.writeText(sel);
@@ -127,9 +153,39 @@ export class TerminalSession {
       },
       end: (err) => {
         if (this.disposed || this.stateValue.kind === 'exited') return;
-        this.setState(err ? { kind: 'failed', message: errorText(err) } : { kind: 'ended' });
+        if (!err) return this.setState({ kind: 'ended' });
+        void this.reconnectWhenBack(errorText(err));
       },
     });
+  }
+
+  /** The stream broke: if the engine went away, wait for it and open a new shell here. */
+  private async reconnectWhenBack(message: string): Promise<void> {
+    this.stream = undefined;
+    const status = await bridge().invoke('engine.status', {}).catch(() => undefined);
+    if (status?.state === 'running') {
+      const running = await bridge()
+        .invoke('containers.inspect', { id: this.containerId })
+        .then((c) => c.State.Running, () => false);
+      if (!running) return this.setState({ kind: 'failed', message });
+    }
+    this.setState({ kind: 'reconnecting', message });
+    this.term.write(`\r\n\x1b[2m[the engine went away: reconnecting when it is back]\x1b[0m\r\n`);
+    await whenEngineUp();
+    for (let attempt = 0; attempt < 20 && !this.disposed; attempt++) {
+      const c = await bridge()
+        .invoke('containers.inspect', { id: this.containerId })
+        .catch(() => undefined);
+      if (c?.State.Running) {
+        this.term.write('\x1b[2m[reconnected: a new shell]\x1b[0m\r\n');
+        this.setState({ kind: 'open' });
+        this.connect();
+        return;
+      }
+      if (c) break; // there, but not running: nothing to reconnect to
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    if (!this.disposed) this.setState({ kind: 'failed', message: 'the container is not running any more' });
   }
 
   dispose(): void {

@@ -150,8 +150,8 @@ export interface RendererPageOptions {
 }
 
 const DEFAULT_METHODS: FakeMethods = {
-  'settings.get': { theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'sample' },
-  'settings.set': (p) => ({ theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'sample', ...p }),
+  'settings.get': { theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'sample', tour: { step: 0 } },
+  'settings.set': (p) => ({ theme: 'light', onboardingDone: true, sampleRegistry: 'localhost:5000', sampleImage: 'sample', tour: { step: 0 }, ...p }),
   'engine.status': {
     state: 'running',
     engine: { id: 'local', name: 'Local', kind: 'local', host: 'unix:///run/berth/docker.sock' },

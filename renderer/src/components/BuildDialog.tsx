@@ -60,7 +60,7 @@ export function BuildDialog(props: { onClose: () => void }): ReactNode {
       footer={
         <>
           <Button onClick={props.onClose}>Close</Button>
-          <Button kind="primary" onClick={() => void start()} disabled={job?.state === 'running'}>
+          <Button kind="primary" engine onClick={() => void start()} disabled={job?.state === 'running'}>
             Build
           </Button>
         </>

@@ -1,14 +1,49 @@
 /**
- * A container's filesystem through the archive API: directories listed with containers.listDir
- * (breadcrumbs and "up" to move), a file downloaded with containers.readFile as a Blob, and a
- * local file uploaded into the current directory with containers.writeFile.
+ * Files through the archive API — a container's (containers.listDir/readFile/writeFile) or a
+ * volume's (volumes.listDir/readFile, through a helper container): directories listed with
+ * breadcrumbs and "up" to move, a file downloaded as a Blob, and (for containers) a local file
+ * uploaded into the current directory.
  */
-import { useRef, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { FileEntry } from '../../../types/desktop-api';
-import { bridge } from '../bridge';
+import { bridge, errorText } from '../bridge';
 import { formatBytes } from '../format';
-import { useCall } from '../state';
+import { ArrowUp, Download, File, FileSymlink, Folder, Upload } from '../icons';
 import { Button, ErrorBanner, useAction } from './ui';
+
+/** Whose files: a container's (by id) or a volume's (by name). */
+export type FilesSource = { kind: 'container'; id: string } | { kind: 'volume'; name: string };
+
+function listOf(src: FilesSource, path: string): Promise<FileEntry[]> {
+  return src.kind === 'container' ? bridge().invoke('containers.listDir', { id: src.id, path }) : bridge().invoke('volumes.listDir', { name: src.name, path });
+}
+
+function readOf(src: FilesSource, path: string): Promise<{ name: string; base64: string; size: number }> {
+  return src.kind === 'container' ? bridge().invoke('containers.readFile', { id: src.id, path }) : bridge().invoke('volumes.readFile', { name: src.name, path });
+}
+
+/** A directory's entries, re-read when the path changes or on reload. */
+function useListing(src: FilesSource, dir: string): { data: FileEntry[] | undefined; error: string | undefined; reload(): void } {
+  const [data, setData] = useState<FileEntry[]>();
+  const [error, setError] = useState<string>();
+  const [n, setN] = useState(0);
+  const key = src.kind === 'container' ? src.id : src.name;
+  useEffect(() => {
+    let live = true;
+    listOf(src, dir).then(
+      (v) => {
+        if (!live) return;
+        setData(v);
+        setError(undefined);
+      },
+      (e: unknown) => live && setError(errorText(e)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [key, dir, n]);
+  return { data, error, reload: () => setN((x) => x + 1) };
+}
 
 function join(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
@@ -44,9 +79,10 @@ function startDir(): string {
   return p && p.startsWith('/') ? p : '/';
 }
 
-export function FileBrowser(props: { id: string }): ReactNode {
-  const [dir, setDir] = useState(startDir);
-  const list = useCall('containers.listDir', { id: props.id, path: dir });
+export function FileBrowser(props: { id?: string; source?: FilesSource }): ReactNode {
+  const src: FilesSource = props.source ?? { kind: 'container', id: props.id ?? '' };
+  const [dir, setDir] = useState(src.kind === 'container' ? startDir : '/');
+  const list = useListing(src, dir);
   const [busy, run] = useAction();
   const upload = useRef<HTMLInputElement>(null);
   const entries = [...(list.data ?? [])].sort((a, b) => (a.type === 'dir') === (b.type === 'dir') ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1);
@@ -54,7 +90,7 @@ export function FileBrowser(props: { id: string }): ReactNode {
 
   const download = (e: FileEntry): Promise<void> =>
     run(`Downloading ${e.name}`, async () => {
-      const f = await bridge().invoke('containers.readFile', { id: props.id, path: join(dir, e.name) });
+      const f = await readOf(src, join(dir, e.name));
       const url = URL.createObjectURL(new Blob([fromBase64(f.base64)], { type: 'application/octet-stream' }));
       const a = document.createElement('a');
       a.href = url;
@@ -65,12 +101,12 @@ export function FileBrowser(props: { id: string }): ReactNode {
 
   const onUpload = async (files: FileList | null): Promise<void> => {
     const file = files?.[0];
-    if (!file) return;
+    if (!file || src.kind !== 'container') return;
     await run(
       `Uploading ${file.name}`,
       async () => {
         const base64 = toBase64(new Uint8Array(await file.arrayBuffer()));
-        await bridge().invoke('containers.writeFile', { id: props.id, dir, name: file.name, base64 });
+        await bridge().invoke('containers.writeFile', { id: src.id, dir, name: file.name, base64 });
         list.reload();
       },
       `Uploaded ${file.name} to ${dir}`,
@@ -81,8 +117,8 @@ export function FileBrowser(props: { id: string }): ReactNode {
   return (
     <div className="files">
       <div className="row toolbar">
-        <Button label="Up one directory" onClick={() => setDir(parent(dir))} disabled={dir === '/'}>
-          ↑ Up
+        <Button label="Up one directory" icon={ArrowUp} onClick={() => setDir(parent(dir))} disabled={dir === '/'}>
+          Up
         </Button>
         <nav aria-label="Breadcrumb" className="breadcrumbs">
           <button type="button" className="link" onClick={() => setDir('/')} aria-current={dir === '/' ? 'location' : undefined}>
@@ -101,10 +137,13 @@ export function FileBrowser(props: { id: string }): ReactNode {
           })}
         </nav>
         <span className="spacer" />
-        <label className="btn">
-          Upload a file…
-          <input ref={upload} type="file" className="visually-hidden" aria-label={`Upload a file to ${dir}`} disabled={busy} onChange={(e) => void onUpload(e.target.files)} />
-        </label>
+        {src.kind === 'container' && (
+          <label className="btn">
+            <Upload size={16} aria-hidden="true" className="btn-glyph" />
+            Upload a file…
+            <input ref={upload} type="file" className="visually-hidden" aria-label={`Upload a file to ${dir}`} disabled={busy} onChange={(e) => void onUpload(e.target.files)} />
+          </label>
+        )}
       </div>
       <ErrorBanner error={list.error} onRetry={list.reload} />
       <table className="grid" aria-label={`Files in ${dir}`}>
@@ -124,13 +163,16 @@ export function FileBrowser(props: { id: string }): ReactNode {
             <tr key={e.name}>
               <td>
                 {e.type === 'dir' || e.type === 'symlink' ? (
-                  <button type="button" className="link" onClick={() => setDir(join(dir, e.name))} aria-label={`Open ${e.name}`}>
-                    {e.type === 'dir' ? '📁 ' : '🔗 '}
+                  <button type="button" className="link file-name" onClick={() => setDir(join(dir, e.name))} aria-label={`Open ${e.name}`}>
+                    {e.type === 'dir' ? <Folder size={16} aria-hidden="true" className="file-icon dir" /> : <FileSymlink size={16} aria-hidden="true" className="file-icon" />}
                     {e.name}
                     {e.type === 'dir' ? '/' : ''}
                   </button>
                 ) : (
-                  <span>📄 {e.name}</span>
+                  <span className="file-name">
+                    <File size={16} aria-hidden="true" className="file-icon" />
+                    {e.name}
+                  </span>
                 )}
                 {e.linkTarget && <span className="muted"> → {e.linkTarget}</span>}
               </td>
@@ -139,9 +181,7 @@ export function FileBrowser(props: { id: string }): ReactNode {
               <td className="muted">{e.mtime ? new Date(e.mtime).toLocaleString() : '—'}</td>
               <td>
                 {e.type !== 'dir' && (
-                  <Button label={`Download ${e.name}`} onClick={() => void download(e)} disabled={busy}>
-                    Download
-                  </Button>
+                  <Button label={`Download ${e.name}`} icon={Download} iconOnly kind="ghost" onClick={() => void download(e)} disabled={busy} />
                 )}
               </td>
             </tr>

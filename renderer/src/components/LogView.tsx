@@ -9,6 +9,8 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { LogLine } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
+import { whenEngineUp } from '../state';
+import { ArrowDown, ArrowUp, Copy, Download } from '../icons';
 import { Button, toast } from './ui';
 
 const MAX_LINES = 200_000;
@@ -67,33 +69,58 @@ export function LogView(props: { id: string; name: string }): ReactNode {
     base.current = 0;
     setEnded(undefined);
     setVersion((v) => v + 1);
-    const sinceSecs = since === 'all' ? undefined : Math.floor(Date.now() / 1000) - Number(since);
-    const h = bridge().open(
-      'logs',
-      { id: props.id, follow: true, timestamps: true, ...(tail === 'all' ? {} : { tail: Number(tail) }), ...(sinceSecs ? { since: sinceSecs } : {}) },
-      {
-        data: (m) => {
-          const arr = lines.current;
-          for (const l of m.lines) arr.push(l);
-          if (arr.length > MAX_LINES) {
-            const drop = arr.length - MAX_LINES + TRIM_CHUNK;
-            arr.splice(0, drop);
-            base.current += drop;
-            trimmed.current = true;
-          }
-          if (!frame.current)
-            frame.current = requestAnimationFrame(() => {
-              frame.current = 0;
-              setVersion((v) => v + 1);
-            });
+    let closed = false;
+    let h: { close(): void } | undefined;
+    const open = (resume: boolean): void => {
+      // After the engine came back: only what was written since the last line shown (the engine's
+      // `since` has one-second steps, so lines of that last second are skipped by their timestamp).
+      const last = resume ? lines.current.at(-1)?.time : undefined;
+      const sinceSecs = last ? Math.floor(Date.parse(last) / 1000) : since === 'all' ? undefined : Math.floor(Date.now() / 1000) - Number(since);
+      h = bridge().open(
+        'logs',
+        { id: props.id, follow: true, timestamps: true, ...(tail === 'all' || resume ? {} : { tail: Number(tail) }), ...(sinceSecs ? { since: sinceSecs } : {}) },
+        {
+          data: (m) => {
+            const arr = lines.current;
+            for (const l of m.lines) if (!last || !l.time || l.time > last) arr.push(l);
+            if (arr.length > MAX_LINES) {
+              const drop = arr.length - MAX_LINES + TRIM_CHUNK;
+              arr.splice(0, drop);
+              base.current += drop;
+              trimmed.current = true;
+            }
+            if (!frame.current)
+              frame.current = requestAnimationFrame(() => {
+                frame.current = 0;
+                setVersion((v) => v + 1);
+              });
+          },
+          end: (err) => {
+            if (closed) return;
+            // The engine going away can end the stream with or without an error: ask it.
+            void bridge()
+              .invoke('engine.status', {})
+              .catch(() => undefined)
+              .then((status) => {
+                if (closed) return;
+                if (status?.state === 'running') return setEnded(err ? `The log stream failed: ${errorText(err)}` : 'The log stream ended.');
+                setEnded('The engine went away: the log resumes when it is back.');
+                void whenEngineUp().then(() => {
+                  if (closed) return;
+                  setEnded(undefined);
+                  open(true);
+                });
+              });
+          },
         },
-        end: (err) => setEnded(err ? `The log stream failed: ${errorText(err)}` : 'The log stream ended.'),
-      },
-    );
+      );
+    };
+    open(false);
     return () => {
+      closed = true;
       cancelAnimationFrame(frame.current);
       frame.current = 0;
-      h.close();
+      h?.close();
     };
   }, [props.id, tail, since]);
 
@@ -187,12 +214,8 @@ export function LogView(props: { id: string; name: string }): ReactNode {
             step(e.shiftKey ? -1 : 1);
           }}
         />
-        <Button label="Previous match" onClick={() => step(-1)} disabled={matches.length === 0}>
-          ↑
-        </Button>
-        <Button label="Next match" onClick={() => step(1)} disabled={matches.length === 0}>
-          ↓
-        </Button>
+        <Button label="Previous match" icon={ArrowUp} iconOnly onClick={() => step(-1)} disabled={matches.length === 0} />
+        <Button label="Next match" icon={ArrowDown} iconOnly onClick={() => step(1)} disabled={matches.length === 0} />
         <span className="muted" role="status" aria-live="polite">
           {query ? (matches.length ? `${curIdx + 1} of ${matches.length} matching lines` : 'No matches') : ''}
         </span>
@@ -228,10 +251,10 @@ export function LogView(props: { id: string; name: string }): ReactNode {
             ))}
           </select>
         </label>
-        <Button onClick={copyAll} disabled={count === 0}>
+        <Button icon={Copy} onClick={copyAll} disabled={count === 0}>
           Copy all
         </Button>
-        <Button onClick={download} disabled={count === 0}>
+        <Button icon={Download} onClick={download} disabled={count === 0}>
           Download .log
         </Button>
         <span className="muted">

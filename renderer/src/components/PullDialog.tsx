@@ -9,6 +9,7 @@ import type { Job, LayerProgress } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { formatBytes, shortId } from '../format';
 import { useCall, useJobs } from '../state';
+import { AlertTriangle, X } from '../icons';
 import { Button, Dialog } from './ui';
 
 /** How far one layer is, 0..1: downloading is the first half, extracting the second. */
@@ -55,8 +56,32 @@ function Bar(props: { label: string; percent: number; text: string }): ReactNode
   );
 }
 
-/** One job: totals, a bar per layer, its message or error, and Cancel while it runs. */
-export function JobProgress(props: { job: Job; showLayers?: boolean }): ReactNode {
+/** A failed pull in plain words, with what to do next; the engine's own text under "Details". */
+export function JobFailure(props: { job: Job }): ReactNode {
+  const { job } = props;
+  if (!job.error) return null;
+  if (!job.problem)
+    return (
+      <p className="job-error" role="alert">
+        {job.error}
+      </p>
+    );
+  return (
+    <div className="job-problem" role="alert">
+      <p className="job-problem-summary">
+        <AlertTriangle size={16} aria-hidden="true" /> {job.problem.summary}
+      </p>
+      <p className="job-problem-hint">{job.problem.hint}</p>
+      <details>
+        <summary>Details</summary>
+        <code className="job-problem-raw">{job.error}</code>
+      </details>
+    </div>
+  );
+}
+
+/** One job: totals, a bar per layer, its message or error, Cancel while it runs, Dismiss after. */
+export function JobProgress(props: { job: Job; showLayers?: boolean; dismissible?: boolean }): ReactNode {
   const { job } = props;
   const t = jobTotals(job);
   const summary =
@@ -72,13 +97,23 @@ export function JobProgress(props: { job: Job; showLayers?: boolean }): ReactNod
         <span className={`badge badge-${job.state === 'done' ? 'ok' : job.state === 'failed' ? 'bad' : job.state === 'running' ? 'warn' : 'idle'}`}>{job.state}</span>
         <span className="spacer" />
         {job.state === 'running' && (
-          <Button onClick={cancel} label={`Cancel ${job.title}`}>
+          <Button onClick={cancel} label={`Cancel ${job.title}`} size="small">
             Cancel
           </Button>
         )}
+        {props.dismissible && job.state !== 'running' && (
+          <Button
+            kind="ghost"
+            size="small"
+            icon={X}
+            iconOnly
+            label={`Dismiss ${job.title}`}
+            onClick={() => void bridge().invoke('jobs.dismiss', { id: job.id }).catch(() => undefined)}
+          />
+        )}
       </div>
       <div aria-live="polite">
-        {job.kind !== 'build' && (
+        {job.kind !== 'build' && !(job.state === 'failed' && t.layers === 0) && (
           <>
             <Bar label={`${job.title}: overall progress`} percent={t.percent} text={`${t.percent}% · ${summary}`} />
             <p className="muted job-summary">
@@ -93,11 +128,7 @@ export function JobProgress(props: { job: Job; showLayers?: boolean }): ReactNod
           {job.output.slice(-300).join('')}
         </pre>
       )}
-      {job.error && (
-        <p className="job-error" role="alert">
-          {job.error}
-        </p>
-      )}
+      <JobFailure job={job} />
       {props.showLayers !== false && job.layers.length > 0 && (
         <ul className="layers" aria-label={`Layers of ${job.title}`}>
           {job.layers.map((l) => {
@@ -136,7 +167,7 @@ export function PullDialog(props: { onClose: () => void; initialRef?: string }):
   const start = async (): Promise<void> => {
     const r = ref.trim();
     if (r === '') {
-      setError('Type an image name, e.g. alpine:latest or localhost:5000/app:1.0.');
+      setError('Type an image name, e.g. nginx:alpine or registry.example.com/team/app:1.0.');
       return;
     }
     setError(undefined);
@@ -160,7 +191,7 @@ export function PullDialog(props: { onClose: () => void; initialRef?: string }):
       footer={
         <>
           <Button onClick={props.onClose}>{job?.state === 'running' ? 'Close (keeps pulling)' : 'Close'}</Button>
-          <Button kind="primary" onClick={() => void start()} disabled={starting}>
+          <Button kind="primary" onClick={() => void start()} disabled={starting} engine>
             Pull
           </Button>
         </>
@@ -178,7 +209,7 @@ export function PullDialog(props: { onClose: () => void; initialRef?: string }):
             value={ref}
             onChange={(e) => setRef(e.target.value)}
             list="pull-suggestions"
-            placeholder="registry/name:tag"
+            placeholder="nginx:alpine, or registry.example.com/team/app:1.0"
             aria-invalid={error ? true : undefined}
             aria-describedby={error ? 'pull-error' : undefined}
             autoComplete="off"

@@ -128,7 +128,7 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
       footer={
         <>
           <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" onClick={() => void submit()} disabled={busy}>
+          <Button kind="primary" engine onClick={() => void submit()} disabled={busy}>
             {busy ? 'Starting…' : 'Run'}
           </Button>
         </>

@@ -8,9 +8,11 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { StatsSample } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
-import { formatBytes, percent } from '../format';
+import { formatBytes, formatClock, percent } from '../format';
 
 const WINDOW_SECS = 120;
+/** Time-axis tick steps in seconds (uPlot picks the first that leaves room between labels). */
+const TIME_STEPS = [1, 5, 10, 15, 30, 60, 120, 300];
 
 interface Point {
   t: number;
@@ -88,10 +90,14 @@ function Chart(props: { def: ChartDef; points: Point[]; now: string }): ReactNod
       {
         width: Math.max(el.clientWidth, 200),
         height: 160,
-        legend: { show: true },
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max, min, props.def.id === 'cpu' ? 1 : 1024)] } },
-        axes: [axis, { ...axis, size: 70, values: (_u, vals) => vals.map((v) => props.def.format(v)) }],
+        axes: [
+          // Clock times on whole 5/10/15/30/60-second steps ("14:02:30"), not uPlot's ":54.500".
+          { ...axis, space: 70, incrs: TIME_STEPS, values: (_u, vals) => vals.map((v) => formatClock(v * 1000)) },
+          { ...axis, size: 76, space: 30, values: (_u, vals) => vals.map((v) => props.def.format(v)) },
+        ],
         series: [{}, ...props.def.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, value: (_u: uPlot, v: number | null) => (v === null ? '—' : props.def.format(v)) }))],
       },
       data(),
@@ -110,11 +116,11 @@ function Chart(props: { def: ChartDef; points: Point[]; now: string }): ReactNod
   useEffect(() => plot.current?.setData(data()), [props.points]);
 
   return (
-    <figure className="chart" role="img" aria-label={`${props.def.title} over the last two minutes, now ${props.now}`}>
+    <figure className="chart" aria-label={`${props.def.title} over the last two minutes, now ${props.now}`}>
       <figcaption>
         {props.def.title} <span className="muted">· {props.now}</span>
       </figcaption>
-      <div ref={box} className="chart-plot" />
+      <div ref={box} className="chart-plot" aria-hidden="true" />
     </figure>
   );
 }

@@ -5,7 +5,8 @@
  */
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
-import { closeSession, getSession, newSession, subscribeSessions, type TerminalSession } from '../terminals';
+import { Keyboard, Plus, X } from '../icons';
+import { closeSession, getSession, LEAVE_TERMINAL_KEYS, newSession, subscribeSessions, type TerminalSession } from '../terminals';
 import { Button } from './ui';
 
 const FIND_DECORATIONS = {
@@ -71,13 +72,18 @@ function SessionPane(props: { session: TerminalSession; name: string }): ReactNo
         </span>
         <span className="spacer" />
         <span role="status" className="muted">
-          {state.kind === 'open' && `Shell in ${props.name} · Ctrl+Shift+C / Ctrl+Shift+V to copy and paste`}
+          {state.kind === 'open' && `Shell in ${props.name}`}
           {state.kind === 'exited' && `The shell exited with code ${state.code}`}
           {state.kind === 'failed' && `The terminal failed: ${state.message}`}
           {state.kind === 'ended' && 'The terminal session ended'}
+          {state.kind === 'reconnecting' && 'The engine went away: the terminal reconnects when it is back…'}
         </span>
       </div>
-      <div className="terminal-frame" ref={host} aria-label={`Terminal of ${props.name}`} role="region" />
+      <p className="terminal-keys muted" id="terminal-keys">
+        <Keyboard size={14} aria-hidden="true" /> <kbd>{LEAVE_TERMINAL_KEYS}</kbd> leaves the terminal · <kbd>Ctrl+Shift+C</kbd> / <kbd>Ctrl+Shift+V</kbd> copy and paste ·{' '}
+        <kbd>Ctrl+K</kbd> commands
+      </p>
+      <div className="terminal-frame" ref={host} aria-label={`Terminal of ${props.name}`} aria-describedby="terminal-keys" role="region" />
     </>
   );
 }
@@ -92,6 +98,8 @@ export function TerminalView(props: { id: string; name: string }): ReactNode {
     <div className="terminal-view">
       <div className="row toolbar">
         <Button
+          icon={Plus}
+          engine
           onClick={() => {
             setWanted(true);
             newSession(props.id);
@@ -100,6 +108,7 @@ export function TerminalView(props: { id: string; name: string }): ReactNode {
           New session
         </Button>
         <Button
+          icon={X}
           disabled={!session}
           onClick={() => {
             setWanted(false);

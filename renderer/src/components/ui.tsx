@@ -1,55 +1,65 @@
 /**
- * The few building blocks every screen uses: buttons, a modal dialog with focus handling, a
- * confirmation, status badges, empty and error states, and toasts announced to screen readers.
+ * The few building blocks every screen uses: buttons (with an icon, and disabled with a reason
+ * while the engine is down), a modal dialog that keeps focus inside it, a confirmation, status
+ * badges, empty and error states, and toasts announced to screen readers.
  */
-import { useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { formatAgo, formatDate } from '../format';
+import { X, type LucideIcon } from '../icons';
+import { useEngineDown } from '../state';
+import { useFocusTrap } from './focus';
+import { Glyph } from './Glyph';
 
 export function Button(props: {
-  children: ReactNode;
+  children?: ReactNode;
   onClick?: () => void;
-  kind?: 'primary' | 'danger' | 'plain';
+  kind?: 'primary' | 'danger' | 'plain' | 'ghost';
   disabled?: boolean;
   type?: 'button' | 'submit';
   label?: string;
   title?: string;
+  icon?: LucideIcon;
+  /** The action needs the engine: disabled, with the reason as its title, while the engine is down. */
+  engine?: boolean;
+  /** Only the icon shows; `label` names the button. */
+  iconOnly?: boolean;
+  size?: 'small';
 }): ReactNode {
+  const down = useEngineDown();
+  const blocked = props.engine === true && down !== undefined;
+  const Icon = props.icon;
+  const cls = ['btn', `btn-${props.kind ?? 'plain'}`, props.iconOnly ? 'btn-icon' : '', props.size === 'small' ? 'btn-small' : ''].filter(Boolean).join(' ');
   return (
     <button
       type={props.type ?? 'button'}
-      className={`btn btn-${props.kind ?? 'plain'}`}
+      className={cls}
       onClick={props.onClick}
-      disabled={props.disabled}
+      disabled={props.disabled === true || blocked}
       aria-label={props.label}
-      title={props.title ?? props.label}
+      title={blocked ? down : (props.title ?? props.label)}
+      data-engine-blocked={blocked ? '' : undefined}
     >
-      {props.children}
+      {Icon && <Glyph icon={Icon} className="btn-glyph" />}
+      {!props.iconOnly && props.children}
     </button>
   );
 }
 
-/** A modal dialog: focus moves in on open, Escape closes, focus returns where it was. */
-export function Dialog(props: { title: string; onClose: () => void; children: ReactNode; footer?: ReactNode; wide?: boolean }): ReactNode {
+/**
+ * A modal dialog: the first field takes focus, Tab stays inside, Escape closes, and focus
+ * returns to what opened it.
+ */
+export function Dialog(props: { title: string; onClose: () => void; children: ReactNode; footer?: ReactNode; wide?: boolean; description?: string }): ReactNode {
   const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const before = document.activeElement as HTMLElement | null;
-    const first = ref.current?.querySelector<HTMLElement>('input, select, textarea, button');
-    first?.focus();
-    const onKey = (e: KeyboardEvent): void => {
-      if (e.key === 'Escape') props.onClose();
-    };
-    window.addEventListener('keydown', onKey);
-    return () => {
-      window.removeEventListener('keydown', onKey);
-      before?.focus();
-    };
-  }, []);
+  useFocusTrap(ref, props.onClose);
+  const titleId = useRef(`dlg-${Math.random().toString(36).slice(2, 9)}`).current;
   return (
     <div className="dialog-backdrop" onMouseDown={(e) => e.target === e.currentTarget && props.onClose()}>
-      <div className={`dialog${props.wide ? ' dialog-wide' : ''}`} role="dialog" aria-modal="true" aria-label={props.title} ref={ref}>
+      <div className={`dialog${props.wide ? ' dialog-wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={titleId} tabIndex={-1} ref={ref}>
         <header className="dialog-header">
-          <h2>{props.title}</h2>
-          <button type="button" className="btn btn-plain" aria-label="Close" onClick={props.onClose}>
-            ×
+          <h2 id={titleId}>{props.title}</h2>
+          <button type="button" className="btn btn-ghost btn-icon" aria-label="Close" data-dialog-close onClick={props.onClose}>
+            <X size={16} aria-hidden="true" />
           </button>
         </header>
         <div className="dialog-body">{props.children}</div>
@@ -59,7 +69,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Re
   );
 }
 
-export function Confirm(props: { title: string; message: ReactNode; confirm: string; danger?: boolean; onConfirm: () => void; onCancel: () => void }): ReactNode {
+export function Confirm(props: { title: string; message: ReactNode; confirm: string; danger?: boolean; onConfirm: () => void; onCancel: () => void; busy?: boolean }): ReactNode {
   return (
     <Dialog
       title={props.title}
@@ -67,19 +77,23 @@ export function Confirm(props: { title: string; message: ReactNode; confirm: str
       footer={
         <>
           <Button onClick={props.onCancel}>Cancel</Button>
-          <Button kind={props.danger ? 'danger' : 'primary'} onClick={props.onConfirm}>
+          <Button kind={props.danger ? 'danger' : 'primary'} onClick={props.onConfirm} engine disabled={props.busy}>
             {props.confirm}
           </Button>
         </>
       }
     >
-      <p>{props.message}</p>
+      <div className="confirm-message">{props.message}</div>
     </Dialog>
   );
 }
 
-export function Badge(props: { tone: 'ok' | 'warn' | 'bad' | 'idle'; children: ReactNode }): ReactNode {
-  return <span className={`badge badge-${props.tone}`}>{props.children}</span>;
+export function Badge(props: { tone: 'ok' | 'warn' | 'bad' | 'idle'; children: ReactNode; title?: string }): ReactNode {
+  return (
+    <span className={`badge badge-${props.tone}`} title={props.title}>
+      {props.children}
+    </span>
+  );
 }
 
 /** Docker's container states as a badge. */
@@ -98,12 +112,26 @@ export function Empty(props: { title: string; children?: ReactNode }): ReactNode
 }
 
 export function ErrorBanner(props: { error: string | undefined; onRetry?: () => void }): ReactNode {
-  if (!props.error) return null;
+  const down = useEngineDown();
+  // While the engine is down the app-wide banner says so once; screens do not repeat it.
+  if (!props.error || down) return null;
   return (
     <div className="error-banner" role="alert">
       <span>{props.error}</span>
       {props.onRetry && <Button onClick={props.onRetry}>Retry</Button>}
     </div>
+  );
+}
+
+/** A relative age ("3 years ago") with the full date on hover. */
+export function Ago(props: { time: number | string | undefined; prefix?: string }): ReactNode {
+  const text = formatAgo(props.time);
+  const full = formatDate(props.time);
+  return (
+    <time dateTime={typeof props.time === 'number' ? new Date(props.time * 1000).toISOString() : props.time} title={full || undefined}>
+      {props.prefix}
+      {text}
+    </time>
   );
 }
 

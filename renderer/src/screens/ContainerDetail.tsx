@@ -12,17 +12,19 @@ import { StatsCharts } from '../components/StatsCharts';
 import { TerminalView } from '../components/Terminal';
 import { registerCommands } from '../components/CommandPalette';
 import { ErrorBanner, StateBadge } from '../components/ui';
-import { formatAgo, shortId } from '../format';
+import { LastKnown } from '../components/EngineBanner';
+import { formatAgo, shortId, shortImage } from '../format';
+import { Activity, Folder, Info, ScrollText, SquareTerminal } from '../icons';
 import { navigate } from '../router';
 import { useCall } from '../state';
 import { ContainerActions, PortLinks } from './containerActions';
 
 const TABS = [
-  { id: 'logs', title: 'Logs' },
-  { id: 'terminal', title: 'Terminal' },
-  { id: 'inspect', title: 'Inspect' },
-  { id: 'stats', title: 'Stats' },
-  { id: 'files', title: 'Files' },
+  { id: 'logs', title: 'Logs', icon: ScrollText },
+  { id: 'terminal', title: 'Terminal', icon: SquareTerminal },
+  { id: 'inspect', title: 'Inspect', icon: Info },
+  { id: 'stats', title: 'Stats', icon: Activity },
+  { id: 'files', title: 'Files', icon: Folder },
 ] as const;
 type TabId = (typeof TABS)[number]['id'];
 
@@ -76,14 +78,17 @@ export function ContainerDetail(props: { id: string; tab?: string }): ReactNode 
         <a href="#/containers">Containers</a> / {name}
       </p>
       <header className="detail-header">
-        <h1 id="container-title">{name}</h1>
+        <h1 id="container-title" tabIndex={-1}>
+          {name}
+        </h1>
         {c && <StateBadge state={state} />}
         {c && (
           <span className="muted">
-            {c.Config.Image} · {shortId(c.Id)} · {c.State.Running ? `started ${formatAgo(c.State.StartedAt)}` : `exit code ${c.State.ExitCode}`}
+            <span title={c.Config.Image}>{shortImage(c.Config.Image)}</span> · {shortId(c.Id)} · {c.State.Running ? `started ${formatAgo(c.State.StartedAt)}` : `exit code ${c.State.ExitCode}`}
           </span>
         )}
-        {c && <PortLinks ports={inspectPorts(c)} />}
+        {c && <PortLinks ports={inspectPorts(c)} hideEmpty />}
+        <LastKnown />
         <span className="spacer" />
         {c && <ContainerActions target={{ id: c.Id, name, state }} onRemoved={() => navigate('/containers')} />}
       </header>
@@ -103,6 +108,7 @@ export function ContainerDetail(props: { id: string; tab?: string }): ReactNode 
             tabIndex={t.id === tab ? 0 : -1}
             onClick={() => go(t.id)}
           >
+            <t.icon size={15} aria-hidden="true" />
             {t.title}
           </button>
         ))}

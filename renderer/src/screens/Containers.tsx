@@ -1,57 +1,47 @@
 /**
- * The containers list: every container grouped by compose project (collapsible), searchable
- * and filterable by state and project, with live CPU and memory for the running rows in view,
- * per-row and bulk actions, and a keyboard model (arrows move, Enter opens, Space selects,
- * Delete removes). Virtualized so 500+ containers stay smooth; refreshed by container events.
+ * The containers list: every container, compose projects as collapsible groups (with their own
+ * start/stop/restart/delete), searchable and filterable by state and project, sortable by
+ * column, with columns that can be resized (and are remembered) and that fold into the row when
+ * the window is narrow. Live CPU and memory for the running rows in view; per-row and bulk
+ * actions; a keyboard model (arrows move, Enter opens, Space selects, Delete removes).
+ * Virtualized so 500+ containers stay smooth; refreshed by container events.
  */
-import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactElement, type ReactNode } from 'react';
-import type { ContainerSummary } from '../../../types/engine-api';
-import { registerCommands } from '../components/CommandPalette';
-import { Button, Empty, ErrorBanner, StateBadge } from '../components/ui';
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactElement, type ReactNode, type RefObject } from 'react';
+import { useIntent } from '../commands';
+import { LastKnown } from '../components/EngineBanner';
+import { useTableLayout } from '../components/table-layout';
+import { Button, Empty, ErrorBanner } from '../components/ui';
 import { VirtualTable, type Column } from '../components/VirtualTable';
-import { formatBytes, percent } from '../format';
+import { Pause, Play, Plus, RotateCw, Search, Square, Trash2 } from '../icons';
+import { HELPER_LABEL } from '../labels';
 import { navigate } from '../router';
-import { useCall } from '../state';
-import { ConfirmRemove, ContainerActions, containerName, isUp, PortLinks, runOnAll, useLiveStats, type ActionTarget } from './containerActions';
+import { useCall, useEngineDown } from '../state';
+import { ConfirmRemove, runOnAll, useLiveStats, type ActionTarget } from './containerActions';
+import { filterRows, prepareRows, PROJECT_LABEL, rowDomId, rowKey, type ContainerRow, type Row, type StateFilter } from './containerRows';
+import { ContainerRowView, GroupRowView, target, type Fold } from './ContainerRows';
+import { ConfirmProjectRemove, runProjectAction, type ProjectAction } from './projectActions';
 
-const PROJECT_LABEL = 'com.docker.compose.project';
-type StateFilter = 'all' | 'running' | 'stopped';
+/** Table widths (px) below which columns fold into the name cell. */
+const FOLD_1_BELOW = 1060;
+const FOLD_2_BELOW = 780;
 
-type Row = { kind: 'group'; project: string; count: number; running: number } | { kind: 'container'; c: ContainerSummary; name: string; project: string };
-
-const rowKey = (r: Row): string => (r.kind === 'group' ? `g:${r.project}` : r.c.Id);
-const rowDomId = (r: Row): string => (r.kind === 'group' ? `cgroup-${encodeURIComponent(r.project)}` : `crow-${r.c.Id}`);
-
-function target(r: Extract<Row, { kind: 'container' }>): ActionTarget {
-  return { id: r.c.Id, name: r.name, state: r.c.State };
-}
-
-/** Containers without a project first (no header), then one group per project, by name. */
-function buildRows(list: ContainerSummary[], q: string, state: StateFilter, project: string, collapsed: Set<string>): Row[] {
-  const needle = q.trim().toLowerCase();
-  const byProject = new Map<string, Extract<Row, { kind: 'container' }>[]>();
-  for (const c of list) {
-    const name = containerName(c.Names, c.Id);
-    const proj = c.Labels?.[PROJECT_LABEL] ?? '';
-    if (state === 'running' && !isUp(c.State)) continue;
-    if (state === 'stopped' && isUp(c.State)) continue;
-    if (project !== '*' && proj !== project) continue;
-    if (needle && ![name, c.Image, c.Id.slice(0, 12), proj].some((s) => s.toLowerCase().includes(needle))) continue;
-    const rows = byProject.get(proj) ?? [];
-    rows.push({ kind: 'container', c, name, project: proj });
-    byProject.set(proj, rows);
-  }
-  const out: Row[] = [];
-  for (const proj of [...byProject.keys()].sort()) {
-    const rows = byProject.get(proj)!.sort((a, b) => a.name.localeCompare(b.name));
-    if (proj) out.push({ kind: 'group', project: proj, count: rows.length, running: rows.filter((r) => r.c.State === 'running').length });
-    if (!proj || !collapsed.has(proj)) out.push(...rows);
-  }
-  return out;
+function useWidth(): [RefObject<HTMLDivElement | null>, number] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [w, setW] = useState(1280);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setW(el.clientWidth));
+    ro.observe(el);
+    setW(el.clientWidth);
+    return () => ro.disconnect();
+  }, []);
+  return [ref, w];
 }
 
 export function Containers(): ReactNode {
   const list = useCall('containers.list', { all: true }, ['container']);
+  const down = useEngineDown();
   const [q, setQ] = useState('');
   const [stateFilter, setStateFilter] = useState<StateFilter>('all');
   const [project, setProject] = useState('*');
@@ -59,37 +49,37 @@ export function Containers(): ReactNode {
   const [selected, setSelected] = useState(() => new Set<string>());
   const [active, setActive] = useState<string>();
   const [removing, setRemoving] = useState<ActionTarget[]>();
+  const [removingProject, setRemovingProject] = useState<{ project: string; containers: string[] }>();
   const [visible, setVisible] = useState('');
   const search = useRef<HTMLInputElement>(null);
+  const layout = useTableLayout('containers', { column: 'name', dir: 'asc' });
+  const [box, width] = useWidth();
+  const fold: Fold = width < FOLD_2_BELOW ? 2 : width < FOLD_1_BELOW ? 1 : 0;
 
   const all = list.data ?? [];
   const projects = useMemo(() => [...new Set(all.map((c) => c.Labels?.[PROJECT_LABEL]).filter((p): p is string => !!p))].sort(), [all]);
-  const rows = useMemo(() => buildRows(all, q, stateFilter, project, collapsed), [all, q, stateFilter, project, collapsed]);
-  const containerRows = rows.filter((r): r is Extract<Row, { kind: 'container' }> => r.kind === 'container');
-  const stats = useLiveStats(visible ? visible.split(',') : []);
+  const prepared = useMemo(() => prepareRows(all, layout.sort), [all, layout.sort]);
+  const { rows, shown } = useMemo(() => filterRows(prepared, { q, state: stateFilter, project }, collapsed), [prepared, q, stateFilter, project, collapsed]);
+  const stats = useLiveStats(down ? [] : visible ? visible.split(',') : []);
 
-  // Selection only keeps containers that still exist and are shown.
-  const shownIds = new Set(containerRows.map((r) => r.c.Id));
-  const selectedRows = containerRows.filter((r) => selected.has(r.c.Id));
+  const shownIds = new Set(shown.map((r) => r.c.Id));
+  const selectedRows = shown.filter((r) => selected.has(r.c.Id));
   const activeIndex = rows.findIndex((r) => rowKey(r) === active);
 
-  useEffect(
-    () =>
-      registerCommands('containers', [
-        { id: 'containers-search', title: 'Containers: search', run: () => search.current?.focus() },
-        { id: 'containers-running', title: 'Containers: show running only', run: () => setStateFilter('running') },
-        { id: 'containers-all', title: 'Containers: show all', run: () => setStateFilter('all') },
-      ]),
+  useIntent('containers:search', () => search.current?.focus());
+  useIntent('containers:running', () => setStateFilter('running'));
+  useIntent('containers:all', () => setStateFilter('all'));
+
+  const toggleSelect = useCallback(
+    (id: string): void =>
+      setSelected((s) => {
+        const n = new Set(s);
+        if (n.has(id)) n.delete(id);
+        else n.add(id);
+        return n;
+      }),
     [],
   );
-
-  const toggleSelect = (id: string): void =>
-    setSelected((s) => {
-      const n = new Set(s);
-      if (n.has(id)) n.delete(id);
-      else n.add(id);
-      return n;
-    });
   const toggleGroup = (proj: string, open?: boolean): void =>
     setCollapsed((s) => {
       const n = new Set(s);
@@ -97,6 +87,10 @@ export function Containers(): ReactNode {
       else n.add(proj);
       return n;
     });
+  const projectAction = (proj: string, action: ProjectAction, members: ContainerRow[]): void => {
+    if (action === 'remove') setRemovingProject({ project: proj, containers: members.map((m) => m.name) });
+    else void runProjectAction(proj, action);
+  };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTableElement>): void => {
     if (e.target !== e.currentTarget || rows.length === 0) return;
@@ -130,7 +124,7 @@ export function Containers(): ReactNode {
         else return;
         break;
       case 'Delete':
-        if (row?.kind === 'container') setRemoving([target(row)]);
+        if (row?.kind === 'container' && !down) setRemoving([target(row)]);
         else return;
         break;
       default:
@@ -139,71 +133,58 @@ export function Containers(): ReactNode {
     e.preventDefault();
   };
 
-  const allShownSelected = containerRows.length > 0 && containerRows.every((r) => selected.has(r.c.Id));
+  const allShownSelected = shown.length > 0 && shown.every((r) => selected.has(r.c.Id));
   const columns: Column[] = [
     {
       id: 'select',
-      width: 36,
-      header: (
-        <input
-          type="checkbox"
-          aria-label="Select all shown containers"
-          checked={allShownSelected}
-          onChange={() => setSelected(allShownSelected ? new Set() : new Set(shownIds))}
-        />
-      ),
+      width: 40,
+      label: 'Select',
+      header: <input type="checkbox" aria-label="Select all shown containers" checked={allShownSelected} onChange={() => setSelected(allShownSelected ? new Set() : new Set(shownIds))} />,
     },
-    { id: 'state', header: 'State', width: 100 },
-    { id: 'name', header: 'Name' },
-    { id: 'image', header: 'Image' },
-    { id: 'ports', header: 'Ports' },
-    { id: 'uptime', header: 'Status', width: 170 },
-    { id: 'cpu', header: 'CPU', width: 70 },
-    { id: 'mem', header: 'Memory', width: 90 },
-    { id: 'actions', header: 'Actions', width: 230 },
+    { id: 'state', header: 'State', width: 104, sortable: true },
+    { id: 'name', header: 'Name', sortable: true, resizable: true },
+    { id: 'image', header: 'Image', sortable: true, resizable: true },
+    ...(fold === 0
+      ? [
+          { id: 'ports', header: 'Ports', width: 132, sortable: true, resizable: true },
+          { id: 'status', header: 'Status', width: 168, sortable: true, resizable: true },
+        ]
+      : []),
+    ...(fold < 2
+      ? [
+          { id: 'cpu', header: 'CPU', width: 72 },
+          { id: 'mem', header: 'Memory', width: 92 },
+        ]
+      : []),
+    { id: 'actions', header: <span className="visually-hidden">Actions</span>, label: 'Actions', width: 148 },
   ];
 
   const renderRow = (r: Row): ReactElement => {
     const isActive = rowKey(r) === active;
     if (r.kind === 'group') {
-      const open = !collapsed.has(r.project);
       return (
-        <tr id={rowDomId(r)} className={`group-row${isActive ? ' active' : ''}`} aria-selected={isActive} onClick={() => setActive(rowKey(r))}>
-          <td colSpan={columns.length}>
-            <button type="button" className="group-toggle" aria-expanded={open} onClick={() => toggleGroup(r.project)}>
-              <span aria-hidden="true">{open ? '▾' : '▸'}</span> {r.project}
-            </button>{' '}
-            <span className="muted">
-              {r.count} container{r.count === 1 ? '' : 's'}, {r.running} running
-            </span>
-          </td>
-        </tr>
+        <GroupRowView
+          g={r}
+          open={!collapsed.has(r.project)}
+          active={isActive}
+          columns={columns.length}
+          onActivate={() => setActive(rowKey(r))}
+          onToggle={() => toggleGroup(r.project)}
+          onAction={(a) => projectAction(r.project, a, r.members)}
+        />
       );
     }
-    const s = stats.get(r.c.Id);
-    const running = r.c.State === 'running';
     return (
-      <tr id={rowDomId(r)} className={`${isActive ? 'active' : ''}${r.project ? ' in-group' : ''}`} aria-selected={isActive} onClick={() => setActive(rowKey(r))}>
-        <td>
-          <input type="checkbox" aria-label={`Select ${r.name}`} checked={selected.has(r.c.Id)} onChange={() => toggleSelect(r.c.Id)} />
-        </td>
-        <td>
-          <StateBadge state={r.c.State} />
-        </td>
-        <td>
-          <a href={`#/containers/${r.c.Id}/logs`}>{r.name}</a>
-        </td>
-        <td title={r.c.Image}>{r.c.Image}</td>
-        <td>
-          <PortLinks ports={r.c.Ports} />
-        </td>
-        <td className="muted">{r.c.Status}</td>
-        <td>{running ? percent(s?.cpuPercent) : '—'}</td>
-        <td>{running ? formatBytes(s?.memoryBytes) : '—'}</td>
-        <td>
-          <ContainerActions target={target(r)} compact />
-        </td>
-      </tr>
+      <ContainerRowView
+        r={r}
+        active={isActive}
+        selected={selected.has(r.c.Id)}
+        fold={fold}
+        stats={stats.get(r.c.Id)}
+        stale={down !== undefined}
+        onActivate={setActive}
+        onToggleSelect={toggleSelect}
+      />
     );
   };
 
@@ -214,72 +195,97 @@ export function Containers(): ReactNode {
 
   return (
     <section className="screen-fill" aria-labelledby="containers-title">
-      <div className="row">
-        <h1 id="containers-title">Containers</h1>
+      <div className="screen-head row">
+        <h1 id="containers-title" tabIndex={-1}>
+          Containers
+        </h1>
+        <LastKnown />
         <span className="spacer" />
-        <Button kind="primary" onClick={() => navigate('/images/run')}>
+        <Button kind="primary" icon={Plus} onClick={() => navigate('/images/run')}>
           Run a container
         </Button>
       </div>
       <ErrorBanner error={list.error} onRetry={list.reload} />
       <div className="row toolbar" role="search">
-        <input ref={search} type="search" aria-label="Search containers" placeholder="Search by name, image, id or project" value={q} onChange={(e) => setQ(e.target.value)} />
-        <label>
-          State{' '}
+        <label className="search-field">
+          <Search size={15} aria-hidden="true" />
+          <input ref={search} type="search" aria-label="Search containers" placeholder="Search name, image, id…" value={q} onChange={(e) => setQ(e.target.value)} />
+        </label>
+        <label className="inline-field">
+          State
           <select aria-label="Filter by state" value={stateFilter} onChange={(e) => setStateFilter(e.target.value as StateFilter)}>
             <option value="all">All</option>
             <option value="running">Running</option>
             <option value="stopped">Stopped</option>
           </select>
         </label>
-        <label>
-          Project{' '}
-          <select aria-label="Filter by compose project" value={project} onChange={(e) => setProject(e.target.value)}>
-            <option value="*">All projects</option>
-            <option value="">No project</option>
-            {projects.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
-        <span className="muted" role="status">
-          {containerRows.length} of {all.length} shown
+        {projects.length > 0 && (
+          <label className="inline-field">
+            Project
+            <select aria-label="Filter by compose project" value={project} onChange={(e) => setProject(e.target.value)}>
+              <option value="*">All</option>
+              <option value="">None</option>
+              {projects.map((p) => (
+                <option key={p} value={p}>
+                  {p}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <span className="muted count" role="status">
+          {shown.length} of {all.filter((c) => !c.Labels?.[HELPER_LABEL]).length} shown
         </span>
       </div>
       {selectedRows.length > 0 && (
         <div className="row bulk-bar" role="toolbar" aria-label="Actions on selected containers">
           <strong>{selectedRows.length} selected</strong>
-          <Button onClick={() => bulk('start')}>Start</Button>
-          <Button onClick={() => bulk('stop')}>Stop</Button>
-          <Button onClick={() => bulk('restart')}>Restart</Button>
-          <Button onClick={() => bulk('pause')}>Pause</Button>
-          <Button onClick={() => bulk('unpause')}>Resume</Button>
-          <Button kind="danger" onClick={() => setRemoving(selectedRows.map(target))}>
+          <Button icon={Play} engine onClick={() => bulk('start')}>
+            Start
+          </Button>
+          <Button icon={Square} engine onClick={() => bulk('stop')}>
+            Stop
+          </Button>
+          <Button icon={RotateCw} engine onClick={() => bulk('restart')}>
+            Restart
+          </Button>
+          <Button icon={Pause} engine onClick={() => bulk('pause')}>
+            Pause
+          </Button>
+          <Button icon={Play} engine onClick={() => bulk('unpause')}>
+            Resume
+          </Button>
+          <Button kind="danger" icon={Trash2} engine onClick={() => setRemoving(selectedRows.map(target))}>
             Delete
           </Button>
-          <Button onClick={() => setSelected(new Set())}>Clear selection</Button>
+          <Button kind="ghost" onClick={() => setSelected(new Set())}>
+            Clear selection
+          </Button>
         </div>
       )}
-      <VirtualTable
-        label="Containers"
-        columns={columns}
-        rows={rows}
-        rowKey={rowKey}
-        renderRow={renderRow}
-        activeIndex={activeIndex}
-        activeId={activeIndex >= 0 ? rowDomId(rows[activeIndex]!) : undefined}
-        onKeyDown={onKeyDown}
-        onVisibleRows={(vis) => setVisible(vis.flatMap((r) => (r.kind === 'container' && r.c.State === 'running' ? [r.c.Id] : [])).join(','))}
-        empty={
-          list.data && (
-            <Empty title={all.length === 0 ? 'No containers yet' : 'No container matches'}>
-              {all.length === 0 ? <a href="#/images/run">Run your first container</a> : <Button onClick={() => setQ('')}>Clear the search</Button>}
-            </Empty>
-          )
-        }
-      />
+      <div ref={box} className="table-box">
+        <VirtualTable
+          label="Containers"
+          columns={columns}
+          rows={rows}
+          rowKey={rowKey}
+          renderRow={renderRow}
+          rowHeight={fold > 0 ? 56 : 44}
+          layout={layout}
+          className={down ? 'stale' : undefined}
+          activeIndex={activeIndex}
+          activeId={activeIndex >= 0 ? rowDomId(rows[activeIndex]!) : undefined}
+          onKeyDown={onKeyDown}
+          onVisibleRows={(vis) => setVisible(vis.flatMap((r) => (r.kind === 'container' && r.c.State === 'running' ? [r.c.Id] : [])).join(','))}
+          empty={
+            list.data && (
+              <Empty title={all.length === 0 ? 'No containers yet' : 'No container matches'}>
+                {all.length === 0 ? <a href="#/images/run">Run your first container</a> : <Button onClick={() => setQ('')}>Clear the search</Button>}
+              </Empty>
+            )
+          }
+        />
+      </div>
       {removing && (
         <ConfirmRemove
           targets={removing}
@@ -288,6 +294,14 @@ export function Containers(): ReactNode {
             setRemoving(undefined);
             setSelected(new Set());
           }}
+        />
+      )}
+      {removingProject && (
+        <ConfirmProjectRemove
+          project={removingProject.project}
+          containers={removingProject.containers}
+          onCancel={() => setRemovingProject(undefined)}
+          onDone={() => setRemovingProject(undefined)}
         />
       )}
     </section>

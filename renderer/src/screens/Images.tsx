@@ -1,22 +1,28 @@
 /**
- * Images: every local image with its size, age and the containers using it; run, remove (with
- * force) and prune; the pull and run dialogs (their own routes, /images/pull and /images/run);
- * and the pull jobs the bridge host is running or ran recently, with their progress.
+ * Images: every local image with its size, age and the containers using it, searchable,
+ * sortable and filterable to the dangling ones; run, push, remove (with force) and prune; the
+ * pull, build and run dialogs (their own routes); and the jobs the bridge host is running or ran
+ * recently. Each image opens its detail (/images/:id).
  */
-import { useEffect, useState, type ReactNode } from 'react';
+import { useRef, useState, type ReactNode } from 'react';
 import type { ImageSummary } from '../../../types/engine-api';
 import { bridge } from '../bridge';
-import { registerCommands } from '../components/CommandPalette';
+import { useIntent } from '../commands';
 import { BuildDialog } from '../components/BuildDialog';
-import { JobProgress, PullDialog } from '../components/PullDialog';
+import { LastKnown } from '../components/EngineBanner';
+import { JobsPanel } from '../components/JobsPanel';
+import { PullDialog } from '../components/PullDialog';
 import { RunDialog } from '../components/RunDialog';
-import { Button, Dialog, Empty, ErrorBanner, useAction } from '../components/ui';
-import { formatAgo, formatBytes, shortId } from '../format';
-import { navigate } from '../router';
-import { useCall, useJobs } from '../state';
+import { SortHeader } from '../components/SortHeader';
+import { useTableLayout, type SortState } from '../components/table-layout';
+import { Ago, Badge, Button, Dialog, Empty, ErrorBanner, useAction } from '../components/ui';
+import { formatBytes, shortId, shortImage } from '../format';
+import { Download, Hammer, Play, Search, Trash2, Upload } from '../icons';
+import { navigate, navigateBack } from '../router';
+import { useCall } from '../state';
 
 /** The name to run or show: its first tag, else its digest name, else its short id. */
-function imageRef(i: ImageSummary): string {
+export function imageRef(i: ImageSummary): string {
   const tag = i.RepoTags.find((t) => t !== '<none>:<none>');
   if (tag) return tag;
   const digest = i.RepoDigests.find((d) => !d.startsWith('<none>'));
@@ -103,17 +109,25 @@ function PruneDialog(props: { onClose: () => void }): ReactNode {
   );
 }
 
-function JobsPanel(): ReactNode {
-  const jobs = useJobs();
-  if (jobs.length === 0) return null;
-  return (
-    <section className="panel" aria-labelledby="jobs-title">
-      <h2 id="jobs-title">Pulls, pushes and builds</h2>
-      {jobs.slice(0, 10).map((j) => (
-        <JobProgress key={j.id} job={j} showLayers={j.state === 'running'} />
-      ))}
-    </section>
-  );
+interface ImageRow {
+  image: ImageSummary;
+  ref: string;
+  short: string;
+  tags: string[];
+  users: number;
+  dangling: boolean;
+}
+
+function sortRows(rows: ImageRow[], sort: SortState): ImageRow[] {
+  const sign = sort.dir === 'asc' ? 1 : -1;
+  const key = (r: ImageRow): number | string =>
+    sort.column === 'size' ? r.image.Size : sort.column === 'created' ? r.image.Created : sort.column === 'used' ? r.users : r.short.toLowerCase();
+  return [...rows].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    const c = typeof ka === 'number' && typeof kb === 'number' ? ka - kb : String(ka).localeCompare(String(kb));
+    return sign * c || a.short.localeCompare(b.short);
+  });
 }
 
 export function Images(props: { dialog?: 'pull' | 'run' | 'build'; query: URLSearchParams }): ReactNode {
@@ -121,92 +135,145 @@ export function Images(props: { dialog?: 'pull' | 'run' | 'build'; query: URLSea
   const containers = useCall('containers.list', { all: true }, ['container']);
   const [removing, setRemoving] = useState<ImageSummary>();
   const [pruning, setPruning] = useState(false);
+  const [q, setQ] = useState('');
+  const [danglingOnly, setDanglingOnly] = useState(false);
+  const layout = useTableLayout('images', { column: 'created', dir: 'desc' });
+  const search = useRef<HTMLInputElement>(null);
 
-  useEffect(
-    () =>
-      registerCommands('images', [
-        { id: 'images-pull', title: 'Pull an image', run: () => navigate('/images/pull') },
-        { id: 'images-build', title: 'Build an image from a folder', run: () => navigate('/images/build') },
-        { id: 'images-run', title: 'Run a container from an image', run: () => navigate('/images/run') },
-        { id: 'images-prune', title: 'Prune unused images', run: () => setPruning(true) },
-      ]),
-    [],
-  );
+  useIntent('images:prune', () => setPruning(true));
+  useIntent('images:search', () => search.current?.focus());
+  useIntent('images:dangling', () => setDanglingOnly(true));
 
   const [, run] = useAction();
   const push = (ref: string): Promise<void> => run(`Pushing ${ref}`, () => bridge().invoke('images.push', { ref }));
   const usedBy = (id: string): number => (containers.data ?? []).filter((c) => c.ImageID === id).length;
-  const list = [...(images.data ?? [])].sort((a, b) => b.Created - a.Created);
+  const all: ImageRow[] = (images.data ?? []).map((i) => {
+    const tags = i.RepoTags.filter((t) => t !== '<none>:<none>');
+    const ref = imageRef(i);
+    return { image: i, ref, short: tags.length ? shortImage(ref) : '<none>', tags, users: usedBy(i.Id), dangling: tags.length === 0 };
+  });
+  const needle = q.trim().toLowerCase();
+  const list = sortRows(
+    all.filter((r) => (!danglingOnly || r.dangling) && (!needle || [r.ref, ...r.tags, r.image.Id].some((s) => s.toLowerCase().includes(needle)))),
+    layout.sort,
+  );
+  const dangling = all.filter((r) => r.dangling).length;
 
   return (
-    <section aria-labelledby="images-title">
+    <section aria-labelledby="images-title" className="screen">
       <div className="row screen-head">
-        <h1 id="images-title">Images</h1>
+        <h1 id="images-title" tabIndex={-1}>
+          Images
+        </h1>
+        <LastKnown />
         <span className="spacer" />
-        <Button kind="primary" onClick={() => navigate('/images/pull')}>
+        <Button kind="primary" icon={Download} onClick={() => navigate('/images/pull')}>
           Pull an image
         </Button>
-        <Button onClick={() => navigate('/images/build')}>Build an image</Button>
-        <Button onClick={() => navigate('/images/run')}>Run a container</Button>
-        <Button onClick={() => setPruning(true)}>Prune</Button>
+        <Button icon={Hammer} onClick={() => navigate('/images/build')}>
+          Build
+        </Button>
+        <Button icon={Play} onClick={() => navigate('/images/run')}>
+          Run
+        </Button>
+        <Button icon={Trash2} engine onClick={() => setPruning(true)}>
+          Prune
+        </Button>
       </div>
       <ErrorBanner error={images.error} onRetry={images.reload} />
       <JobsPanel />
-      {images.data && list.length === 0 ? (
+      <div className="row toolbar" role="search">
+        <label className="search-field">
+          <Search size={15} aria-hidden="true" />
+          <input ref={search} type="search" aria-label="Search images" placeholder="Search name, tag or id" value={q} onChange={(e) => setQ(e.target.value)} />
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={danglingOnly} onChange={(e) => setDanglingOnly(e.target.checked)} />
+          Dangling only ({dangling})
+        </label>
+        <span className="muted count" role="status">
+          {list.length} of {all.length} shown
+        </span>
+      </div>
+      {images.data && all.length === 0 ? (
         <Empty title="No images yet">
           <p>Pull one from a registry to get started.</p>
         </Empty>
       ) : (
-        <table className="grid" aria-label="Images">
-          <thead>
-            <tr>
-              <th scope="col">Repository:tag</th>
-              <th scope="col">ID</th>
-              <th scope="col">Size</th>
-              <th scope="col">Created</th>
-              <th scope="col">In use</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((i) => {
-              const ref = imageRef(i);
-              const n = usedBy(i.Id);
-              const extraTags = i.RepoTags.filter((t) => t !== ref && t !== '<none>:<none>');
-              return (
-                <tr key={i.Id}>
-                  <td>
-                    {ref}
-                    {extraTags.length > 0 && <span className="muted"> (+{extraTags.join(', ')})</span>}
-                  </td>
-                  <td className="mono">{shortId(i.Id)}</td>
-                  <td>{formatBytes(i.Size)}</td>
-                  <td>{formatAgo(i.Created)}</td>
-                  <td>{n === 0 ? <span className="muted">unused</span> : `${n} container${n === 1 ? '' : 's'}`}</td>
-                  <td className="row">
-                    <Button onClick={() => navigate(`/images/run?image=${encodeURIComponent(ref)}`)} label={`Run ${ref}`}>
-                      Run
-                    </Button>
-                    {ref.includes('/') && !ref.startsWith('<none>') && (
-                      <Button onClick={() => void push(ref)} label={`Push ${ref}`}>
-                        Push
-                      </Button>
-                    )}
-                    <Button kind="danger" onClick={() => setRemoving(i)} label={`Remove ${ref}`}>
-                      Remove
-                    </Button>
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <div className="table-scroll">
+          <table className="grid images-table" aria-label="Images">
+            <thead>
+              <tr>
+                <SortHeader id="name" sort={layout.sort} onSort={layout.sortBy}>
+                  Repository:tag
+                </SortHeader>
+                <th scope="col" className="col-id">
+                  ID
+                </th>
+                <SortHeader id="size" sort={layout.sort} onSort={layout.sortBy} className="col-num">
+                  Size
+                </SortHeader>
+                <SortHeader id="created" sort={layout.sort} onSort={layout.sortBy} className="col-age">
+                  Created
+                </SortHeader>
+                <SortHeader id="used" sort={layout.sort} onSort={layout.sortBy} className="col-use">
+                  In use
+                </SortHeader>
+                <th scope="col" className="col-actions">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((r) => {
+                const i = r.image;
+                const extra = r.tags.filter((t) => t !== r.ref);
+                return (
+                  <tr key={i.Id}>
+                    <td className="cell-name">
+                      <a href={`#/images/${encodeURIComponent(i.Id)}`} title={r.tags.join('\n') || i.Id}>
+                        {r.short}
+                      </a>
+                      {r.dangling && <Badge tone="idle">dangling</Badge>}
+                      {extra.length > 0 && <span className="muted name-aside"> +{extra.length} tag{extra.length === 1 ? '' : 's'}</span>}
+                    </td>
+                    <td className="mono col-id">{shortId(i.Id)}</td>
+                    <td className="num">{formatBytes(i.Size)}</td>
+                    <td>
+                      <Ago time={i.Created} />
+                    </td>
+                    <td>{r.users === 0 ? <span className="muted">unused</span> : `${r.users} container${r.users === 1 ? '' : 's'}`}</td>
+                    <td>
+                      <span className="row actions actions-compact">
+                        <Button icon={Play} iconOnly engine onClick={() => navigate(`/images/run?image=${encodeURIComponent(r.ref)}`)} label={`Run ${r.ref}`} />
+                        {r.ref.includes('/') && !r.dangling && <Button icon={Upload} iconOnly engine onClick={() => void push(r.ref)} label={`Push ${r.ref}`} />}
+                        <Button kind="ghost" icon={Trash2} iconOnly engine onClick={() => setRemoving(i)} label={`Remove ${r.ref}`} />
+                      </span>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          {list.length === 0 && all.length > 0 && (
+            <Empty title="No image matches">
+              <Button
+                onClick={() => {
+                  setQ('');
+                  setDanglingOnly(false);
+                }}
+              >
+                Clear the filters
+              </Button>
+            </Empty>
+          )}
+        </div>
       )}
       {removing && <RemoveDialog image={removing} users={usedBy(removing.Id)} onClose={() => setRemoving(undefined)} />}
       {pruning && <PruneDialog onClose={() => setPruning(false)} />}
-      {props.dialog === 'pull' && <PullDialog onClose={() => navigate('/images')} initialRef={props.query.get('ref') ?? undefined} />}
-      {props.dialog === 'build' && <BuildDialog onClose={() => navigate('/images')} />}
-      {props.dialog === 'run' && <RunDialog onClose={() => navigate('/images')} image={props.query.get('image') ?? undefined} />}
+      {props.dialog === 'pull' && <PullDialog onClose={() => navigateBack('/images')} initialRef={props.query.get('ref') ?? undefined} />}
+      {props.dialog === 'build' && <BuildDialog onClose={() => navigateBack('/images')} />}
+      {props.dialog === 'run' && <RunDialog onClose={() => navigateBack('/images')} image={props.query.get('image') ?? undefined} />}
     </section>
   );
 }

@@ -3,10 +3,12 @@
  * containers are on it (from the containers' own endpoint lists, since the network list leaves
  * Containers empty); create, remove, and an inspect panel listing the connected containers.
  */
-import { useEffect, useState, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import type { NetworkInspect } from '../../../types/engine-api';
 import { bridge, errorText } from '../bridge';
-import { registerCommands } from '../components/CommandPalette';
+import { useIntent } from '../commands';
+import { LastKnown } from '../components/EngineBanner';
+import { Info, Plus, Trash2 } from '../icons';
 import { parseKeyValues } from '../components/forms';
 import { Button, Confirm, Dialog, Empty, ErrorBanner, toast } from '../components/ui';
 import { shortId } from '../format';
@@ -77,7 +79,7 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
       footer={
         <>
           <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" disabled={busy} onClick={() => void submit()}>
+          <Button kind="primary" engine disabled={busy} onClick={() => void submit()}>
             Create
           </Button>
         </>
@@ -182,10 +184,10 @@ export function Networks(): ReactNode {
   const containers = useCall('containers.list', { all: true }, ['container', 'network']);
   const [creating, setCreating] = useState(false);
   const [removing, setRemoving] = useState<NetworkInspect>();
-  const [selected, setSelected] = useState<string>();
+  const [selected, setSelected] = useState<string | undefined>(() => new URLSearchParams(location.hash.split('?')[1] ?? '').get('inspect') ?? undefined);
   const [failure, setFailure] = useState<string>();
 
-  useEffect(() => registerCommands('networks', [{ id: 'networks-create', title: 'Create a network', run: () => setCreating(true) }]), []);
+  useIntent('networks:create', () => setCreating(true));
 
   const count = (n: NetworkInspect): number => (containers.data ?? []).filter((c) => n.Name in (c.NetworkSettings?.Networks ?? {})).length;
 
@@ -203,11 +205,14 @@ export function Networks(): ReactNode {
 
   const list = [...(networks.data ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
   return (
-    <section aria-labelledby="networks-title">
+    <section aria-labelledby="networks-title" className="screen">
       <div className="row screen-head">
-        <h1 id="networks-title">Networks</h1>
+        <h1 id="networks-title" tabIndex={-1}>
+          Networks
+        </h1>
+        <LastKnown />
         <span className="spacer" />
-        <Button kind="primary" onClick={() => setCreating(true)}>
+        <Button kind="primary" icon={Plus} engine onClick={() => setCreating(true)}>
           Create a network
         </Button>
       </div>
@@ -216,6 +221,7 @@ export function Networks(): ReactNode {
       {networks.data && list.length === 0 ? (
         <Empty title="No networks" />
       ) : (
+        <div className="table-scroll">
         <table className="grid" aria-label="Networks">
           <thead>
             <tr>
@@ -225,7 +231,9 @@ export function Networks(): ReactNode {
               <th scope="col">Gateway</th>
               <th scope="col">Internal</th>
               <th scope="col">Containers</th>
-              <th scope="col">Actions</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -239,21 +247,18 @@ export function Networks(): ReactNode {
                   <td className="mono">{pool?.Gateway ?? '—'}</td>
                   <td>{n.Internal ? 'yes' : 'no'}</td>
                   <td>{count(n)}</td>
-                  <td className="row">
-                    <Button onClick={() => setSelected(n.Id)} label={`Inspect network ${n.Name}`}>
-                      Inspect
-                    </Button>
-                    {!PREDEFINED.has(n.Name) && (
-                      <Button kind="danger" onClick={() => setRemoving(n)} label={`Remove network ${n.Name}`}>
-                        Remove
-                      </Button>
-                    )}
+                  <td>
+                    <span className="row actions actions-compact">
+                      <Button icon={Info} iconOnly onClick={() => setSelected(n.Id)} label={`Inspect network ${n.Name}`} />
+                      {!PREDEFINED.has(n.Name) && <Button kind="ghost" icon={Trash2} iconOnly engine onClick={() => setRemoving(n)} label={`Remove network ${n.Name}`} />}
+                    </span>
                   </td>
                 </tr>
               );
             })}
           </tbody>
         </table>
+        </div>
       )}
       {selected && <InspectPanel id={selected} onClose={() => setSelected(undefined)} />}
       {creating && <CreateDialog onClose={() => setCreating(false)} />}

@@ -3,7 +3,8 @@
  * identity file, showing the host key pinned on the way —, remove the added ones, use one and see
  * its status), the Berth VM (VmPanel), and the theme (light, dark or the system's).
  */
-import { useState, type ReactNode } from 'react';
+import { useRef, useState, type ReactNode } from 'react';
+import { useIntent } from '../commands';
 import type { EngineEndpoint, EngineStatus, EngineTls, HostKeyReport, Theme } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { Badge, Button, Confirm, ErrorBanner, toast, useAction } from '../components/ui';
@@ -43,6 +44,8 @@ function tlsOf(files: { ca: string; cert: string; key: string }): EngineTls {
 }
 
 function AddEngine(props: { onAdded: () => void }): ReactNode {
+  const nameInput = useRef<HTMLInputElement>(null);
+  useIntent('settings:add-engine', () => nameInput.current?.focus());
   const [name, setName] = useState('');
   const [host, setHost] = useState('');
   const [identity, setIdentity] = useState('');
@@ -99,7 +102,7 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
       <h3>Add an engine</h3>
       <div className="row">
         <label>
-          Engine name <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+          Engine name <input ref={nameInput} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
         </label>
         <label>
           Engine host{' '}

@@ -8,6 +8,7 @@ import type { StatsSample, StreamHandle } from '../../../types/desktop-api';
 import type { ContainerState, Port } from '../../../types/engine-api';
 import { bridge, errorText } from '../bridge';
 import { Button, Confirm, toast } from '../components/ui';
+import { Pause, Play, RotateCw, Square, Trash2 } from '../icons';
 
 export function containerName(names: string[] | undefined, id: string): string {
   return names?.[0]?.replace(/^\//, '') ?? id.slice(0, 12);
@@ -18,7 +19,7 @@ export function isUp(state: ContainerState | string): boolean {
 }
 
 /** Published ports, one link per host port (IPv4 and IPv6 bindings of one port are one link). */
-export function PortLinks(props: { ports: Port[] }): ReactNode {
+export function PortLinks(props: { ports: Port[]; hideEmpty?: boolean }): ReactNode {
   const seen = new Set<string>();
   const shown = props.ports.filter((p) => {
     if (!p.PublicPort) return false;
@@ -27,7 +28,7 @@ export function PortLinks(props: { ports: Port[] }): ReactNode {
     seen.add(k);
     return true;
   });
-  if (shown.length === 0) return <span className="muted">—</span>;
+  if (shown.length === 0) return props.hideEmpty ? null : <span className="muted">—</span>;
   return (
     <span className="ports">
       {shown.map((p) => {
@@ -140,7 +141,7 @@ export function ConfirmRemove(props: { targets: ActionTarget[]; onDone: () => vo
   );
 }
 
-/** The per-container buttons; which appear depends on the state. */
+/** The per-container buttons; which appear depends on the state. Compact: icons only. */
 export function ContainerActions(props: { target: ActionTarget; onRemoved?: () => void; compact?: boolean }): ReactNode {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -150,33 +151,34 @@ export function ContainerActions(props: { target: ActionTarget; onRemoved?: () =
     void runOnAll(verb, [t]).finally(() => setBusy(false));
   };
   const up = isUp(t.state);
+  const small = props.compact === true;
   return (
-    <span className="row actions">
+    <span className={`row actions${small ? ' actions-compact' : ''}`}>
       {!up && (
-        <Button label={`Start ${t.name}`} onClick={() => act('start')} disabled={busy}>
-          {props.compact ? '▶' : 'Start'}
+        <Button label={`Start ${t.name}`} icon={Play} iconOnly={small} engine onClick={() => act('start')} disabled={busy}>
+          Start
         </Button>
       )}
       {up && (
-        <Button label={`Stop ${t.name}`} onClick={() => act('stop')} disabled={busy}>
-          {props.compact ? '■' : 'Stop'}
+        <Button label={`Stop ${t.name}`} icon={Square} iconOnly={small} engine onClick={() => act('stop')} disabled={busy}>
+          Stop
         </Button>
       )}
-      <Button label={`Restart ${t.name}`} onClick={() => act('restart')} disabled={busy}>
-        {props.compact ? '↻' : 'Restart'}
+      <Button label={`Restart ${t.name}`} icon={RotateCw} iconOnly={small} engine onClick={() => act('restart')} disabled={busy}>
+        Restart
       </Button>
       {t.state === 'running' && (
-        <Button label={`Pause ${t.name}`} onClick={() => act('pause')} disabled={busy}>
-          {props.compact ? '❚❚' : 'Pause'}
+        <Button label={`Pause ${t.name}`} icon={Pause} iconOnly={small} engine onClick={() => act('pause')} disabled={busy}>
+          Pause
         </Button>
       )}
       {t.state === 'paused' && (
-        <Button label={`Resume ${t.name}`} onClick={() => act('unpause')} disabled={busy}>
-          {props.compact ? '⏵' : 'Resume'}
+        <Button label={`Resume ${t.name}`} icon={Play} iconOnly={small} engine onClick={() => act('unpause')} disabled={busy}>
+          Resume
         </Button>
       )}
-      <Button kind="danger" label={`Delete ${t.name}`} onClick={() => setConfirming(true)} disabled={busy}>
-        {props.compact ? '✕' : 'Delete'}
+      <Button kind={small ? 'ghost' : 'danger'} label={`Delete ${t.name}`} icon={Trash2} iconOnly={small} engine onClick={() => setConfirming(true)} disabled={busy}>
+        Delete
       </Button>
       {confirming && (
         <ConfirmRemove
