@@ -65,6 +65,7 @@ function fitsGuest(entry) {
   return ok(entry.os, 'linux') && ok(entry.cpu, npmCpu) && ok(entry.libc, 'glibc');
 }
 
+const unpublished = new Set();
 function packageClosure(roots, lock, pkg) {
   const declared = { ...pkg.dependencies };
   const keys = new Set();
@@ -87,6 +88,13 @@ function packageClosure(roots, lock, pkg) {
       const depKey = `node_modules/${dep}`;
       const depEntry = lock.packages[depKey];
       if (optional.has(dep) && (!depEntry || !fitsGuest(depEntry))) continue;
+      // A platform package npm never resolved (no integrity in the lock) is not published for this
+      // target: node-unix-socket has no linux-arm64 build on the registry. The engine then uses its
+      // fallback (engine/runtime/monitor/seqpacket-bridge.ts).
+      if (optional.has(dep) && !depEntry.integrity) {
+        unpublished.add(dep);
+        continue;
+      }
       todo.push(depKey);
     }
   }
@@ -149,4 +157,4 @@ for (const key of closure) {
     fetched.push(key);
   }
 }
-console.log(`bundle: ${files.length} compiled files; packages: ${closure.map((k) => k.slice(13)).join(' ')}${fetched.length ? `; fetched: ${fetched.join(' ')}` : ''}`);
+console.log(`bundle: ${files.length} compiled files; packages: ${closure.map((k) => k.slice(13)).join(' ')}${fetched.length ? `; fetched: ${fetched.join(' ')}` : ''}${unpublished.size ? `; not published for ${arch}: ${[...unpublished].join(' ')}` : ''}`);
