@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { EngineClient } from '../client/index.js';
 import { berthHome, hostFor } from '../client/home.js';
 import type { VmStage, VmStatus } from '../types/desktop-api.js';
-import { findImage, guestArch } from '../vm/host/image.js';
+import { findImage, wantedGuestArch } from '../vm/host/image.js';
 import { configureVm, openGuestSession, removeVm, startVm, stopVm } from '../vm/host/control.js';
 import { dockerCliPath } from '../test/harness/docker.js';
 import { repoRoot } from '../test/harness/util.js';
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const root = await fsp.mkdtemp('/tmp/berth-bench-vm-');
   const env: NodeJS.ProcessEnv = { ...process.env, BERTH_HOME: path.join(root, '.berth'), HOME: root };
   const home = berthHome(env);
-  const image = await findImage(guestArch(), env);
+  const image = await findImage(wantedGuestArch(env), env);
   const sizes: Record<string, number> = {};
   for (const f of [image.kernel, image.initrd, image.rootfs]) sizes[path.basename(f)] = (await fsp.stat(f)).size;
   await configureVm(home, { shares: [root], memoryMiB: 2048, cpus: 2 }, env);

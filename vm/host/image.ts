@@ -20,11 +20,22 @@ export interface VmImage {
   compressedBytes?: number;
 }
 
-/** The guest architecture matching this host's CPU (the VM never emulates another one). */
+/** The guest architecture matching this host's CPU. */
 export function guestArch(hostArch: string = process.arch): GuestArch {
   if (hostArch === 'x64') return 'x86_64';
   if (hostArch === 'arm64') return 'aarch64';
   throw new Error(`the Berth VM runs on x86_64 and arm64 hosts, not ${hostArch}`);
+}
+
+/**
+ * The guest architecture to boot: the host's, unless BERTH_VM_ARCH names the other one. A foreign
+ * guest runs under TCG only (the arm64 image is built and tested that way on x86_64 machines).
+ */
+export function wantedGuestArch(env: NodeJS.ProcessEnv = process.env, hostArch: string = process.arch): GuestArch {
+  const asked = env['BERTH_VM_ARCH'];
+  if (!asked) return guestArch(hostArch);
+  if (asked !== 'x86_64' && asked !== 'aarch64') throw new Error(`BERTH_VM_ARCH must be x86_64 or aarch64, not ${asked}`);
+  return asked;
 }
 
 const CHECKOUT_OUT = fileURLToPath(new URL('../../../vm/out', import.meta.url));

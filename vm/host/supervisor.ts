@@ -28,7 +28,7 @@ import type { KeyPair } from '../../client/ssh/index.js';
 import type { VmStage, VmStatus } from '../../types/desktop-api.js';
 import { ConsoleFollower, stageProgress } from './console.js';
 import type { ConsoleMarker } from './console.js';
-import { findImage, guestArch } from './image.js';
+import { findImage, guestArch, wantedGuestArch } from './image.js';
 import type { VmImage } from './image.js';
 import { PortAgent } from './ports.js';
 import { QmpClient } from './qmp.js';
@@ -124,7 +124,7 @@ export class VmSupervisor extends EventEmitter {
     const settings = await loadVmSettings(home, this.env);
     this.update({ state: 'starting', settings, startedAt: new Date(started).toISOString(), error: undefined, ports: [] });
     try {
-      const image = await findImage(guestArch(), this.env);
+      const image = await findImage(wantedGuestArch(this.env), this.env);
       this.update({ image: { version: image.version, arch: image.arch, ...(image.compressedBytes ? { compressedBytes: image.compressedBytes } : {}) } });
       const keys = await ensureKeyPair(home.sshDir);
       if (await stopStrayQemu(home)) this.log('stopped a qemu left over from an earlier supervisor');
@@ -186,7 +186,8 @@ export class VmSupervisor extends EventEmitter {
   private async boot(image: VmImage, keys: KeyPair): Promise<Buffer> {
     const settings = this.state.settings;
     const remembered = JSON.parse(await fsp.readFile(this.paths.accelFile, 'utf8').catch(() => '{}')) as { hangs?: string[] };
-    let candidates = acceleratorCandidates(settings.accel, this.platform, this.platform === 'linux' && (await this.hasKvm()));
+    // A guest of another architecture than the host's can only be emulated.
+    let candidates = image.arch !== guestArch() ? ['tcg' as const] : acceleratorCandidates(settings.accel, this.platform, this.platform === 'linux' && (await this.hasKvm()));
     const skipped = candidates.filter((a) => a !== 'tcg' && remembered.hangs?.includes(a));
     if (skipped.length && settings.accel === 'auto') {
       candidates = candidates.filter((a) => !skipped.includes(a));
