@@ -50,4 +50,5 @@ fi
 
 echo "berth setup: building"
 npx tsc -b
+node build/bundle-berthd.mjs
 npx vite build --config renderer/vite.config.ts

@@ -78,7 +78,7 @@ test('the VM boots with progress and serves the docker CLI over the SSH-forwarde
   const start = await berth(['vm', 'start', '--share', share, '--insecure-registry', ref.split('/')[0] as string, '--memory', '1024', '--cpus', '2']);
   assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}\n${await fsp.readFile(vmPaths(berthHome(testEnv)).supervisorLog, 'utf8').catch(() => '')}`);
   const stages = [...start.stdout.matchAll(/Starting the Berth VM: (\S+) \(/g)].map((m) => m[1]);
-  const expected = ['initramfs', 'rootfs', 'data-disk', 'network', 'hostkey', 'sshd', 'berthd', 'ready', 'ssh', 'engine'];
+  const expected = ['initramfs', 'rootfs', 'data-disk', 'network', 'berthd', 'hostkey', 'sshd', 'ready', 'ssh', 'engine'];
   assert.deepEqual(stages.filter((s) => s !== 'qemu').slice(-expected.length), expected, start.stdout);
   assert.match(start.stdout, /The Berth VM is running \((kvm|tcg), ready in [\d.]+ s\)/);
 

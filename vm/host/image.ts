@@ -18,6 +18,8 @@ export interface VmImage {
   rootfs: string;
   console: string;
   compressedBytes?: number;
+  /** The blank ext4 data disk (qcow2) a new VM starts from, and the size it was made at. */
+  dataDisk?: { file: string; sizeGiB: number };
 }
 
 /** The guest architecture matching this host's CPU. */
@@ -72,6 +74,11 @@ export async function findImage(arch: GuestArch, env: NodeJS.ProcessEnv = proces
       console: typeof m['console'] === 'string' ? m['console'] : arch === 'aarch64' ? 'ttyAMA0' : 'ttyS0',
       ...(typeof m['compressedBytes'] === 'number' ? { compressedBytes: m['compressedBytes'] } : {}),
     };
+    const data = m['dataDisk'] as { file?: unknown; sizeGiB?: unknown } | undefined;
+    if (data && typeof data.file === 'string' && !data.file.includes('/') && typeof data.sizeGiB === 'number') {
+      const file = path.join(dir, data.file);
+      if (await fsp.access(file).then(() => true, () => false)) image.dataDisk = { file, sizeGiB: data.sizeGiB };
+    }
     for (const f of [image.kernel, image.initrd, image.rootfs]) {
       await fsp.access(f).catch(() => {
         throw new Error(`the VM image in ${dir} is incomplete: ${path.basename(f)} is missing; rebuild it with sudo bash vm/build.sh`);
