@@ -48,7 +48,7 @@ stage() { printf '==> [%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $START" | bc)" "$
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap builds a root filesystem with its real owners)"
-for tool in mmdebstrap mksquashfs node npx npm gzip xz bc qemu-img mkfs.ext4 ssh-keygen; do
+for tool in mmdebstrap mksquashfs node npx npm gzip xz bc qemu-img mkfs.ext4 debugfs ssh-keygen; do
   command -v "$tool" > /dev/null || die "$tool is required"
 done
 
@@ -147,10 +147,10 @@ cp -a "$REPO/vm/rootfs/." "$WORK/root/"
 chown -R 0:0 "$WORK/root/opt/berth" "$WORK/root/usr/lib/berth"
 # The guest no longer checks sshd's configuration at every boot (an sshd exec costs a fraction of
 # a second under emulation): it is checked here, once, with a throwaway host key.
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/root/tmp/check_key" > /dev/null
-mkdir -p "$WORK/root/run/sshd"
-chroot "$WORK/root" /usr/sbin/sshd -t -f /etc/ssh/sshd_config -h /tmp/check_key || die "vm/rootfs/etc/ssh/sshd_config is invalid"
-rm -rf "$WORK/root/tmp/check_key" "$WORK/root/tmp/check_key.pub" "$WORK/root/run/sshd"
+mkdir -p "$WORK/root/run/sshd" "$WORK/root/mnt/data/ssh"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/root/mnt/data/ssh/ssh_host_ed25519_key" > /dev/null
+chroot "$WORK/root" /usr/sbin/sshd -t -f /etc/ssh/sshd_config || die "vm/rootfs/etc/ssh/sshd_config is invalid"
+rm -rf "$WORK/root/mnt/data" "$WORK/root/run/sshd"
 
 stage "initramfs"
 KVER=$(cat "$WORK/kernel/release")
@@ -176,7 +176,7 @@ cp "$WORK/vmlinuz" "$WORK/out/vmlinuz"
 stage "squashfs"
 # (mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times below.)
 env -u SOURCE_DATE_EPOCH mksquashfs "$WORK/root" "$WORK/out/rootfs.img" -noappend -quiet -no-progress \
-  -comp zstd -Xcompression-level 19 -b 1M \
+  -comp zstd -Xcompression-level 15 -b 1M \
   -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" > /dev/null
 
 stage "data disk"
@@ -188,6 +188,10 @@ DATA_GIB=64
 truncate -s "${DATA_GIB}G" "$WORK/data.raw"
 E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -L berth-data -m 0 -U 6c3b1f0e-8a55-4c1e-9d1a-5e2f0b7c9a11 \
   -E lazy_itable_init=1,lazy_journal_init=1,nodiscard,hash_seed=2f6b0d3e-1c4a-4b8e-a7d2-9e5c1f3b8a60 "$WORK/data.raw"
+# The guest runs resize2fs when the disk's size differs from the one recorded here: at the
+# template's own size, the first boot has nothing to resize.
+echo $((DATA_GIB * 2 * 1024 * 1024)) > "$WORK/resized"
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -R "write $WORK/resized .berth-resized" "$WORK/data.raw" > /dev/null 2>&1 || die "debugfs could not write to the data disk template"
 qemu-img convert -c -O qcow2 "$WORK/data.raw" "$WORK/out/data.qcow2"
 rm -f "$WORK/data.raw"
 
