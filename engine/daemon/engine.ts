@@ -41,7 +41,7 @@ import { importImage } from '../images/import.js';
 import { ContainerCommits } from '../containers/commit.js';
 import { buildRoutes } from '../api/build.js';
 import { parsePlatform } from '../api/images.js';
-import { Builder } from '../builder/builder.js';
+import type { Builder } from '../builder/builder.js';
 import { parseReference } from '../registry/reference.js';
 import type { AuthConfig } from '../registry/types.js';
 
@@ -177,24 +177,30 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containers.execIdsOf = (id) => execs.execIds(id);
 
   const committer = new ImageCommitter(images, layers, content, log.child({ subsystem: 'commit' }));
-  // docker build (classic builder): steps run through the container service, commit through the committer.
-  const builder = new Builder({
-    images,
-    containers,
-    committer,
-    dir: path.join(cfg.dataRoot, 'builder'),
-    log: log.child({ subsystem: 'builder' }),
-    pull: async (ref, o) => {
-      const platform = parsePlatform(o.platform ?? null);
-      await views.pull(ref, undefined, {
-        ...buildAuth(ref, o.registryAuth),
-        ...(platform ? { platform } : {}),
-        signal: o.signal,
-        progress: o.progress,
-      });
-      return images.resolveRecord(ref).id;
-    },
-  });
+  // docker build (classic builder): steps run through the container service, commit through the
+  // committer. Loaded on the first build: a daemon that never builds does not parse it at start.
+  let builder: Promise<Builder> | undefined;
+  const getBuilder = (): Promise<Builder> =>
+    (builder ??= import('../builder/builder.js').then(
+      ({ Builder: BuilderClass }) =>
+        new BuilderClass({
+          images,
+          containers,
+          committer,
+          dir: path.join(cfg.dataRoot, 'builder'),
+          log: log.child({ subsystem: 'builder' }),
+          pull: async (ref, o) => {
+            const platform = parsePlatform(o.platform ?? null);
+            await views.pull(ref, undefined, {
+              ...buildAuth(ref, o.registryAuth),
+              ...(platform ? { platform } : {}),
+              signal: o.signal,
+              progress: o.progress,
+            });
+            return images.resolveRecord(ref).id;
+          },
+        }),
+    ));
 
   const router = new Router();
   systemRoutes(router, {
@@ -248,7 +254,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
-  buildRoutes(router, { build: (context, req) => builder.build(context, req) });
+  buildRoutes(router, { build: async (context, req) => (await getBuilder()).build(context, req) });
 
   return {
     router,
