@@ -140,6 +140,7 @@ cp "$BASE/release" "$BASE/package" "$BASE/initramfs.order" "$BASE/versions" "$WO
 cp "$WORK/kernel/versions" "$WORK/versions"
 
 stage "berthd and the image's own files"
+node "$REPO/vm/lib/unsign-modules.mjs" "$WORK/root/usr/lib/modules"
 mkdir -p "$WORK/root/opt"
 rm -rf "$WORK/root/opt/berth"
 cp -a "$BUNDLE" "$WORK/root/opt/berth"
@@ -174,9 +175,12 @@ node "$REPO/vm/lib/cpio.mjs" "$INITRAMFS" "$SOURCE_DATE_EPOCH" | gzip -9 -n > "$
 cp "$WORK/vmlinuz" "$WORK/out/vmlinuz"
 
 stage "squashfs"
+# lz4 in 128 KiB blocks rather than zstd in 1 MiB ones: about 30 % bigger, but under an emulated CPU
+# decompression is what a boot waits for (reading Node's 100 MB binary took 16 s with zstd), and
+# small blocks decompress less of what is not read.
 # (mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times below.)
 env -u SOURCE_DATE_EPOCH mksquashfs "$WORK/root" "$WORK/out/rootfs.img" -noappend -quiet -no-progress \
-  -comp zstd -Xcompression-level 15 -b 1M \
+  -comp lz4 -Xhc -b 128K \
   -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" > /dev/null
 
 stage "data disk"
