@@ -202,11 +202,7 @@ async function guestFigures(): Promise<Record<string, unknown>> {
     const slowdown = guestLoop / hostLoop;
 
     const dockerEnv = { ...process.env, DOCKER_HOST: hostFor(home.vmSocket), DOCKER_CONFIG: path.join(vm.root, 'docker') };
-    const tarDir = path.join(vm.root, 'bb');
-    await fsp.mkdir(path.join(tarDir, 'bin'), { recursive: true });
-    await fsp.copyFile('/bin/busybox', path.join(tarDir, 'bin', 'busybox'));
-    await fsp.symlink('busybox', path.join(tarDir, 'bin', 'true'));
-    await run('tar', ['-C', tarDir, '-cf', path.join(vm.root, 'bb.tar'), '.']);
+    await fsp.writeFile(path.join(vm.root, 'bb.tar'), await buildTar((await busyboxLayer()).files));
     await run(dockerCliPath(), ['import', path.join(vm.root, 'bb.tar'), 'bb:bench'], { env: dockerEnv });
     const runs: number[] = [];
     for (let i = 0; i < 3; i++) {
