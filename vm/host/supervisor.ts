@@ -441,7 +441,13 @@ export async function stopStrayQemu(home: BerthHome, dryRun = false): Promise<bo
   if (!(await alive())) return false;
   if (dryRun) return true;
   process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 50 && (await alive()); i++) await new Promise((r) => setTimeout(r, 100));
+  // A killed qemu frees its guest's memory before it is gone: seconds on a busy host.
+  const gone = async (): Promise<boolean> => {
+    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    if (stat !== undefined) return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    return process.platform === 'linux' || !(await alive());
+  };
+  for (let i = 0; i < 300 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 100));
   await fsp.rm(paths.qemuPid, { force: true });
   return true;
 }

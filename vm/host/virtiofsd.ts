@@ -6,8 +6,9 @@
  * what this project tests). Where none can run, shares fall back to 9p.
  *
  * Caching: cache=auto. Names and attributes are cached for a second and file data is revalidated
- * on open, which is what makes a `find` over node_modules fast; a change made on the host shows up
- * in the guest within that second (a file opened after the change always reads the new data).
+ * on open, which is what makes a `find` over node_modules fast; the price, as with NFS's attribute
+ * cache, is a one-second window: a file the host changes within a second of the guest last looking
+ * at it can still show its old size (a read stops at the old length). After that it reads in full.
  * DAX (mapping host page cache into the guest) is not in upstream QEMU 7.2, so it is not used.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
