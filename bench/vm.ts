@@ -259,7 +259,6 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0];
 
   const x86 = await bootFigures('x86_64', envInt('BENCH_VM_BOOTS', 3));
-  const arm64 = await bootFigures('aarch64', envInt('BENCH_VM_ARM64_BOOTS', 2));
   const guest = await guestFigures();
   let sharing: Record<string, Workloads | { error: string }> | undefined;
   if (process.env['BENCH_VM_SHARING'] !== '0') {
@@ -270,6 +269,7 @@ async function main(): Promise<void> {
       await fsp.rm(shareDir, { recursive: true, force: true });
     }
   }
+  const arm64 = await bootFigures('aarch64', envInt('BENCH_VM_ARM64_BOOTS', 2));
   const result = {
     date: new Date().toISOString(),
     load: { before: loadBefore, after: loadavg()[0], cores: (await import('node:os')).cpus().length },
