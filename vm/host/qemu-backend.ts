@@ -12,7 +12,7 @@ import type { VmImage } from './image.js';
 import { QmpClient } from './qmp.js';
 import { acceleratorCandidates, qemuArgs, qemuBinary } from './qemu.js';
 import type { Accel } from './qemu.js';
-import { findVirtiofsd, startVirtiofsd, type VirtiofsDaemon } from './virtiofsd.js';
+import { findVirtiofsd, openFileLimit, startVirtiofsd, type VirtiofsDaemon } from './virtiofsd.js';
 import type { LaunchRequest, RunningVm, ShareType, VmmBackend } from './vmm.js';
 
 export interface QemuBackendOptions {
@@ -56,6 +56,10 @@ export class QemuBackend implements VmmBackend {
       if (virtiofs.length > 0) {
         const binary = await findVirtiofsd(this.opts.env, this.opts.platform);
         if (!binary) throw new Error('virtio-fs shares need virtiofsd');
+        const limit = await openFileLimit();
+        if (limit !== undefined && limit < 100_000) {
+          req.log(`warning: virtiofsd can hold only ${limit} files open here (hard RLIMIT_NOFILE): a shared tree with more files and directories than that fails in the guest with "Too many open files"; raise the limit or use BERTH_VM_SHARING=9p`);
+        }
         for (const share of virtiofs) {
           const socket = path.join(req.runDir, `virtiofs-${share.tag}.sock`);
           daemons.push(await startVirtiofsd(binary, socket, share.path, req.log));

@@ -26,6 +26,19 @@ export async function findVirtiofsd(env: NodeJS.ProcessEnv, platform: NodeJS.Pla
   return undefined;
 }
 
+/**
+ * The most files a virtiofsd started by this process can hold open: its hard RLIMIT_NOFILE (it
+ * raises its soft limit up to that). The C virtiofsd keeps a descriptor open for every file and
+ * directory the guest has looked up and not yet forgotten, so a tree with more entries than this
+ * fails in the guest with "Too many open files". undefined where unknown (not Linux).
+ */
+export async function openFileLimit(): Promise<number | undefined> {
+  const limits = await fsp.readFile('/proc/self/limits', 'utf8').catch(() => undefined);
+  const m = limits && /^Max open files\s+\S+\s+(\S+)/m.exec(limits);
+  if (!m) return undefined;
+  return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
+
 /** The command line for one share (the C and the Rust virtiofsd take different spellings). */
 export function virtiofsdArgs(binary: string, socketPath: string, dir: string): string[] {
   if (binary.endsWith('/lib/qemu/virtiofsd')) {
