@@ -14,6 +14,7 @@
  *
  * usage: node vm/lib/unsign-modules.mjs <modules dir>
  */
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 
