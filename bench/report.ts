@@ -1,6 +1,7 @@
 // The bench's results: their JSON shape, the targets, and the printed tables.
 import type { Summary } from './stats.js';
 import { ratio } from './stats.js';
+import type { StartEntry } from './start.js';
 
 export const PEERS = ['berthd', 'skopeo', 'dockerd', 'podman'] as const;
 export type PeerName = (typeof PEERS)[number];
@@ -67,6 +68,8 @@ export interface Results {
   /** `docker ps -a` with config.psContainers exited containers. */
   ps: Partial<Record<PeerName, CliEntry>>;
   monitor: Partial<Record<PeerName, MonitorEntry>>;
+  /** berthd's start (bench/start.ts). */
+  start?: StartEntry;
   targets: Target[];
   notes: string[];
 }

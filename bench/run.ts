@@ -11,7 +11,8 @@
 //   BENCH_NO_INSTALL=1     never apt-get install missing peers
 //   BENCH_RESULTS          output file (default <repo>/bench/results/latest.json; latest-<sections>.json when
 //                          BENCH_SECTIONS picks only some sections)
-//   BENCH_SECTIONS         comma list out of pull,rss,ping,run,ps,monitor (default all); rss and ping
+//   BENCH_START_ITERATIONS berthd starts for the start figures (spawn to first /_ping, RSS after; default 15)
+//   BENCH_SECTIONS         comma list out of start,pull,rss,ping,run,ps,monitor (default all); rss and ping
 //                          share one daemon phase, run/ps/monitor share one container phase
 //   BENCH_RUN_ITERATIONS   measured `docker run --rm <busybox> true` per engine and network mode (default 15, after 2 warm-ups)
 //   BENCH_PS_CONTAINERS    exited containers for `docker ps -a` (default 100), BENCH_PS_ITERATIONS (default 20, after 2 warm-ups)
@@ -24,6 +25,7 @@ import { makeExited, monitorRss, pushBusybox, removeAll, runArgs, timedCli } fro
 import { BenchSource, type BenchImage } from './image.js';
 import { PODMAN_RUNTIME_NOTE, dockerCli, ensurePeers, pullInto, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
 import { pingLatency } from './ping.js';
+import { measureBerthdStart, renderStart } from './start.js';
 import { installSignalHandlers, runCleanups } from './proc.js';
 import { berthdRunner, dockerdRunner, podmanRunner, skopeoRunner, type PullRunner } from './pull.js';
 import { evaluateTargets, renderTables, type CliEntry, type PeerName, type Results } from './report.js';
@@ -39,7 +41,7 @@ function envInt(name: string, def: number): number {
   return n;
 }
 
-const SECTIONS = ['pull', 'rss', 'ping', 'run', 'ps', 'monitor'] as const;
+const SECTIONS = ['start', 'pull', 'rss', 'ping', 'run', 'ps', 'monitor'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** latest.json for a full run; latest-<sections>.json for a partial one, so it does not replace the full results. */
@@ -62,6 +64,7 @@ const config = {
   install: process.env.BENCH_NO_INSTALL !== '1',
   sections: (process.env.BENCH_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean),
   runIterations: envInt('BENCH_RUN_ITERATIONS', 15),
+  startIterations: envInt('BENCH_START_ITERATIONS', 15),
   runWarmup: 2,
   psContainers: envInt('BENCH_PS_CONTAINERS', 100),
   psIterations: envInt('BENCH_PS_ITERATIONS', 20),
@@ -347,6 +350,10 @@ async function main(): Promise<number> {
       return list;
     };
 
+    if (section('start')) {
+      log(`berthd start: ${config.startIterations} starts...`);
+      results.start = await measureBerthdStart(config.startIterations);
+    }
     if (section('pull') || section('rss') || section('ping')) {
       log('starting the loopback registry and pushing the bench image...');
       const source = new BenchSource({ repoTag: 'bench/big:1', layers: config.layers, bytesPerLayer: config.layerMiB * MiB, format: config.format });
@@ -409,7 +416,7 @@ async function main(): Promise<number> {
   );
   await mkdir(dirname(config.resultsFile), { recursive: true });
   await writeFile(config.resultsFile, JSON.stringify(results, null, 2) + '\n');
-  process.stdout.write(`\n${renderTables(results)}\n\nwrote ${config.resultsFile} (${results.durationSeconds} s)\n`);
+  process.stdout.write(`\n${renderTables(results)}\n${renderStart(results.start).join('\n')}\n\nwrote ${config.resultsFile} (${results.durationSeconds} s)\n`);
   return results.notes.some((n) => n.startsWith('bench aborted')) ? 1 : 0;
 }
 

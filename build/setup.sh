@@ -58,4 +58,5 @@ node build/desktop-install.mjs --setup
 
 echo "berth setup: building"
 npx tsc -b
+node build/bundle-berthd.mjs
 npx vite build --config renderer/vite.config.ts

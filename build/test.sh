@@ -12,5 +12,8 @@ npx tsc -p renderer/tsconfig.json --pretty
 echo "berth test: VM image"
 # Cached by the hash of its inputs (/var/cache/berth/vm): only a changed recipe or engine rebuilds it.
 bash vm/build.sh
+echo "berth test: arm64 VM"
+# Built and booted only when vm/ changed since it was last verified (or BERTH_VM_ARM64=1): see the script.
+bash build/vm-arm64.sh
 echo "berth test: tests"
 node build/run-tests.mjs "$@"

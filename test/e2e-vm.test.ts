@@ -1,7 +1,8 @@
 // The Berth VM end to end, on this machine's real qemu (KVM is tried first; where it fails or
 // hangs, as nested KVM does here, the supervisor falls back to TCG): boot with progress, the
 // docker CLI through the SSH-forwarded socket, a pull from the host's registry, a published port
-// reachable on the host's 127.0.0.1 and gone after the container, a host folder bind-mounted,
+// reachable on the host's 127.0.0.1 and gone after the container, a host folder bind-mounted
+// (virtio-fs here, through virtiofsd) written from each side and read on the other,
 // pure cgroup v2, clean shutdown, a second boot on the same data disk (host key pin holds, images
 // persist), and removal. Needs the image from `bash vm/build.sh` (CI builds it first).
 import { test, before, after } from 'node:test';
@@ -78,7 +79,7 @@ test('the VM boots with progress and serves the docker CLI over the SSH-forwarde
   const start = await berth(['vm', 'start', '--share', share, '--insecure-registry', ref.split('/')[0] as string, '--memory', '1024', '--cpus', '2']);
   assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}\n${await fsp.readFile(vmPaths(berthHome(testEnv)).supervisorLog, 'utf8').catch(() => '')}`);
   const stages = [...start.stdout.matchAll(/Starting the Berth VM: (\S+) \(/g)].map((m) => m[1]);
-  const expected = ['initramfs', 'rootfs', 'data-disk', 'network', 'hostkey', 'sshd', 'berthd', 'ready', 'ssh', 'engine'];
+  const expected = ['initramfs', 'rootfs', 'data-disk', 'network', 'berthd', 'hostkey', 'sshd', 'ready', 'ssh', 'engine'];
   assert.deepEqual(stages.filter((s) => s !== 'qemu').slice(-expected.length), expected, start.stdout);
   assert.match(start.stdout, /The Berth VM is running \((kvm|tcg), ready in [\d.]+ s\)/);
 
@@ -110,11 +111,26 @@ test('pull from the host registry, published port on the host loopback, host fol
   const pull = await docker(target, ['pull', ref], { timeoutMs: 300_000 });
   assert.equal(pull.code, 0, pull.stderr);
 
+  // The shared folder, both ways: virtio-fs where virtiofsd runs (Linux as root: here), else 9p.
+  const sharing = process.getuid?.() === 0 ? 'virtiofs' : '9p';
+  assert.equal((await status()).shareType, sharing);
+  const mounts = await berth(['vm', 'ssh', 'sh', '-c', `grep ' ${share} ' /proc/mounts`]);
+  assert.match(mounts.stdout, new RegExp(`^share0 ${share} ${sharing === 'virtiofs' ? 'virtiofs' : '9p'} `), mounts.stdout);
   await fsp.writeFile(path.join(share, 'in.txt'), 'from the host\n');
-  const bind = await docker(target, ['run', '--rm', '-v', `${share}:/src`, ref, 'sh', '-c', 'cat /src/in.txt; echo from the container > /src/out.txt'], { timeoutMs: 300_000 });
+  const bind = await docker(target, ['run', '--rm', '-v', `${share}:/src`, ref, 'sh', '-c', 'cat /src/in.txt; echo from the container > /src/out.txt; mkdir -p /src/made/in/vm'], { timeoutMs: 300_000 });
   assert.equal(bind.code, 0, bind.stderr);
   assert.equal(bind.stdout, 'from the host\n');
   assert.equal(await fsp.readFile(path.join(share, 'out.txt'), 'utf8'), 'from the container\n');
+  assert.ok((await fsp.stat(path.join(share, 'made', 'in', 'vm'))).isDirectory(), 'a directory made in the container is on the host');
+  // A file the container has read, then changed on the host: opened again after virtio-fs's
+  // one-second attribute window (vm/README.md), it reads the new content in full.
+  const daemonRun = await docker(target, ['run', '-d', '--name', 'reader', '-v', `${share}:/src`, ref, 'sh', '-c', 'cat /src/in.txt > /src/first.txt; while [ ! -e /src/go ]; do sleep 0.2; done; sleep 1.5; cat /src/in.txt > /src/second.txt'], { timeoutMs: 300_000 });
+  assert.equal(daemonRun.code, 0, daemonRun.stderr);
+  await eventually(async () => assert.equal(await fsp.readFile(path.join(share, 'first.txt'), 'utf8'), 'from the host\n'), 120_000, 250);
+  await fsp.writeFile(path.join(share, 'in.txt'), 'changed on the host\n');
+  await fsp.writeFile(path.join(share, 'go'), '');
+  await eventually(async () => assert.equal(await fsp.readFile(path.join(share, 'second.txt'), 'utf8'), 'changed on the host\n'), 120_000, 250);
+  assert.equal((await docker(target, ['rm', '-f', 'reader'], { timeoutMs: 120_000 })).code, 0);
 
   const port = await freePort();
   const run = await docker(target, ['run', '-d', '--name', 'web', '-p', `${port}:8080`, ref, 'sh', '-c', 'mkdir -p /www && echo hello-from-the-vm > /www/index.html && exec httpd -f -p 8080 -h /www'], { timeoutMs: 300_000 });

@@ -13,9 +13,10 @@ import { KnownHosts, blobFromPublicLine, parseSshHost } from '../client/ssh/inde
 import type { VmSettings } from '../types/desktop-api.js';
 import { parseMarker, stageProgress, BOOT_STAGES } from '../vm/host/console.js';
 import type { VmImage } from '../vm/host/image.js';
-import { guestArch } from '../vm/host/image.js';
+import { guestArch, wantedGuestArch } from '../vm/host/image.js';
 import { wantedPorts } from '../vm/host/ports.js';
-import { acceleratorCandidates, kernelCmdline, qemuArgs, qemuBinary } from '../vm/host/qemu.js';
+import { acceleratorCandidates, kernelCmdline, qemuArgs, qemuBinary, sharesFor } from '../vm/host/qemu.js';
+import { virtiofsdArgs } from '../vm/host/virtiofsd.js';
 import type { LaunchSpec } from '../vm/host/qemu.js';
 import { mergeVmSettings } from '../vm/host/settings.js';
 import { makeTempDir, removeDir } from './harness/util.js';
@@ -74,12 +75,33 @@ test('qemu command line: direct kernel boot, disks by serial, loopback SSH forwa
   assert.deepEqual(after(qemuArgs(spec({ image: { ...image, arch: 'aarch64', console: 'ttyAMA0' } })), '-machine'), ['virt']);
 });
 
+test('virtio-fs: a vhost-user-fs device per share on its virtiofsd socket, guest RAM a shared memfd', () => {
+  const shares = sharesFor(settings, 'virtiofs');
+  const args = qemuArgs(spec({ shares, virtiofsSockets: { share0: '/h/.berth/vm/virtiofs-share0.sock', share1: '/h/.berth/vm/virtiofs-share1.sock' } }));
+  assert.deepEqual(after(args, '-object'), ['memory-backend-memfd,id=mem,size=2048M,share=on']);
+  assert.deepEqual(after(args, '-machine'), ['q35,memory-backend=mem']);
+  assert.deepEqual(after(args, '-chardev').slice(1), ['socket,id=share0,path=/h/.berth/vm/virtiofs-share0.sock', 'socket,id=share1,path=/h/.berth/vm/virtiofs-share1.sock']);
+  assert.ok(after(args, '-device').includes('vhost-user-fs-pci,chardev=share1,tag=share1,queue-size=1024'));
+  assert.deepEqual(after(args, '-fsdev'), [], 'no 9p devices');
+  assert.throws(() => qemuArgs(spec({ shares })), /no virtiofsd socket for share0/);
+  assert.deepEqual(after(qemuArgs(spec({ accel: 'tcg', image: { ...image, arch: 'aarch64', console: 'ttyAMA0' } })), '-cpu'), ['max,pauth-impdef=on'], 'arm64 TCG: the fast pointer-auth');
+  // The C virtiofsd (Debian 12's qemu) and the Rust one spell their options differently.
+  assert.deepEqual(virtiofsdArgs('/usr/lib/qemu/virtiofsd', '/s.sock', '/src'), ['--socket-path=/s.sock', '-o', 'source=/src', '-o', 'cache=auto']);
+  assert.deepEqual(virtiofsdArgs('/usr/libexec/virtiofsd', '/s.sock', '/a,b'), ['--socket-path', '/s.sock', '--shared-dir', '/a,b', '--cache', 'auto']);
+  assert.throws(() => virtiofsdArgs('/usr/lib/qemu/virtiofsd', '/s.sock', '/a,b'), /comma/);
+  assert.equal(wantedGuestArch({ BERTH_VM_ARCH: 'aarch64' }, 'x64'), 'aarch64');
+  assert.equal(wantedGuestArch({}, 'x64'), 'x86_64');
+  assert.throws(() => wantedGuestArch({ BERTH_VM_ARCH: 'riscv64' }, 'x64'), /x86_64 or aarch64/);
+});
+
 test('kernel command line: the key, the shares and the registries reach the guest intact', () => {
   const cmdline = kernelCmdline(spec());
   const params = Object.fromEntries(cmdline.split(' ').map((p) => [p.split('=')[0], p.slice(p.indexOf('=') + 1)]));
   assert.equal(params['console'], 'ttyS0');
   assert.equal(Buffer.from(params['berth.key'] as string, 'base64').toString(), 'ssh-ed25519 AAAAkey berth@h');
-  assert.equal(Buffer.from(params['berth.shares'] as string, 'base64').toString(), 'share0 /home/ann\nshare1 /srv/a,b');
+  assert.equal(Buffer.from(params['berth.shares'] as string, 'base64').toString(), 'share0 /home/ann 9p\nshare1 /srv/a,b 9p');
+  const vfs = kernelCmdline(spec({ shares: sharesFor(settings, 'virtiofs') }));
+  assert.match(Buffer.from(/berth\.shares=(\S+)/.exec(vfs)?.[1] as string, 'base64').toString(), /^share0 \/home\/ann virtiofs\nshare1 \/srv\/a,b virtiofs$/);
   assert.equal(params['berth.insecure'], 'host.docker.internal:5000');
   assert.doesNotMatch(cmdline, /\n/);
 });

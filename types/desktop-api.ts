@@ -266,6 +266,8 @@ export interface VmStatus {
   pingMs?: number;
   ports: VmForwardedPort[];
   image?: { version: string; arch: string; compressedBytes?: number };
+  /** How the shared folders reach the guest: virtio-fs (Linux hosts with virtiofsd) or 9p. */
+  shareType?: 'virtiofs' | '9p';
   settings: VmSettings;
   /** True where the OS has no Linux kernel (macOS, Windows): the VM is how containers run. */
   required: boolean;

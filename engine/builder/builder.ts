@@ -20,7 +20,6 @@ import { familiarString, parseReference, refString } from '../../common/referenc
 import { shortId, type Digest } from '../common/digest.js';
 import { invalid } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { mountPoints, unmount } from '../common/mounts.js';
 import type { ImageCommitter } from '../images/commit.js';
 import type { ImageService } from '../images/service.js';
 import { formatBuildPlatform, hostBuildPlatform, parseBuildPlatform, platformArgs } from './build-args.js';
@@ -32,6 +31,7 @@ import { openContext } from './context.js';
 import { parseDockerfile } from './dockerfile.js';
 import { BuildSecrets } from './secrets.js';
 import { StepRunner, type StepContainers } from './run-step.js';
+import { scratchRoot } from './scratch.js';
 
 export { CommandFailed, type BuildMessage, type BuildOptions } from './build-run.js';
 
@@ -66,15 +66,7 @@ export class Builder {
   }
 
   private get tmpRoot(): string {
-    return path.join(this.d.dir, 'tmp');
-  }
-
-  /** At start-up: what a killed daemon's builds left (contexts, scratch layers, rw mounts, secret tmpfs). */
-  async cleanup(): Promise<void> {
-    for (const root of [this.tmpRoot, this.d.runDir]) {
-      for (const mp of await mountPoints()) if (mp.startsWith(root + '/')) await unmount(mp).catch(() => undefined);
-      await fsp.rm(root, { recursive: true, force: true });
-    }
+    return scratchRoot(this.d.dir);
   }
 
   /** GET /system/df's BuildCache. */

@@ -43,9 +43,10 @@ import { ContainerCommits } from '../containers/commit.js';
 import { buildRoutes } from '../api/build.js';
 import { swarmRoutes } from '../api/swarm.js';
 import { parsePlatform } from '../api/images.js';
-import { Builder } from '../builder/builder.js';
+import type { Builder } from '../builder/builder.js';
 import { BuildCacheStore } from '../builder/cache-store.js';
 import { migrateIntermediateImages } from '../builder/migrate.js';
+import { sweepBuildScratch } from '../builder/scratch.js';
 import { parseReference } from '../registry/reference.js';
 import type { AuthConfig } from '../registry/types.js';
 
@@ -195,27 +196,36 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containers.execIdsOf = (id) => execs.execIds(id);
 
   const committer = new ImageCommitter(images, layers, content, log.child({ subsystem: 'commit' }));
-  // docker build (classic builder): steps run through the container service, commit through the committer.
-  const builder = new Builder({
-    images,
-    containers,
-    committer,
-    store: buildCache,
-    dir: path.join(cfg.dataRoot, 'builder'),
-    runDir: path.join(cfg.execRoot, 'builder'),
-    log: log.child({ subsystem: 'builder' }),
-    pull: async (ref, o) => {
-      const platform = parsePlatform(o.platform ?? null);
-      await views.pull(ref, undefined, {
-        ...buildAuth(ref, o.registryAuth),
-        ...(platform ? { platform } : {}),
-        signal: o.signal,
-        progress: o.progress,
-      });
-      return images.resolveRecord(ref).id;
-    },
-  });
-  await builder.cleanup();
+  // docker build (classic builder): steps run through the container service, commit through the
+  // committer. Loaded on the first build (or build-cache query): a daemon that never builds does not
+  // parse it at start. What a killed daemon's builds left is swept now, before anything mounts.
+  const builderDir = path.join(cfg.dataRoot, 'builder');
+  const builderRunDir = path.join(cfg.execRoot, 'builder');
+  await sweepBuildScratch(builderDir, builderRunDir);
+  let builder: Promise<Builder> | undefined;
+  const getBuilder = (): Promise<Builder> =>
+    (builder ??= import('../builder/builder.js').then(
+      ({ Builder: BuilderClass }) =>
+        new BuilderClass({
+          images,
+          containers,
+          committer,
+          store: buildCache,
+          dir: builderDir,
+          runDir: builderRunDir,
+          log: log.child({ subsystem: 'builder' }),
+          pull: async (ref, o) => {
+            const platform = parsePlatform(o.platform ?? null);
+            await views.pull(ref, undefined, {
+              ...buildAuth(ref, o.registryAuth),
+              ...(platform ? { platform } : {}),
+              signal: o.signal,
+              progress: o.progress,
+            });
+            return images.resolveRecord(ref).id;
+          },
+        }),
+    ));
 
   const router = new Router();
   systemRoutes(router, {
@@ -229,7 +239,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
           containers: () => containers.list({ all: true, size: true, filters: {} }),
           volumes: () => volumes.diskUsage(),
           buildCache: async () => {
-            const items = await builder.diskUsage();
+            const items = await (await getBuilder()).diskUsage();
             return { items, size: items.reduce((n, b) => n + b.Size, 0) };
           },
         },
@@ -269,7 +279,10 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   containerFileRoutes(router, new ContainerFiles(containers.fs));
   execRoutes(router, execs);
   volumeRoutes(router, volumes);
-  buildRoutes(router, { build: (context, req) => builder.build(context, req), prune: (req) => builder.prune(req) });
+  buildRoutes(router, {
+    build: async (context, req) => (await getBuilder()).build(context, req),
+    prune: async (req) => (await getBuilder()).prune(req),
+  });
   swarmRoutes(router);
 
   return {

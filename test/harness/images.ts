@@ -150,20 +150,37 @@ async function extractDeb(pkg: string): Promise<string> {
   }
 }
 
-/** Path to a static busybox binary (from Debian's busybox-static package, cached under .cache/). */
-export async function busyboxStaticBinary(): Promise<string> {
-  const root = await debPackageRoot('busybox-static');
+/** A Debian architecture other than the host's, for images the Berth VM's arm64 guest runs. */
+export type ForeignArch = 'arm64' | 'amd64';
+
+/**
+ * Path to a static busybox binary (from Debian's busybox-static package, cached under .cache/).
+ * With `arch`, that architecture's package (`busybox-static:arm64`): apt must know the
+ * architecture (`dpkg --add-architecture arm64 && apt-get update`, which build/setup.sh does).
+ */
+export async function busyboxStaticBinary(arch?: ForeignArch): Promise<string> {
+  const pkg = arch && arch !== goArch() ? `busybox-static:${arch}` : 'busybox-static';
+  const root = await debPackageRoot(pkg).catch((err: Error) => {
+    throw arch ? new Error(`${err.message}\n(for ${pkg}: dpkg --add-architecture ${arch} && apt-get update)`) : err;
+  });
   const bin = join(root, 'bin', 'busybox');
-  if (!existsSync(bin)) throw new Error(`busybox-static package has no bin/busybox (looked in ${root})`);
+  if (!existsSync(bin)) throw new Error(`${pkg} package has no bin/busybox (looked in ${root})`);
   return bin;
 }
 
-let busyboxCache: Promise<{ binary: Buffer; applets: string[] }> | undefined;
+/** The image platform for a Debian architecture name (arm64 images say variant v8, as Docker's do). */
+export function platformFor(arch: ForeignArch): { os: string; architecture: string; variant?: string } {
+  return arch === 'arm64' ? { os: 'linux', architecture: 'arm64', variant: 'v8' } : { os: 'linux', architecture: arch };
+}
 
-async function loadBusybox(): Promise<{ binary: Buffer; applets: string[] }> {
-  const bin = await busyboxStaticBinary();
+const busyboxCaches = new Map<string, Promise<{ binary: Buffer; applets: string[] }>>();
+
+async function loadBusybox(arch?: ForeignArch): Promise<{ binary: Buffer; applets: string[] }> {
+  const bin = await busyboxStaticBinary(arch);
   const binary = await readFile(bin);
-  const list = (await runOk(bin, ['--list'])).toString();
+  // The applet list from the host's own binary: a foreign one may not run here, and Debian builds
+  // every architecture's busybox-static from the same configuration.
+  const list = (await runOk(arch ? await busyboxStaticBinary() : bin, ['--list'])).toString();
   const applets = list
     .split('\n')
     .map((s) => s.trim())
@@ -176,10 +193,15 @@ async function loadBusybox(): Promise<{ binary: Buffer; applets: string[] }> {
  * false, sleep, env, id, wget, ...), /etc/passwd and /etc/group (root, nobody), /tmp (1777),
  * /root (0700), /usr/bin/env, empty /dev /proc /sys /home /var. Returns a fresh object each call.
  */
-export async function busyboxLayer(): Promise<LayerSpec> {
-  busyboxCache ??= loadBusybox();
-  busyboxCache.catch(() => (busyboxCache = undefined));
-  const { binary, applets } = await busyboxCache;
+export async function busyboxLayer(opts: { arch?: ForeignArch } = {}): Promise<LayerSpec> {
+  const key = opts.arch ?? 'host';
+  let cached = busyboxCaches.get(key);
+  if (!cached) {
+    cached = loadBusybox(opts.arch);
+    cached.catch(() => busyboxCaches.delete(key));
+    busyboxCaches.set(key, cached);
+  }
+  const { binary, applets } = await cached;
   const files: FileSpec[] = [
     { type: 'dir', path: 'bin', mode: 0o755 },
     { type: 'file', path: 'bin/busybox', content: binary, mode: 0o755 },

@@ -15,7 +15,7 @@ import type { BerthHome } from '../../client/home.js';
 import { ensurePrivateDir, hostFor } from '../../client/home.js';
 import { KnownHosts, SshSession, ensureKeyPair, removeStaleSocket } from '../../client/ssh/index.js';
 import type { VmSettings, VmStatus } from '../../types/desktop-api.js';
-import { findImage, guestArch } from './image.js';
+import { findImage, wantedGuestArch } from './image.js';
 import { loadVmSettings, mergeVmSettings, saveVmSettings } from './settings.js';
 import { VM_HOST_NAME, stopStrayQemu, vmPaths } from './supervisor.js';
 
@@ -84,7 +84,7 @@ async function offlineStatus(home: BerthHome, env: NodeJS.ProcessEnv): Promise<V
   const error = stray
     ? ORPHANED_VM
     : (await fsp.readFile(p.lastError, 'utf8').catch(() => '')).trim();
-  const image = await findImage(guestArch(), env).catch(() => undefined);
+  const image = await findImage(wantedGuestArch(env), env).catch(() => undefined);
   return {
     state: hasDisk ? 'stopped' : 'absent',
     socket: home.vmSocket,

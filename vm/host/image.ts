@@ -18,13 +18,26 @@ export interface VmImage {
   rootfs: string;
   console: string;
   compressedBytes?: number;
+  /** The blank ext4 data disk (qcow2) a new VM starts from, and the size it was made at. */
+  dataDisk?: { file: string; sizeGiB: number };
 }
 
-/** The guest architecture matching this host's CPU (the VM never emulates another one). */
+/** The guest architecture matching this host's CPU. */
 export function guestArch(hostArch: string = process.arch): GuestArch {
   if (hostArch === 'x64') return 'x86_64';
   if (hostArch === 'arm64') return 'aarch64';
   throw new Error(`the Berth VM runs on x86_64 and arm64 hosts, not ${hostArch}`);
+}
+
+/**
+ * The guest architecture to boot: the host's, unless BERTH_VM_ARCH names the other one. A foreign
+ * guest runs under TCG only (the arm64 image is built and tested that way on x86_64 machines).
+ */
+export function wantedGuestArch(env: NodeJS.ProcessEnv = process.env, hostArch: string = process.arch): GuestArch {
+  const asked = env['BERTH_VM_ARCH'];
+  if (!asked) return guestArch(hostArch);
+  if (asked !== 'x86_64' && asked !== 'aarch64') throw new Error(`BERTH_VM_ARCH must be x86_64 or aarch64, not ${asked}`);
+  return asked;
 }
 
 const CHECKOUT_OUT = fileURLToPath(new URL('../../../vm/out', import.meta.url));
@@ -61,6 +74,11 @@ export async function findImage(arch: GuestArch, env: NodeJS.ProcessEnv = proces
       console: typeof m['console'] === 'string' ? m['console'] : arch === 'aarch64' ? 'ttyAMA0' : 'ttyS0',
       ...(typeof m['compressedBytes'] === 'number' ? { compressedBytes: m['compressedBytes'] } : {}),
     };
+    const data = m['dataDisk'] as { file?: unknown; sizeGiB?: unknown } | undefined;
+    if (data && typeof data.file === 'string' && !data.file.includes('/') && typeof data.sizeGiB === 'number') {
+      const file = path.join(dir, data.file);
+      if (await fsp.access(file).then(() => true, () => false)) image.dataDisk = { file, sizeGiB: data.sizeGiB };
+    }
     for (const f of [image.kernel, image.initrd, image.rootfs]) {
       await fsp.access(f).catch(() => {
         throw new Error(`the VM image in ${dir} is incomplete: ${path.basename(f)} is missing; rebuild it with sudo bash vm/build.sh`);

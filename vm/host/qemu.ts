@@ -9,12 +9,15 @@
  * - Disks: the read-only root image and the qcow2 data disk, told apart by serial number.
  * - Network: user-mode (slirp); SSH forwarded to a host loopback port. Published container ports
  *   are added later over QMP (hostfwd_add), only on 127.0.0.1.
- * - Shares: virtio-9p, one device per folder, mounted in the guest at the same path.
+ * - Shares: one device per folder, mounted in the guest at the same path: virtio-fs (a
+ *   vhost-user-fs device talking to a virtiofsd per folder; guest RAM must then be a shared
+ *   memfd) on Linux hosts that have virtiofsd, virtio-9p elsewhere (qemu serves it itself).
  * - Control: QMP on a unix socket (TCP on Windows); the console goes to a file the supervisor
  *   reads for boot progress and the guest's host key.
  */
 import type { VmAccelerator, VmSettings } from '../../types/desktop-api.js';
 import type { GuestArch, VmImage } from './image.js';
+import type { Share, ShareType } from './vmm.js';
 
 export type Accel = Exclude<VmAccelerator, 'auto'>;
 
@@ -30,13 +33,8 @@ export function qemuBinary(arch: GuestArch, platform: NodeJS.Platform): string {
   return platform === 'win32' ? `${name}.exe` : name;
 }
 
-export interface Share {
-  tag: string;
-  path: string;
-}
-
-export function sharesFor(settings: VmSettings): Share[] {
-  return settings.shares.map((p, i) => ({ tag: `share${i}`, path: p }));
+export function sharesFor(settings: VmSettings, type: ShareType = '9p'): Share[] {
+  return settings.shares.map((p, i) => ({ tag: `share${i}`, path: p, type }));
 }
 
 export interface LaunchSpec {
@@ -51,13 +49,23 @@ export interface LaunchSpec {
   consoleLog: string;
   /** `unix:<path>` or `tcp:127.0.0.1:<port>` */
   qmp: string;
+  /** The folders to share; default: the settings' folders over 9p. */
+  shares?: Share[];
+  /** For virtio-fs shares: the vhost-user socket of each one's virtiofsd, by tag. */
+  virtiofsSockets?: Record<string, string>;
+  /** The kernel command line, when made already; else kernelCmdline(spec). */
+  cmdline?: string;
+}
+
+function specShares(spec: LaunchSpec): Share[] {
+  return spec.shares ?? sharesFor(spec.settings);
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 /** The guest's kernel command line: console, and Berth's own parameters (base64 where free text). */
 export function kernelCmdline(spec: LaunchSpec): string {
-  const shares = sharesFor(spec.settings).map((s) => `${s.tag} ${s.path}`).join('\n');
+  const shares = specShares(spec).map((s) => `${s.tag} ${s.path} ${s.type}`).join('\n');
   return [
     `console=${spec.image.console}`,
     'panic=-1',
@@ -72,8 +80,10 @@ export function qemuArgs(spec: LaunchSpec): string[] {
   const { image, settings, accel } = spec;
   const x86 = image.arch === 'x86_64';
   const machine = x86 ? 'q35' : 'virt';
-  // With a hypervisor the guest sees the host CPU; under TCG, everything qemu can emulate.
-  const cpu = accel === 'tcg' ? 'max' : 'host';
+  // With a hypervisor the guest sees the host CPU; under TCG, everything qemu can emulate, except
+  // that arm64's architected pointer authentication (QARMA) is very slow to emulate: the
+  // implementation-defined algorithm does the same job much faster.
+  const cpu = accel !== 'tcg' ? 'host' : x86 ? 'max' : 'max,pauth-impdef=on';
   const args = [
     '-name', 'berth-vm',
     '-accel', accel,
@@ -86,7 +96,7 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     '-display', 'none',
     '-kernel', image.kernel,
     '-initrd', image.initrd,
-    '-append', kernelCmdline(spec),
+    '-append', spec.cmdline ?? kernelCmdline(spec),
     '-drive', `if=none,id=root,file=${qemuPath(image.rootfs)},format=raw,readonly=on`,
     '-device', 'virtio-blk-pci,drive=root,serial=berth-root',
     '-drive', `if=none,id=data,file=${qemuPath(spec.dataDisk)},format=qcow2,discard=unmap,detect-zeroes=unmap`,
@@ -99,19 +109,31 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     '-qmp', `${spec.qmp},server=on,wait=off`,
     '-no-reboot',
   ];
-  // 9p is not built into qemu for Windows hosts; there the shares are left out.
-  if (spec.platform !== 'win32') {
-    for (const share of sharesFor(settings)) {
-      // mapped-xattr on macOS (files keep the host user's ownership); passthrough elsewhere.
-      const model = spec.platform === 'darwin' ? 'mapped-xattr' : 'none';
-      args.push('-fsdev', `local,id=${share.tag},path=${qemuPath(share.path)},security_model=${model}`);
-      args.push('-device', `virtio-9p-pci,fsdev=${share.tag},mount_tag=${share.tag}`);
+  const shares = specShares(spec);
+  if (shares.some((s) => s.type === 'virtiofs')) {
+    // vhost-user devices read guest memory from another process: it must be shareable.
+    args.push('-object', `memory-backend-memfd,id=mem,size=${settings.memoryMiB}M,share=on`);
+    args[args.indexOf('-machine') + 1] = `${machine},memory-backend=mem`;
+  }
+  for (const share of shares) {
+    if (share.type === 'virtiofs') {
+      const sock = spec.virtiofsSockets?.[share.tag];
+      if (!sock) throw new Error(`no virtiofsd socket for ${share.tag}`);
+      args.push('-chardev', `socket,id=${share.tag},path=${qemuPath(sock)}`);
+      args.push('-device', `vhost-user-fs-pci,chardev=${share.tag},tag=${share.tag},queue-size=1024`);
+      continue;
     }
+    // 9p is not built into qemu for Windows hosts; there the shares are left out.
+    if (spec.platform === 'win32') continue;
+    // mapped-xattr on macOS (files keep the host user's ownership); passthrough elsewhere.
+    const model = spec.platform === 'darwin' ? 'mapped-xattr' : 'none';
+    args.push('-fsdev', `local,id=${share.tag},path=${qemuPath(share.path)},security_model=${model}`);
+    args.push('-device', `virtio-9p-pci,fsdev=${share.tag},mount_tag=${share.tag}`);
   }
   return args;
 }
 
 /** qemu's option syntax uses commas as separators: a comma in a path is written twice. */
-function qemuPath(p: string): string {
+export function qemuPath(p: string): string {
   return p.replace(/,/g, ',,');
 }

@@ -2,21 +2,23 @@
  * The VM supervisor: one long-lived host process per VM (started detached by `berth vm start` or
  * the app) that owns everything the VM needs on the host side:
  *
- *   qemu            started with the best accelerator that works, watched until it exits
+ *   the VM          run by a backend (vmm.ts; qemu-backend.ts) with the best accelerator that
+ *                   works, and the shared folders (virtio-fs or 9p), watched until it exits
+ *   data disk       copied from the image's blank ext4 disk on first start, grown to the setting
  *   boot progress   read off the serial console, including the guest's SSH host key, pinned on
- *                   first boot and checked after that
+ *                   first boot and checked after that; SSH connects as soon as the guest's sshd
+ *                   is up, while berthd is still starting
  *   docker.sock     `~/.berth/run/docker.sock`, forwarded over SSH (streamlocal) to the guest's
  *                   engine socket, reconnecting after blips
- *   port agent      published container ports forwarded to the host's 127.0.0.1 (QMP hostfwd)
+ *   port agent      published container ports forwarded to the host's 127.0.0.1 (the backend's)
  *   health          the engine pinged through the socket every few seconds
- *   shutdown        berth-poweroff over SSH, then ACPI power-down, then QMP quit
+ *   shutdown        berth-poweroff over SSH, then the power button, then quit/kill
  *
  * It reports its status to whoever asks on the control socket (control.ts).
  */
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { constants as fsc, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -28,13 +30,14 @@ import type { KeyPair } from '../../client/ssh/index.js';
 import type { VmStage, VmStatus } from '../../types/desktop-api.js';
 import { ConsoleFollower, stageProgress } from './console.js';
 import type { ConsoleMarker } from './console.js';
-import { findImage, guestArch } from './image.js';
+import { findImage, wantedGuestArch } from './image.js';
 import type { VmImage } from './image.js';
 import { PortAgent } from './ports.js';
-import { QmpClient } from './qmp.js';
-import { acceleratorCandidates, qemuArgs, qemuBinary } from './qemu.js';
+import { QemuBackend } from './qemu-backend.js';
+import { kernelCmdline, sharesFor } from './qemu.js';
 import type { Accel } from './qemu.js';
 import { loadVmSettings } from './settings.js';
+import type { RunningVm, Share, VmmBackend } from './vmm.js';
 
 const run = promisify(execFile);
 
@@ -83,15 +86,14 @@ export class VmSupervisor extends EventEmitter {
   private readonly platform: NodeJS.Platform;
   private readonly paths: ReturnType<typeof vmPaths>;
   private readonly log: (line: string) => void;
-  private qemu: ChildProcess | undefined;
-  private qemuExit: Promise<number | null> | undefined;
-  private qmp: QmpClient | undefined;
+  private readonly backend: VmmBackend;
+  private vm: RunningVm | undefined;
   private forwarder: SocketForwarder | undefined;
+  private sshUp: Promise<void> | undefined;
   private client: EngineClient | undefined;
   private agent: PortAgent | undefined;
   private health: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private qmpAddress = '';
   state: VmStatus;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -100,6 +102,15 @@ export class VmSupervisor extends EventEmitter {
     this.platform = opts.platform ?? process.platform;
     this.paths = vmPaths(opts.home);
     this.log = opts.log ?? (() => undefined);
+    const paths = this.paths;
+    const platform = this.platform;
+    this.backend = new QemuBackend({
+      env: this.env,
+      platform,
+      pidFile: paths.qemuPid,
+      // qemu for Windows has no unix sockets: QMP on a loopback port there.
+      qmpAddress: async () => (platform === 'win32' ? `tcp:127.0.0.1:${await freePort()}` : `unix:${paths.qmpSocket}`),
+    });
     // A supervisor exists to boot the VM: it is starting from its first moment, so a client that
     // connects before start() runs never mistakes it for a stopped one.
     this.state = { state: 'starting', socket: opts.home.vmSocket, dockerHost: hostFor(opts.home.vmSocket), ports: [], settings: { cpus: 0, memoryMiB: 0, diskGiB: 0, shares: [], accel: 'auto' }, required: this.platform !== 'linux' };
@@ -124,23 +135,13 @@ export class VmSupervisor extends EventEmitter {
     const settings = await loadVmSettings(home, this.env);
     this.update({ state: 'starting', settings, startedAt: new Date(started).toISOString(), error: undefined, ports: [] });
     try {
-      const image = await findImage(guestArch(), this.env);
+      const image = await findImage(wantedGuestArch(this.env), this.env);
       this.update({ image: { version: image.version, arch: image.arch, ...(image.compressedBytes ? { compressedBytes: image.compressedBytes } : {}) } });
       const keys = await ensureKeyPair(home.sshDir);
       if (await stopStrayQemu(home)) this.log('stopped a qemu left over from an earlier supervisor');
-      await this.prepareDataDisk(settings.diskGiB);
+      await this.prepareDataDisk(settings.diskGiB, image);
       const hostKey = await this.boot(image, keys);
-      // The socket the docker CLI, berth and the app use, carried over SSH to the guest's engine.
-      const sshPort = this.state.sshPort as number;
-      this.forwarder = new SocketForwarder({
-        listenPath: home.vmSocket,
-        remotePath: GUEST_ENGINE_SOCKET,
-        keepConnected: true,
-        connect: () => SshSession.connect({ host: '127.0.0.1', port: sshPort, username: 'root', keys: [keys.privateKey], verifyHostKey: expectKey(hostKey) }),
-      });
-      this.forwarder.on('state', (s: string) => this.log(`ssh ${s}`));
-      await this.forwarder.listen();
-      await this.forwarder.ensureSession();
+      await (this.sshUp ?? this.connectSsh(keys, hostKey, this.state.sshPort as number));
       this.stage('ssh');
       this.client = new EngineClient({ host: hostFor(home.vmSocket) });
       await this.client.ping(AbortSignal.timeout(30_000));
@@ -159,15 +160,27 @@ export class VmSupervisor extends EventEmitter {
     }
   }
 
-  /** Creates the data disk on first start, or grows it to the configured size. */
-  private async prepareDataDisk(diskGiB: number): Promise<void> {
+  /**
+   * Creates the data disk on first start, or grows it to the configured size. A new disk is a copy
+   * of the image's blank ext4 disk (so the guest's first boot runs no mkfs) when the setting is at
+   * least its size; a smaller one starts blank and the guest makes its filesystem.
+   */
+  private async prepareDataDisk(diskGiB: number, image: VmImage): Promise<void> {
     const disk = this.paths.dataDisk;
     const exists = await fsp.access(disk).then(() => true, () => false);
     if (!exists) {
       // A new disk means a new guest host key: forget the old pin.
       await new KnownHosts(this.opts.home.knownHosts).unpin(VM_HOST_NAME, 22);
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${diskGiB}G`]);
-      this.log(`created data disk ${disk} (${diskGiB} GiB)`);
+      const template = image.dataDisk && diskGiB >= image.dataDisk.sizeGiB ? image.dataDisk : undefined;
+      if (template) {
+        await fsp.copyFile(template.file, `${disk}.tmp`);
+        await fsp.chmod(`${disk}.tmp`, 0o600);
+        await fsp.rename(`${disk}.tmp`, disk);
+        if (diskGiB > template.sizeGiB) await run('qemu-img', ['resize', '-q', disk, `${diskGiB}G`]);
+      } else {
+        await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${diskGiB}G`]);
+      }
+      this.log(`created data disk ${disk} (${diskGiB} GiB${template ? ', from the image\'s blank ext4 disk' : ', blank'})`);
       return;
     }
     const { stdout } = await run('qemu-img', ['info', '--output=json', disk]);
@@ -178,15 +191,11 @@ export class VmSupervisor extends EventEmitter {
     }
   }
 
-  private async hasKvm(): Promise<boolean> {
-    return fsp.access('/dev/kvm', fsc.R_OK | fsc.W_OK).then(() => true, () => false);
-  }
-
-  /** Boots qemu with each candidate accelerator until one works; answers the guest's host key. */
+  /** Boots the VM with each candidate accelerator until one works; answers the guest's host key. */
   private async boot(image: VmImage, keys: KeyPair): Promise<Buffer> {
     const settings = this.state.settings;
     const remembered = JSON.parse(await fsp.readFile(this.paths.accelFile, 'utf8').catch(() => '{}')) as { hangs?: string[] };
-    let candidates = acceleratorCandidates(settings.accel, this.platform, this.platform === 'linux' && (await this.hasKvm()));
+    let candidates = await this.backend.accelerators(image, settings);
     const skipped = candidates.filter((a) => a !== 'tcg' && remembered.hangs?.includes(a));
     if (skipped.length && settings.accel === 'auto') {
       candidates = candidates.filter((a) => !skipped.includes(a));
@@ -198,7 +207,10 @@ export class VmSupervisor extends EventEmitter {
         return await this.bootWith(image, keys, accel);
       } catch (err) {
         lastError = err as Error;
-        await this.killQemu();
+        await this.killVm();
+        await this.forwarder?.close();
+        this.forwarder = undefined;
+        this.sshUp = undefined;
         if (!(err instanceof BootFailure) || !err.tryNext || accel === candidates[candidates.length - 1]) throw err;
         this.log(`${accel}: ${err.message}; falling back`);
         if (/no sign of life/.test(err.message)) {
@@ -215,37 +227,13 @@ export class VmSupervisor extends EventEmitter {
     const sshPort = await freePort();
     await fsp.writeFile(this.paths.consoleLog, '');
     await fsp.rm(this.paths.qmpSocket, { force: true });
-    // qemu for Windows has no unix sockets: QMP on a loopback port there.
-    this.qmpAddress = this.platform === 'win32' ? `tcp:127.0.0.1:${await freePort()}` : `unix:${this.paths.qmpSocket}`;
-    const args = qemuArgs({
-      image,
-      settings: this.state.settings,
-      accel,
-      platform: this.platform,
-      dataDisk: this.paths.dataDisk,
-      sshPort,
-      publicKey: keys.publicKey,
-      consoleLog: this.paths.consoleLog,
-      qmp: this.qmpAddress,
-    });
-    const binary = this.env['BERTH_QEMU'] || qemuBinary(image.arch, this.platform);
-    this.log(`starting ${binary} with ${accel}`);
-    this.update({ accel, sshPort });
+    const shareType = await this.backend.shareType();
+    const shares: Share[] = sharesFor(this.state.settings, shareType);
+    const cmdline = kernelCmdline({ image, settings: this.state.settings, accel, platform: this.platform, dataDisk: '', sshPort, publicKey: keys.publicKey, consoleLog: '', qmp: '', shares });
+    this.update({ accel, sshPort, shareType: shares.length ? shareType : undefined });
     this.stage('qemu');
-    const qemu = spawn(binary, [...args, '-pidfile', this.paths.qemuPid], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.qemu = qemu;
-    let stderr = '';
-    qemu.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString('utf8')).slice(-4000);
-      this.log(`qemu: ${d.toString('utf8').trimEnd()}`);
-    });
-    this.qemuExit = new Promise((resolve) => {
-      qemu.once('exit', (code) => resolve(code));
-      qemu.once('error', (err) => {
-        stderr += err.message;
-        resolve(-1);
-      });
-    });
+    this.vm = await this.backend.launch({ image, settings: this.state.settings, accel, shares, dataDisk: this.paths.dataDisk, sshPort, cmdline, consoleLog: this.paths.consoleLog, runDir: this.opts.home.vmDir, log: this.log });
+    const vm = this.vm;
     const follower = new ConsoleFollower(this.paths.consoleLog);
     follower.start();
     try {
@@ -284,21 +272,55 @@ export class VmSupervisor extends EventEmitter {
               (err: Error) => done(new BootFailure(err.message, false)),
             );
           }
+          // The guest's sshd is up while berthd is still starting: the SSH handshake (seconds
+          // under TCG) overlaps berthd's start instead of following it.
+          if (m.stage === 'sshd') {
+            const pinned = (): Promise<void> =>
+              hostKey ? Promise.resolve() : new Promise<void>((r) => setTimeout(r, 20)).then(pinned);
+            this.sshUp = pinned().then(() => this.connectSsh(keys, hostKey as Buffer, sshPort));
+            this.sshUp.catch(() => undefined);
+          }
           if (m.stage === 'ready') {
             // The pin check above is asynchronous; let it land first.
             setTimeout(() => done(), 20);
           }
         });
-        void this.qemuExit?.then(async (code) => {
+        void vm.exited.then(async (code) => {
           // The guest's last words come first: an error marker it printed just before powering off.
           await follower.poll().catch(() => undefined);
-          const why = stderr.trim().split('\n').pop()?.trim() || consoleTail.filter((l) => l.trim()).slice(-3).join(' | ');
+          const why = vm.stderrTail().trim().split('\n').pop()?.trim() || consoleTail.filter((l) => l.trim()).slice(-3).join(' | ');
           done(new BootFailure(`qemu exited (${code ?? 'signal'}) during boot${why ? `: ${why}` : ''}`, !firstSign));
         });
       });
     } finally {
       follower.stop();
       await follower.poll().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The engine socket, carried over SSH to the guest's engine: listening at once, connected as soon
+   * as sshd answers (it may take a moment after the guest started it).
+   */
+  private async connectSsh(keys: KeyPair, hostKey: Buffer, sshPort: number): Promise<void> {
+    const home = this.opts.home;
+    this.forwarder = new SocketForwarder({
+      listenPath: home.vmSocket,
+      remotePath: GUEST_ENGINE_SOCKET,
+      keepConnected: true,
+      connect: () => SshSession.connect({ host: '127.0.0.1', port: sshPort, username: 'root', keys: [keys.privateKey], verifyHostKey: expectKey(hostKey) }),
+    });
+    this.forwarder.on('state', (s: string) => this.log(`ssh ${s}`));
+    await this.forwarder.listen();
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        await this.forwarder.ensureSession();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline || this.state.state !== 'starting') throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
   }
 
@@ -318,22 +340,11 @@ export class VmSupervisor extends EventEmitter {
   }
 
   private startPortAgent(): void {
-    const qmpReady = QmpClient.connect(this.qmpAddress).then((q) => {
-      this.qmp = q;
-      return q;
-    });
-    // The monitor answers in words: nothing when a rule was added, "... removed" when one was removed.
-    const hostfwd = async (cmd: string, ok: RegExp): Promise<void> => {
-      const out = await (await qmpReady).hmp(cmd);
-      if (!ok.test(out)) throw new Error(/Could not set up/.test(out) ? 'the host port is in use by another program' : out);
-    };
     const client = this.client as EngineClient;
+    const vm = this.vm as RunningVm;
     this.agent = new PortAgent(
       () => client,
-      {
-        add: (proto, port) => hostfwd(`hostfwd_add net0 ${proto}:127.0.0.1:${port}-:${port}`, /^$/),
-        remove: (proto, port) => hostfwd(`hostfwd_remove net0 ${proto}:127.0.0.1:${port}`, /removed/),
-      },
+      { add: (proto, port) => vm.forwardPort(proto, port), remove: (proto, port) => vm.unforwardPort(proto, port) },
       (ports) => this.update({ ports }),
       this.log,
     );
@@ -358,9 +369,9 @@ export class VmSupervisor extends EventEmitter {
     this.health.unref();
   }
 
-  /** Resolves when qemu exits (for whatever reason). */
+  /** Resolves when the VM exits (for whatever reason). */
   exited(): Promise<number | null> {
-    return this.qemuExit ?? Promise.resolve(null);
+    return this.vm?.exited ?? Promise.resolve(null);
   }
 
   /** A clean shutdown: the guest stops its engine, syncs and powers off; harsher steps only if it does not. */
@@ -369,7 +380,7 @@ export class VmSupervisor extends EventEmitter {
       if (this.state.state === 'stopped') return;
       this.update({ state: 'stopping' });
       this.agent?.stop();
-      const exited = this.qemuExit;
+      const exited = this.vm?.exited;
       const gone = (ms: number): Promise<boolean> =>
         exited ? Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]) : Promise.resolve(true);
       let down = false;
@@ -380,15 +391,14 @@ export class VmSupervisor extends EventEmitter {
         session.exec('/usr/sbin/berth-poweroff', 90_000).catch(() => undefined);
         down = await gone(90_000);
       }
-      if (!down && this.qmp) {
+      if (!down && this.vm) {
         this.log('guest still up: ACPI power-down');
-        await this.qmp.execute('system_powerdown').catch(() => undefined);
+        await this.vm.powerButton().catch(() => undefined);
         down = await gone(15_000);
       }
-      if (!down) {
+      if (!down && this.vm) {
         this.log('guest still up: quitting qemu');
-        await this.qmp?.execute('quit').catch(() => undefined);
-        down = await gone(5_000);
+        await this.vm.kill(5_000);
       }
       await this.teardown();
       this.update({ state: 'stopped', stage: undefined, progress: undefined, healthy: undefined, ports: [] });
@@ -402,17 +412,13 @@ export class VmSupervisor extends EventEmitter {
     this.agent?.stop();
     this.client?.close();
     await this.forwarder?.close();
-    this.qmp?.close();
-    await this.killQemu();
+    await this.killVm();
     await fsp.rm(this.paths.qmpSocket, { force: true });
     await fsp.rm(this.paths.qemuPid, { force: true });
   }
 
-  private async killQemu(): Promise<void> {
-    const qemu = this.qemu;
-    if (!qemu || qemu.exitCode !== null || qemu.signalCode !== null) return;
-    qemu.kill('SIGKILL');
-    await this.qemuExit;
+  private async killVm(): Promise<void> {
+    await this.vm?.kill();
   }
 }
 
@@ -435,7 +441,13 @@ export async function stopStrayQemu(home: BerthHome, dryRun = false): Promise<bo
   if (!(await alive())) return false;
   if (dryRun) return true;
   process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 50 && (await alive()); i++) await new Promise((r) => setTimeout(r, 100));
+  // A killed qemu frees its guest's memory before it is gone: seconds on a busy host.
+  const gone = async (): Promise<boolean> => {
+    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    if (stat !== undefined) return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    return process.platform === 'linux' || !(await alive());
+  };
+  for (let i = 0; i < 300 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 100));
   await fsp.rm(paths.qemuPid, { force: true });
   return true;
 }

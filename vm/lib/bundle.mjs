@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
  * Stages the berthd bundle that goes into the guest at /opt/berth:
- *   bin/berthd, package.json (it carries "type": "module"), the compiled files berthd actually
- *   loads, and the production node_modules they import, for one target architecture.
+ *   bin/berthd, package.json (it carries "type": "module" and the version), berthd bundled by
+ *   build/bundle-berthd.mjs into dist/berthd/daemon/ (what bin/berthd runs when there is no
+ *   dist/.tsbuildinfo next to it), and the production node_modules the bundle leaves external
+ *   (the native addon node-unix-socket), for one target architecture.
  *
- * Why computed rather than copied wholesale: dist/ also holds the desktop app, the CLI and the
- * tests, and node_modules holds electron, react, vite... The compiled module graph is walked from
- * dist/engine/daemon/cli.js (static and dynamic imports); every bare import must be a node: builtin
- * or a dependency in package.json, and the package closure comes from package-lock.json, with
- * platform packages (node-unix-socket's prebuilt addons) kept only for linux/<arch>/glibc.
+ * Every bare import left in the bundle must be a node: builtin or a dependency in package.json;
+ * the package closure comes from package-lock.json, with platform packages (node-unix-socket's
+ * prebuilt addons) kept only for linux/<arch>/glibc, and skipped where npm never published one.
  * A package is copied from the local node_modules when the installed version is the locked one,
  * else fetched with `npm pack` and checked against the lock's integrity hash.
  *
@@ -26,37 +26,21 @@ if (!repo || !out || (arch !== 'x86_64' && arch !== 'aarch64')) {
   process.exit(2);
 }
 const npmCpu = arch === 'x86_64' ? 'x64' : 'arm64';
-const ENTRY = 'dist/engine/daemon/cli.js';
+const BUNDLE_DIR = 'dist/berthd/daemon';
 
 const builtins = new Set(builtinModules);
 const isBuiltin = (s) => s.startsWith('node:') || builtins.has(s.split('/')[0]);
 /** The package a bare specifier names: "undici", "@scope/name" (subpaths dropped). */
 const packageOf = (s) => s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/');
 
-/** Walks the compiled module graph; returns repo-relative files and the bare packages imported. */
-function moduleClosure() {
-  const files = new Set();
+/** The bare packages the bundle still imports (its externals), from esbuild's metafile. */
+function bundleImports(metafile) {
+  const meta = JSON.parse(fs.readFileSync(metafile, 'utf8'));
   const packages = new Set();
-  const todo = [path.join(repo, ENTRY)];
-  // tsc emits module-level imports/exports at column 0; dynamic imports take a literal here.
-  const importRes = [
-    /^(?:import|export)\s[^;]*?\bfrom\s*['"]([^'"\n]+)['"]/gm,
-    /^import\s*['"]([^'"\n]+)['"]/gm,
-    /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g,
-  ];
-  while (todo.length > 0) {
-    const file = todo.pop();
-    const rel = path.relative(repo, file);
-    if (files.has(rel)) continue;
-    if (!fs.existsSync(file)) throw new Error(`bundle: ${rel} is imported but missing (run npx tsc -b)`);
-    files.add(rel);
-    const text = fs.readFileSync(file, 'utf8');
-    for (const spec of importRes.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]))) {
-      if (spec.startsWith('.')) todo.push(path.resolve(path.dirname(file), spec));
-      else if (!isBuiltin(spec)) packages.add(packageOf(spec));
-    }
+  for (const o of Object.values(meta.outputs)) {
+    for (const i of o.imports) if (i.external && !isBuiltin(i.path)) packages.add(packageOf(i.path));
   }
-  return { files: [...files].sort(), packages: [...packages].sort() };
+  return [...packages].sort();
 }
 
 /** A lock entry fits the guest when its os/cpu/libc lists (if any) allow linux/<arch>/glibc. */
@@ -65,6 +49,7 @@ function fitsGuest(entry) {
   return ok(entry.os, 'linux') && ok(entry.cpu, npmCpu) && ok(entry.libc, 'glibc');
 }
 
+const unpublished = new Set();
 function packageClosure(roots, lock, pkg) {
   const declared = { ...pkg.dependencies };
   const keys = new Set();
@@ -87,6 +72,13 @@ function packageClosure(roots, lock, pkg) {
       const depKey = `node_modules/${dep}`;
       const depEntry = lock.packages[depKey];
       if (optional.has(dep) && (!depEntry || !fitsGuest(depEntry))) continue;
+      // A platform package npm never resolved (no integrity in the lock) is not published for this
+      // target: node-unix-socket has no linux-arm64 build on the registry. The engine then uses its
+      // fallback (engine/runtime/monitor/seqpacket-bridge.ts).
+      if (optional.has(dep) && !depEntry.integrity) {
+        unpublished.add(dep);
+        continue;
+      }
       todo.push(depKey);
     }
   }
@@ -126,15 +118,19 @@ function fetchPackage(key, entry, dst) {
 
 const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
 const lock = JSON.parse(fs.readFileSync(path.join(repo, 'package-lock.json'), 'utf8'));
-const { files, packages } = moduleClosure();
 
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
-for (const rel of ['bin/berthd', 'package.json', ...files]) {
+for (const rel of ['bin/berthd', 'package.json']) {
   fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
   fs.copyFileSync(path.join(repo, rel), path.join(out, rel));
 }
 fs.chmodSync(path.join(out, 'bin/berthd'), 0o755);
+const metafile = path.join(path.dirname(out), `.${path.basename(out)}-meta.json`);
+execFileSync(process.execPath, [path.join(repo, 'build', 'bundle-berthd.mjs'), repo, path.join(out, BUNDLE_DIR), metafile], { stdio: ['ignore', 'ignore', 'inherit'] });
+const files = fs.readdirSync(path.join(out, BUNDLE_DIR));
+const packages = bundleImports(metafile);
+fs.rmSync(metafile, { force: true });
 
 const closure = packageClosure(packages, lock, pkg);
 const fetched = [];
@@ -149,4 +145,4 @@ for (const key of closure) {
     fetched.push(key);
   }
 }
-console.log(`bundle: ${files.length} compiled files; packages: ${closure.map((k) => k.slice(13)).join(' ')}${fetched.length ? `; fetched: ${fetched.join(' ')}` : ''}`);
+console.log(`bundle: ${BUNDLE_DIR}: ${files.length} files; packages: ${closure.map((k) => k.slice(13)).join(' ')}${fetched.length ? `; fetched: ${fetched.join(' ')}` : ''}${unpublished.size ? `; not published for ${arch}: ${[...unpublished].join(' ')}` : ''}`);

@@ -1,13 +1,14 @@
 #!/bin/sh
 # mmdebstrap customize hook for the Berth guest: runs on the build host with the guest root as $1,
 # after the Debian packages are installed. Environment from build.sh: REPO, WORK, DEB_ARCH,
-# KERNEL_FLAVOUR, BUNDLE.
+# KERNEL_FLAVOUR, NODE_TGZ (the official Node.js build, from npm).
 #
 # - The kernel is not installed as a package: its postinst would pull initramfs-tools + udev and
 #   build an 18 MB initrd we do not use. Its .deb is fetched with mmdebstrap's own apt config and
 #   unpacked: vmlinuz goes to $WORK, and only the modules in vm/modules.txt (plus what they
 #   depend on) stay in the image.
-# - The berthd bundle goes to /opt/berth, the files under vm/rootfs/ over the image.
+# - Node.js is the official build from npm's node-linux-<cpu> package (vm/node.json says why).
+# - berthd and vm/rootfs/ are added by build.sh afterwards: this root is cached without them.
 # - Anything a booted guest never reads is removed (host keys baked in by openssh-server's
 #   postinst would also be shared by every user of the image: they go too).
 set -eu
@@ -51,11 +52,12 @@ find "$root/usr/lib/modules/$kver/kernel" -name '*.ko.xz' -exec xz -d {} +
 chroot "$root" depmod -a "$kver"
 echo "customize: kernel $kver, $(wc -l < "$WORK/kernel/keep.sorted") modules kept"
 
-# --- berthd and the image's own files -----------------------------------------------------------
-mkdir -p "$root/opt"
-cp -a "$BUNDLE" "$root/opt/berth"
-cp -a "$REPO/vm/rootfs/." "$root/"
-chroot "$root" chown -R root:root /opt/berth /usr/lib/berth
+# --- Node.js: the official build (see vm/node.json), not Debian's --------------------------------
+mkdir -p "$WORK/node"
+tar -xzf "$NODE_TGZ" -C "$WORK/node" package/bin/node package/LICENSE
+install -m 755 "$WORK/node/package/bin/node" "$root/usr/bin/node"
+mkdir -p "$root/usr/share/doc/node"
+cp "$WORK/node/package/LICENSE" "$root/usr/share/doc/node/copyright"
 
 # --- prune --------------------------------------------------------------------------------------
 rm -f "$root"/etc/ssh/ssh_host_* "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"

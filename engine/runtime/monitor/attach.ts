@@ -1,7 +1,8 @@
 /**
  * Client for conmon's attach socket: a SOCK_SEQPACKET unix socket, which Node cannot open by
- * itself; the native addon `node-unix-socket` (napi-rs, prebuilt for linux-x64-gnu/musl and
- * arm64) provides it. The addon is loaded lazily, so the rest of the monitor works without it.
+ * itself; the native addon `node-unix-socket` (napi-rs, prebuilt on npm for linux-x64-gnu/musl
+ * only) provides it, loaded lazily; elsewhere (the arm64 VM) a perl process bridges the socket
+ * (seqpacket-bridge.ts).
  *
  * Wire protocol (conmon 2.1, observed):
  *  - conmon → client: one packet per chunk of container output; byte 0 is the pipe
@@ -22,12 +23,14 @@
  * The addon has no read-side flow control (no pause): output is pushed into the Readables as it
  * arrives, whatever their highWaterMark.
  */
+import { execFile } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type * as NodeUnixSocket from 'node-unix-socket';
-import type { SeqpacketSocket } from 'node-unix-socket';
 import { BerthError, conflict, notFound } from '../../common/errors.js';
+import { BridgedSeqpacketSocket } from './seqpacket-bridge.js';
 
 export const ATTACH_PIPE_STDIN = 1;
 export const ATTACH_PIPE_STDOUT = 2;
@@ -57,20 +60,41 @@ export interface AttachSession {
 }
 
 type SeqpacketModule = typeof NodeUnixSocket;
+/** What attach needs of a SOCK_SEQPACKET socket: the addon's SeqpacketSocket, or the perl bridge. */
+interface PacketSocket extends EventEmitter {
+  connect(path: string): void;
+  write(buf: Buffer, offset: number, length: number, cb?: () => void): void;
+  end(cb?: () => void): void;
+  destroy(): void;
+}
 let addon: Promise<SeqpacketModule> | undefined;
 
-async function loadAddon(): Promise<SeqpacketModule> {
+/**
+ * A new unconnected socket: the addon's where it loads; where it has no binary for this platform
+ * (linux-arm64), the perl bridge. BERTH_SEQPACKET_BRIDGE=1 picks the bridge (its tests on x64).
+ */
+async function newSocket(): Promise<{ sock: PacketSocket; bridged: boolean }> {
+  if (process.env['BERTH_SEQPACKET_BRIDGE'] === '1') return { sock: new BridgedSeqpacketSocket(), bridged: true };
   addon ??= import('node-unix-socket');
   try {
-    return await addon;
+    return { sock: new (await addon).SeqpacketSocket(), bridged: false };
   } catch (err) {
+    if (await hasPerl()) return { sock: new BridgedSeqpacketSocket(), bridged: true };
     addon = undefined;
     throw new BerthError(
       'system',
-      `attach needs the native module node-unix-socket (SOCK_SEQPACKET), which failed to load: ${(err as Error).message}`,
+      `attach needs the native module node-unix-socket (SOCK_SEQPACKET), which failed to load (${(err as Error).message}), or perl for its fallback`,
       { code: 'ATTACH_UNSUPPORTED', cause: err },
     );
   }
+}
+
+let perlFound: Promise<boolean> | undefined;
+function hasPerl(): Promise<boolean> {
+  perlFound ??= new Promise((resolve) => {
+    execFile('perl', ['-e', 'use Socket; exit(SOCK_SEQPACKET ? 0 : 1)'], (err) => resolve(!err));
+  });
+  return perlFound;
 }
 
 function connectError(err: unknown, socketPath: string): BerthError {
@@ -84,15 +108,15 @@ function connectError(err: unknown, socketPath: string): BerthError {
 
 /** Connects to a conmon attach socket; resolves once connected. */
 export async function connectAttach(socketPath: string, timeoutMs = 10_000): Promise<AttachSession> {
-  const { SeqpacketSocket: Socket } = await loadAddon();
-  const sock = new Socket();
+  const { sock, bridged } = await newSocket();
   let dirFd: number | undefined;
   const closeDirFd = (): void => {
     if (dirFd !== undefined) closeSync(dirFd);
     dirFd = undefined;
   };
   let target = socketPath;
-  if (Buffer.byteLength(socketPath) > SUN_PATH_MAX) {
+  // (The bridge handles long paths itself: the directory fd would not reach its process.)
+  if (!bridged && Buffer.byteLength(socketPath) > SUN_PATH_MAX) {
     try {
       dirFd = openSync(path.dirname(socketPath), fsc.O_RDONLY | fsc.O_DIRECTORY);
     } catch (err) {
@@ -138,7 +162,7 @@ export async function connectAttach(socketPath: string, timeoutMs = 10_000): Pro
   return session(sock);
 }
 
-function session(sock: SeqpacketSocket): AttachSession {
+function session(sock: PacketSocket): AttachSession {
   let finished = false;
   let resolveClosed!: (v: { error?: Error }) => void;
   const closed = new Promise<{ error?: Error }>((r) => (resolveClosed = r));
