@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promises as fsp } from 'node:fs';
+import { docker } from './harness/docker.js';
 import { containerSkip as skip, eventually, startContainerEnv, stopContainerEnv, type ContainerEnv } from './harness/containers.js';
 import { freePort, makeTempDir, removeDir } from './harness/util.js';
 import { startRegistry, type TestRegistry } from './harness/registry.js';
@@ -95,11 +96,20 @@ test('the daemon log is found beside the socket without BERTH_DAEMON_LOG', { ski
   assert.deepEqual(d.control, { start: 'runs berthd the way it last ran', restart: 'stops berthd and runs it again the same way' });
 });
 
-test('compose: project start/stop/restart/remove act on its containers; its logs merge by time with the service', { skip, timeout: 180_000 }, async () => {
+test('compose: project start/stop/restart/remove act on its containers; its logs merge by time with the service', { skip, timeout: 180_000 }, async (t) => {
+  t.after(async () => {
+    // Whatever the test left (the remove action may not have run): nothing may leak into the next tests.
+    await docker(env.daemon, ['rm', '-f', 'shop-api-1', 'shop-db-1']);
+    await docker(env.daemon, ['network', 'rm', 'shop_default']);
+    await docker(env.daemon, ['volume', 'rm', 'shop-sync']);
+  });
   const labels = (service: string): string[] => ['--label', 'com.docker.compose.project=shop', '--label', `com.docker.compose.service=${service}`];
   await env.ok(['network', 'create', '--label', 'com.docker.compose.project=shop', 'shop_default']);
-  await env.ok(['run', '-d', '--name', 'shop-api-1', '--network', 'shop_default', ...labels('api'), env.ref, 'sh', '-c', 'echo api-one; sleep 1; echo api-two; sleep 600']);
-  await env.ok(['run', '-d', '--name', 'shop-db-1', '--network', 'shop_default', ...labels('db'), env.ref, 'sh', '-c', 'sleep 0.5; echo db-one; sleep 600']);
+  // The two services take turns through files in a shared volume, so the order of their lines in
+  // time does not depend on how fast this machine starts containers.
+  const turn = (wait: string): string => `while [ ! -f /sync/${wait} ]; do sleep 0.1; done`;
+  await env.ok(['run', '-d', '--name', 'shop-api-1', '--network', 'shop_default', '-v', 'shop-sync:/sync', ...labels('api'), env.ref, 'sh', '-c', `echo api-one; touch /sync/a; ${turn('b')}; echo api-two; sleep 600`]);
+  await env.ok(['run', '-d', '--name', 'shop-db-1', '--network', 'shop_default', '-v', 'shop-sync:/sync', ...labels('db'), env.ref, 'sh', '-c', `${turn('a')}; echo db-one; touch /sync/b; sleep 600`]);
   const lines: ProjectLogLine[] = [];
   const logs = host.open('projectLogs', { project: 'shop', follow: true }, { data: (m) => lines.push(...m.lines), end: () => undefined });
   try {
