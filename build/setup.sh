@@ -20,10 +20,11 @@ ENGINE_PKGS=(attr zstd bzip2 xz-utils runc conmon iproute2 iptables nftables ca-
 # Tests: a real registry, skopeo to push OCI layouts, htpasswd, openssl for the token server,
 # Debian's docker-compose 1.29 (a real docker-py client), libbsd0 for the netcat the UDP test copies into an image,
 # Debian's chromium for the desktop UI tests (playwright-core drives it), OpenSSH's server for the
-# remote-engine tests, what builds and boots the Berth VM image (vm/build.sh, test/e2e-vm), and
+# remote-engine tests, what builds and boots the Berth VM image (vm/build.sh, test/e2e-vm; busybox
+# checks the initramfs it writes), and
 # what runs docker-py's own test suite against berthd (test/conformance/docker-py, test/e2e-docker-py).
 TEST_PKGS=(docker-registry skopeo apache2-utils openssl jq docker-compose libbsd0 chromium openssh-server openssh-client
-  qemu-system-x86 qemu-utils mmdebstrap squashfs-tools bc xz-utils
+  qemu-system-x86 qemu-utils mmdebstrap squashfs-tools bc xz-utils busybox
   python3-pytest python3-pytest-timeout python3-requests python3-websocket python3-packaging python3-paramiko)
 
 PKGS=("${ENGINE_PKGS[@]}")
