@@ -26,9 +26,9 @@ SOCK=
 export BERTH_DAEMON_LOG=${BERTH_DAEMON_LOG:-/var/log/berth/berthd.log}
 mkdir -p "$(dirname "$BERTH_DAEMON_LOG")"
 
-# berthd logs JSON lines to stderr: keep them on the terminal and in a file the app's
-# Troubleshoot screen can show.
-./bin/berthd "$@" 2> >(tee -a "$BERTH_DAEMON_LOG" >&2) &
+# berthd logs JSON lines to stderr (this terminal) and to its own rotated log file, which the
+# app's Troubleshoot screen finds through the launch record berthd writes beside its socket.
+./bin/berthd --log-file "$BERTH_DAEMON_LOG" "$@" &
 BERTHD=$!
 DESKTOP=
 stop() {
