@@ -102,6 +102,8 @@ export interface WaitExitOptions {
   pollMs?: number;
 }
 
+// The state dir lives under the exec root, which a reboot clears: no fsync needed (see atomicWrite).
+const VOLATILE = { durable: false };
 const ID_RE = /^[A-Za-z0-9_+.-]{1,1024}$/;
 const CONMON_DEFAULT = '/usr/bin/conmon';
 
@@ -156,7 +158,7 @@ export class ConmonMonitor {
       leaveStdinOpen: opts.leaveStdinOpen ?? false,
       createdAt: new Date().toISOString(),
     };
-    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta);
+    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta, VOLATILE);
 
     const args = conmonArgs(opts);
     const logFh = await fsp.open(path.join(stateDir, MONITOR_FILES.conmonLog), 'w', 0o600);
@@ -188,7 +190,7 @@ export class ConmonMonitor {
       meta.conmonPid = conmonPid;
       meta.conmonStartTime = (await procStat(conmonPid))?.startTime;
     }
-    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta);
+    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta, VOLATILE);
     if (conmonPid === undefined) {
       await this.cleanupFailed(stateDir).catch(() => undefined);
       throw new BerthError('system', 'conmon did not write its pid file', { code: 'MONITOR_FAILED' });
