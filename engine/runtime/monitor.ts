@@ -30,6 +30,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, conflict, invalid, isErrno, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
+import { traceStage } from '../common/trace.js';
 import { connectAttach, type AttachSession } from './monitor/attach.js';
 import { readLog, type LogEntry, type ReadLogOptions } from './monitor/logfile.js';
 import { startExec, type ExecOptions, type ExecStarted } from './monitor/exec.js';
@@ -161,6 +162,7 @@ export class ConmonMonitor {
     await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta, VOLATILE);
 
     const args = conmonArgs(opts);
+    traceStage(opts.id, 'monitor:prepared');
     const logFh = await fsp.open(path.join(stateDir, MONITOR_FILES.conmonLog), 'w', 0o600);
     let reply: SyncReply;
     try {
@@ -169,6 +171,7 @@ export class ConmonMonitor {
       await logFh.close();
     }
 
+    traceStage(opts.id, 'monitor:runtime-replied');
     if (reply.kind !== 'pid') {
       await this.cleanupFailed(stateDir).catch(() => undefined);
       const detail = reply.kind === 'error' ? runtimeErrorText(reply.message) : reply.message;
