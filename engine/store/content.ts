@@ -68,6 +68,8 @@ export class LocalContentStore implements ContentStore {
     const hasher = newHasher();
     let written = 0;
     let done = false;
+    let digest: Digest | undefined;
+    const finalDigest = (): Digest => (digest ??= hasherDigest(hasher));
     const stream = new Writable({
       highWaterMark: 1 << 20,
       write(chunk: Buffer, _enc, cb) {
@@ -100,11 +102,15 @@ export class LocalContentStore implements ContentStore {
       get written() {
         return written;
       },
+      digest: () => {
+        if (!stream.writableFinished) throw new BerthError('system', 'content writer: digest asked before the stream finished');
+        return finalDigest();
+      },
       commit: async (): Promise<BlobInfo> => {
         if (done) throw new BerthError('system', 'content writer already finished');
         await finished;
         done = true;
-        const digest = hasherDigest(hasher);
+        const digest = finalDigest();
         try {
           if (expected.size !== undefined && expected.size !== written) {
             throw new BerthError(
