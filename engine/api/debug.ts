@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sendJson, type Router } from './router.js';
 
 /**
@@ -22,6 +23,8 @@ export interface MemoryReport {
   arrayBuffers: number;
 }
 
+const SWEEP_PAUSE_MS = 100;
+
 type Gc = (opts?: { type: 'major'; execution?: 'sync' }) => void;
 
 export function debugRoutesEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -32,8 +35,15 @@ export function debugRoutes(router: Router): void {
   router.add('GET', '/_berth/memory', async ({ res, query }) => {
     const gc = (globalThis as { gc?: Gc }).gc;
     const collect = query.get('gc') === '1' && gc !== undefined;
-    // Twice: the first pass runs finalizers (stream and socket handles) that free more for the second.
-    if (collect) for (let i = 0; i < 2; i++) gc({ type: 'major', execution: 'sync' });
+    if (collect) {
+      // Twice, with a turn of the event loop between: the first pass lets finalizers (stream and
+      // socket handles) run and free more for the second, and V8 frees array buffer memory on a
+      // background sweeper after a collection, which the pause lets finish before measuring.
+      for (let i = 0; i < 2; i++) {
+        gc({ type: 'major', execution: 'sync' });
+        await sleep(SWEEP_PAUSE_MS);
+      }
+    }
     sendJson(res, 200, await memoryReport(collect));
   });
 }
