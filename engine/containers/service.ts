@@ -408,7 +408,20 @@ export class ContainerService {
     const create = c.rec.Create;
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
-    await this.mounts.acquire(id, this.overlayDirs(c));
+    // The network sandbox (netns, veth, addresses: a few tool runs) does not depend on the
+    // rootfs: it is set up while the overlay is mounted and the user resolved.
+    const netReady = prepareStart(c.rec, this.o.network, this.lookup);
+    netReady.catch(() => undefined); // awaited below, or settled by dropNetwork
+    const dropNetwork = async (): Promise<void> => {
+      const n = await netReady.catch(() => undefined);
+      if (n?.sandbox) await this.o.network.teardown(id).catch(() => undefined);
+    };
+    try {
+      await this.mounts.acquire(id, this.overlayDirs(c));
+    } catch (err) {
+      await dropNetwork();
+      throw err;
+    }
     traceStage(id, 'start:rootfs-mounted');
     let sandbox = false;
     let volumesHeld = false;
@@ -421,7 +434,7 @@ export class ContainerService {
       volumesHeld = true;
       if (copyPending) await this.records.save(c);
       traceStage(id, 'start:user-and-volumes');
-      const net = await prepareStart(c.rec, this.o.network, this.lookup);
+      const net = await netReady;
       sandbox = net.sandbox;
       traceStage(id, 'start:network');
       const spec = buildSpec({
@@ -500,6 +513,7 @@ export class ContainerService {
     } catch (err) {
       this.health.stop(c.rec);
       if (sandbox) await this.o.network.teardown(id).catch(() => undefined);
+      else await dropNetwork();
       if (volumesHeld) await detachMounts(id, c.rec.MountPoints ?? [], this.o.volumes);
       await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
