@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Router, parseVersionedPath, type Handler } from '../engine/api/router.js';
+import { fastTarget } from '../engine/api/target.js';
 
 const named = (name: string): Handler => Object.assign(() => undefined, { routeName: name });
 const nameOf = (m: ReturnType<Router['match']>): string | undefined =>
@@ -40,4 +41,18 @@ test('API versions: in range passes (again from the cache), out of range is a 40
     assert.throws(() => parseVersionedPath('/v1.12/info'), /client version 1\.12 is too old/);
   }
   assert.equal(parseVersionedPath('/info').path, '/info');
+});
+
+test('fastTarget splits plain targets exactly as the URL parser would, and leaves the rest to it', () => {
+  const plain = ['/v1.41/containers/json', '/v1.47/containers/json?all=1&size=0', '/containers/abc/json', '/images/localhost:5000/team/app:1/json', '/_ping', '/v1.41/images/create?fromImage=busybox&tag=latest', '/containers/json?filters=%7B%22status%22%3A%5B%22exited%22%5D%7D', '/x?a=1+2&b=%20c&a=3'];
+  for (const raw of plain) {
+    const fast = fastTarget(raw);
+    assert.ok(fast, raw);
+    const url = new URL(raw, 'http://localhost');
+    assert.equal(fast.pathname, url.pathname, raw);
+    assert.deepEqual([...fast.searchParams], [...url.searchParams], raw);
+  }
+  for (const raw of ['/a/../b', '/a/./b', '/.hidden', '/a%2Fb', '//double', '/a b', '/x?a=1#frag', 'http://host/path', '*', '/a\\b']) {
+    assert.equal(fastTarget(raw), undefined, raw);
+  }
 });

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { API_VERSION, parseVersionedPath, sendError, type Router } from './router.js';
+import { fastTarget } from './target.js';
 
 const PING_RE = /^\/v\d+\.\d+\/_ping$/;
 
@@ -83,7 +84,7 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo): 
     // Health checks poll /_ping constantly: skip URL parsing and logging for it.
     const raw = req.url ?? '/';
     const pingPath = raw === '/_ping' || PING_RE.test(raw);
-    const url = pingPath ? undefined : new URL(raw, 'http://localhost');
+    const url = pingPath ? undefined : (fastTarget(raw) ?? new URL(raw, 'http://localhost'));
     const pathname = url ? url.pathname : raw;
     if (!pingPath) {
       res.setHeader('Api-Version', API_VERSION);
