@@ -597,7 +597,11 @@ export class ContainerService {
       FinishedAt: finishedAt.toISOString(),
     };
     traceStage(id, 'exit:released');
-    if (this.records.byId.has(id)) await this.records.save(c).catch(() => undefined);
+    // A --rm container is removed right away, record and all: writing its exit first would be
+    // two fsyncs for a file deleted a moment later. A crash in between is handled at start-up
+    // like a crash while it ran (reconcile finds it exited and removes it).
+    const removedNext = !restart && c.rec.Create.HostConfig?.AutoRemove === true && !c.removing;
+    if (this.records.byId.has(id) && !removedNext) await this.records.save(c).catch(() => undefined);
     traceStage(id, 'exit:recorded');
     if (oom) this.publish(c, 'oom');
     this.publish(c, 'die', { exitCode: String(code) });
