@@ -11,28 +11,29 @@
 //   BENCH_NO_INSTALL=1     never apt-get install missing peers
 //   BENCH_RESULTS          output file (default <repo>/bench/results/latest.json; latest-<sections>.json when
 //                          BENCH_SECTIONS picks only some sections)
-//   BENCH_SECTIONS         comma list out of start,pull,rss,ping,run,ps,monitor,build (default all); rss and
-//                          ping share one daemon phase, run/ps/monitor share one container phase.
-//                          ping also times GET /containers/json; run also times `run -d` + `rm -f`;
-//                          ps also lists BENCH_LIST_CONTAINERS created containers (server time)
+//   BENCH_START_ITERATIONS berthd starts for the start figures (spawn to first /_ping, RSS after; default 15)
+//   BENCH_SECTIONS         comma list out of start,pull,rss,ping,run,ps,monitor (default all); rss and ping
+//                          share one daemon phase, run/ps/monitor share one container phase
 //   BENCH_RUN_ITERATIONS   measured `docker run --rm <busybox> true` per engine and network mode (default 15, after 2 warm-ups)
 //   BENCH_PS_CONTAINERS    exited containers for `docker ps -a` (default 50), BENCH_PS_ITERATIONS (default 20, after 2 warm-ups)
 //   BENCH_LIST_CONTAINERS  created containers for the GET /containers/json?all=1 server-time row (default 1000)
-//   BENCH_START_ITERATIONS berthd starts timed to the first /_ping answer (default 5)
 //   BENCH_BUILD_CACHED     fully cached builds per engine in the build section (default 9; it runs bench/build.ts)
+//   Also in BENCH_SECTIONS: build (a shortened bench/build.ts for the cached-rebuild row). ping also times
+//   GET /containers/json; run also times `run -d` + `rm -f`; ps also lists BENCH_LIST_CONTAINERS containers.
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { berthdPath } from '../test/harness/daemon.js';
 import { repoRoot, sleep } from '../test/harness/util.js';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createMany, makeExited, monitorRss, pushBusybox, removeAll, runArgs, timedCli, timedRunDetachedRemove } from './containers.js';
-import { startToPing } from './start.js';
 import { BenchSource, type BenchImage } from './image.js';
 import { PODMAN_RUNTIME_NOTE, dockerCli, ensurePeers, pullInto, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
 import { pingLatency } from './ping.js';
-import { installSignalHandlers, runCleanups, tempDir } from './proc.js';
+import { measureBerthdStart, renderStart } from './start.js';
+import { installSignalHandlers, runCleanups } from './proc.js';
 import { berthdRunner, dockerdRunner, podmanRunner, skopeoRunner, type PullRunner } from './pull.js';
 import { evaluateTargets, renderTables, type CliEntry, type PeerName, type Results } from './report.js';
 import { round, summarize, type Summary } from './stats.js';
@@ -47,15 +48,17 @@ function envInt(name: string, def: number): number {
   return n;
 }
 
-const SECTIONS = ['start', 'pull', 'rss', 'ping', 'run', 'ps', 'monitor', 'build'] as const;
+const SECTIONS = ['start', 'pull', 'rss', 'ping', 'run', 'ps', 'monitor'] as const;
 type Section = (typeof SECTIONS)[number];
+/** Sections beyond the daemon phases: build runs bench/build.ts (shortened) for the cached-rebuild row. */
+const ALL_SECTIONS: readonly string[] = [...SECTIONS, 'build'];
 
 /** latest.json for a full run; latest-<sections>.json for a partial one, so it does not replace the full results. */
 function defaultResultsName(): string {
   const picked = process.env.BENCH_SECTIONS;
   if (picked === undefined || picked.trim() === '') return 'latest.json';
-  const list = SECTIONS.filter((x) => picked.split(',').map((y) => y.trim()).includes(x));
-  return list.length === SECTIONS.length ? 'latest.json' : `latest-${list.join('-')}.json`;
+  const list = ALL_SECTIONS.filter((x) => picked.split(',').map((y) => y.trim()).includes(x));
+  return list.length === ALL_SECTIONS.length ? 'latest.json' : `latest-${list.join('-')}.json`;
 }
 
 const config = {
@@ -68,14 +71,14 @@ const config = {
   format: process.env.BENCH_IMAGE_FORMAT === 'oci' ? ('oci' as const) : ('docker' as const),
   peers: (process.env.BENCH_PEERS ?? 'skopeo,dockerd,podman').split(',').map((s) => s.trim()),
   install: process.env.BENCH_NO_INSTALL !== '1',
-  sections: (process.env.BENCH_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean),
+  sections: (process.env.BENCH_SECTIONS ?? ALL_SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean),
   runIterations: envInt('BENCH_RUN_ITERATIONS', 15),
+  startIterations: envInt('BENCH_START_ITERATIONS', 15),
   runWarmup: 2,
   psContainers: envInt('BENCH_PS_CONTAINERS', 50),
   psIterations: envInt('BENCH_PS_ITERATIONS', 20),
   listContainers: envInt('BENCH_LIST_CONTAINERS', 1000),
   listIterations: 20,
-  startIterations: envInt('BENCH_START_ITERATIONS', 5),
   buildCached: envInt('BENCH_BUILD_CACHED', 9),
   resultsFile: process.env.BENCH_RESULTS ?? join(repoRoot(), 'bench', 'results', defaultResultsName()),
 };
@@ -320,8 +323,8 @@ async function containerPhase(starters: Array<[PeerName, () => Promise<Engine>]>
 
 /** bench/build.ts in a child process, shortened (one cold build, one edit): its fully cached row. */
 async function buildPhase(): Promise<Results['build']> {
-  const dir = await tempDir('berth-bench-build-results-');
-  const file = `${dir.path}/build.json`;
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-build-results-'));
+  const file = join(dir, 'build.json');
   try {
     log(`running bench/build.ts (1 cold build, 1 rebuild, ${config.buildCached} cached builds per engine)...`);
     const code = await new Promise<number | null>((resolve) => {
@@ -341,7 +344,7 @@ async function buildPhase(): Promise<Results['build']> {
   } catch (e) {
     return { berthd: { error: `bench/build.ts: ${firstLine(e)}` } };
   } finally {
-    await dir.remove();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -412,8 +415,8 @@ async function main(): Promise<number> {
     results.versions = await versions(berthdPath());
 
     const section = (x: Section): boolean => config.sections.includes(x);
-    const unknown = config.sections.filter((x) => !(SECTIONS as readonly string[]).includes(x));
-    if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section(s) ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
+    const unknown = config.sections.filter((x) => !ALL_SECTIONS.includes(x));
+    if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section(s) ${unknown.join(', ')} (known: ${ALL_SECTIONS.join(', ')})`);
     const podman = podmanRunner();
     const starters = (): Array<[PeerName, () => Promise<Engine>]> => {
       const list: Array<[PeerName, () => Promise<Engine>]> = [['berthd', startBerthd]];
@@ -423,13 +426,8 @@ async function main(): Promise<number> {
     };
 
     if (section('start')) {
-      try {
-        const s = await startToPing(config.startIterations);
-        results.start = { ms: roundSummary(s.ms, 1), rss: s.rss };
-        log(`berthd start to first /_ping: median ${s.ms.median.toFixed(0)} ms, RSS ${(s.rss / 1e6).toFixed(1)} MB`);
-      } catch (e) {
-        results.start = { error: firstLine(e) };
-      }
+      log(`berthd start: ${config.startIterations} starts...`);
+      results.start = await measureBerthdStart(config.startIterations);
     }
     if (section('pull') || section('rss') || section('ping')) {
       log('starting the loopback registry and pushing the bench image...');
@@ -470,7 +468,7 @@ async function main(): Promise<number> {
         }
       }
     }
-    if (section('build')) results.build = await buildPhase();
+    if (config.sections.includes('build')) results.build = await buildPhase();
     results.notes.push(...podman.notes);
     if (want('podman') && which('jq') && [...config.sections].some((x) => x === 'run' || x === 'monitor')) results.notes.push(PODMAN_RUNTIME_NOTE);
   } catch (e) {
@@ -494,7 +492,7 @@ async function main(): Promise<number> {
   );
   await mkdir(dirname(config.resultsFile), { recursive: true });
   await writeFile(config.resultsFile, JSON.stringify(results, null, 2) + '\n');
-  process.stdout.write(`\n${renderTables(results)}\n\nwrote ${config.resultsFile} (${results.durationSeconds} s)\n`);
+  process.stdout.write(`\n${renderTables(results)}\n${renderStart(results.start).join('\n')}\n\nwrote ${config.resultsFile} (${results.durationSeconds} s)\n`);
   return results.notes.some((n) => n.startsWith('bench aborted')) ? 1 : 0;
 }
 
