@@ -597,10 +597,10 @@ export class ContainerService {
       FinishedAt: finishedAt.toISOString(),
     };
     traceStage(id, 'exit:released');
-    // A --rm container is removed right away, record and all: writing its exit first would be
-    // two fsyncs for a file deleted a moment later. A crash in between is handled at start-up
-    // like a crash while it ran (reconcile finds it exited and removes it).
-    const removedNext = !restart && c.rec.Create.HostConfig?.AutoRemove === true && !c.removing;
+    // A --rm container, or one being removed (`rm -f`), loses its record right away: writing its
+    // exit first would be two fsyncs for a file deleted a moment later. A crash in between is
+    // handled at start-up like a crash while it ran (reconcile finds it exited; --rm removes it).
+    const removedNext = c.removing !== undefined || (!restart && c.rec.Create.HostConfig?.AutoRemove === true);
     if (this.records.byId.has(id) && !removedNext) await this.records.save(c).catch(() => undefined);
     traceStage(id, 'exit:recorded');
     if (oom) this.publish(c, 'oom');
