@@ -2,6 +2,7 @@
 // `docker ps -a` latency with many exited containers, and the RSS of the per-container monitor.
 import { readFileSync } from 'node:fs';
 import { busyboxLayer, pushImage } from '../test/harness/images.js';
+import { unixRequest } from '../test/harness/daemon.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { dockerCli, mustSucceed, type Engine } from './peers.js';
 import { cmdline, deferCleanup, statusBytes } from './proc.js';
@@ -94,4 +95,29 @@ export async function monitorRss(engine: Engine, ref: string, settleMs = 2000): 
   } finally {
     mustSucceed(`${engine.name}: docker rm -f`, await dockerCli(engine, ['rm', '-f', id]));
   }
+}
+
+/** `docker run -d <ref> sleep 60` then `docker rm -f <id>`: the two CLI calls' wall time, milliseconds. */
+export async function timedRunDetachedRemove(engine: Engine, ref: string): Promise<number> {
+  const t = process.hrtime.bigint();
+  const run = mustSucceed(`${engine.name}: docker run -d`, await dockerCli(engine, ['run', '-d', ref, 'sleep', '60'], 60_000));
+  const id = run.stdout.toString().trim();
+  mustSucceed(`${engine.name}: docker rm -f`, await dockerCli(engine, ['rm', '-f', id], 60_000));
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+/**
+ * Creates `count` containers through the API (POST /containers/create, not started, `parallel`
+ * at a time): the cheapest way to give `GET /containers/json` many to list.
+ */
+export async function createMany(engine: Engine, ref: string, count: number, parallel = 8): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      const r = await unixRequest(engine.socket, 'POST', '/v1.41/containers/create', { Image: ref, Cmd: ['true'], HostConfig: { NetworkMode: 'none' } }, {}, 60_000);
+      if (r.status !== 201) throw new Error(`${engine.name}: POST /containers/create answered ${r.status}: ${r.body.toString().slice(0, 200)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, () => worker()));
 }

@@ -4,7 +4,7 @@
 // Environment:
 //   BENCH_PULL_ITERATIONS  cold pulls per engine (default 5)
 //   BENCH_PING_REQUESTS    measured GET /_ping requests (default 2000), BENCH_PING_WARMUP (default 200)
-//   BENCH_IDLE_SECONDS     idle time after the pull before reading RSS (default 10)
+//   BENCH_IDLE_SECONDS     idle time after the pull before reading RSS (default 20)
 //   BENCH_LAYERS, BENCH_LAYER_MIB   image shape (default 4 x 25 MiB)
 //   BENCH_IMAGE_FORMAT     docker (default) or oci media types
 //   BENCH_PEERS            comma list out of skopeo,dockerd,podman (default all)
@@ -15,13 +15,20 @@
 //   BENCH_SECTIONS         comma list out of start,pull,rss,ping,run,ps,monitor (default all); rss and ping
 //                          share one daemon phase, run/ps/monitor share one container phase
 //   BENCH_RUN_ITERATIONS   measured `docker run --rm <busybox> true` per engine and network mode (default 15, after 2 warm-ups)
-//   BENCH_PS_CONTAINERS    exited containers for `docker ps -a` (default 100), BENCH_PS_ITERATIONS (default 20, after 2 warm-ups)
+//   BENCH_PS_CONTAINERS    exited containers for `docker ps -a` (default 50), BENCH_PS_ITERATIONS (default 20, after 2 warm-ups)
+//   BENCH_LIST_CONTAINERS  created containers for the GET /containers/json?all=1 server-time row (default 1000)
+//   BENCH_BUILD_CACHED     fully cached builds per engine in the build section (default 9; it runs bench/build.ts)
+//   Also in BENCH_SECTIONS: build (a shortened bench/build.ts for the cached-rebuild row). ping also times
+//   GET /containers/json; run also times `run -d` + `rm -f`; ps also lists BENCH_LIST_CONTAINERS containers.
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { berthdPath } from '../test/harness/daemon.js';
 import { repoRoot, sleep } from '../test/harness/util.js';
-import { makeExited, monitorRss, pushBusybox, removeAll, runArgs, timedCli } from './containers.js';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createMany, makeExited, monitorRss, pushBusybox, removeAll, runArgs, timedCli, timedRunDetachedRemove } from './containers.js';
 import { BenchSource, type BenchImage } from './image.js';
 import { PODMAN_RUNTIME_NOTE, dockerCli, ensurePeers, pullInto, startBerthd, startDockerd, startPodmanService, versions, which, type Engine } from './peers.js';
 import { pingLatency } from './ping.js';
@@ -43,31 +50,36 @@ function envInt(name: string, def: number): number {
 
 const SECTIONS = ['start', 'pull', 'rss', 'ping', 'run', 'ps', 'monitor'] as const;
 type Section = (typeof SECTIONS)[number];
+/** Sections beyond the daemon phases: build runs bench/build.ts (shortened) for the cached-rebuild row. */
+const ALL_SECTIONS: readonly string[] = [...SECTIONS, 'build'];
 
 /** latest.json for a full run; latest-<sections>.json for a partial one, so it does not replace the full results. */
 function defaultResultsName(): string {
   const picked = process.env.BENCH_SECTIONS;
   if (picked === undefined || picked.trim() === '') return 'latest.json';
-  const list = SECTIONS.filter((x) => picked.split(',').map((y) => y.trim()).includes(x));
-  return list.length === SECTIONS.length ? 'latest.json' : `latest-${list.join('-')}.json`;
+  const list = ALL_SECTIONS.filter((x) => picked.split(',').map((y) => y.trim()).includes(x));
+  return list.length === ALL_SECTIONS.length ? 'latest.json' : `latest-${list.join('-')}.json`;
 }
 
 const config = {
   pullIterations: envInt('BENCH_PULL_ITERATIONS', 5),
   pingRequests: envInt('BENCH_PING_REQUESTS', 2000),
   pingWarmup: envInt('BENCH_PING_WARMUP', 200),
-  idleSeconds: envInt('BENCH_IDLE_SECONDS', 10),
+  idleSeconds: envInt('BENCH_IDLE_SECONDS', 20),
   layers: envInt('BENCH_LAYERS', 4),
   layerMiB: envInt('BENCH_LAYER_MIB', 25),
   format: process.env.BENCH_IMAGE_FORMAT === 'oci' ? ('oci' as const) : ('docker' as const),
   peers: (process.env.BENCH_PEERS ?? 'skopeo,dockerd,podman').split(',').map((s) => s.trim()),
   install: process.env.BENCH_NO_INSTALL !== '1',
-  sections: (process.env.BENCH_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean),
+  sections: (process.env.BENCH_SECTIONS ?? ALL_SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean),
   runIterations: envInt('BENCH_RUN_ITERATIONS', 15),
   startIterations: envInt('BENCH_START_ITERATIONS', 15),
   runWarmup: 2,
-  psContainers: envInt('BENCH_PS_CONTAINERS', 100),
+  psContainers: envInt('BENCH_PS_CONTAINERS', 50),
   psIterations: envInt('BENCH_PS_ITERATIONS', 20),
+  listContainers: envInt('BENCH_LIST_CONTAINERS', 1000),
+  listIterations: 20,
+  buildCached: envInt('BENCH_BUILD_CACHED', 9),
   resultsFile: process.env.BENCH_RESULTS ?? join(repoRoot(), 'bench', 'results', defaultResultsName()),
 };
 
@@ -159,6 +171,14 @@ async function daemonPhase(starters: Array<[PeerName, () => Promise<Engine>]>, i
       } catch (err) {
         results.ping[e.name] = { error: firstLine(err) };
       }
+      try {
+        // v1.41: the newest version all three speak (dockerd 20.10's maximum).
+        const p = await pingLatency(e.engine.socket, config.pingRequests, config.pingWarmup, '/v1.41/containers/json');
+        results.listKeepAlive[e.name] = { summary: roundSummary(p.micros, 1), connections: p.connections };
+        log(`${e.name}: GET /containers/json median ${p.micros.median.toFixed(0)} us, p99 ${p.micros.p99.toFixed(0)} us`);
+      } catch (err) {
+        results.listKeepAlive[e.name] = { error: firstLine(err) };
+      }
     }
   } finally {
     for (const e of engines) await e.engine.stop().catch((err: unknown) => log(`${e.name}: stop failed: ${firstLine(err)}`));
@@ -177,12 +197,17 @@ function cliEntry(samples: number[], error?: string): CliEntry {
  * Measures `cmd` per engine: `warmup` untimed runs each, then `iterations` rounds, rotating the
  * engine order every round. An engine is dropped at its first failure (its error is kept).
  */
-async function measureCli(label: string, engines: Array<{ name: PeerName; engine: Engine }>, cmd: string[], iterations: number, warmup: number): Promise<Partial<Record<PeerName, CliEntry>>> {
+function measureCli(label: string, engines: Array<{ name: PeerName; engine: Engine }>, cmd: string[], iterations: number, warmup: number): Promise<Partial<Record<PeerName, CliEntry>>> {
+  return measure(label, engines, (e) => timedCli(e, cmd), iterations, warmup);
+}
+
+/** measureCli for any timed operation (milliseconds). */
+async function measure(label: string, engines: Array<{ name: PeerName; engine: Engine }>, op: (e: Engine) => Promise<number>, iterations: number, warmup: number): Promise<Partial<Record<PeerName, CliEntry>>> {
   const samples = new Map<PeerName, number[]>();
   const failed = new Map<PeerName, string>();
   for (const e of engines) {
     try {
-      for (let i = 0; i < warmup; i++) await timedCli(e.engine, cmd);
+      for (let i = 0; i < warmup; i++) await op(e.engine);
       samples.set(e.name, []);
     } catch (err) {
       failed.set(e.name, firstLine(err));
@@ -195,7 +220,7 @@ async function measureCli(label: string, engines: Array<{ name: PeerName; engine
       const e = live[(k + i) % live.length] as (typeof live)[number];
       if (failed.has(e.name)) continue;
       try {
-        samples.get(e.name)?.push(await timedCli(e.engine, cmd));
+        samples.get(e.name)?.push(await op(e.engine));
       } catch (err) {
         failed.set(e.name, firstLine(err));
         log(`${label} ${i + 1}/${iterations} ${e.name}: FAILED (${firstLine(err)})`);
@@ -237,6 +262,7 @@ async function containerPhase(starters: Array<[PeerName, () => Promise<Engine>]>
     if (want('run')) {
       results.run.none = await measureCli('run --network none', engines, runArgs(ref, true), config.runIterations, config.runWarmup);
       results.run.default = await measureCli('run (default network)', engines, runArgs(ref, false), config.runIterations, config.runWarmup);
+      results.runDetached = await measure('run -d + rm -f', engines, (e) => timedRunDetachedRemove(e, ref), config.runIterations, config.runWarmup);
       for (const e of engines) {
         const left = (await dockerCli(e.engine, ['ps', '-aq'])).stdout.toString().split(/\s+/).filter(Boolean).length;
         if (left > 0) {
@@ -259,6 +285,21 @@ async function containerPhase(starters: Array<[PeerName, () => Promise<Engine>]>
           await removeAll(e.engine).catch((err: unknown) => results.notes.push(`${e.name}: removing the ps containers failed: ${firstLine(err)}`));
         }
       }
+      for (const e of engines.filter((x) => x.name !== 'podman')) {
+        try {
+          log(`${e.name}: creating ${config.listContainers} containers for the list row...`);
+          await createMany(e.engine, ref, config.listContainers);
+          // Over one keep-alive connection, so the figure is the daemon's time plus a loopback round trip.
+          const p = await pingLatency(e.engine.socket, config.listIterations, 3, '/v1.41/containers/json?all=1');
+          results.list[e.name] = { summary: roundSummary({ ...p.micros, median: p.micros.median / 1000, min: p.micros.min / 1000, max: p.micros.max / 1000, mean: p.micros.mean / 1000, p99: p.micros.p99 / 1000 }, 2) };
+          log(`${e.name}: GET /containers/json?all=1 with ${config.listContainers}: median ${(p.micros.median / 1000).toFixed(1)} ms`);
+        } catch (err) {
+          results.list[e.name] = { error: firstLine(err) };
+          log(`list ${e.name}: FAILED (${firstLine(err)})`);
+        } finally {
+          await removeAll(e.engine).catch((err: unknown) => results.notes.push(`${e.name}: removing the list containers failed: ${firstLine(err)}`));
+        }
+      }
     }
     if (want('monitor')) {
       for (const e of engines) {
@@ -277,6 +318,33 @@ async function containerPhase(starters: Array<[PeerName, () => Promise<Engine>]>
       await removeAll(e.engine).catch(() => undefined);
       await e.engine.stop().catch((err: unknown) => log(`${e.name}: stop failed: ${firstLine(err)}`));
     }
+  }
+}
+
+/** bench/build.ts in a child process, shortened (one cold build, one edit): its fully cached row. */
+async function buildPhase(): Promise<Results['build']> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-build-results-'));
+  const file = join(dir, 'build.json');
+  try {
+    log(`running bench/build.ts (1 cold build, 1 rebuild, ${config.buildCached} cached builds per engine)...`);
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'bench', 'build.js')], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, BENCH_BUILD_COLD: '1', BENCH_BUILD_ITERATIONS: '1', BENCH_BUILD_CACHED: String(config.buildCached), BENCH_BUILD_RESULTS: file },
+      });
+      child.once('exit', (c) => resolve(c));
+    });
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as { results: Record<string, { cachedMs?: number; error?: string }> };
+    const out: Results['build'] = {};
+    for (const p of ['berthd', 'dockerd', 'podman'] as const) {
+      const r = parsed.results[p];
+      if (r) out[p] = r.cachedMs !== undefined ? { cachedMs: round(r.cachedMs, 1) ?? r.cachedMs } : { error: r.error ?? `bench/build.ts exited ${code}` };
+    }
+    return out;
+  } catch (e) {
+    return { berthd: { error: `bench/build.ts: ${firstLine(e)}` } };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -310,12 +378,19 @@ async function main(): Promise<number> {
       runWarmup: config.runWarmup,
       psContainers: config.psContainers,
       psIterations: config.psIterations,
+      listContainers: config.listContainers,
+      startIterations: config.startIterations,
+      buildCached: config.buildCached,
     },
     image: {},
     pull: {},
     rss: {},
     ping: {},
+    listKeepAlive: {},
     run: { none: {}, default: {} },
+    runDetached: {},
+    list: {},
+    build: {},
     ps: {},
     monitor: {},
     targets: [],
@@ -340,8 +415,8 @@ async function main(): Promise<number> {
     results.versions = await versions(berthdPath());
 
     const section = (x: Section): boolean => config.sections.includes(x);
-    const unknown = config.sections.filter((x) => !(SECTIONS as readonly string[]).includes(x));
-    if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section(s) ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
+    const unknown = config.sections.filter((x) => !ALL_SECTIONS.includes(x));
+    if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section(s) ${unknown.join(', ')} (known: ${ALL_SECTIONS.join(', ')})`);
     const podman = podmanRunner();
     const starters = (): Array<[PeerName, () => Promise<Engine>]> => {
       const list: Array<[PeerName, () => Promise<Engine>]> = [['berthd', startBerthd]];
@@ -393,6 +468,7 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (config.sections.includes('build')) results.build = await buildPhase();
     results.notes.push(...podman.notes);
     if (want('podman') && which('jq') && [...config.sections].some((x) => x === 'run' || x === 'monitor')) results.notes.push(PODMAN_RUNTIME_NOTE);
   } catch (e) {

@@ -37,8 +37,19 @@ interface Route {
  */
 export class Router {
   private readonly routes: Route[] = [];
+  /**
+   * Routes without parameters (`/containers/json`, `/info`) by path, then method: found without
+   * trying every pattern, which matters for clients that poll. Only paths no earlier pattern
+   * matches are here, so the answer is the one the scan in match() would give.
+   */
+  private readonly exact = new Map<string, Map<string, Handler>>();
 
   add(method: string, pattern: string, handler: Handler): this {
+    if (!pattern.includes('{') && !this.routes.some((r) => r.re.test(pattern))) {
+      const byMethod = this.exact.get(pattern) ?? new Map<string, Handler>();
+      if (!byMethod.has(method)) byMethod.set(method, handler);
+      this.exact.set(pattern, byMethod);
+    }
     const re = new RegExp(
       '^' +
         pattern
@@ -52,6 +63,8 @@ export class Router {
   }
 
   match(method: string, path: string): { handler: Handler; params: Record<string, string> } | 'method' | undefined {
+    const exact = this.exact.get(path)?.get(method);
+    if (exact !== undefined) return { handler: exact, params: {} };
     let pathMatched = false;
     for (const r of this.routes) {
       const m = r.re.exec(path);
@@ -86,6 +99,14 @@ export function parseVersionedPath(rawPath: string): { version: string; path: st
   const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(rawPath);
   if (!m) return { version: API_VERSION, path: rawPath };
   const version = m[1] as string;
+  if (!supportedVersions.has(version)) checkVersion(version);
+  return { version, path: m[2] as string };
+}
+
+/** Versions already found in range: clients send the same one on every request. */
+const supportedVersions = new Set<string>();
+
+function checkVersion(version: string): void {
   if (compareVersions(version, API_VERSION) > 0) {
     throw invalid(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
   }
@@ -94,7 +115,7 @@ export function parseVersionedPath(rawPath: string): { version: string; path: st
       `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
     );
   }
-  return { version, path: m[2] as string };
+  if (supportedVersions.size < 64) supportedVersions.add(version);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -7,6 +7,7 @@ import { invalid, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { API_VERSION, parseVersionedPath, sendError, type Router } from './router.js';
 import { DEFAULT_API_TIMEOUTS, endStalledRequest, hasBody, watchBody, type ApiTimeouts } from './timeouts.js';
+import { fastTarget } from './target.js';
 
 const PING_RE = /^\/v\d+\.\d+\/_ping$/;
 
@@ -124,7 +125,8 @@ export function createApiServer(router: Router, log: Logger, info: ServerInfo, t
       res.setHeader('Ostype', 'linux');
     }
     try {
-      const url = pingPath ? undefined : parseRequestTarget(raw);
+      // Typical targets skip the WHATWG parser (target.ts); anything unusual is parsed, and refused when malformed.
+      const url = pingPath ? undefined : (fastTarget(raw) ?? parseRequestTarget(raw));
       if (url) pathname = url.pathname;
       const { version, path } = parseVersionedPath(pathname);
       const method = req.method ?? 'GET';

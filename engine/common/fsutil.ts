@@ -10,13 +10,20 @@ import { isErrno } from './errors.js';
  * rename over the target, fsync the directory. A reader (or the next daemon
  * start after kill -9) sees either the old or the new content, never a mix.
  */
-export async function atomicWrite(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/**
+ * Replaces `file` by rename, so readers see the old or the new content, never a mix. With
+ * `durable` (the default) the data and the rename are fsynced: use `durable: false` only for
+ * state under the exec root, which does not outlive a reboot (tmpfs in production) and so needs
+ * no protection against power loss, only against a crash of the daemon.
+ */
+export async function atomicWrite(file: string, data: string | Uint8Array, mode = 0o600, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable ?? true;
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
   const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -26,11 +33,11 @@ export async function atomicWrite(file: string, data: string | Uint8Array, mode 
     await fsp.rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dir);
+  if (durable) await fsyncDir(dir);
 }
 
-export async function atomicWriteJson(file: string, value: unknown): Promise<void> {
-  await atomicWrite(file, JSON.stringify(value));
+export async function atomicWriteJson(file: string, value: unknown, opts: { durable?: boolean } = {}): Promise<void> {
+  await atomicWrite(file, JSON.stringify(value), 0o600, opts);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

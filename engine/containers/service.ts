@@ -22,6 +22,7 @@ import { BerthError, conflict, errorMessage, invalid, isBerthError, notFound } f
 import { atomicWrite, diskUsage } from '../common/fsutil.js';
 import { parsePruneFilters, prunable } from '../common/prune-filters.js';
 import type { Logger } from '../common/log.js';
+import { traceStage } from '../common/trace.js';
 import type { EventBus } from '../events/bus.js';
 import type { ImageService } from '../images/service.js';
 import type { ContainerConfig } from '../images/config.js';
@@ -47,8 +48,8 @@ import { ContainerRecords, type LiveContainer } from './records.js';
 import { nextRestartDelay, shouldRestartAfterExit, shouldStartWithDaemon, validateRestartPolicy } from './restart.js';
 import { keepsNoLogs, LogRotator, resolveLogConfig, type LogConfig, type LogLimits } from './logrotate.js';
 import type { ContainerFsHost, ContainerFsInfo } from './files.js';
-import { removeTree } from '../../hostfs/rooted.js';
 import { RootfsMounts, unmount, type OverlayDirs } from './rootfs.js';
+import { removeContainerDir } from './teardown.js';
 import { planMounts, type MountPlanHost } from './mounts.js';
 import { attachMounts, detachMounts, type ContainerVolumes } from './volume-mounts.js';
 import { releaseSubpaths } from './subpath.js';
@@ -393,13 +394,28 @@ export class ContainerService {
 
   private async doStart(c: LiveContainer): Promise<void> {
     const id = c.rec.Id;
+    traceStage(id, 'start');
     const imageRec = this.o.images.record(c.rec.ImageID);
     if (!imageRec) throw notFound(`No such image: ${c.rec.ImageID}`);
     const rec = c.rec;
     const execDir = this.records.execDir(id);
     const merged = this.records.merged(id);
     const subpathDir = path.join(this.o.execRoot, 'subpaths', id);
-    await this.mounts.acquire(id, this.overlayDirs(c));
+    // The network sandbox (netns, veth, addresses: a few tool runs) does not depend on the
+    // rootfs: it is set up while the overlay is mounted and the user resolved.
+    const netReady = prepareStart(c.rec, this.o.network, this.lookup);
+    netReady.catch(() => undefined); // awaited below, or settled by dropNetwork
+    const dropNetwork = async (): Promise<void> => {
+      const n = await netReady.catch(() => undefined);
+      if (n?.sandbox) await this.o.network.teardown(id).catch(() => undefined);
+    };
+    try {
+      await this.mounts.acquire(id, this.overlayDirs(c));
+    } catch (err) {
+      await dropNetwork();
+      throw err;
+    }
+    traceStage(id, 'start:rootfs-mounted');
     let sandbox = false;
     let volumesHeld = false;
     try {
@@ -411,8 +427,10 @@ export class ContainerService {
       const mounts = await attachMounts(id, merged, rec.MountPoints, this.o.volumes, subpathDir);
       volumesHeld = true;
       if (copyPending) await this.records.save(c);
-      const net = await prepareStart(rec, this.o.network, this.lookup);
+      traceStage(id, 'start:user-and-volumes');
+      const net = await netReady;
       sandbox = net.sandbox;
+      traceStage(id, 'start:network');
       const wantInit = rec.HostConfig.Init ?? this.o.init === true;
       if (wantInit && this.o.initPath === undefined) throw invalid('--init needs an init binary and this daemon has none');
       const initPath = wantInit ? this.o.initPath : undefined;
@@ -437,7 +455,8 @@ export class ContainerService {
       const runtime = this.usableRuntime(runtimeName);
       await fsp.rm(execDir, { recursive: true, force: true });
       await fsp.mkdir(execDir, { recursive: true, mode: 0o700 });
-      await atomicWrite(path.join(execDir, 'config.json'), serializeSpec(spec));
+      await atomicWrite(path.join(execDir, 'config.json'), serializeSpec(spec), 0o600, { durable: false });
+      traceStage(id, 'start:spec-written');
       const started = await this.monitor.create({
         id,
         bundle: execDir,
@@ -460,6 +479,7 @@ export class ContainerService {
       });
       // runc has made the container's mounts: the subpath mounts that fed them can go.
       await releaseSubpaths(subpathDir);
+      traceStage(id, 'start:runtime-created');
       try {
         try {
           c.session = await this.monitor.attach(execDir);
@@ -468,7 +488,9 @@ export class ContainerService {
         } catch (err) {
           this.o.log.warn('could not attach to the container; output goes to its log only', { id, err: errorMessage(err) });
         }
+        traceStage(id, 'start:attached');
         await this.monitor.startCreated(execDir);
+        traceStage(id, 'start:runtime-started');
       } catch (err) {
         c.session?.detach();
         c.session = undefined;
@@ -493,6 +515,7 @@ export class ContainerService {
       this.health.stop(c.rec);
       await releaseSubpaths(subpathDir).catch(() => undefined);
       if (sandbox) await this.o.network.teardown(id).catch(() => undefined);
+      else await dropNetwork();
       if (volumesHeld) await detachMounts(id, c.rec.MountPoints, this.o.volumes);
       await this.mounts.release(id, merged).catch(() => undefined);
       c.rec.State.Error = errorMessage(err);
@@ -509,6 +532,7 @@ export class ContainerService {
     }
     this.publish(c, 'start');
     this.watch(c);
+    traceStage(id, 'start:done');
   }
 
   private watch(c: LiveContainer): void {
@@ -533,6 +557,7 @@ export class ContainerService {
   /** The container's process is gone: record it, release the runtime and the rootfs, tell waiters. */
   private async finishExit(c: LiveContainer, code: number, oom: boolean): Promise<void> {
     const id = c.rec.Id;
+    traceStage(id, 'exit:seen');
     const execDir = this.records.execDir(id);
     this.health.stop(c.rec);
     if (c.session) {
@@ -542,13 +567,24 @@ export class ContainerService {
       c.session = undefined;
     }
     endSinks(c);
+    traceStage(id, 'exit:output-drained');
     await c.rotator?.stop();
     c.rotator = undefined;
-    await this.monitor.remove(execDir, { force: true }).catch((err: unknown) => {
-      if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
-    });
-    await this.mounts.release(id, this.records.merged(id)).catch((err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }));
-    await this.o.network.teardown(id).catch((err: unknown) => this.o.log.warn('network teardown failed', { id, err: errorMessage(err) }));
+    // The process is gone: runtime state, rootfs and network sandbox do not depend on each
+    // other any more, so they are released at the same time (each is a tool run or two).
+    await Promise.all([
+      this.monitor.remove(execDir, { force: true }).then(
+        () => traceStage(id, 'exit:runtime-deleted'),
+        (err: unknown) => {
+          if (!(isBerthError(err) && err.kind === 'notFound')) this.o.log.warn('runtime cleanup failed', { id, err: errorMessage(err) });
+        },
+      ),
+      this.mounts.release(id, this.records.merged(id)).then(
+        () => traceStage(id, 'exit:unmounted'),
+        (err: unknown) => this.o.log.warn('unmount failed', { id, err: errorMessage(err) }),
+      ),
+      this.o.network.teardown(id).catch((err: unknown) => this.o.log.warn('network teardown failed', { id, err: errorMessage(err) })),
+    ]);
     await detachMounts(id, c.rec.MountPoints ?? [], this.o.volumes, (err) => this.o.log.warn('releasing a volume failed', { id, err }));
     const finishedAt = new Date();
     const manual = c.rec.HasBeenManuallyStopped === true || c.stopping === true;
@@ -562,7 +598,13 @@ export class ContainerService {
       Paused: false,
       FinishedAt: finishedAt.toISOString(),
     };
-    if (this.records.byId.has(id)) await this.records.save(c).catch(() => undefined);
+    traceStage(id, 'exit:released');
+    // A --rm container, or one being removed (`rm -f`), loses its record right away: writing its
+    // exit first would be two fsyncs for a file deleted a moment later. A crash in between is
+    // handled at start-up like a crash while it ran (reconcile finds it exited; --rm removes it).
+    const removedNext = c.removing !== undefined || (!restart && c.rec.HostConfig.AutoRemove === true);
+    if (this.records.byId.has(id) && !removedNext) await this.records.save(c).catch(() => undefined);
+    traceStage(id, 'exit:recorded');
     if (oom) this.publish(c, 'oom');
     this.publish(c, 'die', { exitCode: String(code) });
     for (const w of c.exitWaiters) w(code);
@@ -822,6 +864,7 @@ export class ContainerService {
   private removeLive(c: LiveContainer, opts: { force: boolean; volumes: boolean }): Promise<void> {
     c.removing ??= (async () => {
       const id = c.rec.Id;
+      traceStage(id, 'remove');
       this.cancelRestart(c);
       if (c.starting) await c.starting.catch(() => undefined);
       if (c.rec.State.Status === 'running' && opts.force) {
@@ -836,14 +879,18 @@ export class ContainerService {
       }
       await unmount(this.records.merged(id));
       await this.o.network.teardown(id);
+      traceStage(id, 'remove:released');
       this.records.byId.delete(id);
       this.records.byName.delete(c.rec.Name);
       // The record goes first, then rm -rf (a container can make trees deeper than PATH_MAX): if
       // that still fails, the directory has no record any more and the next start removes it.
       await fsp.rm(path.join(this.records.dataDir(id), 'config.json'), { force: true });
-      for (const dir of [execDir, this.records.dataDir(id)]) {
-        await removeTree(dir).catch((err: unknown) => this.o.log.warn('removing a container directory failed', { id, dir, err: errorMessage(err) }));
-      }
+      await Promise.all(
+        [execDir, this.records.dataDir(id)].map((dir) =>
+          removeContainerDir(dir).catch((err: unknown) => this.o.log.warn('removing a container directory failed', { id, dir, err: errorMessage(err) })),
+        ),
+      );
+      traceStage(id, 'remove:deleted');
       this.publish(c, 'destroy');
       if (opts.volumes) {
         for (const m of c.rec.MountPoints ?? []) {
@@ -856,6 +903,7 @@ export class ContainerService {
       c.removeWaiters.clear();
       c.exitWaiters.clear();
       endSinks(c);
+      traceStage(id, 'removed');
     })();
     return c.removing;
   }

@@ -19,6 +19,7 @@ import { imagePushRoutes, imageRoutes } from '../api/images.js';
 import { ImagePusher } from '../images/push.js';
 import { heavyWork } from '../common/memory.js';
 import { containerRoutes } from '../api/containers.js';
+import { debugRoutes, debugRoutesEnabled } from '../api/debug.js';
 import { networkRoutes } from '../api/networks.js';
 import { NetworkService } from '../network/service.js';
 import { networkFilter, networkView } from '../network/views.js';
@@ -261,6 +262,7 @@ export async function createEngine(cfg: DaemonConfig, log: Logger): Promise<Engi
   });
   imagePushRoutes(router, { push: async (name, tag, opts) => void (await heavyWork(() => pusher.push(name, tag, opts))) });
   containerRoutes(router, containers);
+  if (debugRoutesEnabled()) debugRoutes(router);
   networkRoutes(router, {
     list: (filters) => {
       const keep = networkFilter(filters, (n) => Object.keys(network.attached(n.Id)).length > 0);

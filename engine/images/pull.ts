@@ -262,7 +262,9 @@ export class Puller {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const download = new ThrottledProgress(opts.progress, id, 'Downloading', job.blob.size);
-      const compressedHash = newHasher();
+      // The content writer hashes what it stores; only a blob read back from the store (already
+      // verified once) is hashed here. Every sha256 pass runs on the event loop: one is enough.
+      const compressedHash = writer ? undefined : newHasher();
       let received = 0;
       const sink = writer?.stream;
       const toUnpack = new PassThrough({ highWaterMark: 1 << 20 });
@@ -290,7 +292,7 @@ export class Puller {
       const meter = new Writable({
         highWaterMark: 1 << 20,
         write(chunk: Buffer, _enc, cb) {
-          compressedHash.update(chunk);
+          compressedHash?.update(chunk);
           received += chunk.length;
           if (!haveBlob) download.update(received);
           batch.push(chunk);
@@ -336,14 +338,13 @@ export class Puller {
       await downloaded;
       if (!haveBlob) download.update(received, true);
       opts.progress({ status: 'Verifying Checksum', progressDetail: {}, id });
-      if (hasherDigest(compressedHash) !== job.blob.digest) {
+      const blobDigest = compressedHash ? hasherDigest(compressedHash) : (writer as ContentWriter).digest();
+      if (blobDigest !== job.blob.digest) {
         throw new BerthError('upstream', `filesystem layer verification failed for digest ${job.blob.digest}`, {
           code: 'DIGEST_MISMATCH',
         });
       }
       if (unpackError !== undefined) throw unpackError;
-      if (writer) await writer.commit();
-      writer = undefined;
       opts.progress({ status: 'Download complete', progressDetail: {}, id });
       const diffId = diffTap.digest();
       const uncompressed = diffTap.bytes;
@@ -355,13 +356,21 @@ export class Puller {
         );
       }
       new ThrottledProgress(opts.progress, id, 'Extracting', uncompressed).update(uncompressed, true);
-      await prepared.commit({
-        chainId: job.chainId,
-        diffId,
-        ...(job.parent ? { parent: job.parent } : {}),
-        size: uncompressed,
-        blob: job.blob,
-      });
+      // Both verified: the blob's fsync+rename and the layer's do not depend on each other, so
+      // they wait on the disk together. Each is atomic on its own; the image that ties them
+      // together is recorded only after every layer is in.
+      const committed = await Promise.allSettled([
+        writer?.commit(),
+        prepared.commit({
+          chainId: job.chainId,
+          diffId,
+          ...(job.parent ? { parent: job.parent } : {}),
+          size: uncompressed,
+          blob: job.blob,
+        }),
+      ]);
+      writer = undefined;
+      for (const c of committed) if (c.status === 'rejected') throw c.reason;
       opts.progress({ status: 'Pull complete', progressDetail: {}, id });
     } catch (err) {
       source.destroy();

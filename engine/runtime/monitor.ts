@@ -30,6 +30,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, conflict, invalid, isErrno, notFound } from '../common/errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../common/fsutil.js';
+import { traceStage } from '../common/trace.js';
 import { connectAttach, type AttachSession } from './monitor/attach.js';
 import { readLog, type LogEntry, type ReadLogOptions } from './monitor/logfile.js';
 import { startExec, type ExecOptions, type ExecStarted } from './monitor/exec.js';
@@ -104,6 +105,8 @@ export interface WaitExitOptions {
   pollMs?: number;
 }
 
+// The state dir lives under the exec root, which a reboot clears: no fsync needed (see atomicWrite).
+const VOLATILE = { durable: false };
 const ID_RE = /^[A-Za-z0-9_+.-]{1,1024}$/;
 const CONMON_DEFAULT = '/usr/bin/conmon';
 
@@ -158,9 +161,10 @@ export class ConmonMonitor {
       leaveStdinOpen: opts.leaveStdinOpen ?? false,
       createdAt: new Date().toISOString(),
     };
-    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta);
+    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta, VOLATILE);
 
     const args = conmonArgs(opts);
+    traceStage(opts.id, 'monitor:prepared');
     const logFh = await fsp.open(path.join(stateDir, MONITOR_FILES.conmonLog), 'w', 0o600);
     let reply: SyncReply;
     try {
@@ -169,6 +173,7 @@ export class ConmonMonitor {
       await logFh.close();
     }
 
+    traceStage(opts.id, 'monitor:runtime-replied');
     if (reply.kind !== 'pid') {
       await this.cleanupFailed(stateDir).catch(() => undefined);
       const detail = reply.kind === 'error' ? runtimeErrorText(reply.message) : reply.message;
@@ -190,7 +195,7 @@ export class ConmonMonitor {
       meta.conmonPid = conmonPid;
       meta.conmonStartTime = (await procStat(conmonPid))?.startTime;
     }
-    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta);
+    await atomicWriteJson(path.join(stateDir, MONITOR_FILES.meta), meta, VOLATILE);
     if (conmonPid === undefined) {
       await this.cleanupFailed(stateDir).catch(() => undefined);
       throw new BerthError('system', 'conmon did not write its pid file', { code: 'MONITOR_FAILED' });

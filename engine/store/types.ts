@@ -26,6 +26,11 @@ export interface ContentWriter {
   readonly stream: Writable;
   /** Bytes written so far. */
   readonly written: number;
+  /**
+   * sha256 of every byte written; only once `stream` has finished. Lets a caller that must know
+   * the digest before commit (a pull reporting a bad download its own way) skip hashing again.
+   */
+  digest(): Digest;
   /** Verify against the expected digest/size (if given) and move into place. */
   commit(): Promise<BlobInfo>;
   /** Drop the in-flight data. Safe to call more than once. */
