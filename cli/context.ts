@@ -15,7 +15,7 @@ import { UsageError, parseBoolValue } from './args.js';
 import type { ParsedArgs } from './args.js';
 import type { TlsFiles } from '../client/tls.js';
 import type { CliIo, Command } from './command.js';
-import { printRows } from './images.js';
+import { printRows } from './format.js';
 
 export type ResolvedEngine = ConnectedEngine;
 
