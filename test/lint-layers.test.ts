@@ -1,12 +1,16 @@
 // The layer table of eslint.config.js does what docs/ARCHITECTURE.md says: for every layer, an
 // import it may not make fails `npm run lint` with that layer's reason, and one it may make passes.
 // Files are virtual (ESLint's lintText with a path inside the layer), linted with the repository's
-// own configuration.
+// own configuration. The pure folders' type-checks are proved the same way: common/ and types/
+// compile without Node's or the DOM's globals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ESLint } from 'eslint';
+import ts from 'typescript';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -190,4 +194,33 @@ test('the messages name what was imported', async () => {
   assert.match(outside!, /^engine\/network may not import test\/harness\/index\.js: /);
   const [node] = await layerMessages('common/probe.ts', "import { readFile } from 'node:fs/promises';\nexport const a = readFile;");
   assert.match(node!, /^common may not import Node's node:fs\/promises: /);
+});
+
+/** Type-checks one file under a folder's own tsconfig (a temporary project that extends it). */
+async function typeErrors(folder: string, code: string): Promise<string[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-layers-'));
+  try {
+    const probe = path.join(dir, 'probe.ts');
+    await writeFile(probe, code);
+    const base = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, folder, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+    assert.ok(base, `${folder}/tsconfig.json parses`);
+    const globals = base.fileNames.filter((f) => f.endsWith('.d.ts'));
+    const program = ts.createProgram([probe, ...globals], { ...base.options, noEmit: true, composite: false, incremental: false, declaration: false, rootDir: undefined });
+    return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test("common/ and types/ compile without Node's or the DOM's globals; common/ has the web platform's text codecs", async () => {
+  for (const folder of ['common', 'types']) {
+    assert.deepEqual(await typeErrors(folder, 'export const n: number = 1;\n'), [], `${folder}: a plain module compiles`);
+    for (const global of ['Buffer', 'process', 'document', 'window', 'setTimeout']) {
+      const errors = await typeErrors(folder, `export const g = ${global};\n`);
+      assert.ok(errors.some((e) => e.includes(`Cannot find name '${global}'`)), `${folder}: ${global} is not there: ${JSON.stringify(errors)}`);
+    }
+    const nodeTypes = await typeErrors(folder, "export type S = NodeJS.ProcessEnv;\n");
+    assert.ok(nodeTypes.some((e) => e.includes("'NodeJS'")), `${folder}: no NodeJS namespace: ${JSON.stringify(nodeTypes)}`);
+  }
+  assert.deepEqual(await typeErrors('common', "export const b = new TextEncoder().encode('x');\nexport const s = new TextDecoder().decode(b);\n"), []);
 });
