@@ -6,10 +6,9 @@
 import { EngineError } from '../client/index.js';
 import type { Command, Context } from './command.js';
 import { parseFilters, readLine } from './command.js';
-import { humanSize, tabulate } from './format.js';
+import { describeError, humanSize, tabulate } from './format.js';
 import { inspectEach } from './inspect.js';
 import { CONTAINER_FLAGS, parseRestartPolicy, resourceFields } from './create-flags.js';
-import { describeError } from './images.js';
 
 /**
  * Apply `fn` to each named container, printing the name on success and the

@@ -1,79 +1,54 @@
 /**
- * Contexts: the engines `berth` can talk to, one of them current. They are the desktop app's
- * engine list (desktop/bridge/config.ts), so switching in either switches both. Verbs mirror
+ * `berth context`: the engines `berth` can talk to, one of them current (client/contexts). They
+ * are the desktop app's engine list, so switching in either switches both. Verbs mirror
  * `docker context`: ls, use, create, rm, inspect, show.
  *
  * Which engine a command talks to, first match wins: -H/--host; --context or BERTH_CONTEXT;
  * BERTH_HOST / DOCKER_HOST; the current context. An ssh:// context is reached through a forwarded
  * socket that lives for the one command.
  */
-import { DEFAULT_HOST, EngineClient, EngineError, dockerTlsSettings } from '../client/index.js';
+import { addEngine, chooseEngine, connectEngine, expandHome, loadContexts, removeEngine } from '../client/contexts/index.js';
+import type { ConnectedEngine, EngineRegistry } from '../client/contexts/index.js';
+import { isEngineError } from '../client/index.js';
 import type { TlsSettingsInput } from '../client/index.js';
-import { openEngineLink } from '../client/engine-link.js';
-import type { EngineLink } from '../client/engine-link.js';
-import { berthHome, socketIn } from '../client/home.js';
-import { DesktopConfig, LOCAL_ENGINE_ID, defaultConfigPath } from '../desktop/bridge/config.js';
-import { addEngine, expandHome, removeEngine } from '../desktop/bridge/engines.js';
-import type { EngineEndpoint } from '../types/desktop-api.js';
 import { UsageError, parseBoolValue } from './args.js';
 import type { ParsedArgs } from './args.js';
 import type { TlsFiles } from '../client/tls.js';
 import type { CliIo, Command } from './command.js';
-import { printRows } from './images.js';
+import { printRows } from './format.js';
 
-export function loadContexts(env: NodeJS.ProcessEnv): Promise<DesktopConfig> {
-  return DesktopConfig.load(defaultConfigPath(env), env);
-}
+export type ResolvedEngine = ConnectedEngine;
 
-export interface ResolvedEngine {
-  client: EngineClient;
-  link: EngineLink;
+/**
+ * The engine and client for a command. A context that does not exist, or an address that cannot
+ * be used, is a usage error; an engine that cannot be reached is the client's UNREACHABLE error.
+ */
+export async function resolveEngine(io: CliIo, hostFlag: string | undefined, contextFlag: string | undefined, tlsFlags: TlsSettingsInput = {}): Promise<ResolvedEngine> {
+  const usage = (err: unknown): never => {
+    if (isEngineError(err) && (err.code === 'NOT_FOUND' || err.code === 'INVALID')) throw new UsageError(err.message);
+    throw err;
+  };
+  const engine = await chooseEngine({ ...(hostFlag ? { host: hostFlag } : {}), ...(contextFlag ? { context: contextFlag } : {}), tls: tlsFlags }, io.env).catch(usage);
+  return connectEngine(engine, io.env, `cli-${process.pid}`).catch(usage);
 }
 
 /**
- * Applies the precedence above and opens the engine's link. A tcp:// address from -H or the
- * environment gets TLS from docker's flags and environment (--tlsverify, DOCKER_TLS_VERIFY,
- * DOCKER_CERT_PATH...); a context brings its own.
+ * Runs a verb on the registry. Its failures read `Error: <message>`, as berth words the errors
+ * that are not the engine's own answer.
  */
-export async function resolveEngine(io: CliIo, hostFlag: string | undefined, contextFlag: string | undefined, tlsFlags: TlsSettingsInput = {}): Promise<ResolvedEngine> {
-  const env = io.env;
-  const named = contextFlag || env['BERTH_CONTEXT'];
-  let engine: EngineEndpoint | undefined;
-  if (!hostFlag) {
-    if (named || !(env['BERTH_HOST'] || env['DOCKER_HOST'])) {
-      const config = await loadContexts(env);
-      try {
-        engine = named ? config.find(named) : config.active();
-      } catch (err) {
-        throw new UsageError(err instanceof Error ? err.message : String(err));
-      }
-    }
-  }
-  if (!engine) {
-    const host = hostFlag || env['BERTH_HOST'] || env['DOCKER_HOST'] || DEFAULT_HOST;
-    const tls = /^(tcp|https):\/\//.test(host) ? dockerTlsSettings(tlsFlags, env) : undefined;
-    engine = { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host, ...(tls ? { tls } : {}) };
-  }
-  const home = berthHome(env);
-  let link: EngineLink;
+async function onContexts<T>(env: NodeJS.ProcessEnv, work: (contexts: EngineRegistry) => Promise<T>): Promise<T> {
+  const contexts = await loadContexts(env);
   try {
-    link = await openEngineLink(engine, { home, env, connectNow: true, socketPath: socketIn(home, `cli-${process.pid}`) });
+    return await work(contexts);
   } catch (err) {
-    throw new EngineError(`cannot reach context "${engine.name}": ${err instanceof Error ? err.message : String(err)}`, 0, 'UNREACHABLE');
-  }
-  try {
-    return { client: new EngineClient({ host: link.host, ...(link.tls ? { tls: link.tls } : {}) }), link };
-  } catch (e) {
-    await link.close();
-    if (e instanceof EngineError) throw new UsageError(e.message);
-    throw e;
+    throw isEngineError(err) && err.statusCode === 0 ? new Error(err.message, { cause: err }) : err;
   }
 }
 
-function rows(config: DesktopConfig): Record<string, string>[] {
-  return config.engines().map((e) => ({
+function rows(contexts: EngineRegistry): Record<string, string>[] {
+  return contexts.engines().map((e) => ({
     Name: e.name,
-    Current: e.id === config.activeId ? 'true' : 'false',
+    Current: e.id === contexts.activeId ? 'true' : 'false',
     Kind: e.kind,
     DockerEndpoint: e.host,
     Description: e.kind === 'local' ? 'The engine on this machine' : e.kind === 'vm' ? 'The engine in the Berth VM' : e.hostKey ? `Host key ${e.hostKey}` : '',
@@ -92,10 +67,10 @@ const lsCommand: Command = {
     { name: 'quiet', short: 'q', type: 'bool', description: 'Only show context names' },
   ],
   async run(ctx, args) {
-    const config = await loadContexts(ctx.io.env);
-    const list = rows(config).map((r) => ({ ...r, Name: r['Current'] === 'true' && !args.string('format') ? `${r['Name']} *` : r['Name'] }));
+    const contexts = await loadContexts(ctx.io.env);
+    const list = rows(contexts).map((r) => ({ ...r, Name: r['Current'] === 'true' && !args.string('format') ? `${r['Name']} *` : r['Name'] }));
     if (args.bool('quiet')) {
-      for (const e of config.engines()) ctx.out(`${e.name}\n`);
+      for (const e of contexts.engines()) ctx.out(`${e.name}\n`);
       return;
     }
     printRows(ctx, list, args.string('format'), 'table {{.Name}}\t{{.Kind}}\t{{.DockerEndpoint}}\t{{.Description}}', {
@@ -116,9 +91,7 @@ const useCommand: Command = {
   maxArgs: 1,
   flags: [],
   async run(ctx, args) {
-    const config = await loadContexts(ctx.io.env);
-    const engine = config.find(args.args[0] as string);
-    await config.use(engine.id);
+    const engine = await onContexts(ctx.io.env, (contexts) => contexts.use(contexts.find(args.args[0] as string).id));
     ctx.out(`${engine.name}\n`);
     if (ctx.io.env['BERTH_HOST'] || ctx.io.env['DOCKER_HOST']) {
       ctx.err(`Warning: BERTH_HOST or DOCKER_HOST is set and overrides the current context; unset it to use "${engine.name}"\n`);
@@ -156,17 +129,18 @@ const createCommand: Command = {
     const identity = args.string('identity');
     const replaceHostKey = args.bool('replace-host-key');
     if (replaceHostKey && !host.startsWith('ssh://')) throw new UsageError('--replace-host-key only applies to ssh:// engines');
-    const config = await loadContexts(ctx.io.env);
-    const engine = await addEngine(
-      config,
-      {
-        name: args.args[0] as string,
-        host,
-        ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}),
-        ...(replaceHostKey ? { replaceHostKey } : {}),
-        ...(tls ? { tls } : {}),
-      },
-      ctx.io.env,
+    const engine = await onContexts(ctx.io.env, (contexts) =>
+      addEngine(
+        contexts,
+        {
+          name: args.args[0] as string,
+          host,
+          ...(identity ? { identityFile: expandHome(identity, ctx.io.env) } : {}),
+          ...(replaceHostKey ? { replaceHostKey } : {}),
+          ...(tls ? { tls } : {}),
+        },
+        ctx.io.env,
+      ),
     );
     if (engine.hostKeyReplaced) ctx.err(`Replaced the pinned host key of ${host}: ${engine.hostKeyReplaced.join(', ')} is no longer trusted\n`);
     if (engine.hostKey) ctx.err(`${engine.hostKeyPinned ? 'Pinned the host key' : 'Host key (already trusted)'} of ${host}: ${engine.hostKey}\n`);
@@ -209,11 +183,11 @@ const rmCommand: Command = {
   minArgs: 1,
   flags: [],
   async run(ctx, args) {
-    const config = await loadContexts(ctx.io.env);
+    const contexts = await loadContexts(ctx.io.env);
     let failed = false;
     for (const name of args.args) {
       try {
-        await removeEngine(config, config.find(name).id, ctx.io.env);
+        await removeEngine(contexts, contexts.find(name).id, ctx.io.env);
         ctx.out(`${name}\n`);
       } catch (err) {
         failed = true;
@@ -231,9 +205,11 @@ const inspectCommand: Command = {
   noEngine: true,
   flags: [],
   async run(ctx, args) {
-    const config = await loadContexts(ctx.io.env);
-    const engines = args.args.length ? args.args.map((n) => config.find(n)) : [config.active()];
-    ctx.out(`${JSON.stringify(engines.map((e) => ({ Name: e.name, Current: e.id === config.activeId, ...e })), null, 4)}\n`);
+    const { engines, activeId } = await onContexts(ctx.io.env, async (contexts) => ({
+      engines: args.args.length ? args.args.map((n) => contexts.find(n)) : [contexts.active()],
+      activeId: contexts.activeId,
+    }));
+    ctx.out(`${JSON.stringify(engines.map((e) => ({ Name: e.name, Current: e.id === activeId, ...e })), null, 4)}\n`);
   },
 };
 

@@ -4,6 +4,9 @@
  * IDs, tab-aligned tables (min width 10, padding 3), `--format` templates with
  * `{{.Field}}` placeholders, and JSON encoded the way Go encodes it.
  */
+import type { EngineError } from '../client/index.js';
+import type { Context } from './command.js';
+
 /** A --format template that cannot be parsed or evaluated (exit status 1, like docker). */
 export class TemplateError extends Error {
   constructor(message: string) {
@@ -334,4 +337,26 @@ export function renderRows(
   const headerLine = tpl.renderHeader(headers);
   const all = [headerLine, ...lines].flatMap((l) => l.split('\n'));
   return `${tabulate(all)}\n`;
+}
+
+/** Print rows with --format (json | table | template) or docker's default table. */
+export function printRows(
+  ctx: Context,
+  rows: readonly Record<string, unknown>[],
+  format: string | undefined,
+  defaultTable: string,
+  headers: Record<string, string>,
+): void {
+  if (format === 'json') {
+    for (const r of rows) ctx.out(`${goJson(sortKeys(r))}\n`);
+    return;
+  }
+  const tpl = compileTemplate(!format || format === 'table' ? defaultTable : format);
+  ctx.out(renderRows(tpl, rows, headers));
+}
+
+/** The stderr text for an engine error, worded like docker. */
+export function describeError(err: EngineError): string {
+  if (err.statusCode > 0 && !err.inStream) return `Error response from daemon: ${err.message}`;
+  return err.message;
 }

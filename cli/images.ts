@@ -17,20 +17,9 @@ import {
   withDefaultTag,
 } from '../client/index.js';
 import type { HistoryItem, ImageSummary } from '../types/engine-api.js';
-import type { Command, Context } from './command.js';
+import type { Command } from './command.js';
 import { copyStream, parseFilters, readLine } from './command.js';
-import {
-  compileTemplate,
-  ellipsis,
-  goJson,
-  goTimeString,
-  humanSize,
-  renderRows,
-  rfc3339Local,
-  shortId,
-  sortKeys,
-  timeAgo,
-} from './format.js';
+import { describeError, ellipsis, goTimeString, humanSize, printRows, rfc3339Local, shortId, timeAgo } from './format.js';
 import { inspectEach } from './inspect.js';
 import { ProgressRenderer } from './progress.js';
 
@@ -127,22 +116,6 @@ export function imageRows(
     }
   }
   return rows;
-}
-
-/** Print rows with --format (json | table | template) or docker's default table. */
-export function printRows(
-  ctx: Context,
-  rows: readonly Record<string, unknown>[],
-  format: string | undefined,
-  defaultTable: string,
-  headers: Record<string, string>,
-): void {
-  if (format === 'json') {
-    for (const r of rows) ctx.out(`${goJson(sortKeys(r))}\n`);
-    return;
-  }
-  const tpl = compileTemplate(!format || format === 'table' ? defaultTable : format);
-  ctx.out(renderRows(tpl, rows, headers));
 }
 
 const imagesList: Command = {
@@ -293,12 +266,6 @@ export const rmiCommand: Command = {
     return rc;
   },
 };
-
-/** The stderr text for an engine error, worded like docker. */
-export function describeError(err: EngineError): string {
-  if (err.statusCode > 0 && !err.inStream) return `Error response from daemon: ${err.message}`;
-  return err.message;
-}
 
 // ---------------------------------------------------------------------------
 // tag

@@ -6,8 +6,7 @@
 import { EngineError } from '../client/index.js';
 import type { Context } from './command.js';
 import type { ParsedArgs } from './args.js';
-import { compileTemplate, goJson } from './format.js';
-import { describeError } from './images.js';
+import { compileTemplate, describeError, goJson } from './format.js';
 
 export async function inspectEach<T>(
   ctx: Context,

@@ -8,7 +8,7 @@ import { DEFAULT_API_VERSION, DEFAULT_HOST, EngineClient, EngineError } from '..
 import type { FlagSpec } from './args.js';
 import { HELP_FLAG, UsageError, formatFlagHelp, parseArgs } from './args.js';
 import type { CliIo, Command, CommandGroup, Context } from './command.js';
-import { TemplateError } from './format.js';
+import { TemplateError, describeError } from './format.js';
 import {
   containerInspectCommand,
   containerPruneCommand,
@@ -27,7 +27,7 @@ import {
 import { cpCommand } from './cp.js';
 import { desktopCommand } from './desktop.js';
 import { execCommand } from './exec.js';
-import { commitCommand, describeError, imageCommands, imageShortcuts } from './images.js';
+import { commitCommand, imageCommands, imageShortcuts } from './images.js';
 import { buildCommand, builderCommands, diffCommand, exportCommand } from './build.js';
 import { logsCommand } from './logs.js';
 import { networkCommands, portCommand } from './networks.js';

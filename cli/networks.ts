@@ -10,9 +10,8 @@ import { UsageError } from './args.js';
 import { cidrContains, cidrsOverlap, parseCidr, parseIp } from './cidr.js';
 import type { Command, Context } from './command.js';
 import { parseFilters, readLine } from './command.js';
-import { goTimeString, shortId } from './format.js';
+import { describeError, goTimeString, printRows, shortId } from './format.js';
 import { inspectEach } from './inspect.js';
-import { describeError, printRows } from './images.js';
 
 /** `k=v` list flags (--label, --opt): a key alone maps to "". */
 function keyValues(values: readonly string[]): Record<string, string> {

@@ -7,8 +7,7 @@ import type { ContainerSummary, Port } from '../types/engine-api.js';
 import { UsageError } from './args.js';
 import type { Command } from './command.js';
 import { parseFilters } from './command.js';
-import { ellipsis, goTimeString, humanSize, shortId, timeAgo } from './format.js';
-import { printRows } from './images.js';
+import { ellipsis, goTimeString, humanSize, printRows, shortId, timeAgo } from './format.js';
 
 export const CONTAINER_HEADERS: Record<string, string> = {
   ID: 'CONTAINER ID',

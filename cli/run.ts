@@ -21,9 +21,9 @@ import type { FlagSpec, ParsedArgs } from './args.js';
 import type { Command, Context } from './command.js';
 import { CONTAINER_FLAGS, buildCreateRequest } from './create-flags.js';
 import type { CreateRequest } from './create-flags.js';
-import { describeError } from './images.js';
 import { ProgressRenderer } from './progress.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys, runSession, terminalSize } from './session.js';
+import { describeError } from './format.js';
 
 const DETACH_KEYS_FLAG: FlagSpec = { name: 'detach-keys', type: 'string', description: 'Override the key sequence for detaching a container' };
 const SIG_PROXY_FLAG: FlagSpec = { name: 'sig-proxy', type: 'bool', description: 'Proxy received signals to the process (default true)' };

@@ -6,9 +6,8 @@ import type { Volume } from '../types/engine-api.js';
 import { UsageError } from './args.js';
 import type { Command } from './command.js';
 import { parseFilters, readLine } from './command.js';
-import { humanSize } from './format.js';
+import { describeError, humanSize, printRows } from './format.js';
 import { inspectEach } from './inspect.js';
-import { describeError, printRows } from './images.js';
 
 /** `k=v` items (labels, driver options) to a map; a bare key gets ''. */
 function keyValues(items: readonly string[], flag: string, requireValue: boolean): Record<string, string> {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import { dialog, shell } from 'electron';
 import type { BrowserWindow, MessageBoxOptions } from 'electron';
 import { parseHost } from '../client/index.js';
-import { VM_ENGINE_ID } from '../desktop/bridge/config.js';
+import { VM_ENGINE_ID } from '../client/contexts/index.js';
 import type { BridgeHost } from '../desktop/bridge/index.js';
 import { guestArch } from '../vm/host/image.js';
 import { qemuBinary } from '../vm/host/qemu.js';

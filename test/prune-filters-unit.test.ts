@@ -2,7 +2,7 @@
 // label/label! matching as dockerd's MatchKVList, and refusals before anything is touched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boolFilter, matchKVList, parseDockerTime, parseGoDuration, parsePruneFilters, prunable } from '../engine/common/prune-filters.js';
+import { boolFilter, cachePrunable, matchKVList, parseCachePruneFilters, parseDockerTime, parseGoDuration, parsePruneFilters, prunable } from '../engine/common/prune-filters.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 
@@ -65,4 +65,29 @@ test('boolean filters take true/1/false/0 and refuse anything else or a contradi
   assert.equal(boolFilter({ dangling: ['1'] }, 'dangling', false), true);
   assert.throws(() => boolFilter({ dangling: ['yes'] }, 'dangling', true), /invalid filter 'dangling=yes'/);
   assert.throws(() => boolFilter({ dangling: ['true', 'false'] }, 'dangling', true), /invalid filter/);
+});
+
+test("the build cache's filters, as BuildKit reads them: one value each, until or unused-for against the last use, its wording for bad values", () => {
+  assert.throws(() => parseCachePruneFilters({ colour: ['red'] }), /invalid filter 'colour'/);
+  assert.throws(() => parseCachePruneFilters({ type: ['regular', 'exec.cachemount'] }), /filters expect only one value/);
+  assert.throws(() => parseCachePruneFilters({ until: ['1h'], 'unused-for': ['2h'] }), /conflicting filters: "until" and "unused-for"/);
+  assert.throws(() => parseCachePruneFilters({ 'unused-for': ['yesterday-ish'] }), /"unused-for" filter expects a duration \(e\.g\., '24h'\) or a timestamp: yesterday-ish/);
+  assert.throws(() => parseCachePruneFilters({ inuse: ['maybe'] }), /invalid value for filter 'inuse': maybe/);
+  assert.deepEqual(parseCachePruneFilters({ label: ['a', 'b=1'] }), { label: ['a', 'b=1'], labelNot: [] }, 'labels may repeat');
+
+  const entry = { id: 'abc123', type: 'regular', description: 'RUN make', lastUsedMs: NOW - 7_200_000, inUse: false, shared: false, parentId: 'p1' };
+  const selects = (filters: Record<string, string[]>): boolean => cachePrunable(parseCachePruneFilters(filters, NOW), entry);
+  assert.ok(selects({}));
+  assert.ok(selects({ until: ['1h'] }), 'last used before until: pruned');
+  assert.ok(!selects({ 'unused-for': ['3h'] }), 'used since: kept');
+  assert.ok(!cachePrunable(parseCachePruneFilters({ until: ['2h'] }, NOW), entry), 'used exactly then: kept');
+  assert.ok(selects({ id: ['abc'] }) && !selects({ id: ['bc'] }), 'id is a prefix');
+  assert.ok(selects({ type: ['regular'] }) && !selects({ type: ['exec.cachemount'] }));
+  assert.ok(selects({ description: ['RUN make'] }) && !selects({ description: ['RUN'] }));
+  assert.ok(selects({ inuse: ['false'] }) && !selects({ inuse: ['TRUE'] }));
+  assert.ok(selects({ shared: ['0'] }) && !selects({ shared: ['1'] }));
+  assert.ok(selects({ private: ['false'] }) && !selects({ private: ['true'] }), 'no record is private');
+  assert.ok(selects({ parent: ['p1'] }) && !selects({ parent: ['p2'] }));
+  assert.ok(!selects({ label: ['team'] }), 'records carry no labels: label= selects none');
+  assert.ok(selects({ 'label!': ['team'] }), 'and label!= all');
 });

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
+import { EngineRegistry, defaultConfigPath } from '../../client/contexts/index.js';
 import { EngineClient } from '../../client/index.js';
 import { openEngineLink } from '../../client/engine-link.js';
 import type { EngineLink } from '../../client/engine-link.js';
@@ -23,11 +24,11 @@ import type {
   StreamName,
   StreamParams,
 } from '../../types/desktop-api.js';
-import { DesktopConfig, defaultConfigPath } from './config.js';
 import type { HostContext } from './context.js';
 import { BridgeFailure, toBridgeError } from './errors.js';
 import { JobManager } from './jobs.js';
 import { methods } from './methods.js';
+import { DesktopSettings } from './settings.js';
 import { probeEngine } from './status.js';
 import { streams } from './streams.js';
 import type { StreamOut } from './streams.js';
@@ -90,7 +91,7 @@ const isStream = (name: unknown): name is StreamName => typeof name === 'string'
 export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeHost> {
   const env = opts.env ?? process.env;
   const configPath = opts.configPath ?? defaultConfigPath(env);
-  const config = await DesktopConfig.load(configPath, env, opts.localHost);
+  const registry = await EngineRegistry.load(configPath, env, opts.localHost);
   const jobs = new JobManager();
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
@@ -106,7 +107,7 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
     );
     return { link, client: new EngineClient({ host: link.host, ...(link.tls ? { tls: link.tls } : {}) }) };
   };
-  let { link, client } = await connect(config.active());
+  let { link, client } = await connect(registry.active());
   let closed = false;
   const open = new Set<() => void>();
 
@@ -114,13 +115,14 @@ export async function createBridgeHost(opts: BridgeHostOptions): Promise<BridgeH
     kind: opts.kind,
     appVersion: opts.appVersion ?? packageVersion(),
     env,
-    config,
+    registry,
+    settings: new DesktopSettings(registry),
     jobs,
     client: () => client,
-    activeEngine: () => config.active(),
-    probe: () => probeEngine(config.active(), client, link),
+    activeEngine: () => registry.active(),
+    probe: () => probeEngine(registry.active(), client, link),
     async useEngine(id) {
-      const engine = await config.use(id);
+      const engine = await registry.use(id);
       const [oldClient, oldLink] = [client, link];
       ({ link, client } = await connect(engine));
       oldClient.close();

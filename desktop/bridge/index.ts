@@ -2,4 +2,5 @@
 export { createBridgeHost } from './host.js';
 export type { BridgeHost, BridgeHostOptions, StreamControl, StreamSink } from './host.js';
 export { BridgeFailure, toBridgeError } from './errors.js';
-export { DEFAULT_SETTINGS, LOCAL_ENGINE_ID, defaultConfigPath } from './config.js';
+export { DEFAULT_SETTINGS } from './settings.js';
+export { LOCAL_ENGINE_ID, defaultConfigPath } from '../../client/contexts/index.js';

@@ -5,6 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { addEngine, hostKeyReport, removeEngine } from '../../client/contexts/index.js';
 import type { Diagnostics, EngineTls, MethodName, MethodResult, Settings } from '../../types/desktop-api.js';
 import type { NetworkCreateBody, SystemDfType, VolumeCreateBody } from '../../types/engine-api.js';
 import { projectAction } from './compose.js';
@@ -17,8 +18,7 @@ import { BridgeFailure, invalid } from './errors.js';
 import { listDir, MAX_READ_BYTES, readFile, writeFile } from './files.js';
 import { asParams, oneOf, optBool, optInt, optStr, optStrings, str, type Params } from './params.js';
 import { runContainer } from './run.js';
-import { addEngine, hostKeyReport, removeEngine } from './engines.js';
-import { cleanTour } from './config.js';
+import { cleanTour } from './settings.js';
 import { vmConfigure, vmStart, vmStatusOf, vmStop } from './vm.js';
 
 export type MethodHandler<M extends MethodName> = (ctx: HostContext, params: unknown) => Promise<MethodResult<M>>;
@@ -60,7 +60,7 @@ export const methods: MethodTable = {
   },
   'engine.list': async (ctx, p) => {
     none(p);
-    return { engines: ctx.config.engines(), active: ctx.config.activeId };
+    return { engines: ctx.registry.engines(), active: ctx.registry.activeId };
   },
   'engine.add': async (ctx, params) => {
     const p = asParams(params);
@@ -68,7 +68,7 @@ export const methods: MethodTable = {
     const replaceHostKey = optStr(p, 'replaceHostKey');
     const tls = p['tls'] === undefined ? undefined : engineTls(asParams(p['tls']));
     return addEngine(
-      ctx.config,
+      ctx.registry,
       {
         name: optStr(p, 'name') ?? '',
         host: str(p, 'host'),
@@ -82,9 +82,9 @@ export const methods: MethodTable = {
   'engine.hostKey': async (ctx, params) => hostKeyReport(str(asParams(params), 'host'), ctx.env),
   'engine.remove': async (ctx, params) => {
     const engineId = id(params);
-    const wasActive = ctx.config.activeId === engineId;
-    await removeEngine(ctx.config, engineId, ctx.env);
-    if (wasActive) await ctx.useEngine(ctx.config.activeId);
+    const wasActive = ctx.registry.activeId === engineId;
+    await removeEngine(ctx.registry, engineId, ctx.env);
+    if (wasActive) await ctx.useEngine(ctx.registry.activeId);
     return null;
   },
   'engine.use': async (ctx, params) => ctx.useEngine(id(params)),
@@ -146,9 +146,9 @@ export const methods: MethodTable = {
 
   'settings.get': async (ctx, p) => {
     none(p);
-    return ctx.config.settings();
+    return ctx.settings.get();
   },
-  'settings.set': async (ctx, params) => ctx.config.setSettings(settingsPatch(params)),
+  'settings.set': async (ctx, params) => ctx.settings.set(settingsPatch(params)),
 
   'vm.status': async (ctx, p) => {
     none(p);

@@ -16,8 +16,8 @@ const nameOf = (names: string[] | undefined, id: string): string => names?.[0]?.
 export async function resetPlan(ctx: HostContext): Promise<ResetPlan> {
   const client = ctx.client();
   const [df, networks] = await Promise.all([client.systemDf(), client.networks.list()]);
-  const settings = ctx.config.settings();
-  const added = ctx.config.engines().filter((e) => e.kind === 'ssh' || e.kind === 'socket');
+  const settings = ctx.settings.get();
+  const added = ctx.registry.engines().filter((e) => e.kind === 'ssh' || e.kind === 'socket');
   return {
     engine: ctx.activeEngine().name,
     containers: (df.Containers ?? []).map((c) => ({ name: nameOf(c.Names, c.Id), running: c.State === 'running' || c.State === 'paused' || c.State === 'restarting' })),
@@ -65,8 +65,8 @@ export async function resetEverything(ctx: HostContext): Promise<ResetResult> {
   // Engines without a build cache answer 404 here; that is nothing to report.
   await client.transport.json({ method: 'POST', path: '/build/prune', query: { all: true } }).catch(() => undefined);
   for (const j of ctx.jobs.list()) if (j.state !== 'running') ctx.jobs.dismiss(j.id);
-  const before = ctx.config.activeId;
-  await ctx.config.reset();
-  if (ctx.config.activeId !== before) await ctx.useEngine(ctx.config.activeId);
+  const before = ctx.registry.activeId;
+  await ctx.settings.reset();
+  if (ctx.registry.activeId !== before) await ctx.useEngine(ctx.registry.activeId);
   return { removed, failures };
 }

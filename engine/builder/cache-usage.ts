@@ -8,11 +8,8 @@
  * record's state (a step running now, or a failed step's container kept for inspection), a
  * build in progress uses it, or a step has the cache mount mounted.
  *
- * Prune follows BuildKit: without `all`, shared records stay; filters `until` (and its old
- * name `unused-for`: a duration or a timestamp; records used since then stay), `id` (prefix),
- * `type`, `description`, `inuse`, `shared`, `private`, and `label`/`label!` (records carry no
- * labels: `label=...` matches nothing, `label!=...` everything), each with at most one value;
- * `keepStorage` keeps the most recently used records up to that many bytes. Records are taken
+ * Prune follows BuildKit: without `all`, shared records stay; the filters are read and matched
+ * by engine/common/prune-filters.ts (parseCachePruneFilters, cachePrunable); `keepStorage` keeps the most recently used records up to that many bytes. Records are taken
  * leaves first (a step before its parent), then unreferenced content goes through the image
  * service's garbage collection, which knows what images and remaining states still hold.
  */
@@ -20,9 +17,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { BuildCacheRecord } from '../../types/engine-api.js';
 import { chainIds, type Digest } from '../common/digest.js';
-import { invalid } from '../common/errors.js';
+import { cachePrunable, parseCachePruneFilters } from '../common/prune-filters.js';
 import type { ImageService } from '../images/service.js';
-import { parseTimeFilter } from '../images/service.js';
 import type { CacheMounts } from './cache-mounts.js';
 import type { BuildCacheStore, CacheRecord } from './cache-store.js';
 
@@ -32,8 +28,6 @@ export interface CachePruneOptions {
   /** Bytes of cache to keep (0 = no limit): the most recently used records stay. */
   keepStorage: number;
 }
-
-export const CACHE_PRUNE_FILTERS = ['until', 'unused-for', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'label', 'label!'] as const;
 
 interface Facts {
   size: number;
@@ -120,7 +114,10 @@ export class CacheUsage {
 
   /** POST /build/prune. Bad filters are refused before anything is touched. */
   async prune(o: CachePruneOptions): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
-    const match = this.matcher(o.filters);
+    const filters = parseCachePruneFilters(o.filters);
+    const parentOf = (r: CacheRecord): string | undefined => (r.parentState ? this.store.recordOfState(r.parentState)?.id : undefined);
+    const match = (r: CacheRecord, f: Facts): boolean =>
+      cachePrunable(filters, { id: r.id, type: r.type, description: r.description, lastUsedMs: Date.parse(r.lastUsedAt), inUse: f.inUse, shared: f.shared, parentId: parentOf(r) });
     const facts = await this.facts();
     const records = this.store.list();
     const eligible = new Set(
@@ -174,51 +171,5 @@ export class CacheUsage {
     for (const l of gc.layers) reclaimed += layerSizes.get(l) ?? 0;
     for (const b of gc.blobs) reclaimed += blobSizes.get(b) ?? 0;
     return { CachesDeleted: doomed.map((r) => r.id), SpaceReclaimed: reclaimed };
-  }
-
-  private matcher(filters: Record<string, string[]>): (r: CacheRecord, f: Facts) => boolean {
-    for (const [k, v] of Object.entries(filters)) {
-      if (!(CACHE_PRUNE_FILTERS as readonly string[]).includes(k)) throw invalid(`invalid filter '${k}'`);
-      if (v.length > 1 && k !== 'label' && k !== 'label!') throw invalid('filters expect only one value');
-    }
-    if (filters['until']?.length && filters['unused-for']?.length) throw invalid('conflicting filters: "until" and "unused-for"');
-    const untilKey = filters['unused-for']?.length ? 'unused-for' : 'until';
-    const untilValue = filters[untilKey]?.[0];
-    let before: number | undefined;
-    if (untilValue !== undefined) {
-      try {
-        before = parseTimeFilter(untilValue) * 1000;
-      } catch {
-        throw invalid(`"${untilKey}" filter expects a duration (e.g., '24h') or a timestamp: ${untilValue}`);
-      }
-    }
-    const bool = (k: string): boolean | undefined => {
-      const v = filters[k]?.[0];
-      if (v === undefined) return undefined;
-      if (['true', '1'].includes(v.toLowerCase())) return true;
-      if (['false', '0'].includes(v.toLowerCase())) return false;
-      throw invalid(`invalid value for filter '${k}': ${v}`);
-    };
-    const inuse = bool('inuse');
-    const shared = bool('shared');
-    const isPrivate = bool('private');
-    const id = filters['id']?.[0];
-    const type = filters['type']?.[0];
-    const description = filters['description']?.[0];
-    const parent = filters['parent']?.[0];
-    const labels = filters['label'] ?? [];
-    return (r, f) => {
-      if (before !== undefined && Date.parse(r.lastUsedAt) >= before) return false;
-      if (id !== undefined && !r.id.startsWith(id)) return false;
-      if (type !== undefined && r.type !== type) return false;
-      if (description !== undefined && r.description !== description) return false;
-      if (inuse !== undefined && f.inUse !== inuse) return false;
-      if (shared !== undefined && f.shared !== shared) return false;
-      if (isPrivate !== undefined && isPrivate) return false;
-      if (parent !== undefined && (r.parentState ? this.store.recordOfState(r.parentState)?.id : undefined) !== parent) return false;
-      // Records carry no labels: a label= filter matches none of them.
-      if (labels.length > 0) return false;
-      return true;
-    };
   }
 }

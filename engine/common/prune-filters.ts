@@ -9,8 +9,13 @@
  * - `label=k` / `label=k=v`: every one must match; `label!=...`: pruned unless *all* of them match
  *   (Docker's MatchKVList, negated).
  *
- * parsePruneFilters checks everything (unknown keys, bad times, bad booleans) before a prune
- * touches anything, so a bad request removes nothing.
+ * The build cache's prune reads its filters as BuildKit does (parseCachePruneFilters): the same
+ * `until` (also under its old name `unused-for`, against when a record was last used) and labels,
+ * plus `id` (a prefix), `parent`, `type`, `description`, `inuse`, `shared` and `private`, each at
+ * most once.
+ *
+ * The parsers check everything (unknown keys, bad times, bad booleans) before a prune touches
+ * anything, so a bad request removes nothing.
  */
 import { invalid } from './errors.js';
 
@@ -29,7 +34,7 @@ export const PRUNE_FILTER_KEYS = ['label', 'label!', 'until'] as const;
  * `filters` is the decoded `filters` query parameter (key → values).
  */
 export function parsePruneFilters(filters: Record<string, string[]>, accepted: readonly string[] = PRUNE_FILTER_KEYS, now = Date.now()): PruneFilters {
-  for (const key of Object.keys(filters)) if (!accepted.includes(key)) throw invalid(`invalid filter '${key}'`);
+  checkKeys(filters, accepted);
   const untils = filters['until'] ?? [];
   if (untils.length > 1) throw invalid('more than one until filter specified');
   return {
@@ -39,12 +44,19 @@ export function parsePruneFilters(filters: Record<string, string[]>, accepted: r
   };
 }
 
+function checkKeys(filters: Record<string, string[]>, accepted: readonly string[]): void {
+  for (const key of Object.keys(filters)) if (!accepted.includes(key)) throw invalid(`invalid filter '${key}'`);
+}
+
 /** dockerd's rule: created no later than `until`, every `label` matches, and not every `label!` does. */
 export function prunable(f: PruneFilters, createdMs: number, labels: Record<string, string> | null | undefined): boolean {
   if (f.until !== undefined && createdMs > f.until) return false;
-  const l = labels ?? {};
-  if (!matchKVList(f.label, l)) return false;
-  if (f.labelNot.length > 0 && matchKVList(f.labelNot, l)) return false;
+  return labelsMatch(f, labels ?? {});
+}
+
+function labelsMatch(f: Pick<PruneFilters, 'label' | 'labelNot'>, labels: Record<string, string>): boolean {
+  if (!matchKVList(f.label, labels)) return false;
+  if (f.labelNot.length > 0 && matchKVList(f.labelNot, labels)) return false;
   return true;
 }
 
@@ -67,6 +79,82 @@ export function boolFilter(filters: Record<string, string[]>, key: string, dflt:
   const isFalse = values.includes('false') || values.includes('0');
   if (isTrue === isFalse) throw invalid(values.length > 0 ? `invalid filter '${key}=${values.join(',')}'` : `invalid filter '${key}'`);
   return isTrue;
+}
+
+// ---------------------------------------------------------------- the build cache's filters
+
+/** What POST /build/prune accepts. */
+export const CACHE_PRUNE_FILTER_KEYS = ['until', 'unused-for', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'label', 'label!'] as const;
+
+export interface CachePruneFilters {
+  /** Epoch milliseconds: records used at or after it stay. */
+  usedBefore?: number;
+  /** A prefix of the record's ID. */
+  id?: string;
+  parent?: string;
+  type?: string;
+  description?: string;
+  inUse?: boolean;
+  shared?: boolean;
+  private?: boolean;
+  label: string[];
+  labelNot: string[];
+}
+
+/** A build cache record as the filters see it. */
+export interface CacheEntry {
+  id: string;
+  type: string;
+  description: string;
+  lastUsedMs: number;
+  inUse: boolean;
+  shared: boolean;
+  /** The record whose state this one's stands on. */
+  parentId: string | undefined;
+}
+
+/** The build cache's filters, checked as BuildKit checks them (its wording for bad values). */
+export function parseCachePruneFilters(filters: Record<string, string[]>, now = Date.now()): CachePruneFilters {
+  checkKeys(filters, CACHE_PRUNE_FILTER_KEYS);
+  for (const [k, v] of Object.entries(filters)) if (v.length > 1 && k !== 'label' && k !== 'label!') throw invalid('filters expect only one value');
+  if (filters['until']?.length && filters['unused-for']?.length) throw invalid('conflicting filters: "until" and "unused-for"');
+  const untilKey = filters['unused-for']?.length ? 'unused-for' : 'until';
+  const untilValue = filters[untilKey]?.[0];
+  const out: CachePruneFilters = { label: filters['label'] ?? [], labelNot: filters['label!'] ?? [] };
+  if (untilValue !== undefined) {
+    try {
+      out.usedBefore = parseDockerTime(untilValue, now);
+    } catch {
+      throw invalid(`"${untilKey}" filter expects a duration (e.g., '24h') or a timestamp: ${untilValue}`);
+    }
+  }
+  const bool = (k: string): boolean | undefined => {
+    const v = filters[k]?.[0];
+    if (v === undefined) return undefined;
+    if (['true', '1'].includes(v.toLowerCase())) return true;
+    if (['false', '0'].includes(v.toLowerCase())) return false;
+    throw invalid(`invalid value for filter '${k}': ${v}`);
+  };
+  const flags = { inUse: bool('inuse'), shared: bool('shared'), private: bool('private') };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) out[k as keyof typeof flags] = v;
+  for (const k of ['id', 'parent', 'type', 'description'] as const) {
+    const v = filters[k]?.[0];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** Whether the filters select a record. Records carry no labels: `label=` selects none, `label!=` all; none is private. */
+export function cachePrunable(f: CachePruneFilters, e: CacheEntry): boolean {
+  if (f.usedBefore !== undefined && e.lastUsedMs >= f.usedBefore) return false;
+  if (f.id !== undefined && !e.id.startsWith(f.id)) return false;
+  if (f.type !== undefined && e.type !== f.type) return false;
+  if (f.description !== undefined && e.description !== f.description) return false;
+  if (f.inUse !== undefined && e.inUse !== f.inUse) return false;
+  if (f.shared !== undefined && e.shared !== f.shared) return false;
+  if (f.private === true) return false;
+  if (f.parent !== undefined && e.parentId !== f.parent) return false;
+  return labelsMatch(f, {});
 }
 
 // ---------------------------------------------------------------- Docker's time values

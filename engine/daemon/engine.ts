@@ -64,13 +64,15 @@ export const ENGINE_VERSION: string = (() => {
  * The composition root: the only place that knows every subsystem. It builds
  * the stores, services and routes for one daemon instance.
  *
- * On-disk layout under --data-root:
- *   content/   blobs by digest (+ ingest/ for writes in flight)
- *   layers/    unpacked layers by chain ID (+ tmp/ for unpacks in flight)
- *   images/    imagedb.json: images and tags
- *   builder/   cache-store.json (the build cache), cache-mounts/, tmp/ (contexts of builds in progress)
- *   volumes/   the local driver's volumes: <name>/volume.json and <name>/_data
- *   engine-id.json
+ * On-disk layout under --data-root (docs/ARCHITECTURE.md, "On-disk layout", has every file):
+ *   content/     blobs by digest (+ ingest/ for writes in flight)          store
+ *   layers/      unpacked layers by chain ID (+ tmp/ for unpacks in flight) store
+ *   images/      imagedb.json: images and tags                             images
+ *   containers/  <id>/: the record, /etc files, logs, the overlay upper     containers
+ *   network/     state.json: networks and running containers' sandboxes    network
+ *   builder/     cache-store.json (the build cache), cache-mounts/, tmp/   builder
+ *   volumes/     the local driver's volumes: <name>/volume.json, _data/    volumes
+ *   engine-id.json, berthd.pid, berthd.log                                 daemon
  */
 export interface Engine {
   router: Router;

@@ -4,10 +4,10 @@
  * bridge host, so its live output keeps coming when the dialog closes (Images lists the jobs).
  */
 import { useState, type ReactNode } from 'react';
-import { bridge, errorText } from '../bridge';
+import { bridge } from '../bridge';
 import { useJobs } from '../state';
 import { JobProgress } from './PullDialog';
-import { Button, Dialog } from './ui';
+import { FormDialog, useSubmit } from './FormDialog';
 
 /** The job this dialog last started: reopening the dialog shows it again. */
 let watchedBuild: string | undefined;
@@ -28,16 +28,16 @@ export function BuildDialog(props: { onClose: () => void }): ReactNode {
   const [tag, setTag] = useState('');
   const [args, setArgs] = useState('');
   const [noCache, setNoCache] = useState(false);
-  const [error, setError] = useState<string>();
+  const submitting = useSubmit();
+  const error = submitting.error;
   const [jobId, setJobId] = useState(watchedBuild);
   const job = useJobs().find((j) => j.id === jobId);
 
-  const start = async (): Promise<void> => {
-    if (!context.trim().startsWith('/')) return setError('Give the folder as an absolute path, e.g. /home/me/app.');
+  const start = (): void => {
+    if (!context.trim().startsWith('/')) return submitting.setError('Give the folder as an absolute path, e.g. /home/me/app.');
     const buildArgs = parseArgs(args);
-    if (typeof buildArgs === 'string') return setError(`Build arguments: ${buildArgs}.`);
-    setError(undefined);
-    try {
+    if (typeof buildArgs === 'string') return submitting.setError(`Build arguments: ${buildArgs}.`);
+    void submitting.run(async () => {
       const { jobId: id } = await bridge().invoke('images.build', {
         context: context.trim(),
         ...(dockerfile.trim() ? { dockerfile: dockerfile.trim() } : {}),
@@ -47,24 +47,19 @@ export function BuildDialog(props: { onClose: () => void }): ReactNode {
       });
       watchedBuild = id;
       setJobId(id);
-    } catch (err) {
-      setError(errorText(err));
-    }
+    });
   };
 
   return (
-    <Dialog
+    <FormDialog
       title="Build an image"
       wide
       onClose={props.onClose}
-      footer={
-        <>
-          <Button onClick={props.onClose}>Close</Button>
-          <Button kind="primary" engine onClick={() => void start()} disabled={job?.state === 'running'}>
-            Build
-          </Button>
-        </>
-      }
+      onSubmit={start}
+      busy={submitting.busy}
+      submitLabel="Build"
+      canSubmit={job?.state !== 'running'}
+      cancelLabel="Close"
     >
       <label className="field">
         Folder (the build context)
@@ -93,6 +88,6 @@ export function BuildDialog(props: { onClose: () => void }): ReactNode {
         </p>
       )}
       {job && <JobProgress job={job} />}
-    </Dialog>
+    </FormDialog>
   );
 }

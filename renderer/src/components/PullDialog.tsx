@@ -6,11 +6,12 @@
  */
 import { useState, type ReactNode } from 'react';
 import type { Job, LayerProgress } from '../../../types/desktop-api';
-import { bridge, errorText } from '../bridge';
+import { bridge } from '../bridge';
 import { formatBytes, shortId } from '../format';
 import { useCall, useJobs } from '../state';
 import { AlertTriangle, X } from '../icons';
-import { Button, Dialog } from './ui';
+import { FormDialog, useSubmit } from './FormDialog';
+import { Button } from './ui';
 
 /** How far one layer is, 0..1: downloading is the first half, extracting the second. */
 function layerFraction(l: LayerProgress): number {
@@ -159,74 +160,54 @@ export function PullDialog(props: { onClose: () => void; initialRef?: string }):
   const all = useJobs();
   const [ref, setRef] = useState(props.initialRef ?? '');
   const [jobId, setJobId] = useState(watchedJob);
-  const [error, setError] = useState<string>();
-  const [starting, setStarting] = useState(false);
+  const submitting = useSubmit();
+  const error = submitting.error;
   const job = all.find((j) => j.id === jobId);
   const suggestions = [...new Set((images.data ?? []).flatMap((i) => i.RepoTags).filter((t) => t !== '<none>:<none>'))].sort();
 
-  const start = async (): Promise<void> => {
+  const start = (): void => {
     const r = ref.trim();
-    if (r === '') {
-      setError('Type an image name, e.g. nginx:alpine or registry.example.com/team/app:1.0.');
-      return;
-    }
-    setError(undefined);
-    setStarting(true);
-    try {
+    if (r === '') return submitting.setError('Type an image name, e.g. nginx:alpine or registry.example.com/team/app:1.0.');
+    void submitting.run(async () => {
       const { jobId: id } = await bridge().invoke('images.pull', { ref: r });
       watchedJob = id;
       setJobId(id);
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setStarting(false);
-    }
+    });
   };
 
   return (
-    <Dialog
+    <FormDialog
       title="Pull an image"
       onClose={props.onClose}
       wide
-      footer={
-        <>
-          <Button onClick={props.onClose}>{job?.state === 'running' ? 'Close (keeps pulling)' : 'Close'}</Button>
-          <Button kind="primary" onClick={() => void start()} disabled={starting} engine>
-            Pull
-          </Button>
-        </>
-      }
+      onSubmit={start}
+      busy={submitting.busy}
+      submitLabel="Pull"
+      cancelLabel={job?.state === 'running' ? 'Close (keeps pulling)' : 'Close'}
     >
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void start();
-        }}
-      >
-        <label className="field">
-          Image
-          <input
-            value={ref}
-            onChange={(e) => setRef(e.target.value)}
-            list="pull-suggestions"
-            placeholder="nginx:alpine, or registry.example.com/team/app:1.0"
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? 'pull-error' : undefined}
-            autoComplete="off"
-          />
-        </label>
-        <datalist id="pull-suggestions">
-          {suggestions.map((s) => (
-            <option key={s} value={s} />
-          ))}
-        </datalist>
-      </form>
+      <label className="field">
+        Image
+        <input
+          value={ref}
+          onChange={(e) => setRef(e.target.value)}
+          list="pull-suggestions"
+          placeholder="nginx:alpine, or registry.example.com/team/app:1.0"
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? 'pull-error' : undefined}
+          autoComplete="off"
+        />
+      </label>
+      <datalist id="pull-suggestions">
+        {suggestions.map((s) => (
+          <option key={s} value={s} />
+        ))}
+      </datalist>
       {error && (
         <p id="pull-error" className="field-error" role="alert">
           {error}
         </p>
       )}
       {job ? <JobProgress job={job} /> : jobId && <p className="muted">Waiting for the pull to report progress…</p>}
-    </Dialog>
+    </FormDialog>
   );
 }

@@ -6,11 +6,12 @@
  */
 import { useState, type ReactNode } from 'react';
 import type { RunRequest } from '../../../types/desktop-api';
-import { bridge, errorText } from '../bridge';
+import { bridge } from '../bridge';
 import { navigate } from '../router';
 import { useCall } from '../state';
 import { nameProblem, parseKeyValues, portProblem, splitCommand } from './forms';
-import { Button, Dialog } from './ui';
+import { FormDialog, useSubmit } from './FormDialog';
+import { Button } from './ui';
 
 interface PortRow {
   host: string;
@@ -92,28 +93,21 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
   const [restart, setRestart] = useState<NonNullable<RunRequest['restart']>>('no');
   const [interactive, setInteractive] = useState(false);
   const [problems, setProblems] = useState<Problems>({});
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const submitting = useSubmit();
   const tags = [...new Set((images.data ?? []).flatMap((i) => i.RepoTags).filter((t) => t !== '<none>:<none>'))].sort();
 
-  const submit = async (): Promise<void> => {
+  const submit = (): void => {
     const built = buildRunRequest({ image, name, ports, env, volumes, command, restart, interactive });
     if ('problems' in built) {
       setProblems(built.problems);
-      setError(undefined);
+      submitting.setError(undefined);
       return;
     }
     setProblems({});
-    setError(undefined);
-    setBusy(true);
-    try {
+    void submitting.run(async () => {
       const { id } = await bridge().invoke('containers.run', built.request);
       navigate(`/containers/${encodeURIComponent(id)}/logs`);
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const setPort = (i: number, p: Partial<PortRow>): void => setPorts(ports.map((r, j) => (j === i ? { ...r, ...p } : r)));
@@ -121,135 +115,119 @@ export function RunDialog(props: { onClose: () => void; image?: string }): React
   const count = Object.keys(problems).length;
 
   return (
-    <Dialog
+    <FormDialog
       title="Run a container"
       onClose={props.onClose}
       wide
-      footer={
-        <>
-          <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" engine onClick={() => void submit()} disabled={busy}>
-            {busy ? 'Starting…' : 'Run'}
-          </Button>
-        </>
-      }
+      className="run-form"
+      onSubmit={submit}
+      busy={submitting.busy}
+      error={submitting.error && `The engine refused: ${submitting.error}`}
+      submitLabel="Run"
+      busyLabel="Starting…"
     >
-      <form
-        className="run-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        {count > 0 && (
-          <p className="field-error" role="alert">
-            {count === 1 ? 'One field needs attention.' : `${count} fields need attention.`}
-          </p>
-        )}
-        {error && (
-          <div className="error-banner" role="alert">
-            <span>The engine refused: {error}</span>
+      {count > 0 && (
+        <p className="field-error" role="alert">
+          {count === 1 ? 'One field needs attention.' : `${count} fields need attention.`}
+        </p>
+      )}
+      <label className="field">
+        Image
+        <input value={image} onChange={(e) => setImage(e.target.value)} list="run-images" autoComplete="off" {...invalid('run-image', problems)} />
+      </label>
+      <Problem id="run-image" problems={problems} />
+      <datalist id="run-images">
+        {tags.map((t) => (
+          <option key={t} value={t} />
+        ))}
+      </datalist>
+      <label className="field">
+        Name (optional)
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...invalid('run-name', problems)} />
+      </label>
+      <Problem id="run-name" problems={problems} />
+
+      <fieldset>
+        <legend>Ports</legend>
+        {ports.map((p, i) => (
+          <div className="row form-row" key={i} role="group" aria-label={`Port ${i + 1}`}>
+            <label>
+              Host port {i + 1}
+              <input value={p.host} onChange={(e) => setPort(i, { host: e.target.value })} inputMode="numeric" placeholder="any" size={7} {...invalid(`run-port-host-${i}`, problems)} />
+            </label>
+            <label>
+              Container port {i + 1}
+              <input value={p.container} onChange={(e) => setPort(i, { container: e.target.value })} inputMode="numeric" size={7} {...invalid(`run-port-container-${i}`, problems)} />
+            </label>
+            <label>
+              Protocol {i + 1}
+              <select value={p.protocol} onChange={(e) => setPort(i, { protocol: e.target.value as 'tcp' | 'udp' })}>
+                <option value="tcp">tcp</option>
+                <option value="udp">udp</option>
+              </select>
+            </label>
+            <Button onClick={() => setPorts(ports.filter((_, j) => j !== i))} label={`Remove port ${i + 1}`}>
+              Remove
+            </Button>
+            <Problem id={`run-port-host-${i}`} problems={problems} />
+            <Problem id={`run-port-container-${i}`} problems={problems} />
           </div>
-        )}
-        <label className="field">
-          Image
-          <input value={image} onChange={(e) => setImage(e.target.value)} list="run-images" autoComplete="off" {...invalid('run-image', problems)} />
-        </label>
-        <Problem id="run-image" problems={problems} />
-        <datalist id="run-images">
-          {tags.map((t) => (
-            <option key={t} value={t} />
-          ))}
-        </datalist>
-        <label className="field">
-          Name (optional)
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...invalid('run-name', problems)} />
-        </label>
-        <Problem id="run-name" problems={problems} />
+        ))}
+        <Button onClick={() => setPorts([...ports, { host: '', container: '', protocol: 'tcp' }])}>Add a port</Button>
+      </fieldset>
 
-        <fieldset>
-          <legend>Ports</legend>
-          {ports.map((p, i) => (
-            <div className="row form-row" key={i} role="group" aria-label={`Port ${i + 1}`}>
-              <label>
-                Host port {i + 1}
-                <input value={p.host} onChange={(e) => setPort(i, { host: e.target.value })} inputMode="numeric" placeholder="any" size={7} {...invalid(`run-port-host-${i}`, problems)} />
-              </label>
-              <label>
-                Container port {i + 1}
-                <input value={p.container} onChange={(e) => setPort(i, { container: e.target.value })} inputMode="numeric" size={7} {...invalid(`run-port-container-${i}`, problems)} />
-              </label>
-              <label>
-                Protocol {i + 1}
-                <select value={p.protocol} onChange={(e) => setPort(i, { protocol: e.target.value as 'tcp' | 'udp' })}>
-                  <option value="tcp">tcp</option>
-                  <option value="udp">udp</option>
-                </select>
-              </label>
-              <Button onClick={() => setPorts(ports.filter((_, j) => j !== i))} label={`Remove port ${i + 1}`}>
-                Remove
-              </Button>
-              <Problem id={`run-port-host-${i}`} problems={problems} />
-              <Problem id={`run-port-container-${i}`} problems={problems} />
-            </div>
-          ))}
-          <Button onClick={() => setPorts([...ports, { host: '', container: '', protocol: 'tcp' }])}>Add a port</Button>
-        </fieldset>
+      <label className="field">
+        Environment (one KEY=value per line)
+        <textarea value={env} onChange={(e) => setEnv(e.target.value)} rows={3} spellCheck={false} {...invalid('run-env', problems)} />
+      </label>
+      <Problem id="run-env" problems={problems} />
 
-        <label className="field">
-          Environment (one KEY=value per line)
-          <textarea value={env} onChange={(e) => setEnv(e.target.value)} rows={3} spellCheck={false} {...invalid('run-env', problems)} />
+      <fieldset>
+        <legend>Volumes</legend>
+        {volumes.map((v, i) => (
+          <div className="row form-row" key={i} role="group" aria-label={`Volume ${i + 1}`}>
+            <label>
+              Source {i + 1}
+              <input value={v.source} onChange={(e) => setVolume(i, { source: e.target.value })} placeholder="volume name or /host/path" {...invalid(`run-vol-source-${i}`, problems)} />
+            </label>
+            <label>
+              Target {i + 1}
+              <input value={v.target} onChange={(e) => setVolume(i, { target: e.target.value })} placeholder="/data" {...invalid(`run-vol-target-${i}`, problems)} />
+            </label>
+            <label className="check">
+              <input type="checkbox" checked={v.readOnly} onChange={(e) => setVolume(i, { readOnly: e.target.checked })} />
+              Read-only {i + 1}
+            </label>
+            <Button onClick={() => setVolumes(volumes.filter((_, j) => j !== i))} label={`Remove volume ${i + 1}`}>
+              Remove
+            </Button>
+            <Problem id={`run-vol-source-${i}`} problems={problems} />
+            <Problem id={`run-vol-target-${i}`} problems={problems} />
+          </div>
+        ))}
+        <Button onClick={() => setVolumes([...volumes, { source: '', target: '', readOnly: false }])}>Add a volume</Button>
+      </fieldset>
+
+      <label className="field">
+        Command (optional; the image's default when empty)
+        <input value={command} onChange={(e) => setCommand(e.target.value)} className="mono" spellCheck={false} {...invalid('run-command', problems)} />
+      </label>
+      <Problem id="run-command" problems={problems} />
+      <div className="row">
+        <label>
+          Restart policy{' '}
+          <select value={restart} onChange={(e) => setRestart(e.target.value as NonNullable<RunRequest['restart']>)}>
+            <option value="no">no</option>
+            <option value="on-failure">on-failure</option>
+            <option value="unless-stopped">unless-stopped</option>
+            <option value="always">always</option>
+          </select>
         </label>
-        <Problem id="run-env" problems={problems} />
-
-        <fieldset>
-          <legend>Volumes</legend>
-          {volumes.map((v, i) => (
-            <div className="row form-row" key={i} role="group" aria-label={`Volume ${i + 1}`}>
-              <label>
-                Source {i + 1}
-                <input value={v.source} onChange={(e) => setVolume(i, { source: e.target.value })} placeholder="volume name or /host/path" {...invalid(`run-vol-source-${i}`, problems)} />
-              </label>
-              <label>
-                Target {i + 1}
-                <input value={v.target} onChange={(e) => setVolume(i, { target: e.target.value })} placeholder="/data" {...invalid(`run-vol-target-${i}`, problems)} />
-              </label>
-              <label className="check">
-                <input type="checkbox" checked={v.readOnly} onChange={(e) => setVolume(i, { readOnly: e.target.checked })} />
-                Read-only {i + 1}
-              </label>
-              <Button onClick={() => setVolumes(volumes.filter((_, j) => j !== i))} label={`Remove volume ${i + 1}`}>
-                Remove
-              </Button>
-              <Problem id={`run-vol-source-${i}`} problems={problems} />
-              <Problem id={`run-vol-target-${i}`} problems={problems} />
-            </div>
-          ))}
-          <Button onClick={() => setVolumes([...volumes, { source: '', target: '', readOnly: false }])}>Add a volume</Button>
-        </fieldset>
-
-        <label className="field">
-          Command (optional; the image's default when empty)
-          <input value={command} onChange={(e) => setCommand(e.target.value)} className="mono" spellCheck={false} {...invalid('run-command', problems)} />
+        <label className="check">
+          <input type="checkbox" checked={interactive} onChange={(e) => setInteractive(e.target.checked)} />
+          Interactive (keep STDIN open with a TTY)
         </label>
-        <Problem id="run-command" problems={problems} />
-        <div className="row">
-          <label>
-            Restart policy{' '}
-            <select value={restart} onChange={(e) => setRestart(e.target.value as NonNullable<RunRequest['restart']>)}>
-              <option value="no">no</option>
-              <option value="on-failure">on-failure</option>
-              <option value="unless-stopped">unless-stopped</option>
-              <option value="always">always</option>
-            </select>
-          </label>
-          <label className="check">
-            <input type="checkbox" checked={interactive} onChange={(e) => setInteractive(e.target.checked)} />
-            Interactive (keep STDIN open with a TTY)
-          </label>
-        </div>
-        <button type="submit" hidden />
-      </form>
-    </Dialog>
+      </div>
+    </FormDialog>
   );
 }

@@ -15,7 +15,7 @@ import { PullDialog } from '../components/PullDialog';
 import { RunDialog } from '../components/RunDialog';
 import { SortHeader } from '../components/SortHeader';
 import { useTableLayout, type SortState } from '../components/table-layout';
-import { Ago, Badge, Button, Dialog, Empty, ErrorBanner, useAction } from '../components/ui';
+import { Ago, Badge, Button, Confirm, Dialog, Empty, ErrorBanner, useAction } from '../components/ui';
 import { formatBytes, shortId, shortImage } from '../format';
 import { Download, Hammer, Play, Search, Trash2, Upload } from '../icons';
 import { navigate, navigateBack } from '../router';
@@ -34,36 +34,31 @@ function RemoveDialog(props: { image: ImageSummary; users: number; onClose: () =
   const [busy, run] = useAction();
   const ref = imageRef(props.image);
   return (
-    <Dialog
+    <Confirm
       title={`Remove ${ref}?`}
-      onClose={props.onClose}
-      footer={
+      danger
+      confirm="Remove"
+      busy={busy}
+      onCancel={props.onClose}
+      onConfirm={() =>
+        void run('Removing the image', async () => {
+          await bridge().invoke('images.remove', { id: props.image.Id, force });
+          props.onClose();
+        }, `Removed ${ref}`)
+      }
+      message={
         <>
-          <Button onClick={props.onClose}>Cancel</Button>
-          <Button
-            kind="danger"
-            disabled={busy}
-            onClick={() =>
-              void run('Removing the image', async () => {
-                await bridge().invoke('images.remove', { id: props.image.Id, force });
-                props.onClose();
-              }, `Removed ${ref}`)
-            }
-          >
-            Remove
-          </Button>
+          <p>
+            This deletes the image <code>{ref}</code> ({formatBytes(props.image.Size)}) and any layers no other image shares.
+            {props.users > 0 && ` ${props.users} container${props.users === 1 ? ' uses' : 's use'} it: the engine refuses unless you force it.`}
+          </p>
+          <label className="check">
+            <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
+            Force (also untag it when containers or other tags use it)
+          </label>
         </>
       }
-    >
-      <p>
-        This deletes the image <code>{ref}</code> ({formatBytes(props.image.Size)}) and any layers no other image shares.
-        {props.users > 0 && ` ${props.users} container${props.users === 1 ? ' uses' : 's use'} it: the engine refuses unless you force it.`}
-      </p>
-      <label className="check">
-        <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
-        Force (also untag it when containers or other tags use it)
-      </label>
-    </Dialog>
+    />
   );
 }
 
@@ -71,28 +66,23 @@ function PruneDialog(props: { onClose: () => void }): ReactNode {
   const [all, setAll] = useState(false);
   const [result, setResult] = useState<{ deleted: number; spaceReclaimed: number }>();
   const [busy, run] = useAction();
-  return (
-    <Dialog
-      title="Prune images"
-      onClose={props.onClose}
-      footer={
-        result ? (
-          <Button onClick={props.onClose}>Close</Button>
-        ) : (
-          <>
-            <Button onClick={props.onClose}>Cancel</Button>
-            <Button kind="danger" disabled={busy} onClick={() => void run('Pruning images', async () => setResult(await bridge().invoke('images.prune', { all })))}>
-              Prune
-            </Button>
-          </>
-        )
-      }
-    >
-      {result ? (
+  if (result)
+    return (
+      <Dialog title="Prune images" onClose={props.onClose} footer={<Button onClick={props.onClose}>Close</Button>}>
         <p role="status">
           Deleted {result.deleted} image{result.deleted === 1 ? '' : 's'}, reclaimed {formatBytes(result.spaceReclaimed)}.
         </p>
-      ) : (
+      </Dialog>
+    );
+  return (
+    <Confirm
+      title="Prune images"
+      danger
+      confirm="Prune"
+      busy={busy}
+      onCancel={props.onClose}
+      onConfirm={() => void run('Pruning images', async () => setResult(await bridge().invoke('images.prune', { all })))}
+      message={
         <fieldset>
           <legend>Which images</legend>
           <label className="check">
@@ -104,8 +94,8 @@ function PruneDialog(props: { onClose: () => void }): ReactNode {
             All images no container uses
           </label>
         </fieldset>
-      )}
-    </Dialog>
+      }
+    />
   );
 }
 

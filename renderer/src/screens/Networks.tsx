@@ -10,7 +10,8 @@ import { useIntent } from '../commands';
 import { LastKnown } from '../components/EngineBanner';
 import { Info, Plus, Trash2 } from '../icons';
 import { parseKeyValues } from '../components/forms';
-import { Button, Confirm, Dialog, Empty, ErrorBanner, toast } from '../components/ui';
+import { FormDialog, useSubmit } from '../components/FormDialog';
+import { Button, Confirm, Empty, ErrorBanner, toast } from '../components/ui';
 import { shortId } from '../format';
 import { useCall } from '../state';
 
@@ -28,10 +29,9 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
   const [internal, setInternal] = useState(false);
   const [labels, setLabels] = useState('');
   const [problems, setProblems] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const submitting = useSubmit();
 
-  const submit = async (): Promise<void> => {
+  const submit = (): void => {
     const p: Record<string, string> = {};
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name.trim())) p['net-name'] = 'A name of letters, digits, "_", "." or "-" is required.';
     if (subnet.trim() && !CIDR.test(subnet.trim())) p['net-subnet'] = 'A subnet is CIDR, e.g. 172.30.0.0/16.';
@@ -41,8 +41,7 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
     if ('problem' in parsed) p['net-labels'] = parsed.problem;
     setProblems(p);
     if (Object.keys(p).length > 0 || 'problem' in parsed) return;
-    setBusy(true);
-    try {
+    void submitting.run(async () => {
       await bridge().invoke('networks.create', {
         Name: name.trim(),
         Driver: driver,
@@ -57,11 +56,7 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
       });
       toast(`Created network ${name.trim()}`);
       props.onClose();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const field = (id: string): { 'aria-invalid'?: true; 'aria-describedby'?: string } => (problems[id] ? { 'aria-invalid': true, 'aria-describedby': `${id}-problem` } : {});
@@ -73,58 +68,38 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
     );
 
   return (
-    <Dialog
-      title="Create a network"
-      onClose={props.onClose}
-      footer={
-        <>
-          <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" engine disabled={busy} onClick={() => void submit()}>
-            Create
-          </Button>
-        </>
-      }
-    >
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <ErrorBanner error={error} />
-        <label className="field">
-          Name
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...field('net-name')} />
-        </label>
-        {problem('net-name')}
-        <label className="field">
-          Driver
-          <select value={driver} onChange={(e) => setDriver(e.target.value)}>
-            <option value="bridge">bridge</option>
-          </select>
-        </label>
-        <label className="field">
-          Subnet (optional; the engine picks a free one)
-          <input value={subnet} onChange={(e) => setSubnet(e.target.value)} placeholder="172.30.0.0/16" {...field('net-subnet')} />
-        </label>
-        {problem('net-subnet')}
-        <label className="field">
-          Gateway (optional)
-          <input value={gateway} onChange={(e) => setGateway(e.target.value)} placeholder="172.30.0.1" {...field('net-gateway')} />
-        </label>
-        {problem('net-gateway')}
-        <label className="check">
-          <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
-          Internal (no route outside the network)
-        </label>
-        <label className="field">
-          Labels (one KEY=value per line)
-          <textarea value={labels} onChange={(e) => setLabels(e.target.value)} rows={2} spellCheck={false} {...field('net-labels')} />
-        </label>
-        {problem('net-labels')}
-        <button type="submit" hidden />
-      </form>
-    </Dialog>
+    <FormDialog title="Create a network" onClose={props.onClose} onSubmit={submit} busy={submitting.busy} error={submitting.error} submitLabel="Create">
+      <label className="field">
+        Name
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...field('net-name')} />
+      </label>
+      {problem('net-name')}
+      <label className="field">
+        Driver
+        <select value={driver} onChange={(e) => setDriver(e.target.value)}>
+          <option value="bridge">bridge</option>
+        </select>
+      </label>
+      <label className="field">
+        Subnet (optional; the engine picks a free one)
+        <input value={subnet} onChange={(e) => setSubnet(e.target.value)} placeholder="172.30.0.0/16" {...field('net-subnet')} />
+      </label>
+      {problem('net-subnet')}
+      <label className="field">
+        Gateway (optional)
+        <input value={gateway} onChange={(e) => setGateway(e.target.value)} placeholder="172.30.0.1" {...field('net-gateway')} />
+      </label>
+      {problem('net-gateway')}
+      <label className="check">
+        <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
+        Internal (no route outside the network)
+      </label>
+      <label className="field">
+        Labels (one KEY=value per line)
+        <textarea value={labels} onChange={(e) => setLabels(e.target.value)} rows={2} spellCheck={false} {...field('net-labels')} />
+      </label>
+      {problem('net-labels')}
+    </FormDialog>
   );
 }
 

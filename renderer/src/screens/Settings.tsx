@@ -7,6 +7,7 @@ import { useRef, useState, type ReactNode } from 'react';
 import { useIntent } from '../commands';
 import type { EngineEndpoint, EngineStatus, EngineTls, HostKeyReport, Theme } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
+import { useSubmit } from '../components/FormDialog';
 import { Badge, Button, Confirm, ErrorBanner, toast, useAction } from '../components/ui';
 import { engineStatus, useCall, useEngineStatus } from '../state';
 import { applyTheme } from '../theme';
@@ -51,29 +52,36 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
   const [identity, setIdentity] = useState('');
   // tcp:// engines over TLS: the CA, and the client certificate and key an engine with --tlsverify wants.
   const [tlsFiles, setTlsFiles] = useState({ ca: '', cert: '', key: '' });
-  const [problem, setProblem] = useState<string>();
+  const submitting = useSubmit();
+  const problem = submitting.error;
   const [added, setAdded] = useState<EngineEndpoint>();
-  const [busy, setBusy] = useState(false);
   // A host key that differs from the trusted one: replacing it is the user's explicit choice.
   const [changedKey, setChangedKey] = useState<HostKeyReport>();
   const ssh = host.trim().startsWith('ssh://');
   const tcp = host.trim().startsWith('tcp://');
   const tls = tcp && (tlsFiles.ca.trim() || tlsFiles.cert.trim() || tlsFiles.key.trim()) ? tlsOf(tlsFiles) : undefined;
-  const submit = async (replaceHostKey?: string): Promise<void> => {
-    if (!name.trim()) return setProblem('Give the engine a name.');
-    if (!HOST.test(host.trim())) return setProblem('The host is unix:///path.sock, tcp://host:port or ssh://user@host.');
-    setProblem(undefined);
-    setAdded(undefined);
-    setChangedKey(undefined);
-    setBusy(true);
-    try {
-      const e = await bridge().invoke('engine.add', {
-        name: name.trim(),
-        host: host.trim(),
-        ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}),
-        ...(replaceHostKey ? { replaceHostKey } : {}),
-        ...(tls ? { tls } : {}),
-      });
+  const submit = (replaceHostKey?: string): void => {
+    if (!name.trim()) return submitting.setError('Give the engine a name.');
+    if (!HOST.test(host.trim())) return submitting.setError('The host is unix:///path.sock, tcp://host:port or ssh://user@host.');
+    void submitting.run(async () => {
+      setAdded(undefined);
+      setChangedKey(undefined);
+      const e = await bridge()
+        .invoke('engine.add', {
+          name: name.trim(),
+          host: host.trim(),
+          ...(ssh && identity.trim() ? { identityFile: identity.trim() } : {}),
+          ...(replaceHostKey ? { replaceHostKey } : {}),
+          ...(tls ? { tls } : {}),
+        })
+        .catch(async (err: unknown) => {
+          // A changed host key: offer to replace it, showing both keys.
+          if (ssh && (err as { status?: number }).status === 409) {
+            const report = await bridge().invoke('engine.hostKey', { host: host.trim() }).catch(() => undefined);
+            if (report?.verdict === 'mismatch') setChangedKey(report);
+          }
+          throw err;
+        });
       toast(`Added engine ${e.name}`);
       setName('');
       setHost('');
@@ -81,22 +89,14 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
       setTlsFiles({ ca: '', cert: '', key: '' });
       if (e.kind === 'ssh') setAdded(e);
       props.onAdded();
-    } catch (err) {
-      setProblem(errorText(err));
-      if (ssh && (err as { status?: number }).status === 409) {
-        const report = await bridge().invoke('engine.hostKey', { host: host.trim() }).catch(() => undefined);
-        if (report?.verdict === 'mismatch') setChangedKey(report);
-      }
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form
       aria-label="Add an engine"
       onSubmit={(e) => {
         e.preventDefault();
-        void submit();
+        submit();
       }}
     >
       <h3>Add an engine</h3>
@@ -127,7 +127,7 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
               <input value={tlsFiles[k]} onChange={(e) => setTlsFiles({ ...tlsFiles, [k]: e.target.value })} placeholder={`~/.docker/${k}.pem (TLS)`} size={22} autoComplete="off" />
             </label>
           ))}
-        <Button type="submit" kind="primary" disabled={busy}>
+        <Button type="submit" kind="primary" disabled={submitting.busy}>
           Add engine
         </Button>
       </div>
@@ -160,7 +160,7 @@ function AddEngine(props: { onAdded: () => void }): ReactNode {
             </>
           }
           onCancel={() => setChangedKey(undefined)}
-          onConfirm={() => void submit(changedKey.presented)}
+          onConfirm={() => submit(changedKey.presented)}
         />
       )}
       {added && (

@@ -9,6 +9,7 @@ import type { Diagnostics, ResetResult } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { restartEngine, startEngine, useIntent, type EngineHelp } from '../commands';
 import { DaemonLog } from '../components/DaemonLog';
+import { useSubmit } from '../components/FormDialog';
 import { Button, Dialog, ErrorBanner, toast } from '../components/ui';
 import { formatBytes } from '../format';
 import { Copy, Download, Power, RefreshCw, Trash2 } from '../icons';
@@ -44,21 +45,10 @@ async function exportBundle(d: Diagnostics): Promise<void> {
 function ResetDialog(props: { onClose: () => void }): ReactNode {
   const plan = useCall('engine.resetPlan', {}, []);
   const [typed, setTyped] = useState('');
-  const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<ResetResult>();
-  const [error, setError] = useState<string>();
+  const { busy, error, run } = useSubmit();
   const p = plan.data;
-  const reset = async (): Promise<void> => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      setResult(await bridge().invoke('engine.reset', { confirm: 'reset' }));
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const reset = (): Promise<void> => run(async () => setResult(await bridge().invoke('engine.reset', { confirm: 'reset' })));
   const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
   const names = (list: string[]): string => (list.length > 6 ? `${list.slice(0, 6).join(', ')} and ${list.length - 6} more` : list.join(', '));
   return (

@@ -9,6 +9,7 @@ import { useEffect, useId, useState, type ReactNode } from 'react';
 import type { EngineStatus, VmAccelerator, VmSettings, VmStatus } from '../../../types/desktop-api';
 import { bridge, errorText } from '../bridge';
 import { registerCommands } from '../components/CommandPalette';
+import { useSubmit } from '../components/FormDialog';
 import { Badge, Button, ErrorBanner, toast } from '../components/ui';
 import { formatAgo, formatBytes } from '../format';
 import { engineStatus } from '../state';
@@ -212,9 +213,9 @@ function patchOf(base: VmSettings, d: Draft): { patch: Partial<VmSettings> } | {
 function SettingsForm(props: { settings: VmSettings; running: boolean }): ReactNode {
   const [draft, setDraft] = useState<Draft>();
   const [share, setShare] = useState('');
-  const [problem, setProblem] = useState<string>();
+  const submitting = useSubmit();
+  const problem = submitting.error;
   const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
   const d = draft ?? draftOf(props.settings);
   const edit = (p: Partial<Draft>): void => {
     setDraft({ ...d, ...p });
@@ -226,21 +227,15 @@ function SettingsForm(props: { settings: VmSettings; running: boolean }): ReactN
     if (!d.shares.includes(dir)) edit({ shares: [...d.shares, dir] });
     setShare('');
   };
-  const save = async (): Promise<void> => {
+  const save = (): void => {
     const r = patchOf(props.settings, d);
-    if ('problem' in r) return setProblem(r.problem);
-    if (Object.keys(r.patch).length === 0) return setProblem('Nothing changed.');
-    setProblem(undefined);
-    setBusy(true);
-    try {
+    if ('problem' in r) return submitting.setError(r.problem);
+    if (Object.keys(r.patch).length === 0) return submitting.setError('Nothing changed.');
+    void submitting.run(async () => {
       await configureVm(r.patch);
       setDraft(undefined);
       setSaved(true);
-    } catch (err) {
-      setProblem(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form
@@ -248,7 +243,7 @@ function SettingsForm(props: { settings: VmSettings; running: boolean }): ReactN
       noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        void save();
+        save();
       }}
     >
       <h3 className="vm-subhead">Resources</h3>
@@ -314,14 +309,14 @@ function SettingsForm(props: { settings: VmSettings; running: boolean }): ReactN
         <p className="muted">A shared folder appears in the VM at the same path, so bind mounts of it work.</p>
       </fieldset>
       <div className="row">
-        <Button type="submit" kind="primary" disabled={busy}>
+        <Button type="submit" kind="primary" disabled={submitting.busy}>
           Save VM settings
         </Button>
         {draft && (
           <Button
             onClick={() => {
               setDraft(undefined);
-              setProblem(undefined);
+              submitting.setError(undefined);
             }}
           >
             Discard changes

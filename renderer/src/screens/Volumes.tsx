@@ -12,6 +12,7 @@ import { useIntent } from '../commands';
 import { LastKnown } from '../components/EngineBanner';
 import { FileBrowser } from '../components/FileBrowser';
 import { parseKeyValues } from '../components/forms';
+import { FormDialog, useSubmit } from '../components/FormDialog';
 import { Ago, Button, Confirm, Dialog, Empty, ErrorBanner, toast, useAction } from '../components/ui';
 import { formatBytes } from '../format';
 import { Copy, Download, FolderOpen, Plus, Trash2, Upload } from '../icons';
@@ -31,62 +32,36 @@ function CreateDialog(props: { onClose: () => void }): ReactNode {
   const [name, setName] = useState('');
   const [labels, setLabels] = useState('');
   const [problem, setProblem] = useState<string>();
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (): Promise<void> => {
+  const submitting = useSubmit();
+  const submit = (): void => {
     const parsed = parseKeyValues(labels);
     if ('problem' in parsed) {
       setProblem(parsed.problem);
       return;
     }
     setProblem(undefined);
-    setBusy(true);
-    try {
+    void submitting.run(async () => {
       const v = await bridge().invoke('volumes.create', { ...(name.trim() ? { Name: name.trim() } : {}), Labels: parsed.values });
       toast(`Created volume ${v.Name}`);
       props.onClose();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <Dialog
-      title="Create a volume"
-      onClose={props.onClose}
-      footer={
-        <>
-          <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" engine disabled={busy} onClick={() => void submit()}>
-            Create
-          </Button>
-        </>
-      }
-    >
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <ErrorBanner error={error} />
-        <label className="field">
-          Name (empty for a generated one)
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-        </label>
-        <label className="field">
-          Labels (one KEY=value per line)
-          <textarea value={labels} onChange={(e) => setLabels(e.target.value)} rows={3} spellCheck={false} aria-invalid={problem ? true : undefined} aria-describedby={problem ? 'vol-labels-problem' : undefined} />
-        </label>
-        {problem && (
-          <span id="vol-labels-problem" className="field-error" role="alert">
-            {problem}
-          </span>
-        )}
-        <button type="submit" hidden />
-      </form>
-    </Dialog>
+    <FormDialog title="Create a volume" onClose={props.onClose} onSubmit={submit} busy={submitting.busy} error={submitting.error} submitLabel="Create">
+      <label className="field">
+        Name (empty for a generated one)
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      </label>
+      <label className="field">
+        Labels (one KEY=value per line)
+        <textarea value={labels} onChange={(e) => setLabels(e.target.value)} rows={3} spellCheck={false} aria-invalid={problem ? true : undefined} aria-describedby={problem ? 'vol-labels-problem' : undefined} />
+      </label>
+      {problem && (
+        <span id="vol-labels-problem" className="field-error" role="alert">
+          {problem}
+        </span>
+      )}
+    </FormDialog>
   );
 }
 
@@ -124,48 +99,30 @@ function toBase64(bytes: Uint8Array): string {
 
 function CloneDialog(props: { source: string; onClose: () => void }): ReactNode {
   const [name, setName] = useState(`${props.source}-copy`);
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (): Promise<void> => {
-    setBusy(true);
-    setError(undefined);
-    try {
+  const submitting = useSubmit();
+  const submit = (): void =>
+    void submitting.run(async () => {
       await bridge().invoke('volumes.clone', { source: props.source, target: name.trim() });
       toast(`Cloned ${props.source} into ${name.trim()}`);
       props.onClose();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
-    <Dialog
+    <FormDialog
       title={`Clone ${props.source}`}
       onClose={props.onClose}
-      footer={
-        <>
-          <Button onClick={props.onClose}>Cancel</Button>
-          <Button kind="primary" engine disabled={busy || !name.trim()} onClick={() => void submit()}>
-            {busy ? 'Cloning…' : 'Clone'}
-          </Button>
-        </>
-      }
+      onSubmit={submit}
+      busy={submitting.busy}
+      error={submitting.error}
+      submitLabel="Clone"
+      busyLabel="Cloning…"
+      canSubmit={name.trim() !== ''}
     >
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <ErrorBanner error={error} />
-        <label className="field">
-          Name of the new volume
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-        </label>
-        <p className="muted">The new volume gets a copy of every file, with the same labels and options.</p>
-      </form>
-    </Dialog>
+      <label className="field">
+        Name of the new volume
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      </label>
+      <p className="muted">The new volume gets a copy of every file, with the same labels and options.</p>
+    </FormDialog>
   );
 }
 

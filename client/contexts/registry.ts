@@ -1,26 +1,31 @@
 /**
- * The desktop's persistent state: the engines the user added, which one is active, and the
- * settings. One JSON file (default `$XDG_CONFIG_HOME/berth/desktop.json`, or BERTH_DESKTOP_CONFIG),
- * rewritten atomically (temp file, fsync, rename) so a crash never leaves half a file. A file that
- * cannot be parsed is set aside as `.corrupt` and defaults are used: the app must still start.
+ * The engines registry: the engines the user added ("contexts" to `berth context`, the engine list
+ * to Berth Desktop), and which one is active. The CLI and the app read and write the same file,
+ * so switching in either switches both.
+ *
+ * One JSON file (default `$XDG_CONFIG_HOME/berth/desktop.json`, or BERTH_DESKTOP_CONFIG), rewritten
+ * atomically (temp file, fsync, rename) so a crash never leaves half a file. A file that cannot be
+ * parsed is set aside as `.corrupt` and defaults are used: the app and the CLI must still start.
+ * The file has other sections the registry does not own (the app's `settings`): they are kept as
+ * read and written back with every save, and their owner checks them.
  *
  * The local engine is not stored: it is always present, at BERTH_HOST / DOCKER_HOST or the default
  * socket, so changing the environment changes where "Local engine" points. Neither is the VM's:
  * "Berth VM" is always listed at the socket its supervisor forwards (`~/.berth/run/docker.sock`),
  * and on macOS and Windows, where there is no local engine, it is the one active by default.
  *
- * The CLI's contexts (`berth context ...`) are this same list, so the app and the CLI agree on
- * which engine is in use.
+ * Failures are EngineErrors detected here (statusCode 0): `NOT_FOUND` for an unknown engine,
+ * `INVALID` for an address or option that cannot be used.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultHost, parseHost } from '../../client/index.js';
-import { berthHome, hostFor, writeFileAtomic } from '../../client/home.js';
-import { parseSshHost } from '../../client/ssh/index.js';
-import type { EngineEndpoint, Settings } from '../../types/desktop-api.js';
-import { invalid, notFound } from './errors.js';
+import type { EngineEndpoint } from '../../types/desktop-api.js';
+import { EngineError } from '../errors.js';
+import { berthHome, hostFor, writeFileAtomic } from '../home.js';
+import { defaultHost, parseHost } from '../http.js';
+import { parseSshHost } from '../ssh/index.js';
 
 export const LOCAL_ENGINE_ID = 'local';
 export const VM_ENGINE_ID = 'vm';
@@ -30,52 +35,21 @@ export function defaultEngineId(platform: NodeJS.Platform = process.platform): s
   return platform === 'linux' ? LOCAL_ENGINE_ID : VM_ENGINE_ID;
 }
 
-/**
- * The tour's sample is what a new user can pull anywhere: a small web server from Docker Hub
- * (it serves a page on its published port). Tests and offline setups point these at their own
- * registry through settings.set or the config file.
- */
-export const DEFAULT_SETTINGS: Settings = {
-  theme: 'system',
-  onboardingDone: false,
-  sampleRegistry: 'docker.io',
-  sampleImage: 'library/nginx:alpine',
-  tour: { step: 0 },
-};
-
-/** The tour's saved progress, keeping only well-formed fields. */
-export function cleanTour(raw: unknown): Settings['tour'] {
-  const r = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
-  const tour: Settings['tour'] = { step: Number.isInteger(r['step']) && (r['step'] as number) >= 0 && (r['step'] as number) < 10 ? (r['step'] as number) : 0 };
-  if (typeof r['image'] === 'string' && r['image'] !== '') tour.image = r['image'];
-  if (typeof r['containerId'] === 'string' && /^[0-9a-f]{12,64}$/.test(r['containerId'])) tour.containerId = r['containerId'];
-  if (Number.isInteger(r['hostPort']) && (r['hostPort'] as number) > 0 && (r['hostPort'] as number) < 65536) tour.hostPort = r['hostPort'] as number;
-  return tour;
-}
-
-interface StoredConfig {
-  engines: EngineEndpoint[];
-  active: string;
-  settings: Settings;
-}
-
-/** Where the file lives for this environment. */
+/** Where the registry's file lives for this environment. */
 export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env['BERTH_DESKTOP_CONFIG']) return env['BERTH_DESKTOP_CONFIG'];
   const base = env['XDG_CONFIG_HOME'] || path.join(env['HOME'] || os.homedir(), '.config');
   return path.join(base, 'berth', 'desktop.json');
 }
 
-function cleanSettings(raw: unknown): Settings {
-  const s = { ...DEFAULT_SETTINGS };
-  if (!raw || typeof raw !== 'object') return s;
-  const r = raw as Record<string, unknown>;
-  if (r['theme'] === 'light' || r['theme'] === 'dark' || r['theme'] === 'system') s.theme = r['theme'];
-  if (typeof r['onboardingDone'] === 'boolean') s.onboardingDone = r['onboardingDone'];
-  if (typeof r['sampleRegistry'] === 'string') s.sampleRegistry = r['sampleRegistry'];
-  if (typeof r['sampleImage'] === 'string') s.sampleImage = r['sampleImage'];
-  s.tour = cleanTour(r['tour']);
-  return s;
+export const invalidContext = (message: string): EngineError => new EngineError(message, 0, 'INVALID');
+export const unknownContext = (message: string): EngineError => new EngineError(message, 0, 'NOT_FOUND');
+
+interface StoredRegistry {
+  engines: EngineEndpoint[];
+  active: string;
+  /** The file's other top-level sections, in the order read (the app's `settings`). */
+  sections: Record<string, unknown>;
 }
 
 function cleanEngines(raw: unknown): EngineEndpoint[] {
@@ -99,37 +73,38 @@ function cleanEngines(raw: unknown): EngineEndpoint[] {
   });
 }
 
-/** The engines registry and settings, loaded once and saved on every change. */
-export class DesktopConfig {
+/** The engines registry, loaded once and saved on every change. */
+export class EngineRegistry {
   private constructor(
     readonly file: string,
     private readonly builtin: EngineEndpoint[],
-    private state: StoredConfig,
+    private state: StoredRegistry,
   ) {}
 
-  static async load(file: string, env: NodeJS.ProcessEnv = process.env, localHost?: string): Promise<DesktopConfig> {
+  static async load(file: string, env: NodeJS.ProcessEnv = process.env, localHost?: string): Promise<EngineRegistry> {
     const builtin: EngineEndpoint[] = [
       { id: LOCAL_ENGINE_ID, name: 'Local engine', kind: 'local', host: localHost ?? defaultHost(env) },
       { id: VM_ENGINE_ID, name: 'Berth VM', kind: 'vm', host: hostFor(berthHome(env).vmSocket) },
     ];
     const fallback = defaultEngineId();
-    let state: StoredConfig = { engines: [], active: fallback, settings: { ...DEFAULT_SETTINGS } };
+    let state: StoredRegistry = { engines: [], active: fallback, sections: {} };
     const text = await fsp.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;
     });
     if (text !== undefined) {
-      try {
-        const raw = JSON.parse(text) as Record<string, unknown>;
-        const engines = cleanEngines(raw['engines']);
+      const raw = parseObject(text);
+      if (raw) {
+        const { engines: storedEngines, active: storedActive, ...sections } = raw;
+        const engines = cleanEngines(storedEngines);
         const known = [...builtin, ...engines];
-        const active = typeof raw['active'] === 'string' && known.some((e) => e.id === raw['active']) ? raw['active'] : fallback;
-        state = { engines, active, settings: cleanSettings(raw['settings']) };
-      } catch {
+        const active = typeof storedActive === 'string' && known.some((e) => e.id === storedActive) ? storedActive : fallback;
+        state = { engines, active, sections };
+      } else {
         await fsp.rename(file, `${file}.corrupt`).catch(() => undefined);
       }
     }
-    return new DesktopConfig(file, builtin, state);
+    return new EngineRegistry(file, builtin, state);
   }
 
   engines(): EngineEndpoint[] {
@@ -146,14 +121,14 @@ export class DesktopConfig {
 
   get(id: string): EngineEndpoint {
     const e = this.engines().find((x) => x.id === id);
-    if (!e) throw notFound(`no engine with id "${id}"`);
+    if (!e) throw unknownContext(`no engine with id "${id}"`);
     return e;
   }
 
   /** By id, else by name (the CLI names contexts). */
   find(idOrName: string): EngineEndpoint {
     const e = this.engines().find((x) => x.id === idOrName) ?? this.engines().find((x) => x.name === idOrName);
-    if (!e) throw notFound(`context "${idOrName}" does not exist`);
+    if (!e) throw unknownContext(`context "${idOrName}" does not exist`);
     return e;
   }
 
@@ -164,14 +139,14 @@ export class DesktopConfig {
   prepare(name: string, host: string, identityFile?: string): EngineEndpoint {
     const trimmed = host.trim();
     const label = name.trim() || trimmed;
-    if (this.engines().some((e) => e.name === label)) throw invalid(`an engine named "${label}" already exists`);
+    if (this.engines().some((e) => e.name === label)) throw invalidContext(`an engine named "${label}" already exists`);
     try {
       if (trimmed.startsWith('ssh://')) parseSshHost(trimmed);
       else parseHost(trimmed);
     } catch (err) {
-      throw invalid(err instanceof Error ? err.message : String(err));
+      throw invalidContext(err instanceof Error ? err.message : String(err));
     }
-    if (identityFile && !trimmed.startsWith('ssh://')) throw invalid('an identity file only applies to ssh:// engines');
+    if (identityFile && !trimmed.startsWith('ssh://')) throw invalidContext('an identity file only applies to ssh:// engines');
     const engine: EngineEndpoint = { id: randomUUID(), name: label, kind: trimmed.startsWith('ssh://') ? 'ssh' : 'socket', host: trimmed };
     if (identityFile) engine.identityFile = path.resolve(identityFile);
     return engine;
@@ -185,7 +160,7 @@ export class DesktopConfig {
   }
 
   async remove(id: string): Promise<void> {
-    if (this.builtin.some((e) => e.id === id)) throw invalid(`the built-in engine "${id}" cannot be removed`);
+    if (this.builtin.some((e) => e.id === id)) throw invalidContext(`the built-in engine "${id}" cannot be removed`);
     this.get(id);
     const engines = this.state.engines.filter((e) => e.id !== id);
     this.state = { ...this.state, engines, active: this.state.active === id ? defaultEngineId() : this.state.active };
@@ -199,23 +174,36 @@ export class DesktopConfig {
     return engine;
   }
 
-  settings(): Settings {
-    return { ...this.state.settings, tour: { ...this.state.settings.tour } };
+  /** A section of the file the registry does not own, as read (undefined when absent). */
+  section(name: string): unknown {
+    return this.state.sections[name];
   }
 
-  /** Back to a first run: default settings and no added engines (the built-in ones stay). */
-  async reset(): Promise<void> {
-    this.state = { engines: [], active: defaultEngineId(), settings: { ...DEFAULT_SETTINGS, tour: { step: 0 } } };
+  async setSection(name: string, value: unknown): Promise<void> {
+    this.state = { ...this.state, sections: { ...this.state.sections, [name]: value } };
     await this.save();
   }
 
-  async setSettings(patch: Partial<Settings>): Promise<Settings> {
-    this.state = { ...this.state, settings: { ...this.state.settings, ...patch } };
+  /** Back to a first run: no added engines (the built-in ones stay), the default active, these sections. */
+  async reset(sections: Record<string, unknown>): Promise<void> {
+    this.state = { engines: [], active: defaultEngineId(), sections: { ...sections } };
     await this.save();
-    return this.settings();
   }
 
   private async save(): Promise<void> {
-    await writeFileAtomic(this.file, `${JSON.stringify(this.state, null, 2)}\n`);
+    const { engines, active, sections } = this.state;
+    await writeFileAtomic(this.file, `${JSON.stringify({ engines, active, ...sections }, null, 2)}\n`);
   }
+}
+
+/** The file's top-level object (empty for JSON that holds no object), or undefined when it is not JSON or is null. */
+function parseObject(text: string): Record<string, unknown> | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (raw === null) return undefined;
+  return typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
 }

@@ -1,22 +1,27 @@
 /**
- * Adding an engine, shared by the app (`engine.add`) and the CLI (`berth context create`). An
- * ssh:// engine is reached once before it is saved: that is when its host key is reviewed and
- * pinned (unless ~/.ssh/known_hosts already vouches for it), and when a wrong address or key is
- * reported, so a saved engine is one that worked.
+ * Adding and removing engines, shared by the app (`engine.add`) and the CLI (`berth context
+ * create`). An ssh:// engine is reached once before it is saved: that is when its host key is
+ * reviewed and pinned (unless ~/.ssh/known_hosts already vouches for it), and when a wrong address
+ * or key is reported, so a saved engine is one that worked. A tcp:// engine's TLS files are copied
+ * into Berth's home, so the context keeps working when the originals move.
+ *
+ * Failures are EngineErrors detected here (statusCode 0): `INVALID` for what cannot be added,
+ * `CONFLICT` for a host key that differs from the one trusted.
  */
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EngineClient } from '../../client/index.js';
-import { openEngineLink } from '../../client/engine-link.js';
-import { berthHome, ensurePrivateDir, socketIn } from '../../client/home.js';
-import type { BerthHome } from '../../client/home.js';
-import { loadTls } from '../../client/tls.js';
-import type { TlsFiles } from '../../client/tls.js';
-import { HostKeyChangedError, KnownHosts, parseSshHost, probeHostKey } from '../../client/ssh/index.js';
 import type { EngineEndpoint, EngineTls, HostKeyReport } from '../../types/desktop-api.js';
-import type { DesktopConfig } from './config.js';
-import { BridgeFailure, invalid } from './errors.js';
+import { EngineClient } from '../client.js';
+import { openEngineLink } from '../engine-link.js';
+import { EngineError } from '../errors.js';
+import { berthHome, ensurePrivateDir, socketIn } from '../home.js';
+import type { BerthHome } from '../home.js';
+import { HostKeyChangedError, KnownHosts, parseSshHost, probeHostKey } from '../ssh/index.js';
+import { loadTls } from '../tls.js';
+import type { TlsFiles } from '../tls.js';
+import { invalidContext } from './registry.js';
+import type { EngineRegistry } from './registry.js';
 
 export interface NewEngine {
   name: string;
@@ -39,14 +44,16 @@ function hostKeyChange(err: unknown): HostKeyChangedError | undefined {
   return undefined;
 }
 
-export async function addEngine(config: DesktopConfig, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<AddedEngine> {
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export async function addEngine(registry: EngineRegistry, spec: NewEngine, env: NodeJS.ProcessEnv = process.env): Promise<AddedEngine> {
   // `~/.ssh/id_x` as typed in the app (the CLI expands it too; expanding twice changes nothing).
-  const engine = config.prepare(spec.name, spec.host, spec.identityFile === undefined ? undefined : expandHome(spec.identityFile, env));
+  const engine = registry.prepare(spec.name, spec.host, spec.identityFile === undefined ? undefined : expandHome(spec.identityFile, env));
   if (spec.tls) {
-    if (!/^(tcp|https):\/\//.test(engine.host)) throw invalid('TLS settings only apply to tcp:// engines');
+    if (!/^(tcp|https):\/\//.test(engine.host)) throw invalidContext('TLS settings only apply to tcp:// engines');
     engine.tls = await keepTlsFiles(berthHome(env), engine.id, spec.tls, env);
   }
-  if (engine.kind !== 'ssh') return config.add(engine);
+  if (engine.kind !== 'ssh') return registry.add(engine);
   const home = berthHome(env);
   const probeSocket = socketIn(home, `add-${process.pid}-${engine.id.slice(0, 8)}`);
   let link;
@@ -71,36 +78,38 @@ export async function addEngine(config: DesktopConfig, spec: NewEngine, env: Nod
   } catch (err) {
     const changed = hostKeyChange(err);
     if (changed) {
-      throw new BridgeFailure(
+      throw new EngineError(
         `cannot add ${engine.host}: ${changed.message}. If you know why it changed, replace the pinned key: ` +
           `berth context create ... --replace-host-key, or confirm the new key when adding the engine in Berth Desktop`,
-        409,
+        0,
+        'CONFLICT',
+        { cause: err },
       );
     }
-    throw invalid(`cannot add ${engine.host}: ${err instanceof Error ? err.message : String(err)}`);
+    throw invalidContext(`cannot add ${engine.host}: ${message(err)}`);
   }
   const client = new EngineClient({ host: link.host });
   try {
     await client.ping(AbortSignal.timeout(10_000));
   } catch (err) {
-    throw invalid(`reached ${engine.host} over SSH, but no engine answered at its socket: ${err instanceof Error ? err.message : String(err)}`);
+    throw invalidContext(`reached ${engine.host} over SSH, but no engine answered at its socket: ${message(err)}`);
   } finally {
     client.close();
     await link.close();
   }
-  await config.add(engine);
+  await registry.add(engine);
   const replaced = before?.check.verdict === 'mismatch' && pinned ? before.check.listed.map((k) => `${k.keyType} ${k.fingerprint}`) : undefined;
   return { ...engine, ...(pinned ? { hostKeyPinned: true } : {}), ...(replaced ? { hostKeyReplaced: replaced } : {}) };
 }
 
-/** engine.hostKey: the key an ssh:// address presents and the keys trusted for it, nothing pinned. */
+/** The key an ssh:// address presents and the keys trusted for it, nothing pinned. */
 export async function hostKeyReport(address: string, env: NodeJS.ProcessEnv = process.env): Promise<HostKeyReport> {
-  if (!address.trim().startsWith('ssh://')) throw invalid('host keys only apply to ssh:// engines');
+  if (!address.trim().startsWith('ssh://')) throw invalidContext('host keys only apply to ssh:// engines');
   try {
     const { name, check } = await probeHostKey(address.trim(), { home: berthHome(env), env });
     return { name, presented: check.presented, trusted: check.listed.map((k) => `${k.keyType} ${k.fingerprint}`), verdict: check.verdict };
   } catch (err) {
-    throw invalid(`cannot reach ${address}: ${err instanceof Error ? err.message : String(err)}`);
+    throw invalidContext(`cannot reach ${address}: ${message(err)}`);
   }
 }
 
@@ -108,13 +117,13 @@ export async function hostKeyReport(address: string, env: NodeJS.ProcessEnv = pr
  * Removes an engine. An ssh engine's pinned host key goes with it unless another engine uses the
  * same host and port, so "remove it and add it again" is how a changed key is accepted.
  */
-export async function removeEngine(config: DesktopConfig, id: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const engine = config.get(id);
-  await config.remove(id);
+export async function removeEngine(registry: EngineRegistry, id: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const engine = registry.get(id);
+  await registry.remove(id);
   if (engine.tls) await fsp.rm(tlsDir(berthHome(env), engine.id), { recursive: true, force: true });
   if (engine.kind !== 'ssh') return;
   const target = parseSshHost(engine.host);
-  const shared = config.engines().some((e) => {
+  const shared = registry.engines().some((e) => {
     if (e.kind !== 'ssh') return false;
     const t = parseSshHost(e.host);
     return t.host === target.host && t.port === target.port;
@@ -126,15 +135,12 @@ function tlsDir(home: BerthHome, engineId: string): string {
   return path.join(home.root, 'tls', engineId);
 }
 
-/**
- * Copies a tcp:// engine's TLS files (CA, client certificate and key) into Berth's home, private,
- * so the context keeps working when the originals move, and checks that they load.
- */
+/** Copies a tcp:// engine's TLS files (CA, client certificate and key) into Berth's home, private, and checks that they load. */
 async function keepTlsFiles(home: BerthHome, engineId: string, tls: TlsFiles, env: NodeJS.ProcessEnv): Promise<EngineTls> {
   try {
     await loadTls({ ...tls, ...(tls.ca ? { ca: expandHome(tls.ca, env) } : {}), ...(tls.cert ? { cert: expandHome(tls.cert, env) } : {}), ...(tls.key ? { key: expandHome(tls.key, env) } : {}) });
   } catch (err) {
-    throw invalid(err instanceof Error ? err.message : String(err));
+    throw invalidContext(message(err));
   }
   const dir = tlsDir(home, engineId);
   await ensurePrivateDir(dir);
@@ -149,7 +155,7 @@ async function keepTlsFiles(home: BerthHome, engineId: string, tls: TlsFiles, en
   return kept;
 }
 
-/** `~` in an identity file path typed by a person. */
+/** `~` in a file path typed by a person. */
 export function expandHome(file: string, env: NodeJS.ProcessEnv = process.env): string {
   return file.startsWith('~/') ? path.join(env['HOME'] || os.homedir(), file.slice(2)) : file;
 }
